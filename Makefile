@@ -1,0 +1,46 @@
+# credchain: two commands on a fresh machine, `make run` and `make test`; each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_PY := $(VENV)/.installed
+STAMP_NPM := node_modules/.installed
+
+.PHONY: run test lint typecheck unit integration build check-artifacts bench install clean
+
+install: $(STAMP_PY) $(STAMP_NPM)
+
+$(STAMP_PY): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --pre -e '.[dev]'
+	touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## the embedded demo: in-process chain, contracts deployed, a demo consortium walked through
+run: install
+	$(BIN)/python -m service.demo
+
+## lint, types, artifact check, and the whole test suite
+test: install
+	$(BIN)/ruff check service scripts tests
+	$(BIN)/ruff format --check service scripts tests
+	$(BIN)/mypy
+	$(BIN)/python scripts/build_contracts.py --check
+	$(BIN)/pytest -q
+
+## compile contracts/ into service/ledger/artifacts/
+build: install
+	$(BIN)/python scripts/build_contracts.py
+
+check-artifacts: install
+	$(BIN)/python scripts/build_contracts.py --check
+
+bench: install
+	$(BIN)/python scripts/bench_gas.py
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Ledger side of the service: contract artifacts, compilation and the typed web3 client."""

@@ -1,0 +1,92 @@
+"""Connections to a chain: the in-process eth-tester chain (embedded mode, unit tests) or a
+JSON-RPC node over HTTP (anvil in integration tests, Besu/GoQuorum in production)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import get_default_account_keys
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+
+ChainKind = Literal["in-process", "http"]
+
+
+@dataclass
+class Chain:
+    """A web3 connection plus what tests and the demo need around it.
+
+    `funder` is an account holding ether that pays for other accounts' gas (the chain's dev
+    account in embedded mode and on anvil; on a gas-free permissioned network it is unused).
+    """
+
+    w3: Web3
+    kind: ChainKind
+    funder: LocalAccount | None
+    tester: EthereumTester | None = None
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance_time(self, seconds: int) -> None:
+        """Move the chain's clock forward and mine a block (test chains only)."""
+        target = self.now() + seconds
+        if self.tester is not None:
+            self.tester.time_travel(target)
+            self.tester.mine_blocks(1)
+            return
+        self.w3.provider.make_request("evm_setNextBlockTimestamp", [target])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    def snapshot(self) -> Any:
+        """Take a snapshot of chain state (test chains only)."""
+        if self.tester is not None:
+            return self.tester.take_snapshot()
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+    def revert(self, snapshot_id: Any) -> None:
+        """Return to a snapshot (test chains only)."""
+        if self.tester is not None:
+            self.tester.revert_to_snapshot(snapshot_id)
+            return
+        self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
+
+    def fund(self, address: str, wei: int) -> None:
+        """Send `wei` of ether from the funder to `address` and wait for it to be mined."""
+        if self.funder is None:
+            return
+        tx: dict[str, Any] = {
+            "to": Web3.to_checksum_address(address),
+            "value": wei,
+            "gas": 21_000,
+            "nonce": self.w3.eth.get_transaction_count(self.funder.address, "pending"),
+            "chainId": self.w3.eth.chain_id,
+            "maxFeePerGas": 2 * int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0)) + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
+        signed = self.funder.sign_transaction(tx)
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        self.w3.eth.wait_for_transaction_receipt(tx_hash)
+
+
+def in_process_chain() -> Chain:
+    """A fresh in-process chain (py-evm), its first dev account as funder."""
+    tester = EthereumTester(PyEVMBackend())
+    w3 = Web3(EthereumTesterProvider(tester))
+    funder: LocalAccount = Account.from_key(get_default_account_keys(1)[0].to_bytes())
+    return Chain(w3=w3, kind="in-process", funder=funder, tester=tester)
+
+
+ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+"""anvil's first well-known development account (public test key, never holds real value)."""
+
+
+def http_chain(url: str, funder_key: str | None = None, timeout: float = 10.0) -> Chain:
+    """A JSON-RPC node over HTTP; `funder_key` pays other accounts' gas if given."""
+    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    funder: LocalAccount | None = Account.from_key(funder_key) if funder_key else None
+    return Chain(w3=w3, kind="http", funder=funder)

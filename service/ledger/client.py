@@ -1,0 +1,386 @@
+"""Typed client of the CreditNoteLedger contract over web3.
+
+Every write is estimated first (a revert surfaces before anything is sent and costs no gas),
+signed locally by the sender's key, sent, and awaited; reverts become the typed exceptions of
+`service.ledger.errors`, an unreachable node becomes `LedgerUnavailable`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+
+from service.domain import MemberStatus, NoteStatus, Role, root_of
+from service.ledger.abi_codec import DecodedEvent, ErrorDecoder, EventDecoder
+from service.ledger.artifacts import load_artifact
+from service.ledger.errors import (
+    LedgerError,
+    LedgerRevert,
+    LedgerUnavailable,
+    TransactionTimeout,
+    UnknownRevert,
+    revert_from_data,
+)
+from service.ledger.nonces import NonceManager
+
+LEDGER_CONTRACT = "CreditNoteLedger"
+GAS_HEADROOM_PERCENT = 20
+PRIORITY_FEE_WEI = 10**9
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction and the ledger events it emitted."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    events: tuple[DecodedEvent, ...]
+
+    def created_note_ids(self) -> list[int]:
+        """Ids of the notes the transaction created (issue or split), in order."""
+        ids: list[int] = []
+        for event in self.events:
+            if event.name in ("NoteIssued", "NoteSplit"):
+                ids.append(int(event.args["noteId"]))
+        return ids
+
+
+@dataclass(frozen=True)
+class NoteState:
+    """A note as the ledger stores it."""
+
+    note_id: int
+    holder: str
+    obligor: str
+    amount: int
+    currency: str
+    maturity: int
+    status: NoteStatus
+    frozen: bool
+    root_id: int
+    document_hash: bytes
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """A member as the registry stores it."""
+
+    address: str
+    roles: Role
+    status: MemberStatus
+    onboarded_at: int
+
+
+@dataclass(frozen=True)
+class SplitPart:
+    """One part of a split: recipient address and amount in minor units."""
+
+    to: str
+    amount: int
+
+
+def currency_bytes(code: str) -> bytes:
+    """ISO 4217 code as the contract's bytes3 (validation is the contract's job)."""
+    raw = code.encode("ascii", errors="replace")
+    return raw[:3].ljust(3, b"\0")
+
+
+def _revert_data(exc: BaseException) -> bytes | None:
+    """Revert data carried by the exceptions web3 and eth-tester raise, if any."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    if isinstance(exc, TransactionFailed) and exc.args:
+        message = exc.args[0]
+        if isinstance(message, bytes):
+            return message
+        prefix = "execution reverted: "
+        if isinstance(message, str) and message.startswith(prefix):
+            literal = message[len(prefix) :]
+            try:
+                value = ast.literal_eval(literal)
+            except (ValueError, SyntaxError):
+                return None
+            if isinstance(value, bytes):
+                return value
+            if isinstance(value, str) and value.startswith("0x"):
+                return bytes.fromhex(value[2:])
+    return None
+
+
+class LedgerClient:
+    """Operations of one deployed CreditNoteLedger."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        *,
+        nonces: NonceManager | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> None:
+        artifact = load_artifact(LEDGER_CONTRACT)
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.events = EventDecoder(artifact.abi)
+        self.errors = ErrorDecoder(artifact.abi)
+        self.nonces = nonces or NonceManager(lambda a: int(w3.eth.get_transaction_count(a, "pending")))
+        self.receipt_timeout = receipt_timeout
+        self._chain_id: int | None = None
+
+    # ------------------------------------------------------------------ deployment
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: LocalAccount, operator: str, **kwargs: Any) -> LedgerClient:
+        """Deploy a new ledger whose operator is `operator`; returns its client."""
+        artifact = load_artifact(LEDGER_CONTRACT)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = factory.constructor(Web3.to_checksum_address(operator)).data_in_transaction
+        probe = cls.__new__(cls)
+        probe.w3 = w3
+        probe._chain_id = None
+        probe.errors = ErrorDecoder(artifact.abi)
+        probe.events = EventDecoder(artifact.abi)
+        probe.receipt_timeout = kwargs.get("receipt_timeout", 60.0)
+        probe.nonces = kwargs.get("nonces") or NonceManager(
+            lambda a: int(w3.eth.get_transaction_count(a, "pending"))
+        )
+        receipt = probe._send(deployer, to=None, data=data)
+        address = receipt["contractAddress"]
+        return cls(w3, address, nonces=probe.nonces, receipt_timeout=probe.receipt_timeout)
+
+    # ------------------------------------------------------------------ sending
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self._rpc(lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def _rpc(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    def _translate(self, exc: BaseException) -> LedgerError:
+        data = _revert_data(exc)
+        if data is not None and len(data) >= 4:
+            return revert_from_data(self.errors, data)
+        if isinstance(exc, requests.ConnectionError | requests.Timeout | ConnectionError | OSError):
+            return LedgerUnavailable(str(exc))
+        if isinstance(exc, ContractLogicError | TransactionFailed):
+            return UnknownRevert(data or b"")
+        return LedgerError(str(exc))
+
+    def _send(self, sender: LocalAccount, *, to: str | None, data: str) -> Any:
+        call: dict[str, Any] = {"from": sender.address, "data": data}
+        if to is not None:
+            call["to"] = to
+        try:
+            gas = int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except (ContractLogicError, TransactionFailed, Web3RPCError, ValueError) as exc:
+            raise self._translate(exc) from exc
+        except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        base_fee = int(self._rpc(lambda: self.w3.eth.get_block("latest")).get("baseFeePerGas", 0))
+        tx: dict[str, Any] = {
+            **call,
+            "gas": gas + gas * GAS_HEADROOM_PERCENT // 100,
+            "value": 0,
+            "chainId": self.chain_id,
+            "maxFeePerGas": 2 * base_fee + PRIORITY_FEE_WEI,
+            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
+        }
+        del tx["from"]
+        with self.nonces.reserve(sender.address) as nonce:
+            tx["nonce"] = nonce
+            signed = sender.sign_transaction(tx)
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
+                raise LedgerUnavailable(str(exc)) from exc
+            except (ContractLogicError, TransactionFailed) as exc:
+                raise self._translate(exc) from exc
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        except TimeExhausted as exc:
+            raise TransactionTimeout(f"no receipt for {tx_hash.to_0x_hex()}") from exc
+        if receipt["status"] != 1:
+            raise self._replay_failure(call, int(receipt["blockNumber"]))
+        return receipt
+
+    def _replay_failure(self, call: dict[str, Any], block_number: int) -> LedgerError:
+        """Re-run a mined, failed transaction as a call on the state before its block."""
+        try:
+            self.w3.eth.call(call, block_identifier=max(block_number - 1, 0))  # type: ignore[arg-type]
+        except (ContractLogicError, TransactionFailed, Web3RPCError, ValueError) as exc:
+            return self._translate(exc)
+        return UnknownRevert(b"")
+
+    def _transact(self, sender: LocalAccount, fn_name: str, *args: Any) -> TxResult:
+        data = self.contract.encode_abi(fn_name, args=list(args))
+        receipt = self._send(sender, to=self.address, data=data)
+        events = []
+        for log in receipt["logs"]:
+            if log["address"] != self.address:
+                continue
+            decoded = self.events.decode(list(log["topics"]), bytes(log["data"]))
+            if decoded is not None:
+                events.append(decoded)
+        return TxResult(
+            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            events=tuple(events),
+        )
+
+    def _view(self, fn_name: str, *args: Any) -> Any:
+        fn = getattr(self.contract.functions, fn_name)(*args)
+        try:
+            return fn.call()
+        except (ContractLogicError, TransactionFailed) as exc:
+            raise self._translate(exc) from exc
+        except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    # ------------------------------------------------------------------ operator and registry
+    def transfer_operator(self, sender: LocalAccount, new_operator: str) -> TxResult:
+        return self._transact(sender, "transferOperator", Web3.to_checksum_address(new_operator))
+
+    def accept_operator(self, sender: LocalAccount) -> TxResult:
+        return self._transact(sender, "acceptOperator")
+
+    def onboard_member(self, sender: LocalAccount, account: str, roles: Role | int) -> TxResult:
+        return self._transact(sender, "onboardMember", Web3.to_checksum_address(account), int(roles))
+
+    def set_member_roles(self, sender: LocalAccount, account: str, roles: Role | int) -> TxResult:
+        return self._transact(sender, "setMemberRoles", Web3.to_checksum_address(account), int(roles))
+
+    def suspend_member(self, sender: LocalAccount, account: str) -> TxResult:
+        return self._transact(sender, "suspendMember", Web3.to_checksum_address(account))
+
+    def reinstate_member(self, sender: LocalAccount, account: str) -> TxResult:
+        return self._transact(sender, "reinstateMember", Web3.to_checksum_address(account))
+
+    def set_max_tenor(self, sender: LocalAccount, seconds: int) -> TxResult:
+        return self._transact(sender, "setMaxTenor", seconds)
+
+    def set_credit_limit(self, sender: LocalAccount, obligor: str, grant: int) -> TxResult:
+        return self._transact(sender, "setCreditLimit", Web3.to_checksum_address(obligor), grant)
+
+    # ------------------------------------------------------------------ notes
+    def issue(
+        self,
+        sender: LocalAccount,
+        to: str,
+        amount: int,
+        currency: str,
+        maturity: int,
+        document_hash: bytes,
+    ) -> TxResult:
+        """Issue a pending root note; its id is `result.created_note_ids()[0]`."""
+        return self._transact(
+            sender,
+            "issue",
+            Web3.to_checksum_address(to),
+            amount,
+            currency_bytes(currency),
+            maturity,
+            document_hash,
+        )
+
+    def accept(self, sender: LocalAccount, note_id: int) -> TxResult:
+        return self._transact(sender, "accept", note_id)
+
+    def reject(self, sender: LocalAccount, note_id: int) -> TxResult:
+        return self._transact(sender, "reject", note_id)
+
+    def revoke(self, sender: LocalAccount, note_id: int) -> TxResult:
+        return self._transact(sender, "revoke", note_id)
+
+    def split(self, sender: LocalAccount, note_id: int, parts: Sequence[SplitPart]) -> TxResult:
+        """Split a note; the children's ids are `result.created_note_ids()`, in `parts` order."""
+        encoded = [(Web3.to_checksum_address(p.to), p.amount) for p in parts]
+        return self._transact(sender, "split", note_id, encoded)
+
+    def transfer(self, sender: LocalAccount, note_id: int, to: str) -> TxResult:
+        return self._transact(sender, "transfer", note_id, Web3.to_checksum_address(to))
+
+    def freeze(self, sender: LocalAccount, note_id: int, reason: bytes) -> TxResult:
+        return self._transact(sender, "freeze", note_id, reason.ljust(32, b"\0")[:32])
+
+    def unfreeze(self, sender: LocalAccount, note_id: int) -> TxResult:
+        return self._transact(sender, "unfreeze", note_id)
+
+    # ------------------------------------------------------------------ views
+    def get_note(self, note_id: int) -> NoteState:
+        holder, obligor, amount, currency, maturity, status, frozen, root_id, doc = self._view(
+            "getNote", note_id
+        )
+        return NoteState(
+            note_id=note_id,
+            holder=holder,
+            obligor=obligor,
+            amount=int(amount),
+            currency=bytes(currency).rstrip(b"\0").decode("ascii", errors="replace"),
+            maturity=int(maturity),
+            status=NoteStatus(status),
+            frozen=bool(frozen),
+            root_id=int(root_id),
+            document_hash=bytes(doc),
+        )
+
+    def get_member(self, account: str) -> MemberState:
+        address = Web3.to_checksum_address(account)
+        roles, status, onboarded_at = self._view("getMember", address)
+        return MemberState(
+            address=address, roles=Role(roles), status=MemberStatus(status), onboarded_at=int(onboarded_at)
+        )
+
+    def credit_of(self, obligor: str) -> tuple[int, int]:
+        """(limit, outstanding) of an obligor."""
+        limit, outstanding = self._view("creditOf", Web3.to_checksum_address(obligor))
+        return int(limit), int(outstanding)
+
+    def credit_grant(self, financier: str, obligor: str) -> int:
+        return int(
+            self._view("creditGrant", Web3.to_checksum_address(financier), Web3.to_checksum_address(obligor))
+        )
+
+    def document_root(self, document_hash: bytes) -> int:
+        return int(self._view("documentRoot", document_hash))
+
+    def tree_size(self, root_id: int) -> int:
+        return int(self._view("treeSize", root_of(root_id)))
+
+    def operator(self) -> str:
+        return str(self._view("operator"))
+
+    def pending_operator(self) -> str:
+        return str(self._view("pendingOperator"))
+
+    def max_tenor(self) -> int:
+        return int(self._view("maxTenor"))
+
+    def root_count(self) -> int:
+        return int(self._view("rootCount"))
+
+    def member_count(self) -> int:
+        return int(self._view("memberCount"))
+
+
+def is_revert(exc: BaseException, name: str) -> bool:
+    """Whether `exc` is the ledger's custom error `name`."""
+    return isinstance(exc, LedgerRevert) and exc.error_name == name

@@ -1,0 +1,187 @@
+"""Typed Python exceptions for every custom error of the credchain contracts.
+
+Each class is named exactly like the Solidity error it stands for and carries the error's
+arguments in `arguments` (by parameter name). `revert_from_data` turns raw revert data into the
+matching exception; a test checks that every custom error in the ABI has a class here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from service.ledger.abi_codec import ErrorDecoder
+
+
+class LedgerError(Exception):
+    """Anything that went wrong talking to the ledger."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The node could not be reached or did not answer in time."""
+
+
+class TransactionTimeout(LedgerError):
+    """A transaction was sent but no receipt arrived in time."""
+
+
+class LedgerRevert(LedgerError):
+    """A contract call reverted with a custom error of the credchain ABI."""
+
+    description: ClassVar[str] = "the ledger refused the transaction"
+
+    def __init__(self, arguments: dict[str, Any] | None = None) -> None:
+        self.arguments: dict[str, Any] = dict(arguments or {})
+        self.error_name: str = type(self).__name__
+        rendered = ", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
+        super().__init__(f"{self.error_name}({rendered}): {self.description}")
+
+
+class UnknownRevert(LedgerRevert):
+    """The call reverted with data that is not a credchain custom error (e.g. a panic)."""
+
+    description = "the ledger reverted without a known custom error"
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__({"data": "0x" + data.hex()})
+        self.error_name = "UnknownRevert"
+
+
+# ---------------------------------------------------------------- member registry
+class NotOperator(LedgerRevert):
+    description = "only the operator may do this"
+
+
+class NotPendingOperator(LedgerRevert):
+    description = "only the nominated operator may accept the role"
+
+
+class ZeroAddress(LedgerRevert):
+    description = "the zero address is not allowed"
+
+
+class InvalidRoles(LedgerRevert):
+    description = "roles must be a non-empty combination of the known role bits"
+
+
+class MemberAlreadyOnboarded(LedgerRevert):
+    description = "the account is already a member"
+
+
+class NotAMember(LedgerRevert):
+    description = "the account is not a member"
+
+
+class MemberNotActive(LedgerRevert):
+    description = "the member is suspended"
+
+
+class MemberNotSuspended(LedgerRevert):
+    description = "the member is not suspended"
+
+
+class MissingRole(LedgerRevert):
+    description = "the member lacks the role this needs"
+
+
+# ---------------------------------------------------------------- credit notes
+class NoteNotFound(LedgerRevert):
+    description = "no such note"
+
+
+class NotHolder(LedgerRevert):
+    description = "only the note's holder may do this"
+
+
+class NotObligor(LedgerRevert):
+    description = "only the note's obligor may do this"
+
+
+class NoteNotPending(LedgerRevert):
+    description = "the note is not pending"
+
+
+class NoteNotActive(LedgerRevert):
+    description = "the note is not active"
+
+
+class NoteNotLive(LedgerRevert):
+    description = "the note is neither pending nor active"
+
+
+class NoteIsFrozen(LedgerRevert):
+    description = "the note is frozen"
+
+
+class NoteNotFrozen(LedgerRevert):
+    description = "the note is not frozen"
+
+
+class NoteMatured(LedgerRevert):
+    description = "the note has reached maturity and can no longer move"
+
+
+class ZeroAmount(LedgerRevert):
+    description = "amounts must be positive"
+
+
+class AmountTooLarge(LedgerRevert):
+    description = "the amount exceeds the largest the ledger accepts"
+
+
+class AmountsDoNotSum(LedgerRevert):
+    description = "the parts' amounts do not sum to the note's amount"
+
+
+class InvalidPartCount(LedgerRevert):
+    description = "a split needs between 2 and MAX_SPLIT_PARTS parts"
+
+
+class InvalidCurrency(LedgerRevert):
+    description = "currency must be three upper-case letters (ISO 4217)"
+
+
+class InvalidMaturity(LedgerRevert):
+    description = "maturity must be in the future and within the maximum tenor"
+
+
+class InvalidTenor(LedgerRevert):
+    description = "the maximum tenor is out of bounds"
+
+
+class ZeroDocumentHash(LedgerRevert):
+    description = "a document hash is required"
+
+
+class DocumentAlreadyUsed(LedgerRevert):
+    description = "the document already backs a live note"
+
+
+class CreditLimitExceeded(LedgerRevert):
+    description = "issuing this would exceed the obligor's credit limit"
+
+
+class SelfDealing(LedgerRevert):
+    description = "an account cannot deal with itself here"
+
+
+class TreeFull(LedgerRevert):
+    description = "the note's tree has no ids left"
+
+
+def _all_revert_classes() -> dict[str, type[LedgerRevert]]:
+    return {cls.__name__: cls for cls in LedgerRevert.__subclasses__() if cls is not UnknownRevert}
+
+
+REVERT_CLASSES: dict[str, type[LedgerRevert]] = _all_revert_classes()
+
+
+def revert_from_data(decoder: ErrorDecoder, data: bytes) -> LedgerRevert:
+    """The typed exception for revert `data`, or UnknownRevert."""
+    decoded = decoder.decode(data)
+    if decoded is None:
+        return UnknownRevert(data)
+    name, args = decoded
+    cls = REVERT_CLASSES.get(name)
+    if cls is None:
+        return UnknownRevert(data)
+    return cls(args)

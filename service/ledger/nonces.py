@@ -1,0 +1,48 @@
+"""One nonce sequence per signing account, so concurrent senders never collide or leave gaps."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class NonceManager:
+    """Hands out consecutive nonces per address.
+
+    `reserve` holds the account's lock while the caller signs and sends, so nonces reach the node
+    in order. If sending fails, the cached nonce is dropped and re-read from the node next time,
+    so a failed send never leaves a gap.
+    """
+
+    def __init__(self, fetch_pending_nonce: Callable[[str], int]) -> None:
+        self._fetch = fetch_pending_nonce
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._next: dict[str, int] = {}
+
+    def _lock_for(self, address: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(address)
+            if lock is None:
+                lock = self._locks[address] = threading.Lock()
+            return lock
+
+    @contextmanager
+    def reserve(self, address: str) -> Iterator[int]:
+        """Yield the next nonce of `address`; it is consumed only if the block exits normally."""
+        with self._lock_for(address):
+            nonce = self._next.get(address)
+            if nonce is None:
+                nonce = self._fetch(address)
+            try:
+                yield nonce
+            except BaseException:
+                self._next.pop(address, None)
+                raise
+            self._next[address] = nonce + 1
+
+    def forget(self, address: str) -> None:
+        """Drop the cached nonce of `address` (e.g. after the chain was reverted)."""
+        with self._lock_for(address):
+            self._next.pop(address, None)
