@@ -137,7 +137,9 @@ class LedgerClient:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
         self.errors = ErrorDecoder(artifact.abi)
-        self.nonces = nonces or NonceManager(lambda a: int(w3.eth.get_transaction_count(a, "pending")))
+        self.nonces = nonces or NonceManager(
+            lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending"))
+        )
         self.receipt_timeout = receipt_timeout
         self._chain_id: int | None = None
 
@@ -155,7 +157,7 @@ class LedgerClient:
         probe.events = EventDecoder(artifact.abi)
         probe.receipt_timeout = kwargs.get("receipt_timeout", 60.0)
         probe.nonces = kwargs.get("nonces") or NonceManager(
-            lambda a: int(w3.eth.get_transaction_count(a, "pending"))
+            lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending"))
         )
         receipt = probe._send(deployer, to=None, data=data)
         address = receipt["contractAddress"]
