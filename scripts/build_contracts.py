@@ -22,9 +22,8 @@ def main() -> int:
                 stale.append(path.name)
         else:
             path.write_text(fresh)
-            print(
-                f"wrote {path.relative_to(ARTIFACTS_DIR.parents[2])} ({len(contract.bytecode) // 2 - 1} bytes)"
-            )
+            size = len(contract.bytecode) // 2 - 1
+            print(f"wrote {path.name} ({size} bytes of creation code)")
     if args.check:
         extra = {p.stem for p in ARTIFACTS_DIR.glob("*.json")} - set(compiled)
         stale.extend(f"{name}.json (no such contract)" for name in sorted(extra))

@@ -137,9 +137,7 @@ class LedgerClient:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
         self.errors = ErrorDecoder(artifact.abi)
-        self.nonces = nonces or NonceManager(
-            lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending"))
-        )
+        self.nonces = nonces or NonceManager.for_web3(w3)
         self.receipt_timeout = receipt_timeout
         self._chain_id: int | None = None
 
@@ -156,9 +154,7 @@ class LedgerClient:
         probe.errors = ErrorDecoder(artifact.abi)
         probe.events = EventDecoder(artifact.abi)
         probe.receipt_timeout = kwargs.get("receipt_timeout", 60.0)
-        probe.nonces = kwargs.get("nonces") or NonceManager(
-            lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending"))
-        )
+        probe.nonces = kwargs.get("nonces") or NonceManager.for_web3(w3)
         receipt = probe._send(deployer, to=None, data=data)
         address = receipt["contractAddress"]
         return cls(w3, address, nonces=probe.nonces, receipt_timeout=probe.receipt_timeout)

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from web3 import Web3
+
 
 class NonceManager:
     """Hands out consecutive nonces per address.
@@ -20,6 +22,11 @@ class NonceManager:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._next: dict[str, int] = {}
+
+    @classmethod
+    def for_web3(cls, w3: Web3) -> NonceManager:
+        """A manager that reads starting nonces from the node (pending block)."""
+        return cls(lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending")))
 
     def _lock_for(self, address: str) -> threading.Lock:
         with self._guard:
