@@ -8,6 +8,9 @@ import pytest
 
 from service.ledger.chain import Chain, in_process_chain
 from tests.consortium import Consortium, deploy_consortium
+from tests.databases import empty_db
+
+__all__ = ["empty_db"]
 
 
 @pytest.fixture(scope="session")
