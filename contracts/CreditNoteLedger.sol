@@ -91,6 +91,7 @@ contract CreditNoteLedger is MemberRegistry {
     error ZeroDocumentHash();
     error DocumentAlreadyUsed(bytes32 documentHash, uint256 rootId);
     error CreditLimitExceeded(address obligor, uint256 outstanding, uint256 amount, uint256 limit);
+    error CreditLimitTooLarge(uint256 limit, uint256 maxLimit);
     error SelfDealing(address account);
     error TreeFull(uint256 rootId);
 
@@ -142,8 +143,9 @@ contract CreditNoteLedger is MemberRegistry {
         if (m.roles & ROLE_CORE_ENTERPRISE == 0) revert MissingRole(obligor, ROLE_CORE_ENTERPRISE);
         uint128 previous = creditGrant[msg.sender][obligor];
         Credit storage c = _credit[obligor];
-        uint128 limit = c.limit - previous + grant;
-        c.limit = limit;
+        uint256 limit = uint256(c.limit) - previous + grant;
+        if (limit > type(uint128).max) revert CreditLimitTooLarge(limit, type(uint128).max);
+        c.limit = uint128(limit);
         creditGrant[msg.sender][obligor] = grant;
         emit CreditLimitSet(msg.sender, obligor, grant, limit);
     }
@@ -310,7 +312,7 @@ contract CreditNoteLedger is MemberRegistry {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice Everything the ledger stores about a note (zeros for an unknown id).
+    /// @notice Everything the ledger stores about a note (zeros but `rootId` for an unknown id).
     /// @param noteId The note.
     function getNote(uint256 noteId)
         external
@@ -329,6 +331,9 @@ contract CreditNoteLedger is MemberRegistry {
     {
         Note storage n = _notes[noteId];
         rootId = noteId & ~INDEX_MASK;
+        if (n.status == NoteStatus.None) {
+            return (address(0), address(0), 0, bytes3(0), 0, NoteStatus.None, false, rootId, bytes32(0));
+        }
         Root storage r = _roots[rootId];
         return (n.holder, r.obligor, n.amount, r.currency, r.maturity, n.status, n.frozen, rootId, r.documentHash);
     }
@@ -340,9 +345,10 @@ contract CreditNoteLedger is MemberRegistry {
         return (c.limit, c.outstanding);
     }
 
-    /// @notice Number of notes created in a tree so far (the root included).
-    /// @param rootId The root note's id.
-    function treeSize(uint256 rootId) external view returns (uint256) {
+    /// @notice Number of notes created in a tree so far (the root included); 0 for an unknown tree.
+    /// @param noteId The root's id or the id of any note in the tree.
+    function treeSize(uint256 noteId) external view returns (uint256) {
+        uint256 rootId = noteId & ~INDEX_MASK;
         if (_notes[rootId].status == NoteStatus.None) return 0;
         return uint256(_roots[rootId].lastIndex) + 1;
     }

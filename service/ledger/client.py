@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
-from service.domain import MemberStatus, NoteStatus, Role, root_of
+from service.domain import MemberStatus, NoteStatus, Role
 from service.ledger.abi_codec import DecodedEvent, ErrorDecoder, EventDecoder
 from service.ledger.artifacts import load_artifact
 from service.ledger.errors import (
@@ -360,8 +360,9 @@ class LedgerClient:
     def document_root(self, document_hash: bytes) -> int:
         return int(self._view("documentRoot", document_hash))
 
-    def tree_size(self, root_id: int) -> int:
-        return int(self._view("treeSize", root_of(root_id)))
+    def tree_size(self, note_id: int) -> int:
+        """Notes created so far in the tree of `note_id` (the root or any note of it)."""
+        return int(self._view("treeSize", note_id))
 
     def operator(self) -> str:
         return str(self._view("operator"))

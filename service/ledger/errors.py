@@ -160,6 +160,10 @@ class CreditLimitExceeded(LedgerRevert):
     description = "issuing this would exceed the obligor's credit limit"
 
 
+class CreditLimitTooLarge(LedgerRevert):
+    description = "the obligor's total credit limit would exceed the largest the ledger stores"
+
+
 class SelfDealing(LedgerRevert):
     description = "an account cannot deal with itself here"
 
