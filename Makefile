@@ -13,7 +13,7 @@ install: $(STAMP_PY) $(STAMP_NPM)
 $(STAMP_PY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --pre -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 $(STAMP_NPM): package.json package-lock.json

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from service.ledger.chain import Chain, in_process_chain
+from tests.anvil import anvil  # noqa: F401  (registers the session fixture)
 from tests.consortium import Consortium, deploy_consortium
 from tests.databases import empty_db
 
