@@ -8,9 +8,9 @@ signed locally by the sender's key, sent, and awaited; reverts become the typed 
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -32,6 +32,7 @@ from service.ledger.errors import (
 )
 from service.ledger.nonces import NonceManager
 
+T = TypeVar("T")
 LEDGER_CONTRACT = "CreditNoteLedger"
 GAS_HEADROOM_PERCENT = 20
 PRIORITY_FEE_WEI = 10**9
@@ -120,6 +121,104 @@ def _revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
+_CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, OSError)
+_REVERT_ERRORS = (ContractLogicError, TransactionFailed, Web3RPCError, ValueError)
+
+
+class TransactionSender:
+    """Estimates, signs, sends and awaits transactions; turns failures into ledger exceptions.
+
+    Every transaction is estimated first, so a revert surfaces (decoded through `errors`) before
+    anything is signed or sent and costs no gas.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        errors: ErrorDecoder,
+        nonces: NonceManager | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> None:
+        self.w3 = w3
+        self.errors = errors
+        self.nonces = nonces or NonceManager.for_web3(w3)
+        self.receipt_timeout = receipt_timeout
+        self._chain_id: int | None = None
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.rpc(lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def rpc(self, fn: Callable[[], T]) -> T:
+        """Run one node request, turning connection failures into LedgerUnavailable."""
+        try:
+            return fn()
+        except _CONNECTION_ERRORS as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    def translate(self, exc: BaseException) -> LedgerError:
+        """The ledger exception for a failed call or transaction."""
+        data = _revert_data(exc)
+        if data is not None and len(data) >= 4:
+            return revert_from_data(self.errors, data)
+        if isinstance(exc, _CONNECTION_ERRORS):
+            return LedgerUnavailable(str(exc))
+        if isinstance(exc, ContractLogicError | TransactionFailed):
+            return UnknownRevert(data or b"")
+        return LedgerError(str(exc))
+
+    def send(self, sender: LocalAccount, *, to: str | None, data: str) -> Any:
+        """Send a transaction calling `to` (or creating a contract) with `data`; returns its receipt."""
+        call: dict[str, Any] = {"from": sender.address, "data": data}
+        if to is not None:
+            call["to"] = to
+        try:
+            gas = int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except _REVERT_ERRORS as exc:
+            raise self.translate(exc) from exc
+        except _CONNECTION_ERRORS as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        base_fee = int(self.rpc(lambda: self.w3.eth.get_block("latest")).get("baseFeePerGas", 0))
+        tx: dict[str, Any] = {
+            "data": data,
+            "gas": gas + gas * GAS_HEADROOM_PERCENT // 100,
+            "value": 0,
+            "chainId": self.chain_id,
+            "maxFeePerGas": 2 * base_fee + PRIORITY_FEE_WEI,
+            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
+        }
+        if to is not None:
+            tx["to"] = to
+        with self.nonces.reserve(sender.address) as nonce:
+            tx["nonce"] = nonce
+            signed = sender.sign_transaction(tx)
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except _CONNECTION_ERRORS as exc:
+                raise LedgerUnavailable(str(exc)) from exc
+            except (ContractLogicError, TransactionFailed) as exc:
+                raise self.translate(exc) from exc
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        except TimeExhausted as exc:
+            raise TransactionTimeout(f"no receipt for {tx_hash.to_0x_hex()}") from exc
+        except _CONNECTION_ERRORS as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        if receipt["status"] != 1:
+            raise self._replay_failure(call, int(receipt["blockNumber"]))
+        return receipt
+
+    def _replay_failure(self, call: dict[str, Any], block_number: int) -> LedgerError:
+        """Re-run a mined, failed transaction as a call on the state before its block."""
+        try:
+            self.w3.eth.call(call, block_identifier=max(block_number - 1, 0))  # type: ignore[arg-type]
+        except _REVERT_ERRORS as exc:
+            return self.translate(exc)
+        return UnknownRevert(b"")
+
+
 class LedgerClient:
     """Operations of one deployed CreditNoteLedger."""
 
@@ -137,99 +236,35 @@ class LedgerClient:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
         self.errors = ErrorDecoder(artifact.abi)
-        self.nonces = nonces or NonceManager.for_web3(w3)
-        self.receipt_timeout = receipt_timeout
-        self._chain_id: int | None = None
+        self.sender = TransactionSender(w3, self.errors, nonces, receipt_timeout)
+
+    @property
+    def nonces(self) -> NonceManager:
+        return self.sender.nonces
 
     # ------------------------------------------------------------------ deployment
     @classmethod
-    def deploy(cls, w3: Web3, deployer: LocalAccount, operator: str, **kwargs: Any) -> LedgerClient:
+    def deploy(
+        cls,
+        w3: Web3,
+        deployer: LocalAccount,
+        operator: str,
+        *,
+        nonces: NonceManager | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> LedgerClient:
         """Deploy a new ledger whose operator is `operator`; returns its client."""
         artifact = load_artifact(LEDGER_CONTRACT)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         data = factory.constructor(Web3.to_checksum_address(operator)).data_in_transaction
-        probe = cls.__new__(cls)
-        probe.w3 = w3
-        probe._chain_id = None
-        probe.errors = ErrorDecoder(artifact.abi)
-        probe.events = EventDecoder(artifact.abi)
-        probe.receipt_timeout = kwargs.get("receipt_timeout", 60.0)
-        probe.nonces = kwargs.get("nonces") or NonceManager.for_web3(w3)
-        receipt = probe._send(deployer, to=None, data=data)
-        address = receipt["contractAddress"]
-        return cls(w3, address, nonces=probe.nonces, receipt_timeout=probe.receipt_timeout)
+        sender = TransactionSender(w3, ErrorDecoder(artifact.abi), nonces, receipt_timeout)
+        receipt = sender.send(deployer, to=None, data=data)
+        return cls(w3, receipt["contractAddress"], nonces=sender.nonces, receipt_timeout=receipt_timeout)
 
     # ------------------------------------------------------------------ sending
-    @property
-    def chain_id(self) -> int:
-        if self._chain_id is None:
-            self._chain_id = int(self._rpc(lambda: self.w3.eth.chain_id))
-        return self._chain_id
-
-    def _rpc(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
-            raise LedgerUnavailable(str(exc)) from exc
-
-    def _translate(self, exc: BaseException) -> LedgerError:
-        data = _revert_data(exc)
-        if data is not None and len(data) >= 4:
-            return revert_from_data(self.errors, data)
-        if isinstance(exc, requests.ConnectionError | requests.Timeout | ConnectionError | OSError):
-            return LedgerUnavailable(str(exc))
-        if isinstance(exc, ContractLogicError | TransactionFailed):
-            return UnknownRevert(data or b"")
-        return LedgerError(str(exc))
-
-    def _send(self, sender: LocalAccount, *, to: str | None, data: str) -> Any:
-        call: dict[str, Any] = {"from": sender.address, "data": data}
-        if to is not None:
-            call["to"] = to
-        try:
-            gas = int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
-        except (ContractLogicError, TransactionFailed, Web3RPCError, ValueError) as exc:
-            raise self._translate(exc) from exc
-        except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
-            raise LedgerUnavailable(str(exc)) from exc
-        base_fee = int(self._rpc(lambda: self.w3.eth.get_block("latest")).get("baseFeePerGas", 0))
-        tx: dict[str, Any] = {
-            **call,
-            "gas": gas + gas * GAS_HEADROOM_PERCENT // 100,
-            "value": 0,
-            "chainId": self.chain_id,
-            "maxFeePerGas": 2 * base_fee + PRIORITY_FEE_WEI,
-            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
-        }
-        del tx["from"]
-        with self.nonces.reserve(sender.address) as nonce:
-            tx["nonce"] = nonce
-            signed = sender.sign_transaction(tx)
-            try:
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
-                raise LedgerUnavailable(str(exc)) from exc
-            except (ContractLogicError, TransactionFailed) as exc:
-                raise self._translate(exc) from exc
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
-        except TimeExhausted as exc:
-            raise TransactionTimeout(f"no receipt for {tx_hash.to_0x_hex()}") from exc
-        if receipt["status"] != 1:
-            raise self._replay_failure(call, int(receipt["blockNumber"]))
-        return receipt
-
-    def _replay_failure(self, call: dict[str, Any], block_number: int) -> LedgerError:
-        """Re-run a mined, failed transaction as a call on the state before its block."""
-        try:
-            self.w3.eth.call(call, block_identifier=max(block_number - 1, 0))  # type: ignore[arg-type]
-        except (ContractLogicError, TransactionFailed, Web3RPCError, ValueError) as exc:
-            return self._translate(exc)
-        return UnknownRevert(b"")
-
     def _transact(self, sender: LocalAccount, fn_name: str, *args: Any) -> TxResult:
         data = self.contract.encode_abi(fn_name, args=list(args))
-        receipt = self._send(sender, to=self.address, data=data)
+        receipt = self.sender.send(sender, to=self.address, data=data)
         events = []
         for log in receipt["logs"]:
             if log["address"] != self.address:
@@ -249,8 +284,8 @@ class LedgerClient:
         try:
             return fn.call()
         except (ContractLogicError, TransactionFailed) as exc:
-            raise self._translate(exc) from exc
-        except (requests.ConnectionError, requests.Timeout, ConnectionError, OSError) as exc:
+            raise self.sender.translate(exc) from exc
+        except _CONNECTION_ERRORS as exc:
             raise LedgerUnavailable(str(exc)) from exc
 
     # ------------------------------------------------------------------ operator and registry
