@@ -1,0 +1,307 @@
+"""Reconciliation: compare what SQL says with what the chain says, and list every difference.
+
+The chain is read at the index's checkpoint block (not the head), so an index that is merely behind
+is not reported as wrong. Read from the chain: every note of every tree (`rootCount`, `treeSize`,
+`getNote`, so notes SQL lacks are found too), every member SQL knows (`getMember`) and the member
+count, every obligor's `creditOf`, every grant SQL knows, the operator, pending operator and maximum
+tenor. Optionally the logs themselves: the `events` table must hold exactly one row per log of the
+contract, in the block the chain has it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Engine, Table, select
+from web3 import Web3
+
+from service.db.models import CreditGrant, Event, LedgerConfig, Member, Note, ObligorCredit
+from service.indexer.decode import LogDecoder
+from service.indexer.ranges import AdaptiveRange
+from service.indexer.source import LogSource, RpcError, source_for
+from service.indexer.state import ZERO_ADDRESS
+from service.indexer.store import IndexStore
+from service.ledger.artifacts import load_artifact
+from service.ledger.client import LEDGER_CONTRACT, LedgerClient
+
+Entity = Literal["note", "member", "credit", "grant", "config", "checkpoint", "event"]
+
+NOTES: Table = Note.__table__  # type: ignore[assignment]
+MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+CREDIT: Table = ObligorCredit.__table__  # type: ignore[assignment]
+GRANTS: Table = CreditGrant.__table__  # type: ignore[assignment]
+CONFIG: Table = LedgerConfig.__table__  # type: ignore[assignment]
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Something SQL and the chain disagree on; `key` names the entity (note id, address, ...)."""
+
+    entity: Entity
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.key}: differs"
+
+
+@dataclass(frozen=True)
+class FieldMismatch(Difference):
+    """Both sides know the entity, but one of its fields differs."""
+
+    field: str
+    sql: Any
+    chain: Any
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.key}: {self.field} is {self.sql!r} in SQL, {self.chain!r} on chain"
+
+
+@dataclass(frozen=True)
+class MissingInSql(Difference):
+    """The chain has it, SQL does not."""
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.key}: on chain, missing in SQL"
+
+
+@dataclass(frozen=True)
+class MissingOnChain(Difference):
+    """SQL has it, the chain does not."""
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.key}: in SQL, not on chain"
+
+
+@dataclass
+class ReconcileReport:
+    """The differences found, and what was compared at which block."""
+
+    block: int | None
+    differences: list[Difference] = field(default_factory=list)
+    notes: int = 0
+    members: int = 0
+    obligors: int = 0
+    grants: int = 0
+    events: int | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences
+
+    def __iter__(self) -> Iterator[Difference]:
+        return iter(self.differences)
+
+    def summary(self) -> str:
+        checked = (
+            f"{self.notes} notes, {self.members} members, {self.obligors} obligors, {self.grants} grants"
+            + ("" if self.events is None else f", {self.events} events")
+        )
+        where = "latest block" if self.block is None else f"block {self.block}"
+        return f"compared {checked} at {where}: {len(self.differences)} differences"
+
+
+def _optional(address: str) -> str | None:
+    return None if address.lower() == ZERO_ADDRESS else address
+
+
+class Reconciler:
+    """Compares one contract's index with the chain."""
+
+    def __init__(self, w3: Web3, engine: Engine, contract: str, *, source: LogSource | None = None) -> None:
+        self.w3 = w3
+        self.engine = engine
+        self.contract = Web3.to_checksum_address(contract)
+        self.source = source if source is not None else source_for(w3)
+        self.store = IndexStore(engine, self.contract)
+
+    def _ledger_at(self, block: int | None) -> LedgerClient:
+        """A client whose view calls read the state at `block`."""
+        pinned = Web3(self.w3.provider)
+        if block is not None:
+            pinned.eth.default_block = block
+        return LedgerClient(pinned, self.contract)
+
+    def run(
+        self, *, at_block: int | None = None, check_events: bool = True, from_block: int = 0
+    ) -> ReconcileReport:
+        """Compare SQL with the chain at `at_block` (default: the checkpoint block)."""
+        checkpoint = self.store.checkpoint()
+        if at_block is None and checkpoint is not None:
+            at_block = checkpoint.last_block
+        report = ReconcileReport(block=at_block)
+        diffs = report.differences
+        if checkpoint is not None and checkpoint.last_block_hash:
+            header = self.source.get_headers([checkpoint.last_block]).get(checkpoint.last_block)
+            chain_hash = None if header is None else header.hash
+            if chain_hash != checkpoint.last_block_hash:
+                diffs.append(
+                    FieldMismatch(
+                        "checkpoint",
+                        str(checkpoint.last_block),
+                        "hash",
+                        checkpoint.last_block_hash,
+                        chain_hash,
+                    )
+                )
+        ledger = self._ledger_at(at_block)
+        with self.engine.connect() as conn:
+            notes = {row["id"]: dict(row) for row in conn.execute(select(NOTES)).mappings()}
+            members = {row["address"]: dict(row) for row in conn.execute(select(MEMBERS)).mappings()}
+            credit = {row["obligor"]: dict(row) for row in conn.execute(select(CREDIT)).mappings()}
+            grants = [dict(row) for row in conn.execute(select(GRANTS)).mappings()]
+            config = conn.execute(select(CONFIG).where(CONFIG.c.contract == self.contract)).mappings().first()
+        self._notes(ledger, notes, report)
+        self._members(ledger, members, report)
+        self._credit(ledger, credit, {n["obligor"] for n in notes.values()}, grants, report)
+        self._config(ledger, None if config is None else dict(config), report)
+        if check_events:
+            self._events(from_block, at_block, report)
+        return report
+
+    # ------------------------------------------------------------------ parts
+    def _notes(self, ledger: LedgerClient, notes: dict[int, dict[str, Any]], report: ReconcileReport) -> None:
+        chain_ids: list[int] = []
+        for seq in range(1, ledger.root_count() + 1):
+            root_id = seq << 32
+            chain_ids.extend(range(root_id, root_id + ledger.tree_size(root_id)))
+        report.notes = len(chain_ids)
+        on_chain = set(chain_ids)
+        for note_id in chain_ids:
+            row = notes.get(note_id)
+            if row is None:
+                report.differences.append(MissingInSql("note", str(note_id)))
+                continue
+            state = ledger.get_note(note_id)
+            expected = {
+                "holder": state.holder,
+                "obligor": state.obligor,
+                "amount": state.amount,
+                "currency": state.currency,
+                "maturity": state.maturity,
+                "status": int(state.status),
+                "frozen": state.frozen,
+                "root_id": state.root_id,
+                "document_hash": "0x" + state.document_hash.hex(),
+            }
+            for name, chain_value in expected.items():
+                if row[name] != chain_value:
+                    report.differences.append(
+                        FieldMismatch("note", str(note_id), name, row[name], chain_value)
+                    )
+        for note_id in sorted(set(notes) - on_chain):
+            report.differences.append(MissingOnChain("note", str(note_id)))
+
+    def _members(
+        self, ledger: LedgerClient, members: dict[str, dict[str, Any]], report: ReconcileReport
+    ) -> None:
+        report.members = len(members)
+        for address, row in sorted(members.items()):
+            state = ledger.get_member(address)
+            if int(state.status) == 0:
+                report.differences.append(MissingOnChain("member", address))
+                continue
+            for name, chain_value in (("roles", int(state.roles)), ("status", int(state.status))):
+                if row[name] != chain_value:
+                    report.differences.append(FieldMismatch("member", address, name, row[name], chain_value))
+        count = ledger.member_count()
+        if count != len(members):
+            report.differences.append(FieldMismatch("member", "*", "count", len(members), count))
+
+    def _credit(
+        self,
+        ledger: LedgerClient,
+        credit: dict[str, dict[str, Any]],
+        note_obligors: set[str],
+        grants: list[dict[str, Any]],
+        report: ReconcileReport,
+    ) -> None:
+        obligors = sorted(set(credit) | note_obligors)
+        report.obligors = len(obligors)
+        for obligor in obligors:
+            limit, outstanding = ledger.credit_of(obligor)
+            row = credit.get(obligor)
+            if row is None:
+                if limit or outstanding:
+                    report.differences.append(MissingInSql("credit", obligor))
+                continue
+            for name, chain_value in (("credit_limit", limit), ("outstanding", outstanding)):
+                if row[name] != chain_value:
+                    report.differences.append(FieldMismatch("credit", obligor, name, row[name], chain_value))
+        report.grants = len(grants)
+        for grant in grants:
+            chain_amount = ledger.credit_grant(grant["financier"], grant["obligor"])
+            if grant["amount"] != chain_amount:
+                key = f"{grant['financier']}->{grant['obligor']}"
+                report.differences.append(
+                    FieldMismatch("grant", key, "amount", grant["amount"], chain_amount)
+                )
+
+    def _config(self, ledger: LedgerClient, config: dict[str, Any] | None, report: ReconcileReport) -> None:
+        if config is None:
+            report.differences.append(MissingInSql("config", self.contract))
+            return
+        expected = {
+            "operator": _optional(ledger.operator()),
+            "pending_operator": _optional(ledger.pending_operator()),
+            "max_tenor": ledger.max_tenor(),
+        }
+        for name, chain_value in expected.items():
+            if config[name] != chain_value:
+                report.differences.append(
+                    FieldMismatch("config", self.contract, name, config[name], chain_value)
+                )
+
+    def _events(self, from_block: int, at_block: int | None, report: ReconcileReport) -> None:
+        to_block = at_block if at_block is not None else self.source.block_number()
+        decoder = LogDecoder(load_artifact(LEDGER_CONTRACT).abi, self.contract)
+        chain: dict[tuple[str, int], str] = {}
+        ranges = AdaptiveRange(size=10_000, maximum=1_000_000)
+        start = from_block
+        while start <= to_block:
+            end = min(start + ranges.size - 1, to_block)
+            try:
+                logs = self.source.get_logs(self.contract, start, end)
+            except RpcError as exc:
+                ranges.failed(exc, end - start + 1)
+                continue
+            ranges.succeeded(end - start + 1, len(logs))
+            for log in logs:
+                event = decoder.decode(log)
+                if event is not None:
+                    chain[(event.tx_hash, event.log_index)] = event.block_hash
+            start = end + 1
+        with self.engine.connect() as conn:
+            stmt = select(EVENTS.c.tx_hash, EVENTS.c.log_index, EVENTS.c.block_hash).where(
+                EVENTS.c.contract == self.contract, EVENTS.c.block_number >= from_block
+            )
+            if at_block is not None:
+                stmt = stmt.where(EVENTS.c.block_number <= at_block)
+            stored = {(tx, int(index)): block_hash for tx, index, block_hash in conn.execute(stmt)}
+        report.events = len(chain)
+        for key in sorted(set(chain) - set(stored)):
+            report.differences.append(MissingInSql("event", f"{key[0]}:{key[1]}"))
+        for key in sorted(set(stored) - set(chain)):
+            report.differences.append(MissingOnChain("event", f"{key[0]}:{key[1]}"))
+        for key in sorted(set(chain) & set(stored)):
+            if chain[key] != stored[key]:
+                report.differences.append(
+                    FieldMismatch("event", f"{key[0]}:{key[1]}", "block_hash", stored[key], chain[key])
+                )
+
+
+def reconcile(
+    w3: Web3,
+    engine: Engine,
+    contract: str,
+    *,
+    at_block: int | None = None,
+    check_events: bool = True,
+    from_block: int = 0,
+) -> ReconcileReport:
+    """Every difference between the index of `contract` in `engine` and the chain behind `w3`."""
+    return Reconciler(w3, engine, contract).run(
+        at_block=at_block, check_events=check_events, from_block=from_block
+    )

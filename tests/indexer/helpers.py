@@ -1,0 +1,74 @@
+"""Helpers of the indexer tests: building indexers, reading SQL back, counting the chain's logs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from web3 import Web3
+
+from service.db.models import Event, Member, Note, ObligorCredit
+from service.indexer import Indexer, IndexerConfig
+from service.indexer.reconcile import ReconcileReport, reconcile
+from service.indexer.source import BlockHeader, LogSource, RpcLog
+from tests.databases import TestDatabase
+
+
+def make_indexer(w3: Web3, db: TestDatabase, contract: str, **config: Any) -> Indexer:
+    source = config.pop("source", None)
+    config.setdefault("poll_interval", 0.05)
+    return Indexer(w3, db.engine, IndexerConfig(contract=contract, **config), source=source)
+
+
+def notes(db: TestDatabase) -> dict[int, Note]:
+    with db.engine.connect() as conn:
+        return {row.id: row for row in conn.execute(select(Note)).all()}  # type: ignore[misc]
+
+
+def members(db: TestDatabase) -> dict[str, Any]:
+    with db.engine.connect() as conn:
+        return {row.address: row for row in conn.execute(select(Member)).all()}
+
+
+def credit(db: TestDatabase) -> dict[str, Any]:
+    with db.engine.connect() as conn:
+        return {row.obligor: row for row in conn.execute(select(ObligorCredit)).all()}
+
+
+def event_count(db: TestDatabase) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Event)).scalar_one())
+
+
+def event_keys(db: TestDatabase) -> list[tuple[str, int]]:
+    with db.engine.connect() as conn:
+        return [(tx, int(i)) for tx, i in conn.execute(select(Event.tx_hash, Event.log_index)).tuples()]
+
+
+def chain_log_count(w3: Web3, contract: str) -> int:
+    return len(
+        w3.eth.get_logs({"address": Web3.to_checksum_address(contract), "fromBlock": 0, "toBlock": "latest"})
+    )
+
+
+def assert_reconciled(w3: Web3, db: TestDatabase, contract: str) -> ReconcileReport:
+    report = reconcile(w3, db.engine, contract)
+    assert report.differences == [], "\n".join(str(d) for d in report.differences)
+    return report
+
+
+class WrappedSource:
+    """A LogSource that delegates to another; tests override pieces of it."""
+
+    def __init__(self, inner: LogSource) -> None:
+        self.inner = inner
+
+    def block_number(self) -> int:
+        return self.inner.block_number()
+
+    def get_logs(self, address: str, from_block: int, to_block: int) -> list[RpcLog]:
+        return self.inner.get_logs(address, from_block, to_block)
+
+    def get_headers(self, numbers: Sequence[int]) -> dict[int, BlockHeader | None]:
+        return self.inner.get_headers(numbers)
