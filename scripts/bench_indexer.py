@@ -120,12 +120,23 @@ def index_into(
     }
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--roots", type=int, default=400)
-    parser.add_argument("--resplits", type=int, default=400)
+    # 500 roots issued, accepted and split into 100, plus 500 re-splits into 100: ~101,000 events.
+    parser.add_argument("--roots", type=int, default=500)
+    parser.add_argument("--resplits", type=int, default=500)
     parser.add_argument("--parts", type=int, default=100)
     parser.add_argument(
         "--max-range",
@@ -177,13 +188,33 @@ def main() -> int:
         node.stop()
 
     naive_rate = naive_count / naive_seconds
+    rows = [
+        ("web3 get_logs + process_log (reference, no SQL)", naive_seconds, naive_rate),
+        ("indexer into PostgreSQL (fetch, decode, SQL)", pg["seconds"], pg["events_per_second"]),
+    ]
+    if sqlite is not None:
+        rows.append(
+            ("indexer into SQLite (fetch, decode, SQL)", sqlite["seconds"], sqlite["events_per_second"])
+        )
+    if not args.json_only:
+        print(f"\n| path | {naive_count:,} events: seconds | events/s | seconds / reference |")
+        print("|---|---:|---:|---:|")
+        for label, seconds, rate in rows:
+            print(f"| {label} | {seconds:.2f} | {rate:,.0f} | {seconds / naive_seconds:.3f} |")
+        machine = f"{platform.platform()}, {_cpu_model()}, {os.cpu_count()} cores"
+        print(f"machine: {machine}, Python {platform.python_version()}")
     result = {
+        "events": naive_count,
+        "naive_s": round(naive_seconds, 3),
+        "index_s": pg["seconds"],
+        "events_per_s": pg["events_per_second"],
+        "ratio": round(pg["seconds"] / naive_seconds, 3),
         "machine": {
+            "cpu": _cpu_model(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "events": naive_count,
         "naive_web3": {"seconds": round(naive_seconds, 3), "events_per_second": round(naive_rate)},
         "raw_fetch_seconds": round(fetch_seconds, 3),
         "decode_seconds": round(decode_seconds, 3),
