@@ -54,7 +54,3 @@ def root_of(note_id: int) -> int:
     """The id of the root note of the tree `note_id` belongs to."""
     return note_id >> INDEX_BITS << INDEX_BITS
 
-
-def index_in_tree(note_id: int) -> int:
-    """Position of `note_id` in its tree (0 for the root)."""
-    return note_id & ((1 << INDEX_BITS) - 1)

@@ -24,7 +24,6 @@ from service.ledger.abi_codec import DecodedEvent, ErrorDecoder, EventDecoder
 from service.ledger.artifacts import load_artifact
 from service.ledger.errors import (
     LedgerError,
-    LedgerRevert,
     LedgerUnavailable,
     TransactionTimeout,
     UnknownRevert,
@@ -414,7 +413,3 @@ class LedgerClient:
     def member_count(self) -> int:
         return int(self._view("memberCount"))
 
-
-def is_revert(exc: BaseException, name: str) -> bool:
-    """Whether `exc` is the ledger's custom error `name`."""
-    return isinstance(exc, LedgerRevert) and exc.error_name == name
