@@ -20,11 +20,21 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+import uvicorn
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
-from service.db.migrate import upgrade
-from service.db.session import make_engine
+from service.api.app import create_app
+from service.api.bootstrap import deploy, register_operator
+from service.api.context import build_context
+from service.api.keyring import Keyring
+from service.db.migrate import downgrade, upgrade
+from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
+from service.ledger.chain import Chain, http_chain, in_process_chain
+from service.ledger.client import LedgerClient
+from service.settings import Settings
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
 
@@ -184,6 +194,94 @@ def reconcile(
     typer.echo(report.summary())
     if not report.clean:
         raise typer.Exit(code=1)
+
+
+def _settings(**overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _bootstrap(settings: Settings, chain: Chain, operator_key: str | None) -> tuple[Settings, str]:
+    """Migrate, deploy the ledger if there is no contract address, register the operator; returns
+    the completed settings and the operator's API key."""
+    _ensure_sqlite_dir(settings.database_url)
+    upgrade(settings.database_url, settings.database_schema)
+    keyring = Keyring(settings.master_secret.get_secret_value(), settings.key_kdf_iterations)
+    if settings.contract_address is None:
+        deployment = deploy(chain, keyring, settings.funding_wei)
+        settings = settings.model_copy(
+            update={"contract_address": deployment.contract_address, "from_block": deployment.block_number}
+        )
+        operator_address: str = deployment.operator.address
+        keystore: dict[str, object] | None = deployment.keystore
+    else:
+        operator_address = LedgerClient(chain.w3, settings.contract_address).operator()
+        keystore = None
+        if operator_key:
+            account: LocalAccount = Account.from_key(operator_key)
+            if account.address != operator_address:
+                raise typer.BadParameter(f"--operator-key is not the ledger's operator {operator_address}")
+            keystore = keyring.encrypt(account)
+    engine = make_engine(settings.database_url, schema=settings.database_schema)
+    try:
+        with make_session_factory(engine)() as session:
+            api_key = register_operator(session, operator_address, keystore)
+    finally:
+        engine.dispose()
+    return settings, api_key
+
+
+@app.command()
+def init(
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    operator_key: Annotated[
+        str | None,
+        typer.Option(
+            "--operator-key", envvar="CREDCHAIN_OPERATOR_KEY", help="key of an existing ledger's operator"
+        ),
+    ] = None,
+) -> None:
+    """Create the database, deploy the ledger if CREDCHAIN_CONTRACT_ADDRESS is unset, create the
+    operator member and print its API key (once)."""
+    settings = _settings(rpc_url=rpc_url, database_url=database_url)
+    if settings.embedded:
+        typer.echo(
+            "the embedded chain lives only inside `credchain run`, which initialises it itself", err=True
+        )
+        raise typer.Exit(code=2)
+    funder = settings.funder_key.get_secret_value() if settings.funder_key else None
+    settings, api_key = _bootstrap(settings, http_chain(settings.rpc_url, funder), operator_key)
+    typer.echo(f"CREDCHAIN_CONTRACT_ADDRESS={settings.contract_address}")
+    typer.echo(f"CREDCHAIN_FROM_BLOCK={settings.from_block}")
+    typer.echo(f"operator API key (shown once): {api_key}")
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="'embedded' or a JSON-RPC URL")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Serve the REST gateway. Embedded (default): a fresh in-process chain, the ledger deployed,
+    the database reset (its old contents described another chain) and the operator key printed."""
+    _logging(log_level)
+    settings = _settings(rpc_url=rpc_url, database_url=database_url)
+    chain = None
+    if settings.embedded:
+        chain = in_process_chain()
+        _ensure_sqlite_dir(settings.database_url)
+        downgrade(settings.database_url, settings.database_schema)
+        settings = settings.model_copy(update={"contract_address": None})
+        settings, api_key = _bootstrap(settings, chain, None)
+        typer.echo(f"embedded ledger at {settings.contract_address}; operator API key: {api_key}")
+    context = build_context(settings, chain=chain)
+    try:
+        uvicorn.run(create_app(context), host=host, port=port, log_level=log_level.lower())
+    finally:
+        context.close()
 
 
 def main() -> None:

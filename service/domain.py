@@ -53,4 +53,3 @@ class NoteStatus(IntEnum):
 def root_of(note_id: int) -> int:
     """The id of the root note of the tree `note_id` belongs to."""
     return note_id >> INDEX_BITS << INDEX_BITS
-

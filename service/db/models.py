@@ -210,3 +210,7 @@ class Checkpoint(Base):
     last_block: Mapped[int] = mapped_column(BigInteger)
     last_block_hash: Mapped[str] = mapped_column(HASH)
     events_applied: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The gateway's own tables share `Base.metadata` (one schema, one migration history).
+from service.db import gateway_models as _gateway_models  # noqa: E402, F401

@@ -412,4 +412,3 @@ class LedgerClient:
 
     def member_count(self) -> int:
         return int(self._view("memberCount"))
-

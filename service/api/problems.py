@@ -1,0 +1,193 @@
+"""RFC 9457 problem details: the `ProblemError` exception, the mapping of every ledger error to a
+stable `type` URI and HTTP status, and the FastAPI exception handlers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.ledger.errors import (
+    REVERT_CLASSES,
+    LedgerError,
+    LedgerRevert,
+    LedgerUnavailable,
+    TransactionTimeout,
+    UnknownRevert,
+)
+
+ERRORS_BASE = "https://credchain.dev/errors/"
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+log = logging.getLogger("credchain.api")
+
+
+def problem_type(slug: str) -> str:
+    return ERRORS_BASE + slug
+
+
+class ProblemError(Exception):
+    """An error answer: `slug` names the stable type URI; `extra` adds members to the body."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": problem_type(self.slug), "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+REVERT_PROBLEMS: dict[str, tuple[str, int]] = {
+    # member registry
+    "NotOperator": ("not-operator", 403),
+    "NotPendingOperator": ("not-pending-operator", 403),
+    "ZeroAddress": ("zero-address", 422),
+    "InvalidRoles": ("invalid-roles", 422),
+    "MemberAlreadyOnboarded": ("member-already-onboarded", 409),
+    "NotAMember": ("not-a-member", 422),
+    "MemberNotActive": ("member-suspended", 409),
+    "MemberNotSuspended": ("member-not-suspended", 409),
+    "MissingRole": ("missing-role", 403),
+    # credit notes
+    "NoteNotFound": ("note-not-found", 404),
+    "NotHolder": ("not-holder", 403),
+    "NotObligor": ("not-obligor", 403),
+    "NoteNotPending": ("note-not-pending", 409),
+    "NoteNotActive": ("note-not-active", 409),
+    "NoteNotLive": ("note-not-live", 409),
+    "NoteIsFrozen": ("note-frozen", 409),
+    "NoteNotFrozen": ("note-not-frozen", 409),
+    "NoteMatured": ("note-matured", 409),
+    "ZeroAmount": ("zero-amount", 422),
+    "AmountTooLarge": ("amount-too-large", 422),
+    "AmountsDoNotSum": ("amounts-do-not-sum", 422),
+    "InvalidPartCount": ("invalid-part-count", 422),
+    "InvalidCurrency": ("invalid-currency", 422),
+    "InvalidMaturity": ("invalid-maturity", 422),
+    "InvalidTenor": ("invalid-tenor", 422),
+    "ZeroDocumentHash": ("zero-document-hash", 422),
+    "DocumentAlreadyUsed": ("document-already-used", 409),
+    "CreditLimitExceeded": ("insufficient-credit-limit", 409),
+    "CreditLimitTooLarge": ("credit-limit-too-large", 422),
+    "SelfDealing": ("self-dealing", 422),
+    "TreeFull": ("tree-full", 409),
+    "UnknownRevert": ("ledger-refused", 409),
+}
+"""Every custom error of the contracts (`service.ledger.errors.REVERT_CLASSES`): type slug, status."""
+
+
+def revert_problem(name: str, detail: str | None = None, **extra: Any) -> ProblemError:
+    """The problem for the contract error `name` (also used by the gateway's own pre-checks)."""
+    slug, status = REVERT_PROBLEMS[name]
+    cls = REVERT_CLASSES.get(name, UnknownRevert)
+    title = cls.description
+    return ProblemError(status, slug, title[:1].upper() + title[1:], detail, ledger_error=name, **extra)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value if isinstance(value, str | float) else str(value)
+
+
+def ledger_problem(exc: LedgerError) -> ProblemError:
+    """The problem answer for any ledger exception."""
+    if isinstance(exc, LedgerRevert):
+        return revert_problem(
+            exc.error_name, f"the ledger refused the transaction: {exc}", arguments=_json_safe(exc.arguments)
+        )
+    if isinstance(exc, LedgerUnavailable):
+        return ProblemError(
+            503,
+            "ledger-unavailable",
+            "The ledger node cannot be reached",
+            str(exc),
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(exc, TransactionTimeout):
+        return ProblemError(
+            504, "transaction-timeout", "The transaction was sent but not mined in time", str(exc)
+        )
+    return ProblemError(502, "ledger-error", "The ledger node answered with an error", str(exc))
+
+
+def problem_response(problem: ProblemError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        problem.body(instance), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        errors.append(
+            {"field": ".".join(loc), "message": str(error.get("msg", "")), "code": error.get("type")}
+        )
+    return errors
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Every error the app can raise becomes application/problem+json."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
+        return problem_response(ledger_problem(exc), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        fields = ", ".join(e["field"] for e in errors)
+        problem = ProblemError(
+            422, "invalid-request", "The request is not valid", f"invalid fields: {fields}", errors=errors
+        )
+        return problem_response(problem, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slugs = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
+        problem = ProblemError(
+            exc.status_code,
+            slugs.get(exc.status_code, f"http-{exc.status_code}"),
+            str(exc.detail),
+            headers=dict(exc.headers or {}),
+        )
+        return problem_response(problem, request)

@@ -1,0 +1,64 @@
+"""/v1/credit-limits: a financier grants (or changes) an obligor's credit limit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from service.api.auth import FINANCIER, Context, role_dependency
+from service.api.idempotency import run_idempotent
+from service.api.problems import revert_problem
+from service.api.queries import member_status, resolve_party
+from service.api.schemas import CreditLimitOut, CreditLimitSet
+from service.api.writes import send
+from service.db.gateway_models import ApiMember
+from service.db.models import Member, ObligorCredit
+from service.domain import MemberStatus, Role
+
+router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
+Financier = Annotated[ApiMember, Depends(role_dependency(FINANCIER))]
+
+
+@router.post("", response_model=CreditLimitOut)
+def set_credit_limit(
+    body: CreditLimitSet,
+    request: Request,
+    context: Context,
+    financier: Financier,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Set this financier's grant to an obligor (the obligor's limit is the sum of all grants)."""
+
+    def action() -> tuple[int, CreditLimitOut]:
+        with context.session() as session:
+            obligor = resolve_party(session, body.obligor, "obligor")
+            status = member_status(session, obligor)
+            if status is MemberStatus.NONE:
+                raise revert_problem("NotAMember", f"obligor: {obligor} is not a member", field="obligor")
+            row = session.get(Member, obligor)
+            if row is not None and not Role(row.roles) & Role.CORE_ENTERPRISE:
+                raise revert_problem(
+                    "MissingRole", f"obligor: {obligor} is not a core enterprise", field="obligor"
+                )
+        result, indexed = send(
+            context, financier, lambda account: context.ledger.set_credit_limit(account, obligor, body.amount)
+        )
+        limit = outstanding = None
+        if indexed:
+            with context.session() as session:
+                credit = session.get(ObligorCredit, obligor)
+                if credit is not None:
+                    limit, outstanding = str(credit.credit_limit), str(credit.outstanding)
+        return 200, CreditLimitOut(
+            tx_hash=result.tx_hash,
+            block_number=result.block_number,
+            financier=financier.address,
+            obligor=obligor,
+            grant=str(body.amount),
+            credit_limit=limit,
+            outstanding=outstanding,
+        )
+
+    return run_idempotent(context, financier, idempotency_key, "POST", request.url.path, body, action)

@@ -1,0 +1,169 @@
+"""/v1/members: onboarding (custodial or self-custodied), the registry, suspension."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from web3 import Web3
+
+from service.api.auth import OPERATOR, Context, CurrentMember, hash_key, new_api_key, role_dependency
+from service.api.idempotency import run_idempotent
+from service.api.problems import ProblemError, revert_problem
+from service.api.queries import find_member, member_out, member_status
+from service.api.schemas import Empty, MemberCreate, MemberCreated, MemberList, MemberOut, MemberStatusChanged
+from service.api.writes import send
+from service.db.gateway_models import ApiMember
+from service.domain import MemberStatus, Role
+from service.ledger.client import TxResult
+
+router = APIRouter(prefix="/v1/members", tags=["members"])
+Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+_ROLE_BITS = {
+    "core_enterprise": Role.CORE_ENTERPRISE,
+    "supplier": Role.SUPPLIER,
+    "financier": Role.FINANCIER,
+    "auditor": Role.AUDITOR,
+}
+
+
+def new_member_id() -> str:
+    return "m_" + secrets.token_hex(5)
+
+
+def role_bits(roles: Sequence[str]) -> Role:
+    bits = Role(0)
+    for role in roles:
+        bits |= _ROLE_BITS[role]
+    return bits
+
+
+@router.post("", status_code=201, response_model=MemberCreated)
+def onboard(
+    body: MemberCreate,
+    request: Request,
+    context: Context,
+    operator: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Onboard a member; its API key is in this answer only."""
+
+    def action() -> tuple[int, MemberCreated]:
+        roles = sorted(set(body.roles), key=list(_ROLE_BITS).index)
+        with context.session() as session:
+            if body.address is not None:
+                address = body.address
+                address = Web3.to_checksum_address(address)
+            else:
+                address = None
+            if address is not None:
+                if session.scalars(select(ApiMember).where(ApiMember.address == address)).first() is not None:
+                    raise ProblemError(
+                        409, "member-exists", "Already a member", f"{address} is already registered"
+                    )
+                if member_status(session, address) is not MemberStatus.NONE:
+                    raise revert_problem(
+                        "MemberAlreadyOnboarded", f"{address} is already onboarded on the ledger"
+                    )
+        keystore = None
+        if address is None:
+            account, keystore = context.keyring.create()
+            address = account.address
+            with context.write_lock():
+                context.chain.fund(address, context.settings.funding_wei)
+        onboard_to: str = address
+        result, _indexed = send(
+            context, operator, lambda op: context.ledger.onboard_member(op, onboard_to, role_bits(roles))
+        )
+        api_key = new_api_key()
+        member = ApiMember(
+            id=new_member_id(),
+            name=body.name,
+            address=address,
+            roles=",".join(roles),
+            api_key_hash=hash_key(api_key),
+            custody="self" if keystore is None else "custodial",
+            encrypted_key=keystore,
+        )
+        with context.session() as session:
+            session.add(member)
+            session.commit()
+            out = member_out(session, member)
+        return 201, MemberCreated(**out.model_dump(), api_key=api_key, tx_hash=result.tx_hash)
+
+    return run_idempotent(context, operator, idempotency_key, "POST", request.url.path, body, action)
+
+
+@router.get("", response_model=MemberList)
+def list_members(context: Context, _member: CurrentMember) -> MemberList:
+    with context.session() as session:
+        members = session.scalars(select(ApiMember).order_by(ApiMember.created_at, ApiMember.id)).all()
+        return MemberList(items=[member_out(session, m) for m in members])
+
+
+@router.get("/{member_id}", response_model=MemberOut)
+def get_member(member_id: str, context: Context, _member: CurrentMember) -> MemberOut:
+    with context.session() as session:
+        return member_out(session, find_member(session, member_id))
+
+
+def _change_status(
+    context: Context,
+    operator: ApiMember,
+    member_id: str,
+    request: Request,
+    idempotency_key: str | None,
+    suspend: bool,
+) -> JSONResponse:
+    def action() -> tuple[int, MemberStatusChanged]:
+        with context.session() as session:
+            target = find_member(session, member_id)
+            status = member_status(session, target.address)
+        if status is MemberStatus.NONE:
+            raise revert_problem("NotAMember", f"{target.id} is not a member of the registry")
+        if suspend and status is MemberStatus.SUSPENDED:
+            raise revert_problem("MemberNotActive", f"{target.id} is already suspended")
+        if not suspend and status is MemberStatus.ACTIVE:
+            raise revert_problem("MemberNotSuspended", f"{target.id} is not suspended")
+
+        def call(op: object) -> TxResult:
+            if suspend:
+                return context.ledger.suspend_member(op, target.address)  # type: ignore[arg-type]
+            return context.ledger.reinstate_member(op, target.address)  # type: ignore[arg-type]
+
+        result, _indexed = send(context, operator, call)
+        with context.session() as session:
+            out = member_out(session, target)
+        return 200, MemberStatusChanged(tx_hash=result.tx_hash, block_number=result.block_number, member=out)
+
+    return run_idempotent(context, operator, idempotency_key, "POST", request.url.path, None, action)
+
+
+@router.post("/{member_id}/suspend", response_model=MemberStatusChanged)
+def suspend(
+    member_id: str,
+    request: Request,
+    context: Context,
+    operator: Operator,
+    idempotency_key: IdempotencyKey = None,
+    body: Empty | None = None,
+) -> JSONResponse:
+    return _change_status(context, operator, member_id, request, idempotency_key, suspend=True)
+
+
+@router.post("/{member_id}/reinstate", response_model=MemberStatusChanged)
+def reinstate(
+    member_id: str,
+    request: Request,
+    context: Context,
+    operator: Operator,
+    idempotency_key: IdempotencyKey = None,
+    body: Empty | None = None,
+) -> JSONResponse:
+    return _change_status(context, operator, member_id, request, idempotency_key, suspend=False)

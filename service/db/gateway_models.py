@@ -1,0 +1,71 @@
+"""Tables the gateway owns (not derived from chain events): API members and their keys, idempotency
+records of writes, and off-chain references of issued notes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db.models import ADDRESS, Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApiMember(Base):
+    """A member as the gateway knows it: name, roles, API key hash and (custodial) encrypted key."""
+
+    __tablename__ = "api_members"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(ADDRESS)
+    roles: Mapped[str] = mapped_column(String(200))
+    """Comma-separated role names (core_enterprise, supplier, financier, auditor, operator)."""
+    api_key_hash: Mapped[str] = mapped_column(String(64))
+    custody: Mapped[str] = mapped_column(String(16))
+    encrypted_key: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("address", name="uq_api_members_address"),
+        UniqueConstraint("api_key_hash", name="uq_api_members_api_key_hash"),
+    )
+
+    @property
+    def role_names(self) -> list[str]:
+        return [r for r in self.roles.split(",") if r]
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a write sent with an Idempotency-Key, replayed for retries."""
+
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """None while the first request is still being processed."""
+    response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("member_id", "key", name="uq_idempotency_member_key"),)
+
+
+class NoteReference(Base):
+    """The free-text reference an obligor gave when issuing a root note (kept off-chain)."""
+
+    __tablename__ = "note_references"
+
+    note_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reference: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

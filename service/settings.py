@@ -1,0 +1,37 @@
+"""Settings of the gateway, from `CREDCHAIN_*` environment variables (pydantic-settings).
+
+No module-level instance: callers build `Settings()` (or pass values) and hand it to
+`service.api.context.build_context`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED = "embedded"
+DEFAULT_DATABASE_URL = "sqlite:///var/credchain.sqlite"
+
+
+class Settings(BaseSettings):
+    """Everything the gateway needs to run; every field is `CREDCHAIN_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDCHAIN_", extra="ignore")
+
+    rpc_url: str = Field(default=EMBEDDED, description='"embedded" (in-process chain) or a JSON-RPC URL')
+    database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str | None = None
+    contract_address: str | None = None
+    from_block: int = Field(default=0, ge=0)
+    confirmations: int = Field(default=0, ge=0)
+    poll_interval: float = Field(default=1.0, gt=0)
+    master_secret: SecretStr = SecretStr("change-me")
+    key_kdf_iterations: int = Field(default=100_000, ge=1, description="PBKDF2 rounds of custodial keys")
+    write_wait_seconds: float = Field(default=10.0, ge=0)
+    funder_key: SecretStr | None = None
+    funding_wei: int = Field(default=10**20, ge=0, description="ether given to each new custodial key")
+    max_indexer_lag: int = Field(default=50, ge=0, description="readiness fails beyond this many blocks")
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc_url == EMBEDDED
