@@ -15,8 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from service.api.context import AppContext
-from service.api.problems import ProblemError
+from service.api.problems import PROBLEM_JSON, ProblemError, ledger_problem
 from service.db.gateway_models import ApiMember, IdempotencyRecord
+from service.ledger.errors import TransactionTimeout
 
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
@@ -45,7 +46,13 @@ def _replay(record: IdempotencyRecord, method: str, path: str, digest: str) -> J
             "retry later",
             headers={"Retry-After": "1"},
         )
-    return JSONResponse(record.response_body, status_code=record.status_code, headers={REPLAY_HEADER: "true"})
+    media_type = PROBLEM_JSON if record.status_code >= 400 else "application/json"
+    return JSONResponse(
+        record.response_body,
+        status_code=record.status_code,
+        headers={REPLAY_HEADER: "true"},
+        media_type=media_type,
+    )
 
 
 def run_idempotent(
@@ -92,16 +99,26 @@ def run_idempotent(
         record_id = record.id
     try:
         status, answer = action()
+    except TransactionTimeout as exc:
+        # The transaction was sent and may still be mined: keep the key, answering every retry with
+        # this 504 (which names the transaction), so that a retry can never send it a second time.
+        problem = ledger_problem(exc)
+        _store(context, record_id, problem.status, problem.body(path))
+        raise problem from exc
     except BaseException:
         with context.session() as session:
             session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
             session.commit()
         raise
     content: Any = answer.model_dump(mode="json")
+    _store(context, record_id, status, content)
+    return JSONResponse(content, status_code=status)
+
+
+def _store(context: AppContext, record_id: int, status: int, content: Any) -> None:
     with context.session() as session:
         stored = session.get(IdempotencyRecord, record_id)
         if stored is not None:
             stored.status_code = status
             stored.response_body = content
             session.commit()
-    return JSONResponse(content, status_code=status)

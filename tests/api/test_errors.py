@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.api.problems import REVERT_PROBLEMS, ledger_problem
-from service.ledger.errors import REVERT_CLASSES, LedgerUnavailable, UnknownRevert
+from service.ledger.errors import REVERT_CLASSES, LedgerUnavailable, TransactionTimeout, UnknownRevert
 from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
 
@@ -192,6 +192,25 @@ def test_ledger_unavailable_is_503(gw: Gateway, monkeypatch: pytest.MonkeyPatch)
     answer = gw.post("core", "/v1/notes", gw.issue_body())
     problem(answer, 503, "ledger-unavailable")
     assert answer.headers["retry-after"] == "5"
+
+
+def test_a_write_whose_receipt_timed_out_is_never_sent_again_under_its_key(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[object] = []
+
+    def sent_but_not_mined(*args: object) -> object:
+        sent.append(args)
+        raise TransactionTimeout("no receipt for 0xabc")
+
+    monkeypatch.setattr(gw.context.ledger, "issue", sent_but_not_mined)
+    body = gw.issue_body()
+    first = gw.post("core", "/v1/notes", body, **{"Idempotency-Key": "slow-1"})
+    problem(first, 504, "transaction-timeout")
+    retry = gw.post("core", "/v1/notes", body, **{"Idempotency-Key": "slow-1"})
+    problem(retry, 504, "transaction-timeout")
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert len(sent) == 1
 
 
 def test_unknown_route_is_problem(gw: Gateway) -> None:
