@@ -1,0 +1,287 @@
+"""Authorization matrix: every endpoint x every kind of caller -> the status (and problem type) the
+gateway defines.
+
+The rules, as service/api implements them:
+
+* no `Authorization` header, or an unknown key: 401 `unauthorized` on every endpoint;
+* operator-only endpoints (onboard, suspend, reinstate, freeze, unfreeze) and role-gated ones
+  (credit limits: financier; issue and revoke: core enterprise) answer 403 `forbidden` to the
+  other roles before looking at the note or member they name (so no 404 can leak there);
+* the other note actions first look the note up among those the caller may see: 404
+  `note-not-found` when it may not (unrelated supplier, financier without a grant to the obligor),
+  then 403 `not-holder` unless the caller holds it;
+* reads: the registry is open to every member; a note, its provenance and the note list show only
+  what the caller may see (operator and auditor see all; holder, obligor and granting financier
+  see the tree).
+
+Writes by an authorised caller are aimed at a state the gateway refuses before sending anything
+(409/422 with a specific type), so the matrix checks that authorisation let the caller through
+without spending transactions. The consortium and notes are set up once for the module.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.api.context import build_context
+from service.api.problems import ERRORS_BASE, PROBLEM_JSON
+from service.db.session import make_engine
+from tests.api.conftest import Gateway, _Template
+
+ROLES = ["anonymous", "bad-key", "operator", "core", "s1", "s3", "bank", "bank2", "auditor"]
+"""Callers: no key, an unknown key, the operator, the obligor (core enterprise), the tier-1 holder
+(s1), an unrelated supplier (s3), a financier with a grant to core (bank), a financier without
+(bank2), the auditor."""
+
+MEMBERS_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "auditor"}
+NOTE_VIEWERS = {"operator", "core", "s1", "bank", "auditor"}
+
+
+@dataclass
+class World:
+    gw: Gateway
+    active: str  # core -> s1, accepted: held by s1, obligor core
+    revoked: str  # core -> s1, revoked: not live
+    victim: str  # a suspended supplier
+
+
+@pytest.fixture(scope="module")
+def world(_template: _Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    path = tmp_path_factory.mktemp("authz") / "gateway.sqlite"
+    shutil.copyfile(_template.path, path)
+    settings = _template.settings.model_copy(update={"database_url": f"sqlite:///{path}"})
+    snapshot = _template.chain.snapshot()
+    context = build_context(settings, chain=_template.chain, engine=make_engine(settings.database_url))
+    try:
+        with TestClient(create_app(context)) as client:
+            gw = Gateway(
+                client,
+                context,
+                _template.chain,
+                dict(_template.keys),
+                dict(_template.ids),
+                dict(_template.addresses),
+            )
+            for name in ("bank2", "victim"):
+                roles = ["financier"] if name == "bank2" else ["supplier"]
+                answer = gw.post("operator", "/v1/members", {"name": name, "roles": roles})
+                assert answer.status_code == 201, answer.text
+                body = answer.json()
+                gw.keys[name], gw.ids[name], gw.addresses[name] = body["api_key"], body["id"], body["address"]
+            answer = gw.post("operator", f"/v1/members/{gw.ids['victim']}/suspend")
+            assert answer.status_code == 200, answer.text
+            active = gw.active("s1", "1000")
+            revoked = gw.issue("s1", "500")
+            answer = gw.post("core", f"/v1/notes/{revoked}/revoke")
+            assert answer.status_code == 200, answer.text
+            gw.keys["bad-key"] = "cc_not-a-real-key"
+            yield World(gw, active, revoked, gw.ids["victim"])
+    finally:
+        context.close()
+        _template.chain.revert(snapshot)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One request; `path` and `body` may use {active}, {revoked}, {victim} and {<member>} ids."""
+
+    name: str
+    method: str
+    path: str
+    body: Any = None
+    expect: dict[str, tuple[int, str | None]] | None = None
+    """role -> (status, problem slug or None for 2xx); roles not named get `default`."""
+    default: tuple[int, str | None] = (403, "forbidden")
+
+
+def _only(roles: set[str], allowed: tuple[int, str | None], other: tuple[int, str | None]) -> dict[str, Any]:
+    return {role: allowed if role in roles else other for role in ROLES}
+
+
+def _note_action(holder_answer: tuple[int, str | None]) -> dict[str, tuple[int, str | None]]:
+    """A holder action on the active note: 404 to those who may not see it, 403 not-holder to those
+    who may, and `holder_answer` to s1."""
+    expect: dict[str, tuple[int, str | None]] = {}
+    for role in ROLES:
+        if role == "s1":
+            expect[role] = holder_answer
+        elif role in NOTE_VIEWERS:
+            expect[role] = (403, "not-holder")
+        else:
+            expect[role] = (404, "note-not-found")
+    return expect
+
+
+READ_ALL = _only(MEMBERS_READERS, (200, None), (0, None))
+READ_NOTE = _only(NOTE_VIEWERS, (200, None), (404, "note-not-found"))
+
+ENDPOINTS = [
+    Endpoint("members-list", "GET", "/v1/members", expect=READ_ALL),
+    Endpoint("members-get", "GET", "/v1/members/{core}", expect=READ_ALL),
+    Endpoint(
+        "members-create",
+        "POST",
+        "/v1/members",
+        # the address of an existing member: refused (409) before anything is sent
+        {"name": "again", "roles": ["supplier"], "address": "{addr:s3}"},
+        expect={"operator": (409, "member-exists")},
+    ),
+    Endpoint(
+        "members-suspend",
+        "POST",
+        "/v1/members/{victim}/suspend",
+        expect={"operator": (409, "member-suspended")},
+    ),
+    Endpoint(
+        "members-reinstate",
+        "POST",
+        "/v1/members/{s3}/reinstate",
+        expect={"operator": (409, "member-not-suspended")},
+    ),
+    Endpoint(
+        "credit-limits",
+        "POST",
+        "/v1/credit-limits",
+        {"obligor": "m_nobody", "amount": "1000"},
+        expect={"bank": (422, "not-a-member"), "bank2": (422, "not-a-member")},
+    ),
+    Endpoint(
+        "notes-create",
+        "POST",
+        "/v1/notes",
+        "ISSUE",  # an issue to the obligor itself: refused as self-dealing
+        expect={"core": (422, "self-dealing")},
+    ),
+    Endpoint("notes-list", "GET", "/v1/notes", expect=READ_ALL),
+    Endpoint("notes-get", "GET", "/v1/notes/{active}", expect=READ_NOTE),
+    Endpoint("notes-provenance", "GET", "/v1/notes/{active}/provenance", expect=READ_NOTE),
+    Endpoint(
+        "notes-accept", "POST", "/v1/notes/{active}/accept", expect=_note_action((409, "note-not-pending"))
+    ),
+    Endpoint(
+        "notes-reject", "POST", "/v1/notes/{active}/reject", expect=_note_action((409, "note-not-pending"))
+    ),
+    # revoke checks the core-enterprise role before the note: 403 forbidden, even to non-viewers
+    Endpoint("notes-revoke", "POST", "/v1/notes/{active}/revoke", expect={"core": (409, "note-not-pending")}),
+    Endpoint(
+        "notes-split",
+        "POST",
+        "/v1/notes/{active}/split",
+        {"parts": [{"to": "{s3}", "amount": "1"}, {"to": "{s1}", "amount": "1"}]},
+        expect=_note_action((422, "amounts-do-not-sum")),
+    ),
+    Endpoint(
+        "notes-transfer",
+        "POST",
+        "/v1/notes/{active}/transfer",
+        {"to": "{s1}"},
+        expect=_note_action((422, "self-dealing")),
+    ),
+    Endpoint(
+        "notes-freeze",
+        "POST",
+        "/v1/notes/{revoked}/freeze",
+        {"reason": "court order"},
+        expect={"operator": (409, "note-not-live")},
+    ),
+    Endpoint(
+        "notes-unfreeze", "POST", "/v1/notes/{active}/unfreeze", expect={"operator": (409, "note-not-frozen")}
+    ),
+]
+
+
+def _expected(endpoint: Endpoint, role: str) -> tuple[int, str | None]:
+    if role in ("anonymous", "bad-key"):
+        return 401, "unauthorized"
+    expect = endpoint.expect or {}
+    return expect.get(role, endpoint.default)
+
+
+def _fill(value: Any, world: World) -> Any:
+    gw = world.gw
+    if isinstance(value, str):
+        names = {"active": world.active, "revoked": world.revoked, "victim": world.victim, **gw.ids}
+        for name, address in gw.addresses.items():
+            value = value.replace("{addr:" + name + "}", address)
+        for name, ident in names.items():
+            value = value.replace("{" + name + "}", ident)
+        return value
+    if isinstance(value, dict):
+        return {k: _fill(v, world) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, world) for v in value]
+    return value
+
+
+CASES = [
+    pytest.param(endpoint, role, id=f"{endpoint.name}-{role}")
+    for endpoint in ENDPOINTS
+    for role in ROLES
+    if _expected(endpoint, role)[0] != 0
+]
+
+
+def test_matrix_covers_every_route(world: World) -> None:
+    paths = world.gw.client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    routes = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/v1/")
+        for method in operations
+    }
+    covered = set()
+    for endpoint in ENDPOINTS:
+        template = endpoint.path
+        for placeholder in ("{active}", "{revoked}"):
+            template = template.replace(placeholder, "{note_id}")
+        for placeholder in ("{core}", "{victim}", "{s3}"):
+            template = template.replace(placeholder, "{member_id}")
+        covered.add((endpoint.method, template))
+    assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
+
+
+@pytest.mark.parametrize(("endpoint", "role"), CASES)
+def test_authz(world: World, endpoint: Endpoint, role: str) -> None:
+    gw = world.gw
+    headers = {} if role == "anonymous" else gw.auth(role)
+    path = _fill(endpoint.path, world)
+    if endpoint.body == "ISSUE":
+        body: Any = gw.issue_body(to="core")
+    else:
+        body = _fill(endpoint.body, world)
+    if endpoint.method == "GET":
+        answer = gw.client.get(path, headers=headers)
+    else:
+        answer = gw.client.post(path, json=body, headers=headers)
+    status, slug = _expected(endpoint, role)
+    assert answer.status_code == status, f"{endpoint.method} {path} as {role}: {answer.text}"
+    if status >= 400:
+        assert answer.headers["content-type"].startswith(PROBLEM_JSON), answer.headers
+        problem = answer.json()
+        assert problem["type"] == ERRORS_BASE + str(slug), problem
+        assert problem["status"] == status and problem["title"]
+        if status == 401:
+            assert answer.headers["www-authenticate"] == "Bearer"
+    if endpoint.name == "notes-list" and status == 200:
+        ids = {item["id"] for item in answer.json()["items"]}
+        assert (world.active in ids) == (role in NOTE_VIEWERS), (role, ids)
+
+
+def test_nothing_was_sent_by_refused_writes(world: World) -> None:
+    """The refused writes left the ledger as the setup made it."""
+    gw = world.gw
+    ledger = gw.context.ledger
+    note = ledger.get_note(int(world.active))
+    assert note.holder == gw.addresses["s1"] and note.amount == 1000 and not note.frozen
+    assert note.status.name == "ACTIVE"
+    assert ledger.get_note(int(world.revoked)).status.name == "REVOKED"
+    assert ledger.get_member(gw.addresses["victim"]).status.name == "SUSPENDED"
+    assert ledger.get_member(gw.addresses["s3"]).status.name == "ACTIVE"
+    assert ledger.credit_grant(gw.addresses["bank2"], gw.addresses["core"]) == 0
