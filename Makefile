@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: run test lint typecheck unit integration build check-artifacts bench install clean
+.PHONY: run demo-ledger test lint typecheck unit integration build check-artifacts bench install clean
 
 install: $(STAMP_PY) $(STAMP_NPM)
 
@@ -20,8 +20,13 @@ $(STAMP_NPM): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## the embedded demo: in-process chain, contracts deployed, a demo consortium walked through
+## the embedded gateway: in-process chain, contracts deployed, the demo consortium seeded
+## (API keys in var/demo-credentials.json), serving http://127.0.0.1:8000 (OpenAPI at /docs)
 run: install
+	$(BIN)/credchain run
+
+## the ledger-only walk-through (no gateway): issue -> accept -> split -> transfer, printed
+demo-ledger: install
 	$(BIN)/python -m service.demo
 
 ## lint, types, artifact check, and the whole test suite

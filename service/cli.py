@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -26,14 +25,16 @@ from eth_account.signers.local import LocalAccount
 
 from service.api.app import create_app
 from service.api.bootstrap import deploy, register_operator
-from service.api.context import build_context
+from service.api.context import AppContext, build_context
 from service.api.keyring import Keyring
+from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
 from service.db.migrate import downgrade, upgrade
 from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import LedgerClient
+from service.logging_setup import configure_logging
 from service.settings import Settings
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
@@ -60,6 +61,12 @@ FromBlock = Annotated[
     ),
 ]
 LogLevel = Annotated[str, typer.Option("--log-level", envvar="CREDCHAIN_LOG_LEVEL")]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format", envvar="CREDCHAIN_LOG_FORMAT", help="json (one object per line) or text, on stderr"
+    ),
+]
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -69,12 +76,10 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logging(level: str, fmt: str = "text") -> None:
+    if fmt not in ("json", "text"):
+        raise typer.BadParameter("json or text", param_hint="--log-format")
+    configure_logging(level, fmt)
 
 
 @app.command()
@@ -112,9 +117,10 @@ def index(
         bool, typer.Option("--migrate/--no-migrate", help="run the database migrations first")
     ] = True,
     log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Index the ledger's events into SQL: follow the head, or backfill up to --until-block."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     if not contract:
         raise typer.BadParameter("--contract (or CREDCHAIN_CONTRACT) is required", param_hint="--contract")
     _ensure_sqlite_dir(database_url)
@@ -172,9 +178,10 @@ def reconcile(
         bool, typer.Option("--events/--no-events", help="also compare the events table with the chain's logs")
     ] = True,
     log_level: LogLevel = "WARNING",
+    log_format: LogFormat = "text",
 ) -> None:
     """Compare SQL with the chain's state; print every difference, exit 1 if there is any."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     if not contract:
         raise typer.BadParameter("--contract (or CREDCHAIN_CONTRACT) is required", param_hint="--contract")
     engine = make_engine(database_url, schema=database_schema)
@@ -257,29 +264,75 @@ def init(
     typer.echo(f"operator API key (shown once): {api_key}")
 
 
+def embedded_gateway(
+    settings: Settings, *, seed: bool, credentials_path: Path = DEFAULT_CREDENTIALS
+) -> tuple[AppContext, str, dict[str, Credential] | None]:
+    """A fresh in-process chain with the ledger deployed, the database reset (its old contents
+    described another chain), the operator registered and, with `seed`, the demo consortium
+    onboarded through the gateway's own code and its credentials written to `credentials_path`.
+    Returns the context, the operator's API key and the demo credentials."""
+    chain = in_process_chain()
+    _ensure_sqlite_dir(settings.database_url)
+    downgrade(settings.database_url, settings.database_schema)
+    settings = settings.model_copy(update={"contract_address": None})
+    settings, api_key = _bootstrap(settings, chain, None)
+    context = build_context(settings, chain=chain)
+    credentials = None
+    if seed:
+        try:
+            credentials = seed_demo(context, api_key)
+            write_credentials(credentials_path, credentials)
+        except BaseException:
+            context.close()
+            raise
+    return context, api_key, credentials
+
+
 @app.command()
 def run(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="'embedded' or a JSON-RPC URL")] = None,
     database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    seed: Annotated[
+        bool | None,
+        typer.Option("--seed/--no-seed", help="onboard the demo consortium (default: in embedded mode)"),
+    ] = None,
+    credentials: Annotated[
+        Path, typer.Option("--credentials", help="where the demo members' API keys are written")
+    ] = DEFAULT_CREDENTIALS,
     log_level: LogLevel = "INFO",
+    log_format: LogFormat = "json",
 ) -> None:
     """Serve the REST gateway. Embedded (default): a fresh in-process chain, the ledger deployed,
-    the database reset (its old contents described another chain) and the operator key printed."""
-    _logging(log_level)
+    the database reset, the operator key printed and the demo consortium seeded (its API keys
+    written to --credentials)."""
+    _logging(log_level, log_format)
     settings = _settings(rpc_url=rpc_url, database_url=database_url)
-    chain = None
     if settings.embedded:
-        chain = in_process_chain()
-        _ensure_sqlite_dir(settings.database_url)
-        downgrade(settings.database_url, settings.database_schema)
-        settings = settings.model_copy(update={"contract_address": None})
-        settings, api_key = _bootstrap(settings, chain, None)
-        typer.echo(f"embedded ledger at {settings.contract_address}; operator API key: {api_key}")
-    context = build_context(settings, chain=chain)
+        context, api_key, seeded = embedded_gateway(
+            settings, seed=True if seed is None else seed, credentials_path=credentials
+        )
+        typer.echo(f"embedded ledger at {context.settings.contract_address}; operator API key: {api_key}")
+        if seeded is not None:
+            typer.echo(f"demo consortium seeded: {', '.join(c.name for c in seeded.values())}")
+            typer.echo(f"demo API keys and member ids: {credentials}")
+    else:
+        if seed:
+            raise typer.BadParameter(
+                "the demo consortium is seeded on the embedded chain only", param_hint="--seed"
+            )
+        context = build_context(settings)
+    typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
     try:
-        uvicorn.run(create_app(context), host=host, port=port, log_level=log_level.lower())
+        uvicorn.run(
+            create_app(context),
+            host=host,
+            port=port,
+            log_level=log_level.lower(),
+            log_config=None,
+            access_log=False,
+        )
     finally:
         context.close()
 

@@ -1,8 +1,8 @@
 """The embedded demo: an in-process chain, the ledger deployed, a demo consortium onboarded and
 walked through issue -> accept -> split -> transfer, printing every step.
 
-Run with `make run` (or `python -m service.demo`). The REST gateway replaces this walk-through in a
-later step; the ledger operations and their results are the real ones.
+Run with `make demo-ledger` (or `python -m service.demo`): the ledger client alone, no gateway or
+SQL. `make run` (`credchain run`) serves the gateway over a seeded demo consortium instead.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.api.context import AppContext
+from service.api.observe import RequestObserver
 from service.api.problems import install_handlers
-from service.api.routes import credit_limits, health, members, notes
+from service.api.routes import credit_limits, health, members, metrics, notes
 
 
 def create_app(context: AppContext, *, manage_indexer: bool = True) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True) -> FastAPI:
     )
     app.state.context = context
     install_handlers(app)
-    for module in (members, credit_limits, notes, health):
+    app.add_middleware(RequestObserver, metrics=context.metrics)
+    for module in (members, credit_limits, notes, health, metrics):
         app.include_router(module.router)
     return app

@@ -45,8 +45,11 @@ def _unauthorized(detail: str) -> ProblemError:
     )
 
 
-def current_member(context: Context, authorization: Annotated[str | None, Header()] = None) -> ApiMember:
-    """The member whose API key is in `Authorization: Bearer <key>` (401 if missing or unknown)."""
+def current_member(
+    request: Request, context: Context, authorization: Annotated[str | None, Header()] = None
+) -> ApiMember:
+    """The member whose API key is in `Authorization: Bearer <key>` (401 if missing or unknown);
+    its id goes into the request state for the access log."""
     if not authorization:
         raise _unauthorized("send Authorization: Bearer <api key>")
     scheme, _, key = authorization.partition(" ")
@@ -58,6 +61,7 @@ def current_member(context: Context, authorization: Annotated[str | None, Header
         ).first()
     if member is None:
         raise _unauthorized("unknown API key")
+    request.state.member_id = member.id
     return member
 
 

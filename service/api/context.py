@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.keyring import Keyring
+from service.api.metrics import Metrics
 from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import Indexer, IndexerConfig
 from service.ledger.chain import Chain, http_chain, in_process_chain
@@ -25,7 +26,7 @@ class AppContext:
 
     `sync_indexing`: after each write the request itself runs the indexer up to the transaction's
     block (embedded mode and tests: deterministic); otherwise a background indexer is expected and
-    the request polls the checkpoint.
+    the request polls the checkpoint. `metrics` is this gateway's own Prometheus registry.
     """
 
     settings: Settings
@@ -36,7 +37,15 @@ class AppContext:
     indexer: Indexer
     keyring: Keyring
     sync_indexing: bool
+    metrics: Metrics = field(default_factory=Metrics)
     _write_lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.metrics.watch_indexer(self.indexer, self.head_block)
+
+    def head_block(self) -> int:
+        with self.write_lock():
+            return int(self.chain.w3.eth.block_number)
 
     def session(self) -> Session:
         return self.sessions()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from eth_account.signers.local import LocalAccount
@@ -34,7 +35,13 @@ def send(
     """Send `action` signed by `member`; returns the result and whether the index has caught up."""
     account = signer(context, member)
     with context.write_lock():
-        result = action(account)
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = action(account)
+            outcome = "ok"
+        finally:
+            context.metrics.ledger_tx_seconds.labels(outcome=outcome).observe(time.perf_counter() - started)
         indexed = context.wait_indexed(result.block_number)
     return result, indexed
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from service.api.auth import FINANCIER, Context, role_dependency
+from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import revert_problem
 from service.api.queries import member_status, resolve_party
@@ -21,6 +22,39 @@ router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
 Financier = Annotated[ApiMember, Depends(role_dependency(FINANCIER))]
 
 
+def grant_credit_limit(context: AppContext, financier: ApiMember, party: str, amount: int) -> CreditLimitOut:
+    """Set `financier`'s grant to the obligor `party` (member id or address); also used to seed the
+    demo."""
+    with context.session() as session:
+        obligor = resolve_party(session, party, "obligor")
+        status = member_status(session, obligor)
+        if status is MemberStatus.NONE:
+            raise revert_problem("NotAMember", f"obligor: {obligor} is not a member", field="obligor")
+        row = session.get(Member, obligor)
+        if row is not None and not Role(row.roles) & Role.CORE_ENTERPRISE:
+            raise revert_problem(
+                "MissingRole", f"obligor: {obligor} is not a core enterprise", field="obligor"
+            )
+    result, indexed = send(
+        context, financier, lambda account: context.ledger.set_credit_limit(account, obligor, amount)
+    )
+    limit = outstanding = None
+    if indexed:
+        with context.session() as session:
+            credit = session.get(ObligorCredit, obligor)
+            if credit is not None:
+                limit, outstanding = str(credit.credit_limit), str(credit.outstanding)
+    return CreditLimitOut(
+        tx_hash=result.tx_hash,
+        block_number=result.block_number,
+        financier=financier.address,
+        obligor=obligor,
+        grant=str(amount),
+        credit_limit=limit,
+        outstanding=outstanding,
+    )
+
+
 @router.post("", response_model=CreditLimitOut)
 def set_credit_limit(
     body: CreditLimitSet,
@@ -32,33 +66,6 @@ def set_credit_limit(
     """Set this financier's grant to an obligor (the obligor's limit is the sum of all grants)."""
 
     def action() -> tuple[int, CreditLimitOut]:
-        with context.session() as session:
-            obligor = resolve_party(session, body.obligor, "obligor")
-            status = member_status(session, obligor)
-            if status is MemberStatus.NONE:
-                raise revert_problem("NotAMember", f"obligor: {obligor} is not a member", field="obligor")
-            row = session.get(Member, obligor)
-            if row is not None and not Role(row.roles) & Role.CORE_ENTERPRISE:
-                raise revert_problem(
-                    "MissingRole", f"obligor: {obligor} is not a core enterprise", field="obligor"
-                )
-        result, indexed = send(
-            context, financier, lambda account: context.ledger.set_credit_limit(account, obligor, body.amount)
-        )
-        limit = outstanding = None
-        if indexed:
-            with context.session() as session:
-                credit = session.get(ObligorCredit, obligor)
-                if credit is not None:
-                    limit, outstanding = str(credit.credit_limit), str(credit.outstanding)
-        return 200, CreditLimitOut(
-            tx_hash=result.tx_hash,
-            block_number=result.block_number,
-            financier=financier.address,
-            obligor=obligor,
-            grant=str(body.amount),
-            credit_limit=limit,
-            outstanding=outstanding,
-        )
+        return 200, grant_credit_limit(context, financier, body.obligor, body.amount)
 
     return run_idempotent(context, financier, idempotency_key, "POST", request.url.path, body, action)

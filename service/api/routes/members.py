@@ -12,6 +12,7 @@ from sqlalchemy import select
 from web3 import Web3
 
 from service.api.auth import OPERATOR, Context, CurrentMember, hash_key, new_api_key, role_dependency
+from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_out, member_status
@@ -44,6 +45,50 @@ def role_bits(roles: Sequence[str]) -> Role:
     return bits
 
 
+def onboard_member(
+    context: AppContext, operator: ApiMember, name: str, roles: Sequence[str], address: str | None = None
+) -> MemberCreated:
+    """Onboard a member on the ledger and in the gateway: with `address`, a self-custodied member;
+    without, a new custodial key (funded if the chain needs gas). Also used to seed the demo."""
+    ordered = sorted(set(roles), key=list(_ROLE_BITS).index)
+    if address is not None:
+        address = Web3.to_checksum_address(address)
+        with context.session() as session:
+            if session.scalars(select(ApiMember).where(ApiMember.address == address)).first() is not None:
+                raise ProblemError(
+                    409, "member-exists", "Already a member", f"{address} is already registered"
+                )
+            if member_status(session, address) is not MemberStatus.NONE:
+                raise revert_problem(
+                    "MemberAlreadyOnboarded", f"{address} is already onboarded on the ledger"
+                )
+    keystore = None
+    if address is None:
+        account, keystore = context.keyring.create()
+        address = account.address
+        with context.write_lock():
+            context.chain.fund(address, context.settings.funding_wei)
+    onboard_to: str = address
+    result, _indexed = send(
+        context, operator, lambda op: context.ledger.onboard_member(op, onboard_to, role_bits(ordered))
+    )
+    api_key = new_api_key()
+    member = ApiMember(
+        id=new_member_id(),
+        name=name,
+        address=address,
+        roles=",".join(ordered),
+        api_key_hash=hash_key(api_key),
+        custody="self" if keystore is None else "custodial",
+        encrypted_key=keystore,
+    )
+    with context.session() as session:
+        session.add(member)
+        session.commit()
+        out = member_out(session, member)
+    return MemberCreated(**out.model_dump(), api_key=api_key, tx_hash=result.tx_hash)
+
+
 @router.post("", status_code=201, response_model=MemberCreated)
 def onboard(
     body: MemberCreate,
@@ -55,47 +100,7 @@ def onboard(
     """Onboard a member; its API key is in this answer only."""
 
     def action() -> tuple[int, MemberCreated]:
-        roles = sorted(set(body.roles), key=list(_ROLE_BITS).index)
-        with context.session() as session:
-            if body.address is not None:
-                address = body.address
-                address = Web3.to_checksum_address(address)
-            else:
-                address = None
-            if address is not None:
-                if session.scalars(select(ApiMember).where(ApiMember.address == address)).first() is not None:
-                    raise ProblemError(
-                        409, "member-exists", "Already a member", f"{address} is already registered"
-                    )
-                if member_status(session, address) is not MemberStatus.NONE:
-                    raise revert_problem(
-                        "MemberAlreadyOnboarded", f"{address} is already onboarded on the ledger"
-                    )
-        keystore = None
-        if address is None:
-            account, keystore = context.keyring.create()
-            address = account.address
-            with context.write_lock():
-                context.chain.fund(address, context.settings.funding_wei)
-        onboard_to: str = address
-        result, _indexed = send(
-            context, operator, lambda op: context.ledger.onboard_member(op, onboard_to, role_bits(roles))
-        )
-        api_key = new_api_key()
-        member = ApiMember(
-            id=new_member_id(),
-            name=body.name,
-            address=address,
-            roles=",".join(roles),
-            api_key_hash=hash_key(api_key),
-            custody="self" if keystore is None else "custodial",
-            encrypted_key=keystore,
-        )
-        with context.session() as session:
-            session.add(member)
-            session.commit()
-            out = member_out(session, member)
-        return 201, MemberCreated(**out.model_dump(), api_key=api_key, tx_hash=result.tx_hash)
+        return 201, onboard_member(context, operator, body.name, body.roles, body.address)
 
     return run_idempotent(context, operator, idempotency_key, "POST", request.url.path, body, action)
 

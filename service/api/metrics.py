@@ -1,0 +1,94 @@
+"""Prometheus metrics of one gateway, in a registry of its own (several apps may share a process).
+
+Request latency is observed by `service.api.observe`, ledger transaction latency by
+`service.api.writes.send`; the indexer's position is read at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from service.indexer.indexer import Indexer
+
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LEDGER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _IndexerCollector(Collector):
+    """The indexer's last applied block, its lag behind the head and the events it has applied."""
+
+    def __init__(self, indexer: Indexer, head: Callable[[], int]) -> None:
+        self._indexer = indexer
+        self._head = head
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            last = self._indexer.last_block()
+        except Exception:  # the database is down: readiness says so, the scrape still answers
+            last = None
+        try:
+            head = self._head()
+        except Exception:  # the node is down
+            head = None
+        if last is not None:
+            yield GaugeMetricFamily(
+                "credchain_indexer_last_block", "Last block fully applied to the index", value=last
+            )
+        if last is not None and head is not None:
+            yield GaugeMetricFamily(
+                "credchain_indexer_lag_blocks",
+                "Blocks between the chain head and the last block applied",
+                value=max(0, head - last),
+            )
+        if head is not None:
+            yield GaugeMetricFamily(
+                "credchain_chain_head_block", "The chain head seen by the gateway", value=head
+            )
+        stats = self._indexer.stats
+        yield CounterMetricFamily(
+            "credchain_indexer_events_applied",
+            "Ledger events applied by this process's indexer",
+            value=stats.events,
+        )
+        yield CounterMetricFamily(
+            "credchain_indexer_reorgs",
+            "Reorganisations rolled back by this process's indexer",
+            value=stats.reorgs,
+        )
+
+
+class Metrics:
+    """The registry and instruments of one gateway."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "credchain_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status",
+            ["method", "route", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.ledger_tx_seconds = Histogram(
+            "credchain_ledger_transaction_duration_seconds",
+            "Latency of ledger transactions sent by the gateway (sign, send, receipt), by outcome",
+            ["outcome"],
+            buckets=LEDGER_BUCKETS,
+            registry=self.registry,
+        )
+        self._indexer_registered = False
+
+    def watch_indexer(self, indexer: Indexer, head: Callable[[], int]) -> None:
+        """Report `indexer`'s position at every scrape (once per registry)."""
+        if not self._indexer_registered:
+            self.registry.register(_IndexerCollector(indexer, head))
+            self._indexer_registered = True
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
