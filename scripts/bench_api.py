@@ -48,6 +48,7 @@ if str(REPO_ROOT) not in sys.path:
 import requests  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
+from scripts.bench_machine import cpu_model  # noqa: E402
 from service.api.keyring import Keyring  # noqa: E402
 from service.db.gateway_models import ApiMember  # noqa: E402
 from service.db.session import make_engine, make_session_factory  # noqa: E402
@@ -61,16 +62,6 @@ GOAL_RATIO = 0.70
 GOAL_P99_MS = 50.0
 FACE = 1_000
 SUPPLIERS = 4
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _env(rpc_url: str, schema: str, **extra: str) -> dict[str, str]:
@@ -354,7 +345,7 @@ def main() -> int:
         )
     machine = {
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }

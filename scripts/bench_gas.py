@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +40,7 @@ from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import Web3  # noqa: E402
 from web3.contract import Contract  # noqa: E402
 
+from scripts.bench_machine import machine_info  # noqa: E402
 from service.domain import Role  # noqa: E402
 from service.ledger.artifacts import load_artifact  # noqa: E402
 from service.ledger.chain import Chain, in_process_chain  # noqa: E402
@@ -96,24 +95,6 @@ class CompilerSettings:
 def solc_version() -> str:
     package = json.loads((REPO_ROOT / "node_modules" / "solc" / "package.json").read_text())
     return str(package["version"])
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, Python version, CPU model and core count of this machine."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cores": os.cpu_count() or 0,
-    }
 
 
 def ratio(numerator: int, denominator: int) -> float:

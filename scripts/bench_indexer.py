@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 from eth_utils.crypto import keccak  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
+from scripts.bench_machine import cpu_model  # noqa: E402
 from service.db.migrate import upgrade  # noqa: E402
 from service.db.models import Event  # noqa: E402
 from service.db.session import make_engine  # noqa: E402
@@ -120,16 +121,6 @@ def index_into(
     }
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -201,7 +192,7 @@ def main() -> int:
         print("|---|---:|---:|---:|")
         for label, seconds, rate in rows:
             print(f"| {label} | {seconds:.2f} | {rate:,.0f} | {seconds / naive_seconds:.3f} |")
-        machine = f"{platform.platform()}, {_cpu_model()}, {os.cpu_count()} cores"
+        machine = f"{platform.platform()}, {cpu_model()}, {os.cpu_count()} cores"
         print(f"machine: {machine}, Python {platform.python_version()}")
     result = {
         "events": naive_count,
@@ -210,7 +201,7 @@ def main() -> int:
         "events_per_s": pg["events_per_second"],
         "ratio": round(pg["seconds"] / naive_seconds, 3),
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),

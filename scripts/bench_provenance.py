@@ -44,6 +44,7 @@ from sqlalchemy import BigInteger, Engine, Select, any_, bindparam, create_engin
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from scripts.bench_machine import cpu_model
 from service.db.models import Base, Event, Note
 from service.db.provenance import (
     NoteRow,
@@ -308,14 +309,7 @@ def explain(session: Session, title: str, stmt: Select[Any]) -> None:
 
 
 def machine(engine: Engine) -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     with engine.connect() as conn:
         server_version = str(conn.execute(text("SHOW server_version")).scalar_one())
         full_version = str(conn.execute(text("SELECT version()")).scalar_one())
