@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from service.api.app import create_app
-from service.api.bootstrap import deploy, register_operator
+from service.api.bootstrap import OPERATOR_ID, UnknownMember, deploy, register_operator, reissue_api_key
 from service.api.context import AppContext, build_context
 from service.api.keyring import Keyring
 from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
@@ -262,6 +262,40 @@ def init(
     typer.echo(f"CREDCHAIN_CONTRACT_ADDRESS={settings.contract_address}")
     typer.echo(f"CREDCHAIN_FROM_BLOCK={settings.from_block}")
     typer.echo(f"operator API key (shown once): {api_key}")
+
+
+keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _reissue(member_id: str, database_url: str | None) -> str:
+    settings = _settings(database_url=database_url)
+    engine = make_engine(settings.database_url, schema=settings.database_schema)
+    try:
+        with make_session_factory(engine)() as session:
+            return reissue_api_key(session, member_id)
+    except UnknownMember as exc:
+        typer.echo(f"no member {member_id!r} in {settings.database_url}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("issue")
+def keys_issue(
+    member_id: Annotated[str, typer.Argument(help="the member's id, e.g. m_3010afee3d")],
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """Issue a new API key for a member (the old one stops working) and print it once."""
+    typer.echo(f"API key of {member_id} (shown once): {_reissue(member_id, database_url)}")
+
+
+@app.command("operator-key")
+def operator_key_command(
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """Issue a new API key for the operator (the old one stops working) and print it once."""
+    typer.echo(f"operator API key (shown once): {_reissue(OPERATOR_ID, database_url)}")
 
 
 def embedded_gateway(

@@ -55,3 +55,18 @@ def register_operator(session: Session, address: str, keystore: dict[str, object
         member.api_key_hash = hash_key(api_key)
     session.commit()
     return api_key
+
+
+class UnknownMember(LookupError):
+    """No gateway member has that id."""
+
+
+def reissue_api_key(session: Session, member_id: str) -> str:
+    """Give a member a new API key (the old one stops working at once); returns it (shown once)."""
+    member = session.get(ApiMember, member_id)
+    if member is None:
+        raise UnknownMember(member_id)
+    api_key = new_api_key()
+    member.api_key_hash = hash_key(api_key)
+    session.commit()
+    return api_key
