@@ -5,7 +5,7 @@
     credchain reconcile --rpc-url ... --database-url ... --contract 0x...
 
 Every option can also come from a CREDCHAIN_* environment variable (CREDCHAIN_RPC_URL,
-CREDCHAIN_DATABASE_URL, CREDCHAIN_DATABASE_SCHEMA, CREDCHAIN_CONTRACT, CREDCHAIN_FROM_BLOCK,
+CREDCHAIN_DATABASE_URL, CREDCHAIN_DATABASE_SCHEMA, CREDCHAIN_CONTRACT_ADDRESS, CREDCHAIN_FROM_BLOCK,
 CREDCHAIN_CONFIRMATIONS, CREDCHAIN_POLL_INTERVAL, ...).
 """
 
@@ -52,7 +52,12 @@ DatabaseSchema = Annotated[
     typer.Option("--database-schema", envvar="CREDCHAIN_DATABASE_SCHEMA", help="PostgreSQL schema to use"),
 ]
 Contract = Annotated[
-    str, typer.Option("--contract", envvar="CREDCHAIN_CONTRACT", help="address of the CreditNoteLedger")
+    str,
+    typer.Option(
+        "--contract",
+        envvar=["CREDCHAIN_CONTRACT_ADDRESS", "CREDCHAIN_CONTRACT"],
+        help="address of the CreditNoteLedger (the gateway's CREDCHAIN_CONTRACT_ADDRESS)",
+    ),
 ]
 FromBlock = Annotated[
     int,
@@ -74,6 +79,13 @@ def _ensure_sqlite_dir(url: str) -> None:
     prefix = "sqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
         Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _require_contract(contract: str) -> None:
+    if not contract:
+        raise typer.BadParameter(
+            "--contract (or CREDCHAIN_CONTRACT_ADDRESS) is required", param_hint="--contract"
+        )
 
 
 def _logging(level: str, fmt: str = "text") -> None:
@@ -121,8 +133,7 @@ def index(
 ) -> None:
     """Index the ledger's events into SQL: follow the head, or backfill up to --until-block."""
     _logging(log_level, log_format)
-    if not contract:
-        raise typer.BadParameter("--contract (or CREDCHAIN_CONTRACT) is required", param_hint="--contract")
+    _require_contract(contract)
     _ensure_sqlite_dir(database_url)
     if migrate:
         upgrade(database_url, database_schema)
@@ -182,8 +193,7 @@ def reconcile(
 ) -> None:
     """Compare SQL with the chain's state; print every difference, exit 1 if there is any."""
     _logging(log_level, log_format)
-    if not contract:
-        raise typer.BadParameter("--contract (or CREDCHAIN_CONTRACT) is required", param_hint="--contract")
+    _require_contract(contract)
     engine = make_engine(database_url, schema=database_schema)
     try:
         report = run_reconcile(

@@ -1,4 +1,5 @@
-"""`credchain keys issue` and `credchain operator-key`: a new API key, shown once; the old stops working."""
+"""CLI: `credchain keys issue` and `credchain operator-key` (a new API key, shown once; the old one
+stops working), and usage errors of `credchain index`."""
 
 from __future__ import annotations
 
@@ -73,3 +74,13 @@ def test_operator_key_replaces_the_operators_key(database: str) -> None:
     assert result.exit_code == 0, result.output
     new_key = result.output.strip().rsplit(" ", 1)[-1]
     assert _key_hash(database, OPERATOR_ID) == hash_key(new_key) != before
+
+
+def test_index_without_a_contract_address_is_a_usage_error_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CREDCHAIN_CONTRACT_ADDRESS", raising=False)
+    monkeypatch.delenv("CREDCHAIN_CONTRACT", raising=False)
+    result = runner.invoke(app, ["index", "--no-migrate"])
+    assert result.exit_code == 2
+    assert "CREDCHAIN_CONTRACT_ADDRESS" in result.output
