@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Annotated
 
+from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -137,10 +138,10 @@ def _change_status(
         if not suspend and status is MemberStatus.ACTIVE:
             raise revert_problem("MemberNotSuspended", f"{target.id} is not suspended")
 
-        def call(op: object) -> TxResult:
+        def call(op: LocalAccount) -> TxResult:
             if suspend:
-                return context.ledger.suspend_member(op, target.address)  # type: ignore[arg-type]
-            return context.ledger.reinstate_member(op, target.address)  # type: ignore[arg-type]
+                return context.ledger.suspend_member(op, target.address)
+            return context.ledger.reinstate_member(op, target.address)
 
         result, _indexed = send(context, operator, call)
         with context.session() as session:
