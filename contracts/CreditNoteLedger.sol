@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {MemberRegistry} from "./MemberRegistry.sol";
+import {SettlementToken} from "./SettlementToken.sol";
 
 /// @title CreditNoteLedger
 /// @notice Splittable, transferable credit notes backed by a core enterprise's confirmed payables.
@@ -11,6 +13,11 @@ import {MemberRegistry} from "./MemberRegistry.sol";
 /// @dev Note ids encode their root: `id = rootSeq << 32 | index`, index 0 being the root itself.
 ///      A note is one storage slot (holder, amount, status, frozen); the data every note of a tree
 ///      shares (obligor, maturity, currency, document hash) lives once per root.
+///      Financing: a financier offers to buy a note before maturity (discount); the holder's
+///      acceptance delivers the note against the price in the currency's settlement token in one
+///      transaction (or against a payment recorded off-chain). On or after maturity the obligor pays
+///      the live notes' holders, in full or in part; unpaid past maturity plus a grace period a note
+///      is overdue, and the operator may write it off.
 contract CreditNoteLedger is MemberRegistry {
     enum NoteStatus {
         None,
@@ -18,7 +25,10 @@ contract CreditNoteLedger is MemberRegistry {
         Active,
         Split,
         Rejected,
-        Revoked
+        Revoked,
+        Overdue,
+        Settled,
+        WrittenOff
     }
 
     /// @dev One slot: 160 + 80 + 8 + 8 bits.
@@ -54,10 +64,19 @@ contract CreditNoteLedger is MemberRegistry {
     uint256 internal constant INDEX_BITS = 32;
     uint256 internal constant INDEX_MASK = (1 << INDEX_BITS) - 1;
 
+    /// @notice Longest grace period the operator may set.
+    uint256 public constant MAX_GRACE_PERIOD = 90 days;
+    /// @notice Most notes one `settleRoot` call may look at.
+    uint256 public constant MAX_SETTLE_BATCH = 200;
+
     /// @notice Longest time from issuance to maturity, in seconds (default 365 days).
     uint40 public maxTenor = 365 days;
     /// @notice Number of root notes ever issued.
     uint64 public rootCount;
+    /// @notice Time after maturity from which an unpaid note is overdue (default 5 days).
+    uint40 public gracePeriod = 5 days;
+    /// @notice Number of discount offers ever made.
+    uint64 public offerCount;
 
     mapping(uint256 noteId => Note) internal _notes;
     mapping(uint256 rootId => Root) internal _roots;
@@ -65,6 +84,25 @@ contract CreditNoteLedger is MemberRegistry {
     mapping(address financier => mapping(address obligor => uint128)) public creditGrant;
     /// @notice The live root backed by a document hash (0 if none): one invoice, one note.
     mapping(bytes32 documentHash => uint256 rootId) public documentRoot;
+    /// @notice The settlement token of each currency (0 if none registered).
+    mapping(bytes3 currency => address token) public settlementToken;
+    /// @notice What has been paid so far on a live note paid in part (0 otherwise).
+    mapping(uint256 noteId => uint256 amount) public paidAmount;
+    /// @notice The obligor's pending claim of an off-chain payment: keccak256(abi.encode(amount, ref)).
+    mapping(uint256 noteId => bytes32 claim) public paymentClaim;
+    /// @notice The financier's reference of an off-chain discount payment, until the holder confirms.
+    mapping(uint256 offerId => bytes32 paymentReference) public discountPaymentReference;
+    mapping(uint256 offerId => Offer) internal _offers;
+
+    /// @dev A financier's standing offer to buy a note from its holder at the time of the offer.
+    struct Offer {
+        address financier;
+        uint40 deadline;
+        bool offChain;
+        address holder;
+        uint80 price;
+        uint256 noteId;
+    }
 
     /// @notice One part of a split: the recipient and its amount in minor units.
     struct Part {
@@ -94,6 +132,26 @@ contract CreditNoteLedger is MemberRegistry {
     error CreditLimitTooLarge(uint256 limit, uint256 maxLimit);
     error SelfDealing(address account);
     error TreeFull(uint256 rootId);
+    error SettlementTokenNotSet(bytes3 currency);
+    error SettlementTokenAlreadySet(bytes3 currency, address token);
+    error SettlementTokenMismatch(address token);
+    error TokenTransferFailed(address token);
+    error InvalidGracePeriod(uint256 gracePeriod);
+    error InvalidPrice(uint256 price, uint256 maxPrice);
+    error InvalidDeadline(uint256 deadline, uint256 earliest, uint256 latest);
+    error OfferNotOpen(uint256 offerId);
+    error NotOfferer(uint256 offerId, address caller);
+    error OfferExpired(uint256 offerId, uint256 deadline);
+    error OfferVoid(uint256 offerId);
+    error NotAnOffChainOffer(uint256 offerId);
+    error DiscountPaymentNotRecorded(uint256 offerId);
+    error ZeroReference();
+    error NoteNotMatured(uint256 noteId, uint256 maturity);
+    error NoteNotPayable(uint256 noteId, NoteStatus status);
+    error PaymentTooLarge(uint256 noteId, uint256 amount, uint256 remaining);
+    error PaymentClaimMismatch(uint256 noteId);
+    error NotOverdueYet(uint256 noteId, uint256 overdueAt);
+    error InvalidBatch(uint256 firstIndex, uint256 count, uint256 lastIndex);
 
     event NoteIssued(
         uint256 indexed noteId,
@@ -116,6 +174,45 @@ contract CreditNoteLedger is MemberRegistry {
     event NoteUnfrozen(uint256 indexed noteId);
     event CreditLimitSet(address indexed financier, address indexed obligor, uint256 grant, uint256 limit);
     event MaxTenorChanged(uint256 maxTenor);
+    event GracePeriodChanged(uint256 gracePeriod);
+    event SettlementTokenRegistered(bytes3 indexed currency, address indexed token);
+    event DiscountOffered(
+        uint256 indexed offerId,
+        uint256 indexed noteId,
+        address indexed financier,
+        address holder,
+        uint256 price,
+        uint40 deadline,
+        bool offChain
+    );
+    event DiscountOfferCancelled(uint256 indexed offerId, uint256 indexed noteId, address indexed financier);
+    event DiscountPaymentRecorded(uint256 indexed offerId, uint256 indexed noteId, bytes32 paymentReference);
+    /// @notice A note sold to a financier; `paymentReference` is zero when the price moved in tokens.
+    event NoteDiscounted(
+        uint256 indexed noteId,
+        address indexed from,
+        address indexed to,
+        uint256 offerId,
+        uint256 price,
+        bytes32 paymentReference
+    );
+    /// @notice A payment on a note; `remaining` 0 means settled; `paymentReference` is zero when paid
+    ///         in settlement tokens, else the confirmed off-chain payment's reference.
+    event NotePaid(
+        uint256 indexed noteId,
+        address indexed obligor,
+        address indexed holder,
+        uint256 amount,
+        uint256 remaining,
+        bytes32 paymentReference
+    );
+    event PaymentClaimed(
+        uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 paymentReference
+    );
+    event NoteOverdue(uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 remaining);
+    event NoteWrittenOff(
+        uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 decisionReference
+    );
 
     /// @param initialOperator The platform operator's address.
     constructor(address initialOperator) MemberRegistry(initialOperator) {}
@@ -148,6 +245,29 @@ contract CreditNoteLedger is MemberRegistry {
         c.limit = uint128(limit);
         creditGrant[msg.sender][obligor] = grant;
         emit CreditLimitSet(msg.sender, obligor, grant, limit);
+    }
+
+    /// @notice Set the grace period after maturity from which an unpaid note is overdue.
+    /// @param period Seconds, at most MAX_GRACE_PERIOD.
+    function setGracePeriod(uint256 period) external onlyOperator {
+        if (period > MAX_GRACE_PERIOD) revert InvalidGracePeriod(period);
+        gracePeriod = uint40(period);
+        emit GracePeriodChanged(period);
+    }
+
+    /// @notice Register the settlement token of a currency, once. The token must name this ledger
+    ///         and the same currency.
+    /// @param currency ISO 4217 code.
+    /// @param token A SettlementToken deployed for this ledger.
+    function setSettlementToken(bytes3 currency, address token) external onlyOperator {
+        _checkCurrency(currency);
+        if (token == address(0)) revert ZeroAddress();
+        address current = settlementToken[currency];
+        if (current != address(0)) revert SettlementTokenAlreadySet(currency, current);
+        SettlementToken t = SettlementToken(token);
+        if (t.currency() != currency || address(t.ledger()) != address(this)) revert SettlementTokenMismatch(token);
+        settlementToken[currency] = token;
+        emit SettlementTokenRegistered(currency, token);
     }
 
     // ------------------------------------------------------------------ issuance
@@ -286,16 +406,252 @@ contract CreditNoteLedger is MemberRegistry {
         emit NoteTransferred(noteId, msg.sender, to);
     }
 
+    // ------------------------------------------------------------------ discount
+
+    /// @notice Offer to buy an active note from its current holder at `price` until `deadline`.
+    ///         The offer is void once the note moves, splits or is frozen.
+    /// @param noteId The note.
+    /// @param price Minor units, 1..the note's amount.
+    /// @param deadline Unix seconds, after now and before the note's maturity.
+    /// @param offChain True if the price will be paid outside the ledger (recorded by reference);
+    ///        false to pay in the currency's settlement token at acceptance.
+    /// @return offerId The new offer's id.
+    function offerDiscount(uint256 noteId, uint256 price, uint256 deadline, bool offChain)
+        external
+        returns (uint256 offerId)
+    {
+        _requireActive(msg.sender, ROLE_FINANCIER);
+        Note storage n = _existingNote(noteId);
+        if (n.status != NoteStatus.Active) revert NoteNotActive(noteId, n.status);
+        if (n.frozen) revert NoteIsFrozen(noteId);
+        address holder = n.holder;
+        if (holder == msg.sender) revert SelfDealing(holder);
+        Root storage r = _roots[noteId & ~INDEX_MASK];
+        uint256 maturity = r.maturity;
+        _checkNotMatured(noteId, maturity);
+        uint256 amount = n.amount;
+        if (price == 0 || price > amount) revert InvalidPrice(price, amount);
+        if (deadline <= block.timestamp || deadline >= maturity) {
+            revert InvalidDeadline(deadline, block.timestamp + 1, maturity - 1);
+        }
+        if (!offChain && settlementToken[r.currency] == address(0)) revert SettlementTokenNotSet(r.currency);
+
+        offerId = ++offerCount;
+        _offers[offerId] = Offer({
+            financier: msg.sender,
+            deadline: uint40(deadline),
+            offChain: offChain,
+            holder: holder,
+            price: uint80(price),
+            noteId: noteId
+        });
+        emit DiscountOffered(offerId, noteId, msg.sender, holder, price, uint40(deadline), offChain);
+    }
+
+    /// @notice Withdraw an open offer the caller made.
+    /// @param offerId The offer.
+    function cancelDiscountOffer(uint256 offerId) external {
+        Offer storage o = _openOffer(offerId);
+        if (o.financier != msg.sender) revert NotOfferer(offerId, msg.sender);
+        uint256 noteId = o.noteId;
+        delete _offers[offerId];
+        delete discountPaymentReference[offerId];
+        emit DiscountOfferCancelled(offerId, noteId, msg.sender);
+    }
+
+    /// @notice Record that the price of an off-chain offer has been paid to the holder, with the
+    ///         payment's reference; the holder's acceptance then confirms receipt and delivers.
+    /// @param offerId An open off-chain offer the caller made.
+    /// @param paymentReference The payment's reference (non-zero).
+    function recordDiscountPayment(uint256 offerId, bytes32 paymentReference) external {
+        Offer storage o = _openOffer(offerId);
+        if (o.financier != msg.sender) revert NotOfferer(offerId, msg.sender);
+        if (!o.offChain) revert NotAnOffChainOffer(offerId);
+        if (paymentReference == bytes32(0)) revert ZeroReference();
+        uint256 deadline = o.deadline;
+        if (block.timestamp > deadline) revert OfferExpired(offerId, deadline);
+        discountPaymentReference[offerId] = paymentReference;
+        emit DiscountPaymentRecorded(offerId, o.noteId, paymentReference);
+    }
+
+    /// @notice Accept an offer for a note the caller holds: delivery versus payment. The note goes
+    ///         to the financier and the price in settlement tokens comes to the caller (from the
+    ///         financier's allowance to this ledger) in this one transaction, or nothing happens.
+    ///         For an off-chain offer, acceptance confirms the recorded payment was received.
+    /// @param offerId An open, unexpired offer made to the caller for the note it still holds.
+    function acceptDiscountOffer(uint256 offerId) external {
+        Offer storage o = _openOffer(offerId);
+        uint256 deadline = o.deadline;
+        if (block.timestamp > deadline) revert OfferExpired(offerId, deadline);
+        uint256 noteId = o.noteId;
+        Note storage n = _movableNote(noteId);
+        if (o.holder != msg.sender) revert OfferVoid(offerId);
+        address financier = o.financier;
+        _requireActive(financier, ROLE_FINANCIER);
+        uint256 price = o.price;
+        bool offChain = o.offChain;
+        bytes32 paymentReference;
+        address token;
+        if (offChain) {
+            paymentReference = discountPaymentReference[offerId];
+            if (paymentReference == bytes32(0)) revert DiscountPaymentNotRecorded(offerId);
+            delete discountPaymentReference[offerId];
+        } else {
+            token = _tokenOf(_roots[noteId & ~INDEX_MASK].currency);
+        }
+
+        n.holder = financier;
+        delete _offers[offerId];
+        emit NoteDiscounted(noteId, msg.sender, financier, offerId, price, paymentReference);
+        if (!offChain) _transferFrom(token, financier, msg.sender, price);
+    }
+
+    // ------------------------------------------------------------------ settlement
+
+    /// @notice Pay `amount` of a live note, on or after maturity, in settlement tokens from the
+    ///         caller's allowance to this ledger. Paying the whole remainder settles the note;
+    ///         less leaves it live with the remainder. Settled amounts free the credit limit.
+    /// @param noteId An active or overdue, unfrozen note of the caller's.
+    /// @param amount Minor units, 1..the remainder.
+    function pay(uint256 noteId, uint256 amount) external {
+        (Note storage n, bytes3 currency, uint256 remaining) = _payableNote(noteId, amount);
+        address token = _tokenOf(currency);
+        address holder = n.holder;
+        _applyPayment(noteId, n, remaining, amount);
+        _credit[msg.sender].outstanding -= uint128(amount);
+        emit NotePaid(noteId, msg.sender, holder, amount, remaining - amount, bytes32(0));
+        _transferFrom(token, msg.sender, holder, amount);
+    }
+
+    /// @notice Claim an off-chain payment of `amount` on a live note, on or after maturity; it takes
+    ///         effect when the holder confirms it. A new claim replaces an unconfirmed one.
+    /// @param noteId An active or overdue, unfrozen note of the caller's.
+    /// @param amount Minor units, 1..the remainder.
+    /// @param paymentReference The payment's reference (non-zero).
+    function claimPayment(uint256 noteId, uint256 amount, bytes32 paymentReference) external {
+        if (paymentReference == bytes32(0)) revert ZeroReference();
+        (Note storage n,,) = _payableNote(noteId, amount);
+        paymentClaim[noteId] = keccak256(abi.encode(amount, paymentReference));
+        emit PaymentClaimed(noteId, msg.sender, n.holder, amount, paymentReference);
+    }
+
+    /// @notice Confirm, as the holder, the obligor's claim of an off-chain payment; the payment is
+    ///         then applied as `pay` would (without moving tokens).
+    /// @param noteId A live, unfrozen note the caller holds.
+    /// @param amount The claimed amount.
+    /// @param paymentReference The claimed reference.
+    function confirmPayment(uint256 noteId, uint256 amount, bytes32 paymentReference) external {
+        Note storage n = _existingNote(noteId);
+        if (n.holder != msg.sender) revert NotHolder(noteId, msg.sender);
+        if (paymentClaim[noteId] != keccak256(abi.encode(amount, paymentReference))) {
+            revert PaymentClaimMismatch(noteId);
+        }
+        NoteStatus status = n.status;
+        if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
+        if (n.frozen) revert NoteIsFrozen(noteId);
+        uint256 remaining = n.amount - paidAmount[noteId];
+        if (amount > remaining) revert PaymentTooLarge(noteId, amount, remaining);
+        address obligor = _roots[noteId & ~INDEX_MASK].obligor;
+
+        delete paymentClaim[noteId];
+        _applyPayment(noteId, n, remaining, amount);
+        _credit[obligor].outstanding -= uint128(amount);
+        emit NotePaid(noteId, obligor, msg.sender, amount, remaining - amount, paymentReference);
+    }
+
+    /// @notice Settle, on or after maturity, every live unfrozen note of a tree among the indices
+    ///         [firstIndex, firstIndex + count): each holder is paid its note's remainder in
+    ///         settlement tokens from the caller's allowance. Frozen and already settled notes are
+    ///         skipped; large trees are settled in several calls.
+    /// @param rootId The root note's id.
+    /// @param firstIndex The first index in the tree to look at (0 is the root).
+    /// @param count How many indices to look at, 1..MAX_SETTLE_BATCH (clipped to the tree's end).
+    /// @return notesPaid Number of notes settled by this call.
+    /// @return totalPaid Sum paid by this call, in minor units.
+    function settleRoot(uint256 rootId, uint256 firstIndex, uint256 count)
+        external
+        returns (uint256 notesPaid, uint256 totalPaid)
+    {
+        if (rootId & INDEX_MASK != 0) revert NoteNotFound(rootId);
+        _existingNote(rootId);
+        Root storage r = _roots[rootId];
+        if (r.obligor != msg.sender) revert NotObligor(rootId, msg.sender);
+        uint256 maturity = r.maturity;
+        if (block.timestamp < maturity) revert NoteNotMatured(rootId, maturity);
+        uint256 lastIndex = r.lastIndex;
+        if (count == 0 || count > MAX_SETTLE_BATCH || firstIndex > lastIndex) {
+            revert InvalidBatch(firstIndex, count, lastIndex);
+        }
+        uint256 end = firstIndex + count;
+        if (end > lastIndex + 1) end = lastIndex + 1;
+        address token = _tokenOf(r.currency);
+
+        address[] memory payees = new address[](end - firstIndex);
+        uint256[] memory amounts = new uint256[](end - firstIndex);
+        for (uint256 i = firstIndex; i < end; ++i) {
+            uint256 noteId = rootId | i;
+            Note storage n = _notes[noteId];
+            NoteStatus status = n.status;
+            if ((status != NoteStatus.Active && status != NoteStatus.Overdue) || n.frozen) continue;
+            uint256 paid = paidAmount[noteId];
+            uint256 remaining = n.amount - paid;
+            n.status = NoteStatus.Settled;
+            if (paid != 0) delete paidAmount[noteId];
+            address holder = n.holder;
+            payees[notesPaid] = holder;
+            amounts[notesPaid] = remaining;
+            ++notesPaid;
+            totalPaid += remaining;
+            emit NotePaid(noteId, msg.sender, holder, remaining, 0, bytes32(0));
+        }
+        _credit[msg.sender].outstanding -= uint128(totalPaid);
+        for (uint256 k; k < notesPaid; ++k) {
+            _transferFrom(token, msg.sender, payees[k], amounts[k]);
+        }
+    }
+
+    /// @notice Mark a live note overdue: unpaid at maturity plus the grace period. Anyone may call.
+    /// @param noteId An active note.
+    function markOverdue(uint256 noteId) external {
+        Note storage n = _existingNote(noteId);
+        if (n.status != NoteStatus.Active) revert NoteNotActive(noteId, n.status);
+        Root storage r = _roots[noteId & ~INDEX_MASK];
+        uint256 overdueAt = uint256(r.maturity) + gracePeriod;
+        if (block.timestamp < overdueAt) revert NotOverdueYet(noteId, overdueAt);
+        n.status = NoteStatus.Overdue;
+        emit NoteOverdue(noteId, r.obligor, n.holder, n.amount - paidAmount[noteId]);
+    }
+
+    /// @notice Record a default: write off what remains of a note unpaid past maturity plus the
+    ///         grace period (operator only). The remainder stops counting against the credit limit.
+    /// @param noteId An active or overdue note.
+    /// @param decisionReference Reference of the default decision.
+    function writeOff(uint256 noteId, bytes32 decisionReference) external onlyOperator {
+        Note storage n = _existingNote(noteId);
+        NoteStatus status = n.status;
+        if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
+        Root storage r = _roots[noteId & ~INDEX_MASK];
+        uint256 overdueAt = uint256(r.maturity) + gracePeriod;
+        if (block.timestamp < overdueAt) revert NotOverdueYet(noteId, overdueAt);
+        uint256 remaining = n.amount - paidAmount[noteId];
+        address obligor = r.obligor;
+        n.status = NoteStatus.WrittenOff;
+        _credit[obligor].outstanding -= uint128(remaining);
+        emit NoteWrittenOff(noteId, obligor, n.holder, remaining, decisionReference);
+    }
+
     // ------------------------------------------------------------------ operator
 
-    /// @notice Freeze a pending or active note under a dispute or court order: it cannot move,
+    /// @notice Freeze a pending, active or overdue note under a dispute or court order: it cannot move,
     ///         be accepted, rejected or revoked until unfrozen.
     /// @param noteId The note.
     /// @param reason Reference of the dispute or order (e.g. a hash of the case file).
     function freeze(uint256 noteId, bytes32 reason) external onlyOperator {
         Note storage n = _existingNote(noteId);
         NoteStatus status = n.status;
-        if (status != NoteStatus.Active && status != NoteStatus.Pending) revert NoteNotLive(noteId, status);
+        if (status != NoteStatus.Active && status != NoteStatus.Pending && status != NoteStatus.Overdue) {
+            revert NoteNotLive(noteId, status);
+        }
         if (n.frozen) revert NoteIsFrozen(noteId);
         n.frozen = true;
         emit NoteFrozen(noteId, reason);
@@ -338,6 +694,35 @@ contract CreditNoteLedger is MemberRegistry {
         return (n.holder, r.obligor, n.amount, r.currency, r.maturity, n.status, n.frozen, rootId, r.documentHash);
     }
 
+    /// @notice An open discount offer (all zeros if unknown, accepted or cancelled).
+    /// @param offerId The offer.
+    function getOffer(uint256 offerId)
+        external
+        view
+        returns (
+            uint256 noteId,
+            address financier,
+            address holder,
+            uint256 price,
+            uint256 deadline,
+            bool offChain,
+            bytes32 paymentReference
+        )
+    {
+        Offer storage o = _offers[offerId];
+        return (o.noteId, o.financier, o.holder, o.price, o.deadline, o.offChain, discountPaymentReference[offerId]);
+    }
+
+    /// @notice Whether a note is overdue now: live, unpaid, and past maturity plus the grace period
+    ///         (marked or not).
+    /// @param noteId The note.
+    function isOverdue(uint256 noteId) external view returns (bool) {
+        NoteStatus status = _notes[noteId].status;
+        if (status == NoteStatus.Overdue) return true;
+        if (status != NoteStatus.Active) return false;
+        return block.timestamp >= uint256(_roots[noteId & ~INDEX_MASK].maturity) + gracePeriod;
+    }
+
     /// @notice An obligor's credit limit (sum of grants) and outstanding face amount.
     /// @param obligor The core enterprise.
     function creditOf(address obligor) external view returns (uint256 limit, uint256 outstanding) {
@@ -373,6 +758,50 @@ contract CreditNoteLedger is MemberRegistry {
         if (n.frozen) revert NoteIsFrozen(noteId);
         if (n.holder != msg.sender) revert NotHolder(noteId, msg.sender);
         _requireActive(msg.sender, HOLDER_ROLES);
+    }
+
+    function _openOffer(uint256 offerId) private view returns (Offer storage o) {
+        o = _offers[offerId];
+        if (o.financier == address(0)) revert OfferNotOpen(offerId);
+    }
+
+    /// @dev A live unfrozen note of the caller's, matured, with `amount` in 1..remainder.
+    function _payableNote(uint256 noteId, uint256 amount)
+        private
+        view
+        returns (Note storage n, bytes3 currency, uint256 remaining)
+    {
+        n = _existingNote(noteId);
+        NoteStatus status = n.status;
+        if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
+        if (n.frozen) revert NoteIsFrozen(noteId);
+        Root storage r = _roots[noteId & ~INDEX_MASK];
+        if (r.obligor != msg.sender) revert NotObligor(noteId, msg.sender);
+        uint256 maturity = r.maturity;
+        if (block.timestamp < maturity) revert NoteNotMatured(noteId, maturity);
+        if (amount == 0) revert ZeroAmount(0);
+        remaining = n.amount - paidAmount[noteId];
+        if (amount > remaining) revert PaymentTooLarge(noteId, amount, remaining);
+        currency = r.currency;
+    }
+
+    /// @dev Settles the note when `amount` is its whole remainder, else records the part paid.
+    function _applyPayment(uint256 noteId, Note storage n, uint256 remaining, uint256 amount) private {
+        if (amount == remaining) {
+            n.status = NoteStatus.Settled;
+            if (n.amount != remaining) delete paidAmount[noteId];
+        } else {
+            paidAmount[noteId] = n.amount - remaining + amount;
+        }
+    }
+
+    function _tokenOf(bytes3 currency) private view returns (address token) {
+        token = settlementToken[currency];
+        if (token == address(0)) revert SettlementTokenNotSet(currency);
+    }
+
+    function _transferFrom(address token, address from, address to, uint256 amount) private {
+        if (!IERC20(token).transferFrom(from, to, amount)) revert TokenTransferFailed(token);
     }
 
     function _checkNotMatured(uint256 noteId, uint256 maturity) private view {

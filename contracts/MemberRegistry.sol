@@ -153,6 +153,12 @@ abstract contract MemberRegistry {
         return m.status == MemberStatus.Active && (m.roles & role) == role;
     }
 
+    /// @notice Whether `account` is an active member (any role).
+    /// @param account The address to look up.
+    function isActiveMember(address account) external view returns (bool) {
+        return _members[account].status == MemberStatus.Active;
+    }
+
     function _checkRoles(uint8 roles) private pure {
         if (roles == 0 || roles & ~ALL_ROLES != 0) revert InvalidRoles(roles);
     }

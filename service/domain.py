@@ -13,6 +13,12 @@ MAX_AMOUNT = 2**80 - 1
 MAX_SPLIT_PARTS = 100
 """Most parts one split may create (the contract's MAX_SPLIT_PARTS)."""
 
+MAX_SETTLE_BATCH = 200
+"""Most tree indices one settleRoot call may look at (the contract's MAX_SETTLE_BATCH)."""
+
+DEFAULT_GRACE_PERIOD = 5 * 86_400
+"""Seconds after maturity from which an unpaid note is overdue, until the operator changes it."""
+
 INDEX_BITS = 32
 """Low bits of a note id that number the note inside its tree; the high bits name the root."""
 
@@ -43,11 +49,20 @@ class NoteStatus(IntEnum):
     SPLIT = 3
     REJECTED = 4
     REVOKED = 5
+    OVERDUE = 6
+    SETTLED = 7
+    WRITTEN_OFF = 8
 
     @property
     def is_live(self) -> bool:
-        """Pending or active: counts toward the obligor's outstanding amount and its root's face."""
-        return self in (NoteStatus.PENDING, NoteStatus.ACTIVE)
+        """Pending, active or overdue: its unpaid remainder counts toward the obligor's outstanding
+        amount."""
+        return self in (NoteStatus.PENDING, NoteStatus.ACTIVE, NoteStatus.OVERDUE)
+
+    @property
+    def is_payable(self) -> bool:
+        """Active or overdue: the obligor may pay it (on or after maturity)."""
+        return self in (NoteStatus.ACTIVE, NoteStatus.OVERDUE)
 
 
 def root_of(note_id: int) -> int:

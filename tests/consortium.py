@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger.chain import Chain
-from service.ledger.client import LedgerClient, TxResult
+from service.ledger.client import LedgerClient, SettlementTokenClient, TxResult
 
 FUNDING_WEI = 10**21
 DEFAULT_LIMIT = 10**15
@@ -29,6 +29,7 @@ class Consortium:
     bank: LocalAccount
     auditor: LocalAccount
     outsider: LocalAccount
+    token: SettlementTokenClient
     _doc_counter: list[int] = field(default_factory=lambda: [0])
 
     def next_document(self) -> bytes:
@@ -54,6 +55,12 @@ class Consortium:
         self.ledger.accept(holder, note_id)
         return note_id
 
+    def fund_tokens(self, account: LocalAccount, amount: int, approve: int | None = None) -> None:
+        """Mint `amount` settlement tokens (USD) to `account` and approve the ledger for `approve`
+        (default: the same amount)."""
+        self.token.mint(self.operator, account.address, amount, b"deposit")
+        self.token.approve(account, self.ledger.address, amount if approve is None else approve)
+
 
 def new_account(chain: Chain) -> LocalAccount:
     account: LocalAccount = Account.create()
@@ -63,7 +70,8 @@ def new_account(chain: Chain) -> LocalAccount:
 
 def deploy_consortium(chain: Chain, n_suppliers: int = 3, limit: int = DEFAULT_LIMIT) -> Consortium:
     """Deploy a ledger and onboard: core enterprise, `n_suppliers` suppliers, a bank that grants the
-    core `limit`, an auditor; plus a funded outsider who is not onboarded."""
+    core `limit`, an auditor; plus a funded outsider who is not onboarded. A USD settlement token
+    (2 decimals) is deployed and registered; nobody holds any yet."""
     operator = new_account(chain)
     ledger = LedgerClient.deploy(chain.w3, operator, operator.address)
     core = new_account(chain)
@@ -77,4 +85,6 @@ def deploy_consortium(chain: Chain, n_suppliers: int = 3, limit: int = DEFAULT_L
     ledger.onboard_member(operator, bank.address, Role.FINANCIER)
     ledger.onboard_member(operator, auditor.address, Role.AUDITOR)
     ledger.set_credit_limit(bank, core.address, limit)
-    return Consortium(chain, ledger, operator, core, suppliers, bank, auditor, outsider)
+    token = SettlementTokenClient.deploy(ledger, operator, "USD")
+    ledger.set_settlement_token(operator, "USD", token.address)
+    return Consortium(chain, ledger, operator, core, suppliers, bank, auditor, outsider, token)

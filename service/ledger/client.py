@@ -33,6 +33,7 @@ from service.ledger.nonces import NonceManager
 
 T = TypeVar("T")
 LEDGER_CONTRACT = "CreditNoteLedger"
+TOKEN_CONTRACT = "SettlementToken"
 GAS_HEADROOM_PERCENT = 20
 PRIORITY_FEE_WEI = 10**9
 
@@ -53,6 +54,13 @@ class TxResult:
             if event.name in ("NoteIssued", "NoteSplit"):
                 ids.append(int(event.args["noteId"]))
         return ids
+
+    def offer_id(self) -> int:
+        """Id of the discount offer the transaction made."""
+        for event in self.events:
+            if event.name == "DiscountOffered":
+                return int(event.args["offerId"])
+        raise LookupError("the transaction made no discount offer")
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,35 @@ class SplitPart:
 
     to: str
     amount: int
+
+
+@dataclass(frozen=True)
+class OfferState:
+    """An open discount offer as the ledger stores it (note_id 0: unknown or closed)."""
+
+    offer_id: int
+    note_id: int
+    financier: str
+    holder: str
+    price: int
+    deadline: int
+    off_chain: bool
+    payment_reference: bytes
+
+
+def revert_abi() -> list[dict[str, Any]]:
+    """The custom errors a ledger transaction may revert with: the ledger's own and those of the
+    settlement token it calls (which bubble up unchanged)."""
+    entries = load_artifact(LEDGER_CONTRACT).abi + load_artifact(TOKEN_CONTRACT).abi
+    return [e for e in entries if e.get("type") == "error"]
+
+
+def reference_bytes(reference: bytes | str) -> bytes:
+    """A payment or decision reference as bytes32: raw bytes or text, right-padded with zeros."""
+    raw = reference.encode("utf-8") if isinstance(reference, str) else reference
+    if len(raw) > 32:
+        raise ValueError("a reference is at most 32 bytes")
+    return raw.ljust(32, b"\0")
 
 
 def currency_bytes(code: str) -> bytes:
@@ -218,49 +255,15 @@ class TransactionSender:
         return UnknownRevert(b"")
 
 
-class LedgerClient:
-    """Operations of one deployed CreditNoteLedger."""
+class ContractClient:
+    """Sending transactions to and reading views of one deployed contract."""
 
-    def __init__(
-        self,
-        w3: Web3,
-        address: str,
-        *,
-        nonces: NonceManager | None = None,
-        receipt_timeout: float = 60.0,
-    ) -> None:
-        artifact = load_artifact(LEDGER_CONTRACT)
-        self.w3 = w3
-        self.address = Web3.to_checksum_address(address)
-        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
-        self.events = EventDecoder(artifact.abi)
-        self.errors = ErrorDecoder(artifact.abi)
-        self.sender = TransactionSender(w3, self.errors, nonces, receipt_timeout)
+    w3: Web3
+    address: str
+    contract: Contract
+    events: EventDecoder
+    sender: TransactionSender
 
-    @property
-    def nonces(self) -> NonceManager:
-        return self.sender.nonces
-
-    # ------------------------------------------------------------------ deployment
-    @classmethod
-    def deploy(
-        cls,
-        w3: Web3,
-        deployer: LocalAccount,
-        operator: str,
-        *,
-        nonces: NonceManager | None = None,
-        receipt_timeout: float = 60.0,
-    ) -> LedgerClient:
-        """Deploy a new ledger whose operator is `operator`; returns its client."""
-        artifact = load_artifact(LEDGER_CONTRACT)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        data = factory.constructor(Web3.to_checksum_address(operator)).data_in_transaction
-        sender = TransactionSender(w3, ErrorDecoder(artifact.abi), nonces, receipt_timeout)
-        receipt = sender.send(deployer, to=None, data=data)
-        return cls(w3, receipt["contractAddress"], nonces=sender.nonces, receipt_timeout=receipt_timeout)
-
-    # ------------------------------------------------------------------ sending
     def _transact(self, sender: LocalAccount, fn_name: str, *args: Any) -> TxResult:
         data = self.contract.encode_abi(fn_name, args=list(args))
         receipt = self.sender.send(sender, to=self.address, data=data)
@@ -286,6 +289,49 @@ class LedgerClient:
             raise self.sender.translate(exc) from exc
         except _CONNECTION_ERRORS as exc:
             raise LedgerUnavailable(str(exc)) from exc
+
+
+class LedgerClient(ContractClient):
+    """Operations of one deployed CreditNoteLedger."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        *,
+        nonces: NonceManager | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> None:
+        artifact = load_artifact(LEDGER_CONTRACT)
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.events = EventDecoder(artifact.abi)
+        self.errors = ErrorDecoder(revert_abi())
+        self.sender = TransactionSender(w3, self.errors, nonces, receipt_timeout)
+
+    @property
+    def nonces(self) -> NonceManager:
+        return self.sender.nonces
+
+    # ------------------------------------------------------------------ deployment
+    @classmethod
+    def deploy(
+        cls,
+        w3: Web3,
+        deployer: LocalAccount,
+        operator: str,
+        *,
+        nonces: NonceManager | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> LedgerClient:
+        """Deploy a new ledger whose operator is `operator`; returns its client."""
+        artifact = load_artifact(LEDGER_CONTRACT)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = factory.constructor(Web3.to_checksum_address(operator)).data_in_transaction
+        sender = TransactionSender(w3, ErrorDecoder(revert_abi()), nonces, receipt_timeout)
+        receipt = sender.send(deployer, to=None, data=data)
+        return cls(w3, receipt["contractAddress"], nonces=sender.nonces, receipt_timeout=receipt_timeout)
 
     # ------------------------------------------------------------------ operator and registry
     def transfer_operator(self, sender: LocalAccount, new_operator: str) -> TxResult:
@@ -356,7 +402,88 @@ class LedgerClient:
     def unfreeze(self, sender: LocalAccount, note_id: int) -> TxResult:
         return self._transact(sender, "unfreeze", note_id)
 
+    # ------------------------------------------------------------------ financing
+    def set_grace_period(self, sender: LocalAccount, seconds: int) -> TxResult:
+        return self._transact(sender, "setGracePeriod", seconds)
+
+    def set_settlement_token(self, sender: LocalAccount, currency: str, token: str) -> TxResult:
+        return self._transact(
+            sender, "setSettlementToken", currency_bytes(currency), Web3.to_checksum_address(token)
+        )
+
+    def offer_discount(
+        self, sender: LocalAccount, note_id: int, price: int, deadline: int, *, off_chain: bool = False
+    ) -> TxResult:
+        """Offer to buy a note; the offer's id is `result.offer_id()`."""
+        return self._transact(sender, "offerDiscount", note_id, price, deadline, off_chain)
+
+    def cancel_discount_offer(self, sender: LocalAccount, offer_id: int) -> TxResult:
+        return self._transact(sender, "cancelDiscountOffer", offer_id)
+
+    def record_discount_payment(
+        self, sender: LocalAccount, offer_id: int, reference: bytes | str
+    ) -> TxResult:
+        return self._transact(sender, "recordDiscountPayment", offer_id, reference_bytes(reference))
+
+    def accept_discount_offer(self, sender: LocalAccount, offer_id: int) -> TxResult:
+        return self._transact(sender, "acceptDiscountOffer", offer_id)
+
+    def pay(self, sender: LocalAccount, note_id: int, amount: int) -> TxResult:
+        return self._transact(sender, "pay", note_id, amount)
+
+    def claim_payment(
+        self, sender: LocalAccount, note_id: int, amount: int, reference: bytes | str
+    ) -> TxResult:
+        return self._transact(sender, "claimPayment", note_id, amount, reference_bytes(reference))
+
+    def confirm_payment(
+        self, sender: LocalAccount, note_id: int, amount: int, reference: bytes | str
+    ) -> TxResult:
+        return self._transact(sender, "confirmPayment", note_id, amount, reference_bytes(reference))
+
+    def settle_root(self, sender: LocalAccount, root_id: int, first_index: int, count: int) -> TxResult:
+        return self._transact(sender, "settleRoot", root_id, first_index, count)
+
+    def mark_overdue(self, sender: LocalAccount, note_id: int) -> TxResult:
+        return self._transact(sender, "markOverdue", note_id)
+
+    def write_off(self, sender: LocalAccount, note_id: int, reference: bytes | str) -> TxResult:
+        return self._transact(sender, "writeOff", note_id, reference_bytes(reference))
+
     # ------------------------------------------------------------------ views
+    def get_offer(self, offer_id: int) -> OfferState:
+        note_id, financier, holder, price, deadline, off_chain, reference = self._view("getOffer", offer_id)
+        return OfferState(
+            offer_id=offer_id,
+            note_id=int(note_id),
+            financier=financier,
+            holder=holder,
+            price=int(price),
+            deadline=int(deadline),
+            off_chain=bool(off_chain),
+            payment_reference=bytes(reference),
+        )
+
+    def paid_amount(self, note_id: int) -> int:
+        """What has been paid so far on a live note paid in part (0 otherwise)."""
+        return int(self._view("paidAmount", note_id))
+
+    def payment_claim(self, note_id: int) -> bytes:
+        return bytes(self._view("paymentClaim", note_id))
+
+    def is_overdue(self, note_id: int) -> bool:
+        return bool(self._view("isOverdue", note_id))
+
+    def settlement_token(self, currency: str) -> str:
+        """The settlement token registered for `currency` (the zero address if none)."""
+        return str(self._view("settlementToken", currency_bytes(currency)))
+
+    def grace_period(self) -> int:
+        return int(self._view("gracePeriod"))
+
+    def offer_count(self) -> int:
+        return int(self._view("offerCount"))
+
     def get_note(self, note_id: int) -> NoteState:
         holder, obligor, amount, currency, maturity, status, frozen, root_id, doc = self._view(
             "getNote", note_id
@@ -412,3 +539,71 @@ class LedgerClient:
 
     def member_count(self) -> int:
         return int(self._view("memberCount"))
+
+
+class SettlementTokenClient(ContractClient):
+    """Operations of one SettlementToken (a permissioned ERC-20 of tokenized deposits)."""
+
+    def __init__(self, w3: Web3, address: str, *, sender: TransactionSender) -> None:
+        artifact = load_artifact(TOKEN_CONTRACT)
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.events = EventDecoder(artifact.abi)
+        self.sender = sender
+
+    @classmethod
+    def deploy(
+        cls,
+        ledger: LedgerClient,
+        deployer: LocalAccount,
+        currency: str,
+        *,
+        name: str | None = None,
+        symbol: str | None = None,
+        decimals: int = 2,
+    ) -> SettlementTokenClient:
+        """Deploy the settlement token of `currency` for `ledger` (sharing its nonce manager)."""
+        artifact = load_artifact(TOKEN_CONTRACT)
+        factory = ledger.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = factory.constructor(
+            ledger.address,
+            currency_bytes(currency),
+            name or f"credchain settlement {currency}",
+            symbol or f"cc{currency}",
+            decimals,
+        ).data_in_transaction
+        receipt = ledger.sender.send(deployer, to=None, data=data)
+        return cls(ledger.w3, receipt["contractAddress"], sender=ledger.sender)
+
+    def mint(self, sender: LocalAccount, to: str, amount: int, reference: bytes | str) -> TxResult:
+        """Tokenize a deposit (operator only)."""
+        return self._transact(
+            sender, "mint", Web3.to_checksum_address(to), amount, reference_bytes(reference)
+        )
+
+    def burn(self, sender: LocalAccount, account: str, amount: int, reference: bytes | str) -> TxResult:
+        """Redeem tokens for a payout (operator only)."""
+        return self._transact(
+            sender, "burn", Web3.to_checksum_address(account), amount, reference_bytes(reference)
+        )
+
+    def approve(self, sender: LocalAccount, spender: str, amount: int) -> TxResult:
+        return self._transact(sender, "approve", Web3.to_checksum_address(spender), amount)
+
+    def transfer(self, sender: LocalAccount, to: str, amount: int) -> TxResult:
+        return self._transact(sender, "transfer", Web3.to_checksum_address(to), amount)
+
+    def balance_of(self, account: str) -> int:
+        return int(self._view("balanceOf", Web3.to_checksum_address(account)))
+
+    def allowance(self, owner: str, spender: str) -> int:
+        return int(
+            self._view("allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender))
+        )
+
+    def total_supply(self) -> int:
+        return int(self._view("totalSupply"))
+
+    def currency(self) -> str:
+        return bytes(self._view("currency")).decode("ascii", errors="replace")

@@ -172,6 +172,116 @@ class TreeFull(LedgerRevert):
     description = "the note's tree has no ids left"
 
 
+# ---------------------------------------------------------------- discount and settlement
+class SettlementTokenNotSet(LedgerRevert):
+    description = "no settlement token is registered for the note's currency"
+
+
+class SettlementTokenAlreadySet(LedgerRevert):
+    description = "the currency already has a settlement token"
+
+
+class SettlementTokenMismatch(LedgerRevert):
+    description = "the token is not a settlement token of this ledger in that currency"
+
+
+class TokenTransferFailed(LedgerRevert):
+    description = "the settlement token refused the transfer"
+
+
+class InvalidGracePeriod(LedgerRevert):
+    description = "the grace period is out of bounds"
+
+
+class InvalidPrice(LedgerRevert):
+    description = "the price must be positive and at most the note's amount"
+
+
+class InvalidDeadline(LedgerRevert):
+    description = "the offer's deadline must be in the future and before the note's maturity"
+
+
+class OfferNotOpen(LedgerRevert):
+    description = "no such open offer (unknown, accepted or cancelled)"
+
+
+class NotOfferer(LedgerRevert):
+    description = "only the financier who made the offer may do this"
+
+
+class OfferExpired(LedgerRevert):
+    description = "the offer's deadline has passed"
+
+
+class OfferVoid(LedgerRevert):
+    description = "the note has changed hands since the offer was made"
+
+
+class NotAnOffChainOffer(LedgerRevert):
+    description = "the offer is paid in settlement tokens, not off the ledger"
+
+
+class DiscountPaymentNotRecorded(LedgerRevert):
+    description = "the financier has not recorded the off-chain payment yet"
+
+
+class ZeroReference(LedgerRevert):
+    description = "a payment reference is required"
+
+
+class NoteNotMatured(LedgerRevert):
+    description = "the note has not reached maturity"
+
+
+class NoteNotPayable(LedgerRevert):
+    description = "the note is neither active nor overdue"
+
+
+class PaymentTooLarge(LedgerRevert):
+    description = "the payment exceeds what remains of the note"
+
+
+class PaymentClaimMismatch(LedgerRevert):
+    description = "no matching payment claim by the obligor"
+
+
+class NotOverdueYet(LedgerRevert):
+    description = "the note is not past maturity plus the grace period"
+
+
+class InvalidBatch(LedgerRevert):
+    description = "the settlement batch is empty, too large or past the tree's end"
+
+
+# ---------------------------------------------------------------- settlement token (ERC-20)
+class NotAnActiveMember(LedgerRevert):
+    description = "settlement tokens move only between active members"
+
+
+class ERC20InsufficientBalance(LedgerRevert):
+    description = "the payer's settlement-token balance is too low"
+
+
+class ERC20InsufficientAllowance(LedgerRevert):
+    description = "the payer's settlement-token allowance to the ledger is too low"
+
+
+class ERC20InvalidSender(LedgerRevert):
+    description = "invalid token sender"
+
+
+class ERC20InvalidReceiver(LedgerRevert):
+    description = "invalid token receiver"
+
+
+class ERC20InvalidApprover(LedgerRevert):
+    description = "invalid token approver"
+
+
+class ERC20InvalidSpender(LedgerRevert):
+    description = "invalid token spender"
+
+
 def _all_revert_classes() -> dict[str, type[LedgerRevert]]:
     return {cls.__name__: cls for cls in LedgerRevert.__subclasses__() if cls is not UnknownRevert}
 

@@ -1,4 +1,5 @@
-"""Every custom error of the ledger ABI has a typed exception; revert data decodes to it."""
+"""Every custom error a ledger transaction can revert with (the ledger's and the settlement token's)
+has a typed exception; revert data decodes to it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from eth_utils.crypto import keccak
 
 from service.ledger import errors
 from service.ledger.abi_codec import ErrorDecoder
-from service.ledger.artifacts import load_artifact
+from service.ledger.client import revert_abi
 
-ABI = load_artifact("CreditNoteLedger").abi
+ABI = revert_abi()
 ABI_ERRORS = {entry["name"] for entry in ABI if entry["type"] == "error"}
 
 
