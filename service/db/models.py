@@ -114,9 +114,14 @@ class Note(Base):
     created_block: Mapped[int] = mapped_column(BigInteger)
     created_tx: Mapped[str] = mapped_column(HASH)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+    # Paid so far (in part or in full: a settled note has paid_amount == amount).
+    paid_amount: Mapped[int] = mapped_column(ExactInteger, default=0)
+    # What the operator wrote off (the remainder when it did; 0 otherwise).
+    written_off_amount: Mapped[int] = mapped_column(ExactInteger, default=0)
 
     __table_args__ = (
         Index("ix_notes_root_id", "root_id", "id"),
+        Index("ix_notes_maturity_status", "maturity", "status"),
         Index("ix_notes_parent_id", "parent_id"),
         Index("ix_notes_holder_status", "holder", "status"),
         Index("ix_notes_obligor_status", "obligor", "status"),
@@ -180,7 +185,8 @@ class ObligorCredit(Base):
 
 
 class LedgerConfig(Base):
-    """Contract-wide settings the events carry: operator, pending operator, maximum tenor."""
+    """Contract-wide settings the events carry: operator, pending operator, maximum tenor, grace
+    period."""
 
     __tablename__ = "ledger_config"
 
@@ -188,6 +194,91 @@ class LedgerConfig(Base):
     operator: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
     pending_operator: Mapped[str | None] = mapped_column(ADDRESS, nullable=True)
     max_tenor: Mapped[int] = mapped_column(BigInteger)
+    grace_period: Mapped[int] = mapped_column(BigInteger, default=432_000, server_default="432000")
+
+
+class SettlementToken(Base):
+    """The settlement token registered for each currency (SettlementTokenRegistered)."""
+
+    __tablename__ = "settlement_tokens"
+
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    token: Mapped[str] = mapped_column(ADDRESS)
+    registered_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class DiscountOffer(Base):
+    """A financier's offer to buy a note (DiscountOffered), and how it ended: `status` is 'open',
+    'accepted' (NoteDiscounted) or 'cancelled' (DiscountOfferCancelled). An open offer whose note
+    has since moved, split, been frozen or whose deadline passed is void; readers derive that."""
+
+    __tablename__ = "discount_offers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    note_id: Mapped[int] = mapped_column(BigInteger)
+    root_id: Mapped[int] = mapped_column(BigInteger)
+    financier: Mapped[str] = mapped_column(ADDRESS)
+    holder: Mapped[str] = mapped_column(ADDRESS)
+    price: Mapped[int] = mapped_column(ExactInteger)
+    deadline: Mapped[int] = mapped_column(BigInteger)
+    off_chain: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    # Off-chain offers: the financier's payment reference (DiscountPaymentRecorded), 0x-hex.
+    payment_reference: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    created_tx: Mapped[str] = mapped_column(HASH)
+    closed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    closed_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+
+    __table_args__ = (
+        Index("ix_discount_offers_note_id", "note_id"),
+        Index("ix_discount_offers_root_id", "root_id"),
+        Index("ix_discount_offers_financier_status", "financier", "status"),
+        Index("ix_discount_offers_holder_status", "holder", "status"),
+    )
+
+
+class Payment(Base):
+    """One payment on a note (NotePaid): in settlement tokens (payment_reference NULL) or off the
+    ledger, confirmed by the holder (its reference). `remaining` 0 means the note is settled."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    note_id: Mapped[int] = mapped_column(BigInteger)
+    root_id: Mapped[int] = mapped_column(BigInteger)
+    obligor: Mapped[str] = mapped_column(ADDRESS)
+    holder: Mapped[str] = mapped_column(ADDRESS)
+    amount: Mapped[int] = mapped_column(ExactInteger)
+    remaining: Mapped[int] = mapped_column(ExactInteger)
+    payment_reference: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(HASH)
+    log_index: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("tx_hash", "log_index", name="uq_payments_tx_log"),
+        Index("ix_payments_note_id", "note_id"),
+        Index("ix_payments_root_id", "root_id"),
+        Index("ix_payments_block_number", "block_number"),
+    )
+
+
+class PaymentClaim(Base):
+    """The obligor's unconfirmed claim of an off-chain payment on a note (PaymentClaimed); removed
+    when the holder confirms it (NotePaid with the same reference). A new claim replaces it."""
+
+    __tablename__ = "payment_claims"
+
+    note_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_id: Mapped[int] = mapped_column(BigInteger)
+    obligor: Mapped[str] = mapped_column(ADDRESS)
+    holder: Mapped[str] = mapped_column(ADDRESS)
+    amount: Mapped[int] = mapped_column(ExactInteger)
+    payment_reference: Mapped[str] = mapped_column(HASH)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(HASH)
 
 
 class Block(Base):
