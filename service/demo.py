@@ -1,5 +1,6 @@
 """The embedded demo: an in-process chain, the ledger deployed, a demo consortium onboarded and
-walked through issue -> accept -> split -> transfer, printing every step.
+walked through issue -> accept -> split -> transfer -> discount -> settlement at maturity, printing
+every step.
 
 Run with `make demo-ledger` (or `python -m service.demo`): the ledger client alone, no gateway or
 SQL. `make run` (`credchain run`) serves the gateway over a seeded demo consortium instead.
@@ -17,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger.chain import Chain, in_process_chain
-from service.ledger.client import LedgerClient, SplitPart, TxResult
+from service.ledger.client import LedgerClient, SettlementTokenClient, SplitPart, TxResult
 from service.ledger.errors import LedgerRevert
 
 DAY = 86_400
@@ -42,8 +43,14 @@ def _step(title: str, result: TxResult) -> None:
     print(f"\n== {title}")
     print(f"   tx {result.tx_hash} (block {result.block_number}, {result.gas_used:,} gas)")
     for event in result.events:
-        args = ", ".join(f"{k}={v}" for k, v in event.args.items() if k != "documentHash")
+        args = ", ".join(f"{k}={_render(v)}" for k, v in event.args.items() if k != "documentHash")
         print(f"   event {event.name}({args})")
+
+
+def _render(value: object) -> str:
+    if isinstance(value, bytes):
+        return "none" if not any(value) else "0x" + value.hex()
+    return str(value)
 
 
 def _new_member(chain: Chain, name: str, roles: Role) -> DemoMember:
@@ -107,8 +114,49 @@ def run_demo(chain: Chain) -> int:
         ledger.transfer(tier1.account, kept, tier2b.account.address),
     )
 
-    print(f"\n== the tree of note {root}, as the ledger holds it (an auditor's view)")
     names: dict[str, str] = {m.account.address: m.name for m in (core, bank, tier1, tier2a, tier2b, auditor)}
+    total_live = _print_tree(ledger, root, names, "as the ledger holds it (an auditor's view)")
+    print(f"   live notes sum to {_money(total_live)} = the root's face {_money(face)}")
+    limit_now, outstanding = ledger.credit_of(core.account.address)
+    print(f"   {core.name}: outstanding {_money(outstanding)} of a {_money(limit_now)} limit")
+    if total_live != face:
+        return 1
+
+    token = SettlementTokenClient.deploy(ledger, operator.account, "USD")
+    ledger.set_settlement_token(operator.account, "USD", token.address)
+    print(f"\n== USD settlement token (tokenized deposits) at {token.address}, registered with the ledger")
+    for member, deposit in ((bank, 10_000_000_00), (core, 2_000_000_00)):
+        token.mint(operator.account, member.account.address, deposit, b"demo deposit")
+        token.approve(member.account, ledger.address, deposit)
+        print(f"   {member.name} deposits {_money(deposit)} and lets the ledger draw on it")
+
+    tier2b_piece = second.created_note_ids()[1]
+    price = 147_750_00  # 150,000.00 less 4.5% a year, ACT/360, for the 120 days to maturity
+    offer = ledger.offer_discount(bank.account, tier2b_piece, price, chain.now() + 2 * DAY)
+    _step(f"{bank.name} offers {_money(price)} for {tier2b.name}'s {_money(150_000_00)} note", offer)
+    _step(
+        f"{tier2b.name} accepts: note and money change hands in one transaction",
+        ledger.accept_discount_offer(tier2b.account, offer.offer_id()),
+    )
+
+    print("\n== 120 days pass: the notes mature")
+    chain.advance_time(121 * DAY)
+    settled = ledger.settle_root(core.account, root, 0, ledger.tree_size(root))
+    _step(f"{core.name} settles every live note of the tree in one call", settled)
+    paid = sum(int(e.args["amount"]) for e in settled.events if e.name == "NotePaid")
+    _print_tree(ledger, root, names, "after settlement")
+    for member in (tier1, tier2a, tier2b, bank):
+        print(
+            f"   {member.name} holds {_money(token.balance_of(member.account.address))} in settlement tokens"
+        )
+    limit_now, outstanding = ledger.credit_of(core.account.address)
+    print(f"   paid {_money(paid)} = the root's face; {core.name}'s outstanding is {_money(outstanding)}")
+    return 0 if paid == face and outstanding == 0 else 1
+
+
+def _print_tree(ledger: LedgerClient, root: int, names: dict[str, str], title: str) -> int:
+    """Print every note of the tree; return the sum of the live notes' amounts."""
+    print(f"\n== the tree of note {root}, {title}")
     total_live = 0
     for index in range(ledger.tree_size(root)):
         note = ledger.get_note(root | index)
@@ -116,10 +164,7 @@ def run_demo(chain: Chain) -> int:
             total_live += note.amount
         status, amount = note.status.name, _money(note.amount)
         print(f"   note {note.note_id}: {status:<8} {amount:>16} held by {names[note.holder]}")
-    print(f"   live notes sum to {_money(total_live)} = the root's face {_money(face)}")
-    limit_now, outstanding = ledger.credit_of(core.account.address)
-    print(f"   {core.name}: outstanding {_money(outstanding)} of a {_money(limit_now)} limit")
-    return 0 if total_live == face else 1
+    return total_live
 
 
 def main() -> int:
