@@ -12,7 +12,9 @@ size of the tree:
 - `events_of`: one lookup of `ix_events_note_id` per 500 ids.
 
 Events are attached to notes through `events.note_id` (and found per tree through `events.root_id`,
-which the indexer sets on every note event).
+which the indexer sets on every note event): issue, acceptance, splits, transfers and freezes, and
+the financing events too — discount offers made, cancelled, paid off-chain and accepted (filed
+under the offer's note), payments, payment claims, overdue marks and write-offs.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class NoteRow:
-    """One note as stored in `notes`; `depth` is 0 at the root, `parent_id` is None only there."""
+    """One note as stored in `notes`; `depth` is 0 at the root, `parent_id` is None only there.
+    `paid_amount` is what was paid so far (the face amount once settled), `written_off_amount` the
+    remainder the operator wrote off (0 otherwise)."""
 
     id: int
     root_id: int
@@ -63,6 +67,8 @@ class NoteRow:
     created_block: int
     created_tx: str
     updated_block: int
+    paid_amount: int
+    written_off_amount: int
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,8 @@ class HolderStep:
 
     `event` is NoteIssued (the root's first holder; `previous_holder` is None), NoteAccepted (the
     holder accepted the pending root; `previous_holder == holder`), NoteSplit (the note was created
-    by splitting its parent; `previous_holder` held the parent then) or NoteTransferred.
+    by splitting its parent; `previous_holder` held the parent then), NoteTransferred, or
+    NoteDiscounted (sold to a financier: `holder` is the financier).
     `amount` is the face amount of `note_id`.
     """
 
@@ -113,7 +120,7 @@ class TreeWithEvents:
     events: dict[int, list[EventRow]]
 
 
-HOLDER_EVENTS: Final = ("NoteIssued", "NoteAccepted", "NoteSplit", "NoteTransferred")
+HOLDER_EVENTS: Final = ("NoteIssued", "NoteAccepted", "NoteSplit", "NoteTransferred", "NoteDiscounted")
 """The events that set or change who holds a note."""
 
 _NOTES = Note.__table__
@@ -279,7 +286,7 @@ def _as_str(value: Any) -> str | None:
 def holder_path(session: Session, note_id: int) -> list[HolderStep]:
     """Who held each note from the root down to `note_id`, in chain order: the root's issue and
     acceptance, its transfers, the split that created the next note on the path, that note's
-    transfers, and so on down to `note_id` itself; empty if the note is unknown.
+    transfers and discounts, and so on down to `note_id` itself; empty if the note is unknown.
 
     A NoteSplit belongs to the child it created (`args["noteId"]`, else `events.note_id`), so a
     split of an ancestor into siblings off the path is left out whichever of parent or child the
@@ -312,7 +319,7 @@ def holder_path(session: Session, note_id: int) -> list[HolderStep]:
             parent = by_id.get(node.parent_id) if node.parent_id is not None else None
             previous = current.get(parent.id, parent.holder) if parent is not None else None
             holder = holder or node.holder
-        else:  # NoteTransferred
+        else:  # NoteTransferred, NoteDiscounted
             previous = _as_str(event.args.get("from")) or current.get(node.id)
             holder = _as_str(event.args.get("to")) or node.holder
         current[node.id] = holder

@@ -2,10 +2,15 @@
 
 The chain is read at the index's checkpoint block (not the head), so an index that is merely behind
 is not reported as wrong. Read from the chain: every note of every tree (`rootCount`, `treeSize`,
-`getNote`, so notes SQL lacks are found too), every member SQL knows (`getMember`) and the member
-count, every obligor's `creditOf`, every grant SQL knows, the operator, pending operator and maximum
-tenor. Optionally the logs themselves: the `events` table must hold exactly one row per log of the
-contract, in the block the chain has it in.
+`getNote`, so notes SQL lacks are found too) with what was paid and written off (`paidAmount` and
+`paymentClaim` of each matured live or written-off note: nothing can be paid or claimed before
+maturity; a settled note's paid amount is its face), every discount offer ever made (`offerCount`,
+`getOffer`: open on chain exactly when open in SQL, with the same terms), every member SQL knows
+(`getMember`) and the member count, every obligor's `creditOf`, every grant SQL knows, the
+settlement token of every currency SQL knows (`settlementToken`), the operator, pending operator,
+maximum tenor and grace period. SQL's payments must add up to each note's paid amount. Optionally
+the logs themselves: the `events` table must hold exactly one row per log of the contract, in the
+block the chain has it in.
 """
 
 from __future__ import annotations
@@ -14,19 +19,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 from sqlalchemy import Engine, Table, select
 from web3 import Web3
 
-from service.db.models import CreditGrant, Event, LedgerConfig, Member, Note, ObligorCredit
+from service.db.models import (
+    CreditGrant,
+    DiscountOffer,
+    Event,
+    LedgerConfig,
+    Member,
+    Note,
+    ObligorCredit,
+    Payment,
+    PaymentClaim,
+    SettlementToken,
+)
+from service.domain import NoteStatus
 from service.indexer.decode import LogDecoder
 from service.indexer.ranges import AdaptiveRange
 from service.indexer.source import LogSource, RpcError, source_for
-from service.indexer.state import ZERO_ADDRESS
+from service.indexer.state import OFFER_OPEN, ZERO_ADDRESS
 from service.indexer.store import IndexStore
 from service.ledger.artifacts import load_artifact
 from service.ledger.client import LEDGER_CONTRACT, LedgerClient
 
-Entity = Literal["note", "member", "credit", "grant", "config", "checkpoint", "event"]
+Entity = Literal[
+    "note", "member", "credit", "grant", "config", "checkpoint", "event", "offer", "payment", "claim", "token"
+]
 
 NOTES: Table = Note.__table__  # type: ignore[assignment]
 MEMBERS: Table = Member.__table__  # type: ignore[assignment]
@@ -34,6 +55,13 @@ CREDIT: Table = ObligorCredit.__table__  # type: ignore[assignment]
 GRANTS: Table = CreditGrant.__table__  # type: ignore[assignment]
 CONFIG: Table = LedgerConfig.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+OFFERS: Table = DiscountOffer.__table__  # type: ignore[assignment]
+PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
+TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
+
+_PAYABLE = (int(NoteStatus.ACTIVE), int(NoteStatus.OVERDUE))
+_MAY_HAVE_PAID = (*_PAYABLE, int(NoteStatus.WRITTEN_OFF))
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,9 @@ class ReconcileReport:
     members: int = 0
     obligors: int = 0
     grants: int = 0
+    offers: int = 0
+    claims: int = 0
+    tokens: int = 0
     events: int | None = None
 
     @property
@@ -96,7 +127,8 @@ class ReconcileReport:
 
     def summary(self) -> str:
         checked = (
-            f"{self.notes} notes, {self.members} members, {self.obligors} obligors, {self.grants} grants"
+            f"{self.notes} notes, {self.members} members, {self.obligors} obligors, {self.grants} grants, "
+            f"{self.offers} offers, {self.claims} payment claims, {self.tokens} settlement tokens"
             + ("" if self.events is None else f", {self.events} events")
         )
         where = "latest block" if self.block is None else f"block {self.block}"
@@ -105,6 +137,15 @@ class ReconcileReport:
 
 def _optional(address: str) -> str | None:
     return None if address.lower() == ZERO_ADDRESS else address
+
+
+def _optional_reference(reference: bytes) -> str | None:
+    return None if not any(reference) else "0x" + reference.hex()
+
+
+def claim_digest(amount: int, reference: str) -> bytes:
+    """What the ledger stores of a payment claim: keccak256(abi.encode(amount, reference))."""
+    return keccak(abi_encode(["uint256", "bytes32"], [amount, bytes.fromhex(reference[2:])]))
 
 
 class Reconciler:
@@ -153,16 +194,39 @@ class Reconciler:
             credit = {row["obligor"]: dict(row) for row in conn.execute(select(CREDIT)).mappings()}
             grants = [dict(row) for row in conn.execute(select(GRANTS)).mappings()]
             config = conn.execute(select(CONFIG).where(CONFIG.c.contract == self.contract)).mappings().first()
-        self._notes(ledger, notes, report)
+            offers = {row["id"]: dict(row) for row in conn.execute(select(OFFERS)).mappings()}
+            claims = {row["note_id"]: dict(row) for row in conn.execute(select(CLAIMS)).mappings()}
+            tokens = {row["currency"]: row["token"] for row in conn.execute(select(TOKENS)).mappings()}
+            paid: dict[int, int] = {}
+            for note_id, amount in conn.execute(select(PAYMENTS.c.note_id, PAYMENTS.c.amount)):
+                paid[note_id] = paid.get(note_id, 0) + amount  # in Python: exact on SQLite too
+        now = self._block_time(at_block)
+        self._notes(ledger, notes, paid, claims, now, report)
+        self._offers(ledger, offers, report)
         self._members(ledger, members, report)
         self._credit(ledger, credit, {n["obligor"] for n in notes.values()}, grants, report)
         self._config(ledger, None if config is None else dict(config), report)
+        self._tokens(ledger, tokens, {n["currency"] for n in notes.values()}, report)
         if check_events:
             self._events(from_block, at_block, report)
         return report
 
+    def _block_time(self, block: int | None) -> int | None:
+        """Timestamp of `block` (default: the latest); None if the node does not have it."""
+        number = block if block is not None else self.source.block_number()
+        header = self.source.get_headers([number]).get(number)
+        return None if header is None else header.timestamp
+
     # ------------------------------------------------------------------ parts
-    def _notes(self, ledger: LedgerClient, notes: dict[int, dict[str, Any]], report: ReconcileReport) -> None:
+    def _notes(
+        self,
+        ledger: LedgerClient,
+        notes: dict[int, dict[str, Any]],
+        paid: dict[int, int],
+        claims: dict[int, dict[str, Any]],
+        now: int | None,
+        report: ReconcileReport,
+    ) -> None:
         chain_ids: list[int] = []
         for seq in range(1, ledger.root_count() + 1):
             root_id = seq << 32
@@ -186,13 +250,107 @@ class Reconciler:
                 "root_id": state.root_id,
                 "document_hash": "0x" + state.document_hash.hex(),
             }
+            status = int(state.status)
+            matured = now is None or now >= state.maturity
+            # Nothing is paid (or claimed) before maturity; a settled note was paid in full (the
+            # ledger then forgets `paidAmount`); a written-off note keeps what was paid before.
+            if status == NoteStatus.SETTLED:
+                chain_paid = state.amount
+            elif status in _MAY_HAVE_PAID and matured:
+                chain_paid = ledger.paid_amount(note_id)
+            else:
+                chain_paid = 0
+            expected["paid_amount"] = chain_paid
+            expected["written_off_amount"] = (
+                state.amount - chain_paid if status == NoteStatus.WRITTEN_OFF else 0
+            )
             for name, chain_value in expected.items():
                 if row[name] != chain_value:
                     report.differences.append(
                         FieldMismatch("note", str(note_id), name, row[name], chain_value)
                     )
+            payments = paid.get(note_id, 0)
+            if payments != chain_paid:
+                report.differences.append(
+                    FieldMismatch("payment", str(note_id), "total", payments, chain_paid)
+                )
+            unclaimed_in_sql = status in _PAYABLE and matured and note_id not in claims
+            if unclaimed_in_sql and any(ledger.payment_claim(note_id)):
+                report.differences.append(MissingInSql("claim", str(note_id)))
         for note_id in sorted(set(notes) - on_chain):
             report.differences.append(MissingOnChain("note", str(note_id)))
+        for note_id in sorted(set(paid) - on_chain):
+            report.differences.append(MissingOnChain("payment", str(note_id)))
+        report.claims = len(claims)
+        for note_id, claim in sorted(claims.items()):
+            chain_claim = ledger.payment_claim(note_id)
+            if not any(chain_claim):
+                report.differences.append(MissingOnChain("claim", str(note_id)))
+            elif chain_claim != claim_digest(claim["amount"], claim["payment_reference"]):
+                report.differences.append(
+                    FieldMismatch(
+                        "claim",
+                        str(note_id),
+                        "amount, payment_reference",
+                        (claim["amount"], claim["payment_reference"]),
+                        "0x" + chain_claim.hex(),
+                    )
+                )
+
+    def _offers(
+        self, ledger: LedgerClient, offers: dict[int, dict[str, Any]], report: ReconcileReport
+    ) -> None:
+        """Every offer ever made is in SQL; open exactly when open on chain, with the same terms
+        (the chain forgets closed offers, so their terms cannot be compared)."""
+        count = ledger.offer_count()
+        report.offers = count
+        for offer_id in range(1, count + 1):
+            row = offers.get(offer_id)
+            if row is None:
+                report.differences.append(MissingInSql("offer", str(offer_id)))
+                continue
+            state = ledger.get_offer(offer_id)
+            chain_open = int(state.financier, 16) != 0
+            if not chain_open:
+                if row["status"] == OFFER_OPEN:
+                    report.differences.append(
+                        FieldMismatch("offer", str(offer_id), "status", OFFER_OPEN, "closed")
+                    )
+                continue
+            expected = {
+                "status": OFFER_OPEN,
+                "note_id": state.note_id,
+                "financier": state.financier,
+                "holder": state.holder,
+                "price": state.price,
+                "deadline": state.deadline,
+                "off_chain": state.off_chain,
+                "payment_reference": _optional_reference(state.payment_reference),
+            }
+            for name, chain_value in expected.items():
+                if row[name] != chain_value:
+                    report.differences.append(
+                        FieldMismatch("offer", str(offer_id), name, row[name], chain_value)
+                    )
+        for offer_id in sorted(offer_id for offer_id in offers if not 1 <= offer_id <= count):
+            report.differences.append(MissingOnChain("offer", str(offer_id)))
+
+    def _tokens(
+        self, ledger: LedgerClient, tokens: dict[str, str], note_currencies: set[str], report: ReconcileReport
+    ) -> None:
+        currencies = sorted(set(tokens) | note_currencies)
+        report.tokens = len(tokens)
+        for currency in currencies:
+            chain_token = _optional(ledger.settlement_token(currency))
+            sql_token = tokens.get(currency)
+            if sql_token == chain_token:
+                continue
+            if sql_token is None:
+                report.differences.append(MissingInSql("token", currency))
+            elif chain_token is None:
+                report.differences.append(MissingOnChain("token", currency))
+            else:
+                report.differences.append(FieldMismatch("token", currency, "token", sql_token, chain_token))
 
     def _members(
         self, ledger: LedgerClient, members: dict[str, dict[str, Any]], report: ReconcileReport
@@ -247,6 +405,7 @@ class Reconciler:
             "operator": _optional(ledger.operator()),
             "pending_operator": _optional(ledger.pending_operator()),
             "max_tenor": ledger.max_tenor(),
+            "grace_period": ledger.grace_period(),
         }
         for name, chain_value in expected.items():
             if config[name] != chain_value:

@@ -2,8 +2,9 @@
 
 A `StateBatch` loads the rows a batch of events touches (one query per table), applies the events in
 chain order to plain dicts shaped like the SQL rows, and hands back what to insert and what to
-update. The same code replays stored events when a reorganisation is rolled back, so the forward
-path and the rebuild can never disagree.
+update (payments are only inserted; payment claims and settlement tokens are replaced by key, so
+they need no loading). The same code replays stored events when a reorganisation is rolled back,
+so the forward path and the rebuild can never disagree.
 
 Events are anything with `name`, `block_number`, `tx_hash` and `values`; integer values may be ints
 (freshly decoded) or decimal strings (read back from `events.args`), so handlers always `int()` them.
@@ -16,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from service.domain import MemberStatus, NoteStatus, root_of
+from service.domain import DEFAULT_GRACE_PERIOD, MemberStatus, NoteStatus, root_of
 
 log = logging.getLogger("credchain.indexer")
 
@@ -24,10 +25,17 @@ DEFAULT_MAX_TENOR = 365 * 86_400
 """The contract's initial `maxTenor` (365 days), before any MaxTenorChanged."""
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO_REFERENCE = "0x" + "00" * 32
+"""A bytes32 reference of zero: "none" (e.g. NotePaid's reference of a payment in tokens)."""
+
+OFFER_OPEN = "open"
+OFFER_ACCEPTED = "accepted"
+OFFER_CANCELLED = "cancelled"
 
 MEMBER_EVENTS = ("MemberOnboarded", "MemberRolesChanged", "MemberSuspended", "MemberReinstated")
-CONFIG_EVENTS = ("OperatorTransferred", "OperatorTransferStarted", "MaxTenorChanged")
+CONFIG_EVENTS = ("OperatorTransferred", "OperatorTransferStarted", "MaxTenorChanged", "GracePeriodChanged")
 CREDIT_EVENTS = ("CreditLimitSet",)
+TOKEN_EVENTS = ("SettlementTokenRegistered",)
 NOTE_EVENTS = (
     "NoteIssued",
     "NoteAccepted",
@@ -37,8 +45,17 @@ NOTE_EVENTS = (
     "NoteTransferred",
     "NoteFrozen",
     "NoteUnfrozen",
+    "DiscountOffered",
+    "DiscountOfferCancelled",
+    "DiscountPaymentRecorded",
+    "NoteDiscounted",
+    "NotePaid",
+    "PaymentClaimed",
+    "NoteOverdue",
+    "NoteWrittenOff",
 )
-NON_NOTE_EVENTS = MEMBER_EVENTS + CONFIG_EVENTS + CREDIT_EVENTS
+"""Events that concern one note (`noteId`): stored with the note's id and root id."""
+NON_NOTE_EVENTS = MEMBER_EVENTS + CONFIG_EVENTS + CREDIT_EVENTS + TOKEN_EVENTS
 
 # Note events that change an existing note, and which argument names it.
 _NOTE_TARGET = {
@@ -49,7 +66,17 @@ _NOTE_TARGET = {
     "NoteFrozen": "noteId",
     "NoteUnfrozen": "noteId",
     "NoteSplit": "parentId",
+    "NoteDiscounted": "noteId",
+    "NotePaid": "noteId",
+    "NoteOverdue": "noteId",
+    "NoteWrittenOff": "noteId",
 }
+
+# Events that change an existing discount offer.
+_OFFER_TARGET = ("DiscountOfferCancelled", "DiscountPaymentRecorded", "NoteDiscounted")
+
+# Events that lower an obligor's outstanding amount by their `amount` (and carry the obligor).
+OUTSTANDING_RELEASES = ("NoteRevoked", "NotePaid", "NoteWrittenOff")
 
 Row = dict[str, Any]
 
@@ -59,6 +86,8 @@ class EventLike(Protocol):
     def name(self) -> str: ...
     @property
     def block_number(self) -> int: ...
+    @property
+    def log_index(self) -> int: ...
     @property
     def tx_hash(self) -> str: ...
     @property
@@ -76,6 +105,7 @@ class StoredEvent:
     values: dict[str, Any]
     note_id: int | None = None
     root_id: int | None = None
+    block_time: int = 0
 
 
 class StateLoader(Protocol):
@@ -86,6 +116,7 @@ class StateLoader(Protocol):
     def credit(self, obligors: Collection[str]) -> dict[str, Row]: ...
     def grants(self, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]: ...
     def config(self) -> Row | None: ...
+    def offers(self, ids: Collection[int]) -> dict[int, Row]: ...
 
 
 class EmptyLoader:
@@ -106,6 +137,9 @@ class EmptyLoader:
     def config(self) -> Row | None:
         return None
 
+    def offers(self, ids: Collection[int]) -> dict[int, Row]:
+        return {}
+
 
 def currency_code(hex_bytes3: str) -> str:
     """The ISO code in a bytes3 value ("0x555344" -> "USD")."""
@@ -114,6 +148,11 @@ def currency_code(hex_bytes3: str) -> str:
 
 def _optional_address(address: str) -> str | None:
     return None if address.lower() == ZERO_ADDRESS else address
+
+
+def optional_reference(reference: str) -> str | None:
+    """A bytes32 reference as stored in SQL: its 0x-hex, or None for zero."""
+    return None if int(reference, 16) == 0 else reference.lower()
 
 
 @dataclass
@@ -143,16 +182,41 @@ class _Table:
         return [self.rows[k] for k in self.dirty]
 
 
+@dataclass
+class _Replaced:
+    """Rows written by deleting every touched key and inserting what the batch left there (None:
+    deleted), so they need not be loaded first. For small tables keyed by what the event names."""
+
+    rows: dict[Any, Row | None] = field(default_factory=dict)
+
+    def put(self, key: Any, row: Row) -> None:
+        self.rows[key] = row
+
+    def remove(self, key: Any) -> None:
+        self.rows[key] = None
+
+    def keys(self) -> list[Any]:
+        return list(self.rows)
+
+    def inserts(self) -> list[Row]:
+        return [row for row in self.rows.values() if row is not None]
+
+
 class StateBatch:
     """Applies a batch of events of one contract to the rows they touch."""
 
-    def __init__(self, contract: str) -> None:
+    def __init__(self, contract: str, block_times: dict[int, int] | None = None) -> None:
         self.contract = contract
+        self.block_times: dict[int, int] = {} if block_times is None else block_times
         self.notes = _Table()
         self.members = _Table()
         self.credit = _Table()
         self.grants = _Table()
         self.config = _Table()
+        self.offers = _Table()
+        self.tokens = _Replaced()
+        self.claims = _Replaced()
+        self.payments: list[Row] = []
         self.inconsistencies = 0
         self._handlers: dict[str, Callable[[EventLike, dict[str, Any], int], None]] = {
             "NoteIssued": self._note_issued,
@@ -171,6 +235,16 @@ class StateBatch:
             "OperatorTransferred": self._operator_transferred,
             "OperatorTransferStarted": self._operator_transfer_started,
             "MaxTenorChanged": self._max_tenor_changed,
+            "GracePeriodChanged": self._grace_period_changed,
+            "SettlementTokenRegistered": self._settlement_token_registered,
+            "DiscountOffered": self._discount_offered,
+            "DiscountOfferCancelled": self._discount_offer_cancelled,
+            "DiscountPaymentRecorded": self._discount_payment_recorded,
+            "NoteDiscounted": self._note_discounted,
+            "NotePaid": self._note_paid,
+            "PaymentClaimed": self._payment_claimed,
+            "NoteOverdue": self._note_overdue,
+            "NoteWrittenOff": self._note_written_off,
         }
 
     # ------------------------------------------------------------------ loading
@@ -183,18 +257,24 @@ class StateBatch:
         pairs: set[tuple[str, str]] = set()
         issued_obligor: dict[int, str] = {}
         rejected: list[int] = []
+        offers: set[int] = set()
+        created_offers: set[int] = set()
         config = False
         for event in events:
             name = event.name
             values = event.values
             target = _NOTE_TARGET.get(name)
+            if name in _OFFER_TARGET:
+                offers.add(int(values["offerId"]))
+            elif name == "DiscountOffered":
+                created_offers.add(int(values["offerId"]))
             if target is not None:
                 note_ids.add(int(values[target]))
                 if name == "NoteSplit":
                     created.add(int(values["noteId"]))
                 elif name == "NoteRejected":
                     rejected.append(int(values["noteId"]))
-                elif name == "NoteRevoked":
+                elif name in OUTSTANDING_RELEASES:
                     obligors.add(values["obligor"])
             elif name == "NoteIssued":
                 note_id = int(values["noteId"])
@@ -226,6 +306,9 @@ class StateBatch:
             row = loader.config()
             if row is not None:
                 self.config.rows[self.contract] = row
+        existing_offers = offers - created_offers
+        if existing_offers:
+            self.offers.rows.update(loader.offers(existing_offers))
 
     # ------------------------------------------------------------------ applying
     def apply_all(self, events: Iterable[EventLike]) -> None:
@@ -272,6 +355,7 @@ class StateBatch:
                 "operator": None,
                 "pending_operator": None,
                 "max_tenor": DEFAULT_MAX_TENOR,
+                "grace_period": DEFAULT_GRACE_PERIOD,
             }
             self.config.add(self.contract, row)
         else:
@@ -303,6 +387,8 @@ class StateBatch:
             "created_block": block,
             "created_tx": event.tx_hash,
             "updated_block": block,
+            "paid_amount": 0,
+            "written_off_amount": 0,
         }
         self.notes.add(note_id, row)
         credit = self._credit_row(v["obligor"], block)
@@ -356,6 +442,8 @@ class StateBatch:
                 "created_block": block,
                 "created_tx": event.tx_hash,
                 "updated_block": block,
+                "paid_amount": 0,
+                "written_off_amount": 0,
             },
         )
 
@@ -440,3 +528,141 @@ class StateBatch:
     def _max_tenor_changed(self, event: EventLike, v: dict[str, Any], block: int) -> None:
         row = self._config_row()
         row["max_tenor"] = int(v["maxTenor"])
+
+    def _grace_period_changed(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        row = self._config_row()
+        row["grace_period"] = int(v["gracePeriod"])
+
+    def _settlement_token_registered(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        code = currency_code(v["currency"])
+        self.tokens.put(code, {"currency": code, "token": v["token"], "registered_block": block})
+
+    # discount
+    def _offer(self, event: EventLike, offer_id: int) -> Row | None:
+        row = self.offers.rows.get(offer_id)
+        if row is None:
+            self._inconsistent(event, f"discount offer {offer_id}")
+        else:
+            self.offers.touch(offer_id)
+        return row
+
+    def _discount_offered(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        offer_id = int(v["offerId"])
+        note_id = int(v["noteId"])
+        self.offers.add(
+            offer_id,
+            {
+                "id": offer_id,
+                "note_id": note_id,
+                "root_id": root_of(note_id),
+                "financier": v["financier"],
+                "holder": v["holder"],
+                "price": int(v["price"]),
+                "deadline": int(v["deadline"]),
+                "off_chain": bool(v["offChain"]),
+                "status": OFFER_OPEN,
+                "payment_reference": None,
+                "created_block": block,
+                "created_tx": event.tx_hash,
+                "closed_block": None,
+                "closed_tx": None,
+            },
+        )
+
+    def _discount_offer_cancelled(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        offer = self._offer(event, int(v["offerId"]))
+        if offer is not None:
+            offer.update(status=OFFER_CANCELLED, closed_block=block, closed_tx=event.tx_hash)
+
+    def _discount_payment_recorded(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        offer = self._offer(event, int(v["offerId"]))
+        if offer is not None:
+            offer["payment_reference"] = optional_reference(v["paymentReference"])
+
+    def _note_discounted(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["noteId"])
+        row = self._note(event, note_id)
+        if row is not None:
+            self._set_note(note_id, row, block, holder=v["to"])
+        offer = self._offer(event, int(v["offerId"]))
+        if offer is not None:
+            offer.update(status=OFFER_ACCEPTED, closed_block=block, closed_tx=event.tx_hash)
+            reference = optional_reference(v["paymentReference"])
+            if reference is not None:
+                offer["payment_reference"] = reference
+
+    # settlement
+    def _note_paid(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["noteId"])
+        amount = int(v["amount"])
+        remaining = int(v["remaining"])
+        reference = optional_reference(v["paymentReference"])
+        row = self._note(event, note_id)
+        if row is not None:
+            paid = row["amount"] - remaining  # the event's remainder is the chain's word
+            if paid != row["paid_amount"] + amount:
+                self.inconsistencies += 1
+                log.warning(
+                    "NotePaid in block %s (tx %s) leaves %s of note %s unpaid, but the index had %s "
+                    "paid before this %s; was an earlier payment missed?",
+                    event.block_number,
+                    event.tx_hash,
+                    remaining,
+                    note_id,
+                    row["paid_amount"],
+                    amount,
+                )
+            changes: dict[str, Any] = {"paid_amount": paid}
+            if remaining == 0:
+                changes["status"] = int(NoteStatus.SETTLED)
+            self._set_note(note_id, row, block, **changes)
+        credit = self._credit_row(v["obligor"], block)
+        credit["outstanding"] -= amount
+        self.payments.append(
+            {
+                "note_id": note_id,
+                "root_id": root_of(note_id),
+                "obligor": v["obligor"],
+                "holder": v["holder"],
+                "amount": amount,
+                "remaining": remaining,
+                "payment_reference": reference,
+                "block_number": block,
+                "block_time": self.block_times.get(block, getattr(event, "block_time", 0)),
+                "tx_hash": event.tx_hash,
+                "log_index": int(event.log_index),
+            }
+        )
+        if reference is not None:  # the holder confirmed the obligor's claim: it is used up
+            self.claims.remove(note_id)
+
+    def _payment_claimed(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["noteId"])
+        self.claims.put(
+            note_id,
+            {
+                "note_id": note_id,
+                "root_id": root_of(note_id),
+                "obligor": v["obligor"],
+                "holder": v["holder"],
+                "amount": int(v["amount"]),
+                "payment_reference": v["paymentReference"].lower(),
+                "block_number": block,
+                "tx_hash": event.tx_hash,
+            },
+        )
+
+    def _note_overdue(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["noteId"])
+        row = self._note(event, note_id)
+        if row is not None:
+            self._set_note(note_id, row, block, status=int(NoteStatus.OVERDUE))
+
+    def _note_written_off(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["noteId"])
+        amount = int(v["amount"])
+        row = self._note(event, note_id)
+        if row is not None:
+            self._set_note(note_id, row, block, status=int(NoteStatus.WRITTEN_OFF), written_off_amount=amount)
+        credit = self._credit_row(v["obligor"], block)
+        credit["outstanding"] -= amount

@@ -8,9 +8,10 @@ the checkpoint. On PostgreSQL events and new notes go in with COPY and changed n
 
 `rollback_to` undoes everything above a fork block, in one transaction: it deletes the events and
 blocks above it and rebuilds what they touched from the events that remain (each affected tree of
-notes, each affected member, replayed through the same state machine as the forward path; credit
-limits and grants from the latest remaining CreditLimitSet; outstanding amounts by subtracting what
-the removed events added).
+notes with its discount offers, payments and payment claims, each affected member, the
+configuration and settlement tokens, replayed through the same state machine as the forward path;
+credit limits and grants from the latest remaining CreditLimitSet; outstanding amounts by
+subtracting what the removed events added and adding back what they released).
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from service.db.models import (
     Block,
     Checkpoint,
     CreditGrant,
+    DiscountOffer,
     Event,
     LedgerConfig,
     Member,
     Note,
     ObligorCredit,
+    Payment,
+    PaymentClaim,
+    SettlementToken,
 )
 from service.indexer.decode import DecodedLog
 from service.indexer.source import BlockHeader
@@ -40,10 +45,13 @@ from service.indexer.state import (
     CREDIT_EVENTS,
     MEMBER_EVENTS,
     NON_NOTE_EVENTS,
+    OUTSTANDING_RELEASES,
+    TOKEN_EVENTS,
     EmptyLoader,
     Row,
     StateBatch,
     StoredEvent,
+    currency_code,
 )
 
 log = logging.getLogger("credchain.indexer")
@@ -56,6 +64,10 @@ GRANTS: Table = CreditGrant.__table__  # type: ignore[assignment]
 CONFIG: Table = LedgerConfig.__table__  # type: ignore[assignment]
 BLOCKS: Table = Block.__table__  # type: ignore[assignment]
 CHECKPOINT: Table = Checkpoint.__table__  # type: ignore[assignment]
+OFFERS: Table = DiscountOffer.__table__  # type: ignore[assignment]
+PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
+TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
 
 NOTE_COLUMNS = [
     "id",
@@ -73,6 +85,8 @@ NOTE_COLUMNS = [
     "created_block",
     "created_tx",
     "updated_block",
+    "paid_amount",
+    "written_off_amount",
 ]
 EVENT_COLUMNS = [
     "block_number",
@@ -86,7 +100,7 @@ EVENT_COLUMNS = [
     "root_id",
     "args",
 ]
-NOTE_MUTABLE = ("holder", "status", "frozen", "updated_block")
+NOTE_MUTABLE = ("holder", "status", "frozen", "updated_block", "paid_amount", "written_off_amount")
 PRUNE_EVERY = 16
 """Blocks older than `keep_blocks` are deleted every this many batches (keeping a few more than
 needed is harmless: it only lets deeper reorganisations be undone)."""
@@ -160,6 +174,13 @@ class SqlLoader:
         row = self.conn.execute(select(CONFIG).where(CONFIG.c.contract == self.contract)).mappings().first()
         return None if row is None else dict(row)
 
+    def offers(self, ids: Collection[int]) -> dict[int, Row]:
+        rows: dict[int, Row] = {}
+        for chunk in _chunks(sorted(ids), self.chunk):
+            for row in self.conn.execute(select(OFFERS).where(OFFERS.c.id.in_(chunk))).mappings():
+                rows[row["id"]] = dict(row)
+        return rows
+
 
 # ---------------------------------------------------------------------- writers
 class _Writer:
@@ -216,6 +237,17 @@ class _Writer:
                 .values({c: bindparam("b_" + c) for c in others})
             )
             self.conn.execute(stmt, [{"b_" + k: v for k, v in r.items()} for r in updates])
+
+    def replace(self, table: Table, key: str, keys: Sequence[Any], rows: Sequence[Row]) -> None:
+        """Delete the rows of `keys` (column `key`), then insert `rows`."""
+        for chunk in _chunks(keys, 900):
+            self.conn.execute(delete(table).where(table.c[key].in_(chunk)))
+        if rows:
+            self.conn.execute(insert(table), list(rows))
+
+    def insert_rows(self, table: Table, rows: Sequence[Row]) -> None:
+        if rows:
+            self.conn.execute(insert(table), list(rows))
 
 
 class _SqliteWriter(_Writer):
@@ -296,7 +328,7 @@ class _PostgresWriter(_Writer):
                 f"{r['id']}\t{r['root_id']}\t{_copy_nullable(r['parent_id'])}\t{r['depth']}\t{r['holder']}\t"
                 f"{r['obligor']}\t{r['amount']}\t{_copy_text(r['currency'])}\t{r['maturity']}\t"
                 f"{r['document_hash']}\t{r['status']}\t{'t' if r['frozen'] else 'f'}\t{r['created_block']}\t"
-                f"{r['created_tx']}\t{r['updated_block']}\n"
+                f"{r['created_tx']}\t{r['updated_block']}\t{r['paid_amount']}\t{r['written_off_amount']}\n"
                 for r in rows
             ),
         )
@@ -308,15 +340,20 @@ class _PostgresWriter(_Writer):
         with raw.cursor() as cursor:
             cursor.execute(
                 "UPDATE notes AS n SET holder = v.holder, status = v.status, frozen = v.frozen, "
-                "updated_block = v.updated_block "
-                "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::bool[], %s::bigint[]) "
-                "AS v(id, holder, status, frozen, updated_block) WHERE n.id = v.id",
+                "updated_block = v.updated_block, paid_amount = v.paid_amount, "
+                "written_off_amount = v.written_off_amount "
+                "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::bool[], %s::bigint[], "
+                "%s::text[]::numeric[], %s::text[]::numeric[]) "
+                "AS v(id, holder, status, frozen, updated_block, paid_amount, written_off_amount) "
+                "WHERE n.id = v.id",
                 [
                     [r["id"] for r in rows],
                     [r["holder"] for r in rows],
                     [r["status"] for r in rows],
                     [r["frozen"] for r in rows],
                     [r["updated_block"] for r in rows],
+                    [str(r["paid_amount"]) for r in rows],
+                    [str(r["written_off_amount"]) for r in rows],
                 ],
             )
 
@@ -327,6 +364,16 @@ def _writer(conn: Connection) -> _Writer:
     if conn.dialect.name == "sqlite":
         return _SqliteWriter(conn)
     return _Writer(conn)
+
+
+def _write_financing(writer: _Writer, state: StateBatch) -> None:
+    """Discount offers, payments, payment claims and settlement tokens a batch (or replay) made."""
+    writer.upsert(OFFERS, state.offers.inserts(), state.offers.updates())
+    writer.insert_rows(PAYMENTS, state.payments)
+    if state.claims.rows:
+        writer.replace(CLAIMS, "note_id", state.claims.keys(), state.claims.inserts())
+    if state.tokens.rows:
+        writer.replace(TOKENS, "currency", state.tokens.keys(), state.tokens.inserts())
 
 
 # ---------------------------------------------------------------------- the store
@@ -415,7 +462,7 @@ class IndexStore:
         times = {n: h.timestamp for n, h in headers.items()}
         with self.engine.begin() as conn:
             current = self._lock_checkpoint(conn, expected_last)
-            state = StateBatch(self.contract)
+            state = StateBatch(self.contract, block_times=times)
             state.preload(events, SqlLoader(conn, self.contract))
             state.apply_all(events)
             writer = _writer(conn)
@@ -426,6 +473,7 @@ class IndexStore:
             writer.upsert(CREDIT, state.credit.inserts(), state.credit.updates())
             writer.upsert(GRANTS, state.grants.inserts(), state.grants.updates())
             writer.upsert(CONFIG, state.config.inserts(), state.config.updates())
+            _write_financing(writer, state)
             new_blocks = [
                 {"number": h.number, "hash": h.hash, "parent_hash": h.parent_hash, "timestamp": h.timestamp}
                 for n, h in sorted(headers.items())
@@ -500,6 +548,7 @@ class IndexStore:
         limit_obligors: set[str] = set()
         outstanding_delta: dict[str, int] = {}
         config_changed = False
+        currencies: set[str] = set()
         rejected_roots: set[int] = set()
         for event in removed:
             v = event.values
@@ -509,12 +558,14 @@ class IndexStore:
                 members.add(v["account"])
             elif event.name in CONFIG_EVENTS:
                 config_changed = True
+            elif event.name in TOKEN_EVENTS:
+                currencies.add(currency_code(v["currency"]))
             elif event.name == "CreditLimitSet":
                 pairs.add((v["financier"], v["obligor"]))
                 limit_obligors.add(v["obligor"])
             elif event.name == "NoteIssued":
                 outstanding_delta[v["obligor"]] = outstanding_delta.get(v["obligor"], 0) - int(v["amount"])
-            elif event.name == "NoteRevoked":
+            elif event.name in OUTSTANDING_RELEASES:  # revoked, paid, written off
                 outstanding_delta[v["obligor"]] = outstanding_delta.get(v["obligor"], 0) + int(v["amount"])
             elif event.name == "NoteRejected":
                 rejected_roots.add(int(v["noteId"]))
@@ -535,7 +586,7 @@ class IndexStore:
         if roots:
             self._rebuild_trees(conn, writer, sorted(roots))
         non_note: list[StoredEvent] = []
-        if members or pairs or limit_obligors or config_changed:
+        if members or pairs or limit_obligors or config_changed or currencies:
             non_note = self._non_note_events(conn)
         if members:
             self._rebuild_members(conn, writer, members, non_note)
@@ -546,6 +597,11 @@ class IndexStore:
             state.apply_all(e for e in non_note if e.name in CONFIG_EVENTS)
             conn.execute(delete(CONFIG).where(CONFIG.c.contract == self.contract))
             writer.upsert(CONFIG, state.config.inserts(), [])
+        if currencies:
+            state = StateBatch(self.contract)
+            tokens = (e for e in non_note if e.name in TOKEN_EVENTS)
+            state.apply_all(e for e in tokens if currency_code(e.values["currency"]) in currencies)
+            writer.replace(TOKENS, "currency", sorted(currencies), state.tokens.inserts())
 
     def _non_note_events(self, conn: Connection) -> list[StoredEvent]:
         rows = conn.execute(
@@ -562,7 +618,8 @@ class IndexStore:
     def _rebuild_trees(self, conn: Connection, writer: _Writer, roots: Sequence[int]) -> None:
         chunk = 900 if conn.dialect.name == "sqlite" else 5000
         for part in _chunks(roots, chunk):
-            conn.execute(delete(NOTES).where(NOTES.c.root_id.in_(part)))
+            for table in (NOTES, OFFERS, PAYMENTS, CLAIMS):
+                conn.execute(delete(table).where(table.c.root_id.in_(part)))
             events = [
                 _stored(row)
                 for row in conn.execute(
@@ -571,10 +628,11 @@ class IndexStore:
                     .order_by(EVENTS.c.block_number, EVENTS.c.log_index)
                 ).mappings()
             ]
-            state = StateBatch(self.contract)
+            state = StateBatch(self.contract, block_times={e.block_number: e.block_time for e in events})
             state.preload(events, EmptyLoader())
             state.apply_all(events)
             writer.insert_notes(state.notes.inserts())
+            _write_financing(writer, state)
 
     def _rebuild_members(
         self, conn: Connection, writer: _Writer, members: set[str], events: Sequence[StoredEvent]
@@ -655,4 +713,5 @@ def _stored(row: Any) -> StoredEvent:
         values=dict(args),
         note_id=row["note_id"],
         root_id=row["root_id"],
+        block_time=int(row["block_time"]),
     )

@@ -39,6 +39,7 @@ CAROL = "0x" + "C0" * 20
 DAVE = "0x" + "D0" * 20
 ERIN = "0x" + "E0" * 20
 FRANK = "0x" + "F0" * 20
+BANK = "0x" + "BA" * 20
 CONTRACT = "0x" + "CC" * 20
 
 
@@ -154,6 +155,51 @@ class Ledger:
         self.notes[nid]["holder"] = to
         self.session.execute(update(Note).where(Note.id == nid).values(holder=to))
         self._event("NoteTransferred", nid, 0, {"noteId": str(nid), "from": sender, "to": to})
+
+    def discount(self, nid: int, financier: str, offer_id: int, price: int) -> None:
+        """An offer by `financier` (one block) accepted by the holder (the next)."""
+        holder = self.notes[nid]["holder"]
+        offer = {"offerId": offer_id, "noteId": str(nid), "financier": financier}
+        self._tx()
+        self._event("DiscountOffered", nid, 0, offer | {"holder": holder, "price": str(price)})
+        self._tx()
+        self.notes[nid]["holder"] = financier
+        self.session.execute(update(Note).where(Note.id == nid).values(holder=financier))
+        args = {"noteId": str(nid), "from": holder, "to": financier, "offerId": offer_id, "price": str(price)}
+        self._event("NoteDiscounted", nid, 0, args)
+
+    def pay(self, nid: int, amount: int, *, reference: str | None = None) -> None:
+        """A payment of `amount` (claimed by the obligor and confirmed if it has a reference)."""
+        row = self.notes[nid]
+        row["paid_amount"] = row.get("paid_amount", 0) + amount
+        remaining = row["amount"] - row["paid_amount"]
+        args = {"noteId": str(nid), "obligor": OBLIGOR, "holder": row["holder"], "amount": str(amount)}
+        if reference is not None:
+            self._tx()
+            self._event("PaymentClaimed", nid, 0, args | {"paymentReference": reference})
+        self._tx()
+        paid = args | {"remaining": str(remaining), "paymentReference": reference or "0x" + "00" * 32}
+        self._event("NotePaid", nid, 0, paid)
+        status = NoteStatus.SETTLED if remaining == 0 else NoteStatus(row["status"])
+        row["status"] = int(status)
+        self.session.execute(
+            update(Note).where(Note.id == nid).values(paid_amount=row["paid_amount"], status=int(status))
+        )
+
+    def write_off(self, nid: int) -> None:
+        """Marked overdue (one block), then written off (the next)."""
+        row = self.notes[nid]
+        remaining = row["amount"] - row.get("paid_amount", 0)
+        args = {"noteId": str(nid), "obligor": OBLIGOR, "holder": row["holder"]}
+        self._tx()
+        self._event("NoteOverdue", nid, 0, args | {"remaining": str(remaining)})
+        self._tx()
+        self._event("NoteWrittenOff", nid, 0, args | {"amount": str(remaining)})
+        self.session.execute(
+            update(Note)
+            .where(Note.id == nid)
+            .values(status=int(NoteStatus.WRITTEN_OFF), written_off_amount=remaining)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,3 +414,67 @@ def test_rows_are_frozen(session: Session, trees: Fixture) -> None:
     row = tree(session, trees.root)[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         row.amount = 1  # type: ignore[misc]
+
+
+def test_tree_with_events_holds_discount_payment_claim_overdue_and_write_off_events(
+    session: Session, trees: Fixture, ledger: Ledger
+) -> None:
+    ledger.discount(trees.p2, BANK, offer_id=1, price=390)
+    ledger.pay(trees.p2, 100, reference="0x" + "ab" * 32)
+    ledger.pay(trees.q2, 50)
+    ledger.write_off(trees.l1)
+    session.commit()
+    events = tree_with_events(session, trees.root).events
+    assert [e.name for e in events[trees.p2]] == [
+        "NoteSplit",
+        "DiscountOffered",
+        "NoteDiscounted",
+        "PaymentClaimed",
+        "NotePaid",
+    ]
+    assert [e.name for e in events[trees.q2]] == ["NoteSplit", "NotePaid"]
+    assert [e.name for e in events[trees.l1]] == ["NoteSplit", "NoteOverdue", "NoteWrittenOff"]
+    assert [e.name for e in events_of(session, [trees.p2])][-2:] == ["PaymentClaimed", "NotePaid"]
+
+
+def test_holder_path_follows_a_discount_to_the_financier(
+    session: Session, trees: Fixture, ledger: Ledger
+) -> None:
+    ledger.discount(trees.q2, BANK, offer_id=7, price=45)
+    session.commit()
+    steps = holder_path(session, trees.q2)
+    assert [(s.note_id, s.event, s.previous_holder, s.holder) for s in steps][-2:] == [
+        (trees.q2, "NoteSplit", ERIN, FRANK),
+        (trees.q2, "NoteDiscounted", FRANK, BANK),
+    ]
+
+
+def test_holder_path_of_a_child_of_a_discounted_note_starts_its_split_at_the_financier(
+    session: Session, ledger: Ledger
+) -> None:
+    root = ledger.issue(1, ALICE, 100)
+    ledger.discount(root, BANK, offer_id=1, price=95)
+    _, child = ledger.split(root, (BANK, 60), (CAROL, 40))
+    session.commit()
+    steps = holder_path(session, child)
+    assert [(s.event, s.previous_holder, s.holder) for s in steps] == [
+        ("NoteIssued", None, ALICE),
+        ("NoteAccepted", ALICE, ALICE),
+        ("NoteDiscounted", ALICE, BANK),
+        ("NoteSplit", BANK, CAROL),
+    ]
+
+
+def test_note_rows_carry_exact_paid_and_written_off_amounts(session: Session, ledger: Ledger) -> None:
+    settled = ledger.issue(1, ALICE, MAX_AMOUNT)
+    written_off = ledger.issue(2, BOB, MAX_AMOUNT)
+    ledger.pay(settled, MAX_AMOUNT - 1)
+    ledger.pay(settled, 1)
+    ledger.pay(written_off, 2**79)
+    ledger.write_off(written_off)
+    session.commit()
+    (a,) = tree(session, settled)
+    (b,) = ancestors(session, written_off)
+    assert (a.status, a.paid_amount, a.written_off_amount) == (NoteStatus.SETTLED, MAX_AMOUNT, 0)
+    assert (b.status, b.paid_amount, b.written_off_amount) == (NoteStatus.WRITTEN_OFF, 2**79, 2**79 - 1)
+    assert all(type(v) is int for v in (a.paid_amount, b.paid_amount, b.written_off_amount))

@@ -19,17 +19,25 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.db.models import Checkpoint, Note
-from service.domain import Role
+from service.db.models import Checkpoint, DiscountOffer, Note, Payment, PaymentClaim, SettlementToken
+from service.domain import MAX_SETTLE_BATCH, NoteStatus, Role
 from service.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.source import BlockHeader, RpcLog
 from service.ledger.chain import Chain
-from service.ledger.client import SplitPart
+from service.ledger.client import SettlementTokenClient, SplitPart
 from service.ledger.errors import LedgerUnavailable
 from tests.anvil import REPO_ROOT, TcpProxy
 from tests.consortium import DAY, Consortium, deploy_consortium
 from tests.databases import TestDatabase
-from tests.indexer.helpers import WrappedSource, assert_reconciled, chain_log_count, event_count, notes
+from tests.indexer.helpers import (
+    WrappedSource,
+    assert_reconciled,
+    chain_log_count,
+    dump,
+    event_count,
+    notes,
+    wipe_index,
+)
 from tests.workload import split_workload
 
 pytestmark = pytest.mark.integration
@@ -174,6 +182,70 @@ def test_reorgs_are_rolled_back_and_reapplied(
     assert event_count(index_db) == chain_log_count(anvil.w3, c.ledger.address)
     assert notes(index_db)[base].holder == c.suppliers[2].address
     assert_reconciled(anvil.w3, index_db, c.ledger.address)
+
+
+def _rows(db: TestDatabase, model: type[Any]) -> list[Any]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(model)).all())
+
+
+def test_a_reorg_that_removes_a_discount_and_a_payment(anvil: Chain, index_db: TestDatabase) -> None:
+    c, first = _deploy(anvil)
+    ledger, op, core, bank = c.ledger, c.operator, c.core, c.bank
+    s0, s1, _ = c.suppliers
+    c.fund_tokens(bank, 10**9)
+    c.fund_tokens(core, 10**9)
+    root = c.active_note(1_000_000, to=s0, days=3)
+    kept, sold = ledger.split(
+        s0, root, [SplitPart(s0.address, 600_000), SplitPart(s1.address, 400_000)]
+    ).created_note_ids()
+    url = anvil.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    config = IndexerConfig(contract=ledger.address, from_block=first, keep_blocks=32, poll_interval=0.05)
+    indexer = Indexer(http_web3(url), index_db.engine, config)
+    indexer.run_until(retry=False)
+    snapshot = anvil.snapshot()
+
+    # The abandoned branch: a discount, a partial payment, a pending claim, a grace period, a token.
+    offer = ledger.offer_discount(bank, sold, 390_000, anvil.now() + DAY).offer_id()
+    ledger.accept_discount_offer(s1, offer)
+    ledger.set_grace_period(op, DAY)
+    eur = SettlementTokenClient.deploy(ledger, op, "EUR")
+    ledger.set_settlement_token(op, "EUR", eur.address)
+    anvil.advance_time(4 * DAY)
+    ledger.pay(core, kept, 100_000)
+    ledger.claim_payment(core, sold, 50_000, "CHQ-OLD")
+    indexer.run_until(retry=False)
+    assert_reconciled(anvil.w3, index_db, ledger.address)
+    assert [(o.id, o.status) for o in _rows(index_db, DiscountOffer)] == [(offer, "accepted")]
+    assert len(_rows(index_db, Payment)) == 1 and len(_rows(index_db, PaymentClaim)) == 1
+
+    # The branch that wins: no discount; the obligor settles the whole tree at maturity.
+    anvil.revert(snapshot)
+    _forget_nonces(c)
+    anvil.advance_time(4 * DAY)
+    ledger.settle_root(core, root, 0, MAX_SETTLE_BATCH)
+    indexer.run_until(retry=False)
+
+    assert indexer.stats.reorgs == 1
+    rows = notes(index_db)
+    assert rows[sold].holder == s1.address
+    assert [(rows[n].status, rows[n].paid_amount) for n in (kept, sold)] == [
+        (NoteStatus.SETTLED, 600_000),
+        (NoteStatus.SETTLED, 400_000),
+    ]
+    assert _rows(index_db, DiscountOffer) == [] and _rows(index_db, PaymentClaim) == []
+    assert sorted((p.note_id, p.amount, p.remaining) for p in _rows(index_db, Payment)) == [
+        (kept, 600_000, 0),
+        (sold, 400_000, 0),
+    ]
+    assert [t.currency for t in _rows(index_db, SettlementToken)] == ["USD"]
+    assert event_count(index_db) == chain_log_count(anvil.w3, ledger.address)
+    assert_reconciled(anvil.w3, index_db, ledger.address)
+
+    after_reorg = dump(index_db)
+    wipe_index(index_db)
+    Indexer(http_web3(url), index_db.engine, config).run_until(retry=False)
+    assert dump(index_db) == after_reorg
 
 
 def _events_after(anvil: Chain, c: Consortium, block: int) -> int:
