@@ -86,19 +86,25 @@ contract CreditNoteLedger is MemberRegistry {
     mapping(bytes32 documentHash => uint256 rootId) public documentRoot;
     /// @notice The settlement token of each currency (0 if none registered).
     mapping(bytes3 currency => address token) public settlementToken;
-    /// @notice What has been paid so far on a live note paid in part (0 otherwise).
+    /// @notice What has been paid so far on a note paid in part that is still live or was written
+    ///         off (0 for a note never paid, or settled in full).
     mapping(uint256 noteId => uint256 amount) public paidAmount;
     /// @notice The obligor's pending claim of an off-chain payment: keccak256(abi.encode(amount, ref)).
     mapping(uint256 noteId => bytes32 claim) public paymentClaim;
     /// @notice The financier's reference of an off-chain discount payment, until the holder confirms.
     mapping(uint256 offerId => bytes32 paymentReference) public discountPaymentReference;
     mapping(uint256 offerId => Offer) internal _offers;
+    /// @dev Per note: 0 while no offer was ever made on it; then bumped whenever the note changes
+    ///      hands or is frozen, which voids every offer made before (an offer keeps the epoch it
+    ///      was made in). Notes never offered pay one cold read on transfer, nothing more.
+    mapping(uint256 noteId => uint256 epoch) internal _offerEpoch;
 
     /// @dev A financier's standing offer to buy a note from its holder at the time of the offer.
     struct Offer {
         address financier;
         uint40 deadline;
         bool offChain;
+        uint40 epoch;
         address holder;
         uint80 price;
         uint256 noteId;
@@ -403,13 +409,14 @@ contract CreditNoteLedger is MemberRegistry {
         _requireActive(to, HOLDER_ROLES);
         _checkNotMatured(noteId, _roots[noteId & ~INDEX_MASK].maturity);
         n.holder = to;
+        _voidOffers(noteId);
         emit NoteTransferred(noteId, msg.sender, to);
     }
 
     // ------------------------------------------------------------------ discount
 
     /// @notice Offer to buy an active note from its current holder at `price` until `deadline`.
-    ///         The offer is void once the note moves, splits or is frozen.
+    ///         The offer is void once the note moves (even if it comes back), splits or is frozen.
     /// @param noteId The note.
     /// @param price Minor units, 1..the note's amount.
     /// @param deadline Unix seconds, after now and before the note's maturity.
@@ -436,11 +443,17 @@ contract CreditNoteLedger is MemberRegistry {
         }
         if (!offChain && settlementToken[r.currency] == address(0)) revert SettlementTokenNotSet(r.currency);
 
+        uint256 epoch = _offerEpoch[noteId];
+        if (epoch == 0) {
+            epoch = 1;
+            _offerEpoch[noteId] = 1;
+        }
         offerId = ++offerCount;
         _offers[offerId] = Offer({
             financier: msg.sender,
             deadline: uint40(deadline),
             offChain: offChain,
+            epoch: uint40(epoch),
             holder: holder,
             price: uint80(price),
             noteId: noteId
@@ -485,7 +498,8 @@ contract CreditNoteLedger is MemberRegistry {
         if (block.timestamp > deadline) revert OfferExpired(offerId, deadline);
         uint256 noteId = o.noteId;
         Note storage n = _movableNote(noteId);
-        if (o.holder != msg.sender) revert OfferVoid(offerId);
+        uint256 epoch = _offerEpoch[noteId];
+        if (o.holder != msg.sender || o.epoch != epoch) revert OfferVoid(offerId);
         address financier = o.financier;
         _requireActive(financier, ROLE_FINANCIER);
         uint256 price = o.price;
@@ -501,6 +515,7 @@ contract CreditNoteLedger is MemberRegistry {
         }
 
         n.holder = financier;
+        _offerEpoch[noteId] = epoch + 1;
         delete _offers[offerId];
         emit NoteDiscounted(noteId, msg.sender, financier, offerId, price, paymentReference);
         if (!offChain) _transferFrom(token, financier, msg.sender, price);
@@ -625,8 +640,9 @@ contract CreditNoteLedger is MemberRegistry {
     /// @notice Record a default: write off what remains of a note unpaid past maturity plus the
     ///         grace period (operator only). The remainder stops counting against the credit limit.
     /// @param noteId An active or overdue note.
-    /// @param decisionReference Reference of the default decision.
+    /// @param decisionReference Reference of the default decision (non-zero).
     function writeOff(uint256 noteId, bytes32 decisionReference) external onlyOperator {
+        if (decisionReference == bytes32(0)) revert ZeroReference();
         Note storage n = _existingNote(noteId);
         NoteStatus status = n.status;
         if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
@@ -654,6 +670,7 @@ contract CreditNoteLedger is MemberRegistry {
         }
         if (n.frozen) revert NoteIsFrozen(noteId);
         n.frozen = true;
+        _voidOffers(noteId);
         emit NoteFrozen(noteId, reason);
     }
 
@@ -758,6 +775,12 @@ contract CreditNoteLedger is MemberRegistry {
         if (n.frozen) revert NoteIsFrozen(noteId);
         if (n.holder != msg.sender) revert NotHolder(noteId, msg.sender);
         _requireActive(msg.sender, HOLDER_ROLES);
+    }
+
+    /// @dev Voids every offer made so far on the note (if any ever was).
+    function _voidOffers(uint256 noteId) private {
+        uint256 epoch = _offerEpoch[noteId];
+        if (epoch != 0) _offerEpoch[noteId] = epoch + 1;
     }
 
     function _openOffer(uint256 offerId) private view returns (Offer storage o) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -9,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from service.domain import INDEX_BITS, Role
-from service.ledger.client import SplitPart, TxResult
+from service.ledger.client import ContractClient, SplitPart, TxResult
 from tests.consortium import Consortium, new_account
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -74,3 +76,79 @@ def set_tree_last_index(c: Consortium, root_id: int, last_index: int) -> None:
     chain.header = chain.header.copy(state_root=state.state_root)
     c.chain.tester.mine_blocks(1)
     assert c.ledger.tree_size(root_id) == last_index + 1
+
+
+# ---------------------------------------------------------------- financing and settlement
+
+ROLE_FINANCIER = int(Role.FINANCIER)
+
+
+def at_maturity(c: Consortium, note_id: int, offset: int = 0) -> int:
+    """Move the clock so that the next transaction runs at the note's maturity plus `offset` seconds;
+    returns the maturity."""
+    maturity = c.ledger.get_note(note_id).maturity
+    set_next_block_time(c, maturity + offset)
+    return maturity
+
+
+def token_events(c: Consortium, result: TxResult) -> list[tuple[str, dict[str, Any]]]:
+    """The settlement token's events in the transaction of `result`, as (name, arguments).
+
+    A ledger `TxResult` lists only the ledger's own events; this reads the same receipt's token logs.
+    """
+    receipt = c.chain.w3.eth.get_transaction_receipt(result.tx_hash)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for log in receipt["logs"]:
+        if log["address"] != c.token.address:
+            continue
+        decoded = c.token.events.decode(list(log["topics"]), bytes(log["data"]))
+        assert decoded is not None, log
+        found.append((decoded.name, decoded.args))
+    return found
+
+
+def token_transfer_from(c: Consortium, spender: LocalAccount, owner: str, to: str, amount: int) -> TxResult:
+    """`SettlementToken.transferFrom(owner, to, amount)` sent by `spender` (the client has no method
+    for it: only the ledger spends allowances in the service)."""
+    return c.token._transact(spender, "transferFrom", owner, to, amount)
+
+
+def mine_reverting(
+    c: Consortium, client: ContractClient, sender: LocalAccount, fn_name: str, *args: Any
+) -> None:
+    """Send `fn_name(*args)` without estimating it first, so that it is mined although it reverts,
+    and check that it was mined and failed (the client never sends a call whose estimate reverts)."""
+    w3 = c.chain.w3
+    base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    tx: dict[str, Any] = {
+        "to": client.address,
+        "data": client.contract.encode_abi(fn_name, args=list(args)),
+        "gas": 1_000_000,
+        "value": 0,
+        "chainId": w3.eth.chain_id,
+        "maxFeePerGas": 2 * base_fee + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    with client.sender.nonces.reserve(sender.address) as nonce:
+        tx["nonce"] = nonce
+        tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt["status"] == 0, "the transaction was expected to revert"
+
+
+def forget_nonces(c: Consortium) -> None:
+    """Drop the cached nonces of the consortium's accounts (after the chain was reverted)."""
+    for account in (c.operator, c.core, c.bank, c.auditor, c.outsider, *c.suppliers):
+        c.ledger.nonces.forget(account.address)
+
+
+@contextmanager
+def module_state(c: Consortium) -> Iterator[None]:
+    """For a module-scoped fixture: the chain changes made inside are shared by the module's tests
+    (each test's own changes are still reverted by the `consortium` fixture) and reverted on exit."""
+    snapshot = c.chain.snapshot()
+    try:
+        yield
+    finally:
+        c.chain.revert(snapshot)
+        forget_nonces(c)
