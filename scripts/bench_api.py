@@ -1,32 +1,48 @@
 """Gateway benchmark: write throughput against raw web3.py, and read latency under load.
 
 One run: start anvil from node_modules on a free port, create a fresh PostgreSQL schema, run
-`credchain init` and then the gateway (`credchain run`, uvicorn, background indexer) as a separate
-process on a free port, as tests/api/test_e2e_http.py does. Through the API: onboard a core
-enterprise, a bank (which grants the core a limit) and a few suppliers; issue and accept a pool of
-notes (2 N, spread over the suppliers).
+`credchain init` and then the gateway (`credchain run --workers W`: W uvicorn worker processes, the
+supervising process following the chain head) as separate processes on a free port, as
+tests/api/test_e2e_http.py does. Through the API: onboard a core enterprise, a bank (which grants
+the core a limit) and a few suppliers; issue and accept a pool of notes (2 N, over the suppliers).
 
 (a) N splits through the gateway (POST /v1/notes/{id}/split, each a different active note into 2
     parts), sent by a few concurrent clients (one requests.Session per thread); each answer comes
     after the transaction is mined and indexed.
 (b) N equivalent splits with raw web3.py: `LedgerClient.split` signed with the same members' keys
-    (their custodial keystores decrypted from the gateway's database), same concurrency.
+    (their custodial keystores decrypted from the gateway's database), same concurrency; answered
+    when the receipt is in (nothing indexed). Twice: as web3.py comes (a receipt not yet there is
+    asked for again after a fixed 100 ms), and with the gateway's `PromptReceipts` (1, 2, 4 ... ms).
+    The goal's reference is the faster of the two, so the ratio measures the gateway's own cost.
+    (a) and (b) take turns (--rounds), a slice of each per round, so that a neighbour's load on the
+    machine weighs on all three paths alike.
 (c) Read latency of GET /v1/notes/{id}, GET /v1/notes/{id}/provenance and, as the in-run reference,
-    GET /healthz, each under 50 concurrent clients.
+    GET /healthz, each from 50 concurrent clients, under two load models:
 
-    .venv/bin/python scripts/bench_api.py [--splits 200] [--writers 4] [--readers 50] [--reads 2000]
+    - open loop (the goal's model): each of the 50 clients keeps one HTTP/1.1 keep-alive connection
+      and sends one request every 1/R seconds on a fixed schedule (R = --rate per client, phases
+      spread evenly), for --seconds; if an answer is late the next request goes out as soon as it
+      arrives, and latency is counted from when the request was due, so queueing is never hidden.
+    - closed loop: each of the 50 clients sends its next request as soon as it has the answer to the
+      previous one (no think time): the throughput ceiling, and the latency of a saturated server.
+
+    The load generator is one asyncio loop speaking HTTP/1.1 over raw sockets in this process (on
+    the same 2-core machine as the gateway, the node and the database).
+
+    .venv/bin/python scripts/bench_api.py [--workers 2] [--splits 200] [--writers 4] [--rounds 5]
+        [--readers 50] [--rate 4] [--seconds 15] [--reads 3000]
 
 Needs PostgreSQL (CREDCHAIN_TEST_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test).
-Exits 1 if a goal is missed (gateway/raw split ratio >= 0.70, note and provenance p99 < 50 ms),
-unless --no-check. The last line printed is one JSON object with the results.
+Exits 1 if a goal is missed (gateway/raw split ratio >= 0.70; open-loop note and provenance p99
+< 50 ms), unless --no-check. The last line printed is one JSON object with the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -48,7 +64,8 @@ if str(REPO_ROOT) not in sys.path:
 import requests  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
-from scripts.bench_machine import cpu_model  # noqa: E402
+from scripts.bench_machine import machine_info  # noqa: E402
+from service.api.context import prompt_receipts  # noqa: E402
 from service.api.keyring import Keyring  # noqa: E402
 from service.db.gateway_models import ApiMember  # noqa: E402
 from service.db.session import make_engine, make_session_factory  # noqa: E402
@@ -57,7 +74,7 @@ from service.ledger.client import LedgerClient, SplitPart  # noqa: E402
 from tests.anvil import free_port, start_anvil  # noqa: E402
 
 PG_URL = os.environ.get("CREDCHAIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MASTER_SECRET = "bench-api-secret"
+MASTER_SECRET = "bench-api-master-secret-0123456789abcdef"
 GOAL_RATIO = 0.70
 GOAL_P99_MS = 50.0
 FACE = 1_000
@@ -82,9 +99,9 @@ def _env(rpc_url: str, schema: str, **extra: str) -> dict[str, str]:
 
 
 class Gateway:
-    """`credchain init`, then `credchain run` in a subprocess; `stop()` ends it."""
+    """`credchain init`, then `credchain run --workers W` in a subprocess; `stop()` ends it."""
 
-    def __init__(self, rpc_url: str, schema: str, log_path: Path) -> None:
+    def __init__(self, rpc_url: str, schema: str, log_path: Path, workers: int) -> None:
         init = subprocess.run(
             [sys.executable, "-m", "service.cli", "init"],
             cwd=REPO_ROOT,
@@ -109,9 +126,10 @@ class Gateway:
         env = _env(
             rpc_url, schema, CREDCHAIN_CONTRACT_ADDRESS=contract[1], CREDCHAIN_FROM_BLOCK=from_block[1]
         )
+        command = [sys.executable, "-m", "service.cli", "run", "--port", str(self.port)]
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "run", "--host", "127.0.0.1", "--port", str(self.port)],
+                [*command, "--host", "127.0.0.1", "--workers", str(workers)],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
@@ -174,43 +192,154 @@ def _parallel(jobs: Sequence[Callable[[], Any]], workers: int) -> tuple[list[Any
     return results, time.perf_counter() - started
 
 
-def _latency(client: Client, key: str, paths: Sequence[str], count: int, readers: int) -> dict[str, float]:
-    """`count` GETs cycling over `paths` from `readers` threads; p50/p99/mean in ms and req/s."""
+# ---------------------------------------------------------------------------- read load generator
+class _Connection:
+    """One HTTP/1.1 keep-alive connection, one request at a time (no pipelining)."""
 
-    def one(i: int) -> float:
-        path = paths[i % len(paths)]
-        t0 = time.perf_counter()
-        answer = client.call(key, "GET", path)
-        elapsed = time.perf_counter() - t0
-        if answer.status_code != 200:
-            raise RuntimeError(f"GET {path}: {answer.status_code} {answer.text}")
-        return elapsed * 1000
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
-    # warm every reader's connection first
-    _parallel([lambda i=i: one(i) for i in range(readers)], readers)
-    samples, seconds = _parallel([lambda i=i: one(i) for i in range(count)], readers)
-    samples.sort()
+    async def get(self, request: bytes) -> int:
+        """Send a prepared request; return the status once the whole answer has been read."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        close = False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        if length:
+            await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _requests(port: int, key: str, paths: Sequence[str]) -> list[bytes]:
+    return [
+        f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+        for p in paths
+    ]
+
+
+def _summary(samples: list[float], seconds: float, errors: int) -> dict[str, float]:
+    samples = sorted(samples)
+    if not samples:
+        raise RuntimeError("no answers")
     return {
         "p50_ms": round(samples[len(samples) // 2], 2),
         "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2),
         "mean_ms": round(statistics.fmean(samples), 2),
         "max_ms": round(samples[-1], 2),
-        "per_s": round(count / seconds, 1),
+        "per_s": round(len(samples) / seconds, 1),
+        "requests": len(samples),
+        "errors": errors,
     }
+
+
+async def _closed_loop(port: int, requests_: list[bytes], clients: int, total: int) -> dict[str, float]:
+    """`clients` connections, each sending its next request when it has the previous answer,
+    `total` requests in all (after one warm-up request per connection)."""
+    connections = [_Connection(port) for _ in range(clients)]
+    await asyncio.gather(*(c.get(requests_[i % len(requests_)]) for i, c in enumerate(connections)))
+    samples: list[float] = []
+    errors = 0
+    sent = 0
+
+    async def client(connection: _Connection) -> None:
+        nonlocal sent, errors
+        while sent < total:
+            request = requests_[sent % len(requests_)]
+            sent += 1
+            started = time.perf_counter()
+            if await connection.get(request) != 200:
+                errors += 1
+            samples.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in connections))
+    seconds = time.perf_counter() - started
+    for c in connections:
+        c.close()
+    return _summary(samples, seconds, errors)
+
+
+async def _open_loop(
+    port: int, requests_: list[bytes], clients: int, rate: float, seconds: float
+) -> dict[str, float]:
+    """`clients` connections, each with one request due every 1/`rate` s (phases spread evenly over
+    the first interval) for `seconds`; latency from when each request was due."""
+    connections = [_Connection(port) for _ in range(clients)]
+    await asyncio.gather(*(c.get(requests_[i % len(requests_)]) for i, c in enumerate(connections)))
+    samples: list[float] = []
+    errors = 0
+    interval = 1.0 / rate
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+
+    async def client(index: int, connection: _Connection) -> None:
+        nonlocal errors
+        due = start + interval * index / clients
+        k = index
+        while due < start + seconds:
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if await connection.get(requests_[k % len(requests_)]) != 200:
+                errors += 1
+            samples.append((loop.time() - due) * 1000)
+            due += interval
+            k += clients
+
+    await asyncio.gather(*(client(i, c) for i, c in enumerate(connections)))
+    elapsed = loop.time() - start
+    for c in connections:
+        c.close()
+    return _summary(samples, elapsed, errors)
+
+
+def _read_latency(
+    port: int, key: str, paths: Sequence[str], args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(open-loop, closed-loop) latency of GETs cycling over `paths`."""
+    prepared = _requests(port, key, paths)
+    opened = asyncio.run(_open_loop(port, prepared, args.readers, args.rate, args.seconds))
+    closed = asyncio.run(_closed_loop(port, prepared, args.readers, args.reads))
+    return opened, closed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     parser.add_argument("--splits", type=int, default=200, help="splits per path (gateway and raw)")
     parser.add_argument("--writers", type=int, default=4, help="concurrent write clients")
+    parser.add_argument("--rounds", type=int, default=5, help="turns taken by the three write paths")
     parser.add_argument("--readers", type=int, default=50, help="concurrent read clients")
-    parser.add_argument("--reads", type=int, default=2000, help="requests per read endpoint")
+    parser.add_argument("--rate", type=float, default=4.0, help="open loop: requests/s of each client")
+    parser.add_argument("--seconds", type=float, default=15.0, help="open loop: seconds per endpoint")
+    parser.add_argument("--reads", type=int, default=3000, help="closed loop: requests per endpoint")
     parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()
     n: int = args.splits
     run_started = time.perf_counter()
+    load_before = os.getloadavg()
 
     node = start_anvil()
     schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -219,16 +348,19 @@ def main() -> int:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     gateway: Gateway | None = None
     tmp = tempfile.TemporaryDirectory()
+    reads: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
     try:
         t0 = time.perf_counter()
-        gateway = Gateway(node.url, schema, Path(tmp.name) / "gateway.log")
+        gateway = Gateway(node.url, schema, Path(tmp.name) / "gateway.log", args.workers)
         started = time.perf_counter() - t0
-        print(f"anvil at {node.url}; gateway at {gateway.base}; schema {schema} ({started:.1f} s)")
+        print(
+            f"anvil at {node.url}; gateway at {gateway.base} ({args.workers} workers); "
+            f"schema {schema} ({started:.1f} s)"
+        )
         http = Client(gateway.base)
         op = gateway.operator_key
 
         # ---------------------------------------------------------------- consortium
-        t0 = time.perf_counter()
         keys: dict[str, str] = {}
         ids: dict[str, str] = {}
         cast = {"core": ["core_enterprise"], "bank": ["financier"]}
@@ -239,7 +371,7 @@ def main() -> int:
         http.ok(keys["bank"], "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(10**15)})
         suppliers = [f"sup{i}" for i in range(SUPPLIERS)]
 
-        # ---------------------------------------------------------------- note pool (2 N notes)
+        # ---------------------------------------------------------------- note pool (3 N notes)
         now = int(http_chain(node.url).now())
         maturity = datetime.fromtimestamp(now + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
 
@@ -256,28 +388,13 @@ def main() -> int:
             http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/accept")
             return holder, note_id
 
-        pool, seconds = _parallel([lambda i=i: issue(i) for i in range(2 * n)], args.writers)
+        pool, seconds = _parallel([lambda i=i: issue(i) for i in range(3 * n)], args.writers)
         print(
             f"setup: {len(cast)} members, {len(pool)} notes issued and accepted via the API ({seconds:.1f} s)"
         )
-        gateway_notes, raw_notes = pool[:n], pool[n:]
+        gateway_notes, raw_notes, prompt_notes = pool[:n], pool[n : 2 * n], pool[2 * n :]
 
-        # ---------------------------------------------------------------- (a) gateway splits
-        def gateway_split(holder: str, note_id: str) -> list[str]:
-            other = suppliers[(suppliers.index(holder) + 1) % SUPPLIERS]
-            body = {"parts": [{"to": ids[other], "amount": "600"}, {"to": ids[holder], "amount": "400"}]}
-            result = http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/split", body)
-            if not result["indexed"] or len(result["note_ids"]) != 2:
-                raise RuntimeError(f"split of {note_id}: {result}")
-            return list(result["note_ids"])
-
-        children, gw_seconds = _parallel(
-            [lambda h=h, i=i: gateway_split(h, i) for h, i in gateway_notes], args.writers
-        )
-        gw_rate = n / gw_seconds
-        print(f"(a) gateway: {n} splits in {gw_seconds:.2f} s = {gw_rate:.1f} splits/s")
-
-        # ---------------------------------------------------------------- (b) raw web3 splits
+        # ---------------------------------------------------------------- (a) and (b): splits
         engine = make_engine(PG_URL, schema=schema)
         keyring = Keyring(MASTER_SECRET, 1)
         with make_session_factory(engine)() as session:
@@ -286,11 +403,17 @@ def main() -> int:
             ).all()
             accounts = {row.id: keyring.account(row.address, row.encrypted_key or {}) for row in rows}
         engine.dispose()
-        chain = http_chain(node.url)
-        ledger = LedgerClient(chain.w3, gateway.contract)
         address = {s: accounts[ids[s]].address for s in suppliers}
 
-        def raw_split(holder: str, note_id: str) -> int:
+        def gateway_split(holder: str, note_id: str) -> list[str]:
+            other = suppliers[(suppliers.index(holder) + 1) % SUPPLIERS]
+            body = {"parts": [{"to": ids[other], "amount": "600"}, {"to": ids[holder], "amount": "400"}]}
+            result = http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/split", body)
+            if not result["indexed"] or len(result["note_ids"]) != 2:
+                raise RuntimeError(f"split of {note_id}: {result}")
+            return list(result["note_ids"])
+
+        def raw_split(ledger: LedgerClient, holder: str, note_id: str) -> int:
             other = suppliers[(suppliers.index(holder) + 1) % SUPPLIERS]
             parts = [SplitPart(to=address[other], amount=600), SplitPart(to=address[holder], amount=400)]
             result = ledger.split(accounts[ids[holder]], int(note_id), parts)
@@ -298,10 +421,33 @@ def main() -> int:
                 raise RuntimeError(f"raw split of {note_id}: {result}")
             return result.block_number
 
-        _, raw_seconds = _parallel([lambda h=h, i=i: raw_split(h, i) for h, i in raw_notes], args.writers)
-        raw_rate = n / raw_seconds
-        ratio = gw_rate / raw_rate
-        print(f"(b) raw web3 LedgerClient: {n} splits in {raw_seconds:.2f} s = {raw_rate:.1f} splits/s")
+        plain = LedgerClient(http_chain(node.url).w3, gateway.contract)
+        prompt = LedgerClient(prompt_receipts(http_chain(node.url).w3), gateway.contract, nonces=plain.nonces)
+        # the three paths take turns, a slice of each per round, so that whatever else the machine
+        # does during the run weighs on all three alike
+        children: list[list[str]] = []
+        seconds = {"gateway": 0.0, "raw": 0.0, "prompt": 0.0}
+        rounds = max(1, min(args.rounds, n))
+        for r in range(rounds):
+            part = slice(r * n // rounds, (r + 1) * n // rounds)
+            kids, spent = _parallel(
+                [lambda h=h, i=i: gateway_split(h, i) for h, i in gateway_notes[part]], args.writers
+            )
+            children += kids
+            seconds["gateway"] += spent
+            for label, notes, ledger in (("raw", raw_notes, plain), ("prompt", prompt_notes, prompt)):
+                for account in accounts.values():  # the gateway signed for them in between
+                    ledger.nonces.forget(account.address)
+                _, spent = _parallel(
+                    [lambda h=h, i=i, c=ledger: raw_split(c, h, i) for h, i in notes[part]], args.writers
+                )
+                seconds[label] += spent
+        gw_rate, raw_rate, prompt_rate = (n / seconds[k] for k in ("gateway", "raw", "prompt"))
+        print(f"(a) gateway: {n} splits in {seconds['gateway']:.2f} s = {gw_rate:.1f} splits/s")
+        print(f"(b) raw web3 LedgerClient: {n} splits = {raw_rate:.1f} splits/s")
+        print(f"(b) raw web3 LedgerClient with prompt receipts: {n} splits = {prompt_rate:.1f} splits/s")
+        reference = max(raw_rate, prompt_rate)
+        ratio = gw_rate / reference
 
         # ---------------------------------------------------------------- (c) read latency
         # each child's first part went to the next supplier; read as that holder
@@ -309,15 +455,13 @@ def main() -> int:
         readable = [
             kids[0] for (holder, _), kids in zip(gateway_notes, children, strict=True) if holder == "sup0"
         ]
-        note_paths = [f"/v1/notes/{c}" for c in readable]
-        prov_paths = [f"/v1/notes/{c}/provenance" for c in readable]
-        key = keys[reader]
-        note_lat = _latency(http, key, note_paths, args.reads, args.readers)
-        print(f"(c) GET /v1/notes/{{id}}: {note_lat}")
-        prov_lat = _latency(http, key, prov_paths, args.reads, args.readers)
-        print(f"(c) GET /v1/notes/{{id}}/provenance: {prov_lat}")
-        health_lat = _latency(http, key, ["/healthz"], args.reads, args.readers)
-        print(f"(c) GET /healthz: {health_lat}")
+        for label, paths in (
+            ("note", [f"/v1/notes/{c}" for c in readable]),
+            ("provenance", [f"/v1/notes/{c}/provenance" for c in readable]),
+            ("healthz", ["/healthz"]),
+        ):
+            reads[label] = _read_latency(gateway.port, keys[reader], paths, args)
+            print(f"(c) {label}: open loop {reads[label][0]}; closed loop {reads[label][1]}")
     finally:
         if gateway is not None:
             gateway.stop()
@@ -327,52 +471,63 @@ def main() -> int:
         admin.dispose()
         tmp.cleanup()
 
+    offered = args.readers * args.rate
     print("\n| measure | value | goal |")
     print("|---|---:|---|")
     print(
         f"| gateway splits/s ({args.writers} clients, {n} splits, answered when indexed) | {gw_rate:.1f} | |"
     )
-    print(f"| raw web3 LedgerClient splits/s ({args.writers} threads) | {raw_rate:.1f} | |")
-    print(f"| ratio gateway / raw | {ratio:.3f} | >= {GOAL_RATIO} |")
-    for label, lat, goal in (
-        ("GET /v1/notes/{id}", note_lat, f"p99 < {GOAL_P99_MS:.0f} ms"),
-        ("GET /v1/notes/{id}/provenance", prov_lat, f"p99 < {GOAL_P99_MS:.0f} ms"),
-        ("GET /healthz (reference)", health_lat, ""),
-    ):
+    raw = f"| raw web3 LedgerClient splits/s ({args.writers} threads"
+    print(f"{raw}, web3.py's 100 ms receipt poll) | {raw_rate:.1f} | |")
+    print(f"{raw}, prompt receipts) | {prompt_rate:.1f} | |")
+    print(f"| ratio gateway / faster raw | {ratio:.3f} | >= {GOAL_RATIO} |")
+    routes = {"note": "GET /v1/notes/{id}", "provenance": "GET /v1/notes/{id}/provenance"}
+    routes["healthz"] = "GET /healthz (reference)"
+    for label, (opened, closed) in reads.items():
+        goal = f"p99 < {GOAL_P99_MS:.0f} ms" if label != "healthz" else ""
         print(
-            f"| {label}, {args.readers} clients: p50 / p99 ms ({lat['per_s']:.0f} req/s) "
-            f"| {lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} | {goal} |"
+            f"| {routes[label]}, {args.readers} clients x {args.rate:g}/s ({offered:.0f}/s offered), "
+            f"open loop: p50 / p99 ms | {opened['p50_ms']:.1f} / {opened['p99_ms']:.1f} | {goal} |"
         )
-    machine = {
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    cores = f"{machine['cpus']} cores"
-    print(f"machine: {machine['platform']}, {machine['cpu']}, {cores}, Python {machine['python']}")
+        print(
+            f"| {routes[label]}, {args.readers} clients back to back, closed loop: p50 / p99 ms "
+            f"({closed['per_s']:.0f} req/s) | {closed['p50_ms']:.1f} / {closed['p99_ms']:.1f} | |"
+        )
+    machine = machine_info()
+    machine["load_before"] = [round(x, 2) for x in load_before]
+    print(
+        f"machine: {machine['platform']}, {machine['cpu']}, {machine['cores']} cores, "
+        f"Python {machine['python']}; load average before the run {machine['load_before']}"
+    )
     print(f"total run: {time.perf_counter() - run_started:.1f} s")
     misses = []
     if ratio < GOAL_RATIO:
         misses.append(f"gateway/raw split ratio {ratio:.3f} < {GOAL_RATIO}")
-    if note_lat["p99_ms"] >= GOAL_P99_MS:
-        misses.append(f"GET /v1/notes/{{id}} p99 {note_lat['p99_ms']} ms >= {GOAL_P99_MS} ms")
-    if prov_lat["p99_ms"] >= GOAL_P99_MS:
-        misses.append(f"GET /v1/notes/{{id}}/provenance p99 {prov_lat['p99_ms']} ms >= {GOAL_P99_MS} ms")
+    for label in ("note", "provenance"):
+        p99 = reads[label][0]["p99_ms"]
+        if p99 >= GOAL_P99_MS:
+            misses.append(f"{routes[label]} open-loop p99 {p99} ms >= {GOAL_P99_MS} ms")
+    errors = sum(r["errors"] for pair in reads.values() for r in pair)
+    if errors:
+        misses.append(f"{errors} read requests were not answered 200")
     for miss in misses:
         print(f"goal missed: {miss}")
-    result = {
+    result: dict[str, Any] = {
+        "workers": args.workers,
         "gateway_splits_per_s": round(gw_rate, 2),
         "raw_splits_per_s": round(raw_rate, 2),
+        "raw_prompt_splits_per_s": round(prompt_rate, 2),
         "ratio": round(ratio, 3),
-        "note_p50_ms": note_lat["p50_ms"],
-        "note_p99_ms": note_lat["p99_ms"],
-        "provenance_p50_ms": prov_lat["p50_ms"],
-        "provenance_p99_ms": prov_lat["p99_ms"],
-        "healthz_p50_ms": health_lat["p50_ms"],
-        "healthz_p99_ms": health_lat["p99_ms"],
-        "machine": machine,
+        "readers": args.readers,
+        "rate_per_reader": args.rate,
     }
+    for label, (opened, closed) in reads.items():
+        result[f"{label}_open_p50_ms"] = opened["p50_ms"]
+        result[f"{label}_open_p99_ms"] = opened["p99_ms"]
+        result[f"{label}_closed_p50_ms"] = closed["p50_ms"]
+        result[f"{label}_closed_p99_ms"] = closed["p99_ms"]
+        result[f"{label}_closed_per_s"] = closed["per_s"]
+    result["machine"] = machine
     print(json.dumps(result))
     return 0 if args.no_check or not misses else 1
 

@@ -12,30 +12,38 @@ CREDCHAIN_CONFIRMATIONS, CREDCHAIN_POLL_INTERVAL, ...).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
+import requests
 import typer
 import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from service.api.app import create_app
+from service.api.auth import ONBOARDABLE_ROLES
 from service.api.bootstrap import OPERATOR_ID, UnknownMember, deploy, register_operator, reissue_api_key
 from service.api.context import AppContext, build_context
 from service.api.keyring import Keyring
+from service.api.problems import ProblemError, ledger_problem
+from service.api.routes.members import onboard_member
 from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
+from service.db.gateway_models import ApiMember
 from service.db.migrate import downgrade, upgrade
 from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import LedgerClient
+from service.ledger.errors import LedgerError
 from service.logging_setup import configure_logging
-from service.settings import Settings
+from service.settings import InsecureMasterSecret, Settings, require_master_secret
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
 
@@ -218,6 +226,25 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def _require_secure(settings: Settings) -> None:
+    """Exit 2 with the reason if the master secret may not guard custodial keys here."""
+    try:
+        require_master_secret(settings)
+    except InsecureMasterSecret as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _not_embedded(settings: Settings, what: str) -> None:
+    if settings.embedded:
+        typer.echo(
+            f"{what} needs a node: set CREDCHAIN_RPC_URL (the embedded chain lives only inside "
+            "`credchain run`)",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+
+
 def _bootstrap(settings: Settings, chain: Chain, operator_key: str | None) -> tuple[Settings, str]:
     """Migrate, deploy the ledger if there is no contract address, register the operator; returns
     the completed settings and the operator's API key."""
@@ -267,11 +294,141 @@ def init(
             "the embedded chain lives only inside `credchain run`, which initialises it itself", err=True
         )
         raise typer.Exit(code=2)
+    _require_secure(settings)
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
     settings, api_key = _bootstrap(settings, http_chain(settings.rpc_url, funder), operator_key)
     typer.echo(f"CREDCHAIN_CONTRACT_ADDRESS={settings.contract_address}")
     typer.echo(f"CREDCHAIN_FROM_BLOCK={settings.from_block}")
     typer.echo(f"operator API key (shown once): {api_key}")
+
+
+def _write_env_file(path: Path, values: dict[str, str]) -> None:
+    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept: list[str] = []
+    for line in lines:
+        name = line.split("=", 1)[0].strip()
+        if name.removeprefix("export ").strip() not in values:
+            kept.append(line)
+    kept.extend(f"{name}={value}" for name, value in values.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(kept) + "\n")
+
+
+@app.command("deploy")
+def deploy_command(
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
+    operator_key: Annotated[
+        str | None,
+        typer.Option(
+            "--operator-key",
+            envvar="CREDCHAIN_OPERATOR_KEY",
+            help="private key of the operator: it sends the deployment and operates the ledger",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="also set CREDCHAIN_CONTRACT_ADDRESS and CREDCHAIN_FROM_BLOCK in this env file",
+        ),
+    ] = None,
+) -> None:
+    """Deploy a new ledger to the node at CREDCHAIN_RPC_URL, operated by the holder of
+    --operator-key (funded first by CREDCHAIN_FUNDER_KEY if it has no ether), and print its address.
+    Then `credchain init --operator-key ...` registers that operator with the gateway."""
+    settings = _settings(rpc_url=rpc_url)
+    _not_embedded(settings, "`credchain deploy`")
+    if not operator_key:
+        raise typer.BadParameter("the operator's private key is required", param_hint="--operator-key")
+    try:
+        operator: LocalAccount = Account.from_key(operator_key)
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter("not a private key", param_hint="--operator-key") from exc
+    funder = settings.funder_key.get_secret_value() if settings.funder_key else None
+    chain = http_chain(settings.rpc_url, funder)
+    try:
+        first_block = int(chain.w3.eth.block_number) + 1
+        if (
+            chain.funder is not None
+            and settings.funding_wei
+            and not chain.w3.eth.get_balance(operator.address)
+        ):
+            chain.fund(operator.address, settings.funding_wei)
+        ledger = LedgerClient.deploy(chain.w3, operator, operator.address)
+    except LedgerError as exc:
+        typer.echo(f"deployment failed: {ledger_problem(exc).title}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    except (requests.RequestException, OSError) as exc:
+        typer.echo(f"deployment failed: the node at {settings.rpc_url} cannot be reached: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    values = {"CREDCHAIN_CONTRACT_ADDRESS": ledger.address, "CREDCHAIN_FROM_BLOCK": str(first_block)}
+    typer.echo(f"ledger deployed at {ledger.address}, operated by {operator.address}")
+    for name, value in values.items():
+        typer.echo(f"{name}={value}")
+    if env_file is not None:
+        _write_env_file(env_file, values)
+        typer.echo(f"written to {env_file}")
+
+
+members_app = typer.Typer(help="Gateway members.", no_args_is_help=True)
+app.add_typer(members_app, name="members")
+
+
+@members_app.command("add")
+def members_add(
+    name: Annotated[str, typer.Option("--name", help="the member's name")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help=f"one of {', '.join(ONBOARDABLE_ROLES)}; repeat for several"),
+    ],
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="the member's own address (self-custodied); default: a new custodial key"
+        ),
+    ] = None,
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """Onboard a member (on the ledger, signed by the operator's custodial key, and in the gateway)
+    and print its id and its API key, shown once."""
+    unknown = sorted(set(role) - set(ONBOARDABLE_ROLES))
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)}: roles are {', '.join(ONBOARDABLE_ROLES)}", param_hint="--role"
+        )
+    if address is not None and not Web3.is_address(address):
+        raise typer.BadParameter(f"{address!r} is not an address", param_hint="--address")
+    if not name.strip() or len(name) > 200:
+        raise typer.BadParameter("1 to 200 characters", param_hint="--name")
+    settings = _settings(rpc_url=rpc_url, database_url=database_url)
+    _not_embedded(settings, "`credchain members add`")
+    _require_secure(settings)
+    if settings.contract_address is None:
+        typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
+        raise typer.Exit(code=2)
+    context = build_context(settings)
+    try:
+        with context.session() as session:
+            operator = session.get(ApiMember, OPERATOR_ID)
+        if operator is None:
+            typer.echo("no operator in the gateway's database: run `credchain init` first", err=True)
+            raise typer.Exit(code=1)
+        created = onboard_member(context, operator, name, role, address)
+    except ProblemError as exc:
+        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
+        raise typer.Exit(code=1) from exc
+    except LedgerError as exc:
+        typer.echo(f"refused: {ledger_problem(exc).title}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        context.close()
+    typer.echo(
+        f"member {created.id}: {created.name}, {', '.join(created.roles)}, {created.custody} "
+        f"at {created.address} (tx {created.tx_hash})"
+    )
+    typer.echo(f"API key of {created.id} (shown once): {created.api_key}")
 
 
 keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)
@@ -345,14 +502,48 @@ def run(
     credentials: Annotated[
         Path, typer.Option("--credentials", help="where the demo members' API keys are written")
     ] = DEFAULT_CREDENTIALS,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="uvicorn worker processes (CREDCHAIN_WORKERS, default 1; against a node and PostgreSQL)",
+        ),
+    ] = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "json",
 ) -> None:
     """Serve the REST gateway. Embedded (default): a fresh in-process chain, the ledger deployed,
     the database reset, the operator key printed and the demo consortium seeded (its API keys
-    written to --credentials)."""
+    written to --credentials), in one process. Against a node: --workers N serves from N processes
+    (PostgreSQL only) while this one follows the chain head into the index."""
     _logging(log_level, log_format)
-    settings = _settings(rpc_url=rpc_url, database_url=database_url)
+    settings = _settings(rpc_url=rpc_url, database_url=database_url, workers=workers)
+    if not settings.embedded:
+        if seed:
+            raise typer.BadParameter(
+                "the demo consortium is seeded on the embedded chain only", param_hint="--seed"
+            )
+        _require_secure(settings)
+        if settings.contract_address is None:
+            typer.echo(
+                "no contract address: run `credchain init` (or `credchain deploy`) and set "
+                "CREDCHAIN_CONTRACT_ADDRESS",
+                err=True,
+            )
+            raise typer.Exit(code=2)
+    if settings.workers > 1:
+        if settings.embedded:
+            raise typer.BadParameter(
+                "the embedded chain lives in one process: run it with one worker", param_hint="--workers"
+            )
+        if not settings.database_url.startswith("postgresql"):
+            raise typer.BadParameter(
+                "several workers share the index through PostgreSQL; SQLite serves one process",
+                param_hint="--workers",
+            )
+        _serve_workers(settings, host, port, log_level, log_format)
+        return
     if settings.embedded:
         context, api_key, seeded = embedded_gateway(
             settings, seed=True if seed is None else seed, credentials_path=credentials
@@ -362,15 +553,39 @@ def run(
             typer.echo(f"demo consortium seeded: {', '.join(c.name for c in seeded.values())}")
             typer.echo(f"demo API keys and member ids: {credentials}")
     else:
-        if seed:
-            raise typer.BadParameter(
-                "the demo consortium is seeded on the embedded chain only", param_hint="--seed"
-            )
         context = build_context(settings)
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
     try:
         uvicorn.run(
             create_app(context),
+            host=host,
+            port=port,
+            log_level=log_level.lower(),
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        context.close()
+
+
+def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log_format: str) -> None:
+    """`settings.workers` uvicorn processes, each with a context of its own built from the
+    environment (`service.api.app:worker_app`), and the index follower in this process."""
+    os.environ.update(
+        CREDCHAIN_RPC_URL=settings.rpc_url,
+        CREDCHAIN_DATABASE_URL=settings.database_url,
+        CREDCHAIN_LOG_LEVEL=log_level,
+        CREDCHAIN_LOG_FORMAT=log_format,
+    )
+    context = build_context(settings)
+    typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
+    typer.echo(f"{settings.workers} worker processes; this process follows the chain head")
+    context.start()
+    try:
+        uvicorn.run(
+            "service.api.app:worker_app",
+            factory=True,
+            workers=settings.workers,
             host=host,
             port=port,
             log_level=log_level.lower(),

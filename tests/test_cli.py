@@ -1,20 +1,36 @@
 """CLI: `credchain keys issue` and `credchain operator-key` (a new API key, shown once; the old one
-stops working), and usage errors of `credchain index`."""
+stops working), usage errors of `credchain index`, `credchain deploy` and `credchain members add` on
+anvil, the refusal of a demo or short master secret outside embedded mode, and `run --workers`
+usage errors."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from service.api.auth import hash_key
 from service.api.bootstrap import OPERATOR_ID, register_operator
+from service.api.context import build_context
 from service.cli import app
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
+from service.db.models import Member
 from service.db.session import make_engine
+from service.domain import MemberStatus, Role
+from service.ledger.chain import ANVIL_DEV_KEY, Chain
+from service.ledger.client import LedgerClient
+from service.settings import DEMO_MASTER_SECRET, InsecureMasterSecret, Settings, require_master_secret
+from tests.anvil import REPO_ROOT
 
 runner = CliRunner()
 SUPPLIER_ADDRESS = "0x" + "12" * 20
@@ -84,3 +100,208 @@ def test_index_without_a_contract_address_is_a_usage_error_naming_the_setting(
     result = runner.invoke(app, ["index", "--no-migrate"])
     assert result.exit_code == 2
     assert "CREDCHAIN_CONTRACT_ADDRESS" in result.output
+
+
+# ------------------------------------------------------------------ deploy, members add (anvil)
+SECRET = "cli-test-master-secret-0123456789abcdef"
+
+
+def _node_env(monkeypatch: pytest.MonkeyPatch, anvil: Chain, database_url: str | None = None) -> str:
+    """CREDCHAIN_* for a gateway against `anvil` (and a SQLite database); returns the RPC URL."""
+    for name in list(os.environ):
+        if name.startswith("CREDCHAIN_"):
+            monkeypatch.delenv(name)
+    rpc_url = str(anvil.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    monkeypatch.setenv("CREDCHAIN_RPC_URL", rpc_url)
+    monkeypatch.setenv("CREDCHAIN_FUNDER_KEY", ANVIL_DEV_KEY)
+    monkeypatch.setenv("CREDCHAIN_FUNDING_WEI", str(10**18))
+    monkeypatch.setenv("CREDCHAIN_MASTER_SECRET", SECRET)
+    monkeypatch.setenv("CREDCHAIN_KEY_KDF_ITERATIONS", "1")
+    if database_url is not None:
+        monkeypatch.setenv("CREDCHAIN_DATABASE_URL", database_url)
+    return rpc_url
+
+
+def _value(output: str, name: str) -> str:
+    found = re.search(rf"^{name}=(\S+)$", output, re.M)
+    assert found, output
+    return found[1]
+
+
+def test_deploy_with_an_operator_key_prints_the_address_and_sets_it_in_an_env_file(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _node_env(monkeypatch, anvil)
+    operator = Account.create()
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text(
+        "# gateway\nCREDCHAIN_CONTRACT_ADDRESS=0xold\nCREDCHAIN_DATABASE_URL=postgresql://x\n"
+    )
+    result = runner.invoke(app, ["deploy", "--operator-key", operator.key.hex(), "--env-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    address = _value(result.output, "CREDCHAIN_CONTRACT_ADDRESS")
+    from_block = int(_value(result.output, "CREDCHAIN_FROM_BLOCK"))
+    ledger = LedgerClient(anvil.w3, address)
+    assert ledger.operator() == operator.address  # the key's holder operates it
+    code_block = next(
+        b for b in range(from_block, anvil.w3.eth.block_number + 1) if anvil.w3.eth.get_code(address, b)
+    )
+    assert code_block >= from_block  # indexing from there misses nothing of the ledger
+    assert env_file.read_text() == (
+        f"# gateway\nCREDCHAIN_DATABASE_URL=postgresql://x\n"
+        f"CREDCHAIN_CONTRACT_ADDRESS={address}\nCREDCHAIN_FROM_BLOCK={from_block}\n"
+    )
+
+
+def test_deploy_usage_errors(anvil: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    _node_env(monkeypatch, anvil)
+    missing = runner.invoke(app, ["deploy"])
+    assert missing.exit_code == 2 and "--operator-key" in missing.output
+    bad = runner.invoke(app, ["deploy", "--operator-key", "0x1234"])
+    assert bad.exit_code == 2 and "not a private key" in bad.output
+    embedded = runner.invoke(app, ["deploy", "--rpc-url", "embedded", "--operator-key", "0x" + "11" * 32])
+    assert embedded.exit_code == 2 and "CREDCHAIN_RPC_URL" in embedded.output
+    away = runner.invoke(
+        app, ["deploy", "--rpc-url", "http://127.0.0.1:9", "--operator-key", "0x" + "11" * 32]
+    )
+    assert away.exit_code == 1 and "cannot be reached" in away.output
+
+
+def test_members_add_onboards_custodial_and_self_custodied_members(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'gateway.sqlite'}"
+    _node_env(monkeypatch, anvil, database_url)
+    init = runner.invoke(app, ["init"])
+    assert init.exit_code == 0, init.output
+    contract = _value(init.output, "CREDCHAIN_CONTRACT_ADDRESS")
+    monkeypatch.setenv("CREDCHAIN_CONTRACT_ADDRESS", contract)
+    monkeypatch.setenv("CREDCHAIN_FROM_BLOCK", _value(init.output, "CREDCHAIN_FROM_BLOCK"))
+    ledger = LedgerClient(anvil.w3, contract)
+
+    added = runner.invoke(app, ["members", "add", "--name", "Gearbox Ltd", "--role", "supplier"])
+    assert added.exit_code == 0, added.output
+    found = re.search(r"API key of (m_[0-9a-f]+) \(shown once\): (cc_\S+)$", added.output, re.M)
+    assert found, added.output
+    member_id, api_key = found[1], found[2]
+    assert "custodial" in added.output
+
+    own = Account.create().address
+    hsm = runner.invoke(
+        app,
+        [
+            "members",
+            "add",
+            "--name",
+            "HSM Bank",
+            "--role",
+            "financier",
+            "--role",
+            "auditor",
+            "--address",
+            own,
+        ],
+    )
+    assert hsm.exit_code == 0, hsm.output
+    assert "self" in hsm.output and own in hsm.output
+
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        gearbox = session.get(ApiMember, member_id)
+        assert gearbox is not None
+        assert gearbox.api_key_hash == hash_key(api_key) and gearbox.custody == "custodial"
+        assert gearbox.encrypted_key is not None and gearbox.roles == "supplier"
+        bank = session.scalars(select(ApiMember).where(ApiMember.address == own)).one()
+        assert bank.custody == "self" and bank.encrypted_key is None and bank.roles == "financier,auditor"
+        indexed = {row.address: row for row in session.scalars(select(Member)).all()}
+    engine.dispose()
+    on_chain = ledger.get_member(gearbox.address)
+    assert on_chain.status is MemberStatus.ACTIVE and on_chain.roles == Role.SUPPLIER
+    assert ledger.get_member(own).roles == Role.FINANCIER | Role.AUDITOR
+    assert {gearbox.address, own} <= set(indexed)  # indexed by the command itself
+
+    again = runner.invoke(app, ["members", "add", "--name", "Twice", "--role", "supplier", "--address", own])
+    assert again.exit_code == 1 and "Already a member" in again.output
+    unknown = runner.invoke(app, ["members", "add", "--name", "x", "--role", "king"])
+    assert unknown.exit_code == 2 and "king" in unknown.output
+    bad_address = runner.invoke(
+        app, ["members", "add", "--name", "x", "--role", "supplier", "--address", "0x12"]
+    )
+    assert bad_address.exit_code == 2
+
+
+def test_members_add_needs_a_node_and_a_contract(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("CREDCHAIN_"):
+            monkeypatch.delenv(name)
+    embedded = runner.invoke(app, ["members", "add", "--name", "x", "--role", "supplier"])
+    assert embedded.exit_code == 2 and "CREDCHAIN_RPC_URL" in embedded.output
+    monkeypatch.setenv("CREDCHAIN_MASTER_SECRET", SECRET)
+    no_contract = runner.invoke(
+        app, ["members", "add", "--name", "x", "--role", "supplier", "--rpc-url", "http://127.0.0.1:9"]
+    )
+    assert no_contract.exit_code == 2 and "CREDCHAIN_CONTRACT_ADDRESS" in no_contract.output
+
+
+# ------------------------------------------------------------------ the master secret
+@pytest.mark.parametrize("secret", [None, "change-me", "short-secret", "x" * 31])
+def test_a_demo_or_short_master_secret_is_refused_outside_embedded_mode(
+    secret: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("CREDCHAIN_"):
+            monkeypatch.delenv(name)
+    if secret is not None:
+        monkeypatch.setenv("CREDCHAIN_MASTER_SECRET", secret)
+    node = ["--rpc-url", "http://127.0.0.1:9"]
+    for command in (
+        ["run", *node],
+        ["run", *node, "--workers", "2", "--database-url", "postgresql+psycopg://x@127.0.0.1/x"],
+        ["init", *node],
+        ["members", "add", "--name", "x", "--role", "supplier", *node],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "refusing to start" in result.output and "CREDCHAIN_MASTER_SECRET" in result.output
+    settings = Settings(rpc_url="http://127.0.0.1:9", contract_address="0x" + "11" * 20)
+    with pytest.raises(InsecureMasterSecret):
+        build_context(settings)
+
+
+def test_the_embedded_demo_keeps_its_default_master_secret() -> None:
+    settings = Settings(rpc_url="embedded")
+    assert settings.master_secret.get_secret_value() == DEMO_MASTER_SECRET
+    require_master_secret(settings)  # no error
+    require_master_secret(Settings(rpc_url="http://node:8545", master_secret=SecretStr("s" * 32)))
+
+
+def test_a_gateway_process_with_the_demo_secret_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDCHAIN_")}
+    env.update(CREDCHAIN_RPC_URL="http://127.0.0.1:9", CREDCHAIN_CONTRACT_ADDRESS="0x" + "11" * 20)
+    process = subprocess.run(
+        [sys.executable, "-m", "service.cli", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert process.returncode == 2, process.stdout + process.stderr
+    assert "CREDCHAIN_MASTER_SECRET is the demo default" in process.stderr
+
+
+# ------------------------------------------------------------------ run --workers
+def test_several_workers_need_a_node_and_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CREDCHAIN_"):
+            monkeypatch.delenv(name)
+    embedded = runner.invoke(app, ["run", "--workers", "2"])
+    assert embedded.exit_code == 2 and "one worker" in embedded.output
+    monkeypatch.setenv("CREDCHAIN_MASTER_SECRET", SECRET)
+    monkeypatch.setenv("CREDCHAIN_CONTRACT_ADDRESS", "0x" + "11" * 20)
+    monkeypatch.setenv("CREDCHAIN_WORKERS", "3")
+    sqlite = runner.invoke(
+        app, ["run", "--rpc-url", "http://127.0.0.1:9", "--database-url", "sqlite:///x.db"]
+    )
+    assert sqlite.exit_code == 2 and "PostgreSQL" in sqlite.output

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api.context import AppContext
+from service.api.context import AppContext, build_context
 from service.api.observe import RequestObserver
 from service.api.problems import install_handlers
-from service.api.routes import credit_limits, health, members, metrics, notes
+from service.api.routes import (
+    credit_limits,
+    discounts,
+    health,
+    members,
+    metrics,
+    notes,
+    quotes,
+    risk,
+    settlement,
+    settlement_tokens,
+)
+from service.logging_setup import configure_logging
+from service.settings import Settings
 
 
-def create_app(context: AppContext, *, manage_indexer: bool = True) -> FastAPI:
-    """The gateway over `context`. With `manage_indexer`, a background indexer (non-embedded mode)
-    starts and stops with the app."""
+def create_app(context: AppContext, *, manage_indexer: bool = True, close_context: bool = False) -> FastAPI:
+    """The gateway over `context`. With `manage_indexer`, the background index follower
+    (non-embedded mode) starts and stops with the app; with `close_context`, the context is closed
+    when the app shuts down."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -25,17 +40,44 @@ def create_app(context: AppContext, *, manage_indexer: bool = True) -> FastAPI:
             yield
         finally:
             if manage_indexer:
-                context.indexer.stop()
+                context.stop()
+            if close_context:
+                context.close()
 
     app = FastAPI(
         title="credchain gateway",
         version="1",
         description="Splittable credit notes on a permissioned ledger. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        # no OpenTelemetry here (Prometheus /metrics and the JSON access log instead): switched off,
+        # FastAPI does not look the OTEL_* providers up in the environment on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.context = context
     install_handlers(app)
     app.add_middleware(RequestObserver, metrics=context.metrics)
-    for module in (members, credit_limits, notes, health, metrics):
+    for module in (
+        members,
+        credit_limits,
+        notes,
+        discounts,
+        settlement,
+        settlement_tokens,
+        quotes,
+        risk,
+        health,
+        metrics,
+    ):
         app.include_router(module.router)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several uvicorn worker processes (`credchain run --workers N`): a context
+    of its own from the `CREDCHAIN_*` environment, without the index follower (the supervising
+    `credchain run` process follows the chain head; each worker indexes its own writes)."""
+    settings = Settings()
+    configure_logging(
+        os.environ.get("CREDCHAIN_LOG_LEVEL", "INFO"), os.environ.get("CREDCHAIN_LOG_FORMAT", "json")
+    )
+    return create_app(build_context(settings), manage_indexer=False, close_context=True)

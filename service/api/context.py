@@ -3,21 +3,337 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+from web3.middleware import Web3Middleware
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from service.api.keyring import Keyring
 from service.api.metrics import Metrics
+from service.db.gateway_models import ApiMember
 from service.db.session import make_engine, make_session_factory
-from service.indexer.indexer import Indexer, IndexerConfig
+from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, IndexerConfig, Outcome, SyncResult
 from service.ledger.chain import Chain, http_chain, in_process_chain
-from service.ledger.client import LedgerClient
-from service.settings import Settings
+from service.ledger.client import LedgerClient, SettlementTokenClient
+from service.ledger.nonces import NonceManager
+from service.settings import Settings, require_master_secret
+
+T = TypeVar("T")
+log = logging.getLogger("credchain.api")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The member an API key belonged to when it was last looked up: id, address and its roles as
+    stored (comma-separated)."""
+
+    id: str
+    address: str
+    roles: str
+
+    @property
+    def role_names(self) -> list[str]:
+        return [r for r in self.roles.split(",") if r]
+
+
+class CallerCache:
+    """API key hash -> `Caller`, at most `size` entries (least recently used dropped first).
+
+    An entry is a hint, never a proof: a read that uses one checks, in the same SQL statement, that
+    the key still belongs to that member with the same address and roles (`service.api.queries`),
+    and drops the entry otherwise. So a key replaced by `credchain keys issue` in another process
+    stops working at once. Only keys that were found are cached, so unknown keys cannot fill it.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, Caller] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Caller | None:
+        with self._lock:
+            caller = self._entries.get(key_hash)
+            if caller is not None:
+                self._entries.move_to_end(key_hash)
+            return caller
+
+    def put(self, key_hash: str, caller: Caller) -> None:
+        with self._lock:
+            self._entries[key_hash] = caller
+            self._entries.move_to_end(key_hash)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def drop(self, key_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(key_hash, None)
+
+
+class MemberDirectory:
+    """Member ids by address, for the `holder_member` / `obligor_member` of notes.
+
+    A gateway member's id and address never change and members are never deleted, so an address
+    once found keeps its id: found entries are cached for the life of the context and only addresses
+    not seen yet are looked up (an address that is nobody's is looked up again next time, since a
+    member may be onboarded with it later).
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def ids(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
+        wanted = set(addresses)
+        with self._lock:
+            found = {a: self._ids[a] for a in wanted if a in self._ids}
+        missing = wanted - found.keys()
+        if missing:
+            rows = session.execute(
+                select(ApiMember.address, ApiMember.id).where(ApiMember.address.in_(missing))
+            ).all()
+            fresh = {str(row[0]): str(row[1]) for row in rows}
+            with self._lock:
+                self._ids.update(fresh)
+            found.update(fresh)
+        return found
+
+
+class ProcessLocks:
+    """Named locks held across the threads of this process and, on PostgreSQL, across every process
+    using the same database, schema and contract (gateway workers, several gateways): session
+    advisory locks, released by `pg_advisory_unlock` or, if the process dies, with its connection.
+
+    Each name is first taken in-process, so a process waits with at most one connection per name.
+    Names in `dedicated` (the indexer's) keep a connection of their own: taking and releasing them
+    costs one round trip each; other names (one per signing account) use pooled connections.
+    """
+
+    def __init__(self, engine: Engine | None, scope: str, dedicated: Iterable[str] = ()) -> None:
+        self._engine = engine
+        self._scope = scope
+        self._guard = threading.Lock()
+        self._local: dict[str, threading.Lock] = {}
+        self._dedicated = set(dedicated)
+        self._connections: dict[str, Connection] = {}
+
+    @property
+    def shared(self) -> bool:
+        """Whether the locks also hold across processes (PostgreSQL)."""
+        return self._engine is not None
+
+    def _key(self, name: str) -> int:
+        digest = hashlib.sha256(f"{self._scope}:{name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _local_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            lock = self._local.get(name)
+            if lock is None:
+                lock = self._local[name] = threading.Lock()
+            return lock
+
+    @contextmanager
+    def hold(self, name: str, timeout: float | None = None) -> Iterator[bool]:
+        """Hold the lock `name` for the block; yields False (and holds nothing) if it could not be
+        had within `timeout` seconds (None: wait as long as it takes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        local = self._local_lock(name)
+        if not local.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            yield False
+            return
+        try:
+            if self._engine is None:
+                yield True
+                return
+            with self._connection(name) as conn:
+                key = self._key(name)
+                if not self._acquire(conn, key, deadline):
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    self._release(conn, name, key)
+        finally:
+            local.release()
+
+    @contextmanager
+    def _connection(self, name: str) -> Iterator[Connection]:
+        assert self._engine is not None
+        if name not in self._dedicated:
+            with self._engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        kept = self._connections.get(name)
+        if kept is None or kept.closed or kept.invalidated:
+            kept = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._connections[name] = kept
+        yield kept
+
+    @staticmethod
+    def _acquire(conn: Connection, key: int, deadline: float | None) -> bool:
+        if deadline is None:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            return True
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        if remaining_ms <= 0:
+            return bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        try:  # lock_timeout set in the same statement applies to its wait (and is undone if it fails)
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :ms, false), pg_advisory_lock(:key)"),
+                {"ms": str(remaining_ms), "key": key},
+            )
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                return False
+            raise
+        return True
+
+    def _release(self, conn: Connection, name: str, key: int) -> None:
+        try:
+            conn.execute(
+                text("SELECT pg_advisory_unlock(:key), set_config('lock_timeout', '0', false)"), {"key": key}
+            )
+        except Exception:
+            # the session ends with its connection, and the lock with it
+            log.warning("could not release the lock %s; dropping its connection", name, exc_info=True)
+            conn.invalidate()
+            self._connections.pop(name, None)
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class SharedNonces(NonceManager):
+    """Nonces for accounts that several processes sign for (gateway workers, several gateways):
+    under the account's `ProcessLocks` lock, the next nonce is the node's pending transaction count,
+    read every time (nothing cached that another process could make stale). A failed send leaves no
+    gap: nothing was added to the pending count."""
+
+    def __init__(self, w3: Web3, locks: ProcessLocks) -> None:
+        super().__init__(self._pending)
+        self._w3 = w3
+        self._process_locks = locks
+
+    def _pending(self, address: str) -> int:
+        return int(self._w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending"))
+
+    def lock(self, address: str) -> AbstractContextManager[bool]:
+        """The lock of `address`'s nonces (also held while the funder pays for a new account)."""
+        return self._process_locks.hold(f"nonce:{Web3.to_checksum_address(address)}")
+
+    @contextmanager
+    def reserve(self, address: str) -> Iterator[int]:
+        with self.lock(address):
+            yield self._pending(address)
+
+    def forget(self, address: str) -> None:
+        """Nothing is cached."""
+
+
+class IndexFollower:
+    """Keeps the index at the chain head in a background thread (blocks written by anybody), taking
+    the `indexer` lock for every batch, so that it never races the requests that index their own
+    blocks (`AppContext.wait_indexed`) in this or another process. After a batch it looks again at
+    once; when idle it polls the node every `poll_interval` seconds."""
+
+    def __init__(self, context: AppContext) -> None:
+        self._context = context
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="credchain-index-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        context = self._context
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                outcome = context.index_batch()
+                failures = 0
+            except TRANSIENT_ERRORS as exc:
+                failures += 1
+                log.warning("index follower: %s: %s; retrying", type(exc).__name__, exc)
+                self._stop.wait(min(30.0, 0.25 * 2 ** min(failures - 1, 10)))
+                continue
+            except Exception:  # keep following: a bug in one batch must not stop the index for good
+                log.exception("index follower: unexpected error; retrying")
+                self._stop.wait(1.0)
+                continue
+            if outcome is Outcome.IDLE:
+                self._stop.wait(context.settings.poll_interval)
+            elif outcome is None or outcome is Outcome.RETRY:  # a request is indexing, or try again
+                self._stop.wait(min(0.05, context.settings.poll_interval))
+
+
+class PromptReceipts(Web3Middleware):
+    """Makes web3.py's `wait_for_transaction_receipt` prompt: when the node has no receipt yet,
+    ask again after 1 ms, then 2, 4, ... at most 20 ms apart, for up to 90 ms, before answering
+    "none yet" (after which web3.py sleeps its fixed 100 ms and asks again). Only receipt look-ups
+    that find nothing are affected."""
+
+    BUDGET = 0.09
+    LONGEST_PAUSE = 0.02
+
+    def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+        def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+            response = make_request(method, params)
+            if method != "eth_getTransactionReceipt" or response.get("result") is not None:
+                return response
+            deadline = time.monotonic() + self.BUDGET
+            pause = 0.001
+            while response.get("result") is None and "error" not in response:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, self.LONGEST_PAUSE)
+                response = make_request(method, params)
+            return response
+
+        return middleware
+
+
+def prompt_receipts(w3: Web3) -> Web3:
+    """Add `PromptReceipts` to `w3` (once)."""
+    if "prompt_receipts" not in w3.middleware_onion:
+        w3.middleware_onion.add(PromptReceipts, name="prompt_receipts")
+    return w3
+
+
+INDEXER_LOCK = "indexer"
+READ_POOL_SIZE = 12
+"""Connections of a gateway process for reads, the indexer and the locks (one kept for the indexer's):
+more requests than this queue for one (the default pool's overflow would open and close a
+PostgreSQL connection, a process fork, per request)."""
 
 
 @dataclass
@@ -25,8 +341,10 @@ class AppContext:
     """Settings, database, chain, ledger client, indexer and keyring of one gateway.
 
     `sync_indexing`: after each write the request itself runs the indexer up to the transaction's
-    block (embedded mode and tests: deterministic); otherwise a background indexer is expected and
-    the request polls the checkpoint. `metrics` is this gateway's own Prometheus registry.
+    block under the in-process write lock (embedded mode and tests: deterministic). Otherwise too
+    the request indexes its own block, under the `indexer` lock of `locks` (shared by every gateway
+    process on PostgreSQL), while an `IndexFollower` (started by `start`, in one process) applies
+    everybody else's blocks. `metrics` is this gateway's own Prometheus registry.
     """
 
     settings: Settings
@@ -37,8 +355,21 @@ class AppContext:
     indexer: Indexer
     keyring: Keyring
     sync_indexing: bool
+    read_engine: Engine | None = None
+    """The engine of `read` (default: `engine`): without a ping on every checkout."""
+    locks: ProcessLocks = field(default_factory=lambda: ProcessLocks(None, ""))
+    follower: IndexFollower | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    callers: CallerCache = field(default_factory=CallerCache)
+    members: MemberDirectory = field(default_factory=MemberDirectory)
     _write_lock: threading.RLock = field(default_factory=threading.RLock)
+    _index_changed: threading.Condition = field(default_factory=threading.Condition)
+    _indexing: bool = False
+    """A thread of this process is applying batches (under the `indexer` lock)."""
+    _applied: int = -1
+    """The last block this process knows to be in the index."""
+    _chain_time: tuple[int, float] | None = None
+    _tokens: dict[str, SettlementTokenClient] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)
@@ -50,14 +381,78 @@ class AppContext:
     def session(self) -> Session:
         return self.sessions()
 
+    def read(self, fn: Callable[[Session], T], *, snapshot: bool = False) -> T:
+        """`fn(session)` for a read-only request, on one pooled connection.
+
+        Without `snapshot` the connection is in autocommit (no BEGIN/ROLLBACK round trips: for an
+        answer read by one statement); with it, on PostgreSQL, one REPEATABLE READ transaction, so
+        every statement sees the same committed state of the index. Pooled connections are not
+        pinged before use: if the database dropped one, the read fails with the connection
+        invalidated, and it is run once more on a fresh connection.
+        """
+        for attempt in (1, 2):
+            try:
+                with (self.read_engine or self.engine).connect() as connection:
+                    if not snapshot:
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    elif connection.dialect.name == "postgresql":
+                        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                    with Session(bind=connection) as session:
+                        return fn(session)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
     def write_lock(self) -> AbstractContextManager[object]:
         """Serialises writes on the in-process chain (eth-tester is not thread-safe)."""
         if self.chain.kind == "in-process":
             return self._write_lock
         return nullcontext()
 
+    def chain_time(self, max_age: float = 0.0) -> int:
+        """The latest block's timestamp; with `max_age`, as read up to `max_age` seconds ago (so
+        never later than the chain's own time)."""
+        seen = self._chain_time
+        if max_age > 0 and seen is not None and time.monotonic() - seen[1] <= max_age:
+            return seen[0]
+        with self.write_lock():
+            now = self.chain.now()
+        self._chain_time = (now, time.monotonic())
+        return now
+
+    def fund(self, address: str) -> None:
+        """Give a new custodial account `funding_wei` for gas from the chain's funder (if any),
+        holding the funder's nonce lock so that concurrent onboardings, in this process or another,
+        never reuse its nonce."""
+        funder = self.chain.funder
+        if funder is None or not self.settings.funding_wei:
+            return
+        with self.write_lock(), self.locks.hold(f"nonce:{Web3.to_checksum_address(funder.address)}"):
+            self.chain.fund(address, self.settings.funding_wei)
+
+    def settlement_token(self, currency: str) -> SettlementTokenClient | None:
+        """The settlement token registered with the ledger for `currency` (None if none yet); a
+        registration is final, so it is asked of the ledger once and kept."""
+        token = self._tokens.get(currency)
+        if token is None:
+            with self.write_lock():
+                address = self.ledger.settlement_token(currency)
+            if int(address, 16) == 0:
+                return None
+            token = SettlementTokenClient(self.chain.w3, address, sender=self.ledger.sender)
+            self._tokens[currency] = token
+        return token
+
     def wait_indexed(self, block: int) -> bool:
-        """Wait (up to `write_wait_seconds`) until the index has applied `block`; whether it has."""
+        """Wait (up to `write_wait_seconds`) until the index has applied `block`; whether it has.
+
+        The request indexes its block itself rather than waiting for a poll: one thread of the
+        process at a time (and, on PostgreSQL, one process at a time: the `indexer` lock) applies
+        batches up to the head, and after each batch wakes the requests whose blocks it applied.
+        If the block cannot be applied yet (not confirmed, node or database away), it looks again
+        after 2 ms, then 4, 8, ... at most 50 ms apart.
+        """
         timeout = self.settings.write_wait_seconds
         if self.sync_indexing:
             with self._write_lock:
@@ -67,20 +462,110 @@ class AppContext:
                     return False
             return self.indexer.last_block() >= block
         deadline = time.monotonic() + timeout
+        pause = 0.002
         while True:
-            if self.indexer.last_block() >= block:
-                return True
-            if time.monotonic() >= deadline:
+            try:
+                if self._applied >= block or self._index_up_to(block, deadline):
+                    return True
+            except TRANSIENT_ERRORS as exc:
+                log.info("indexing block %s: %s: %s", block, type(exc).__name__, exc)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return False
-            time.sleep(min(0.05, self.settings.poll_interval))
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
+
+    def _claim_indexing(self, block: int | None, deadline: float | None) -> bool:
+        """Become the thread of this process that indexes; with `block`, first wait (until
+        `deadline`) while another thread indexes and `block` is not applied yet. False if `block`
+        got applied meanwhile, or (without `block`) if another thread is indexing."""
+        with self._index_changed:
+            while self._indexing and (block is None or self._applied < block):
+                if block is None:
+                    return False
+                remaining = deadline - time.monotonic() if deadline is not None else None
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._index_changed.wait(remaining)
+            if block is not None and self._applied >= block:
+                return False
+            self._indexing = True
+            return True
+
+    def _release_indexing(self) -> None:
+        with self._index_changed:
+            self._indexing = False
+            self._index_changed.notify_all()
+
+    def _applied_now(self, last: int, *, exact: bool = False) -> None:
+        """The index is at `last` (at least, unless `exact`: after a reorganisation); wake waiters."""
+        with self._index_changed:
+            self._applied = last if exact else max(self._applied, last)
+            self._index_changed.notify_all()
+
+    def _batch(self) -> SyncResult:
+        """One `sync_once`, and what it tells of the index (the caller holds the `indexer` lock)."""
+        result = self.indexer.sync_once()
+        if result.outcome is Outcome.APPLIED and result.last_block is not None:
+            self._applied_now(result.last_block)
+        elif result.outcome is Outcome.REORG:
+            self._applied_now(self.indexer.last_block(), exact=True)
+        return result
+
+    def _index_up_to(self, block: int, deadline: float) -> bool:
+        """Apply batches until `block` is in the index (or nothing more can be applied yet), unless
+        another thread of this process is at it, in which case wait for it; whether `block` is in."""
+        if not self._claim_indexing(block, deadline):
+            return self._applied >= block
+        try:
+            self._applied_now(self.indexer.last_block())  # another process may have applied it
+            if self._applied >= block:
+                return True
+            with self.locks.hold(INDEXER_LOCK, timeout=deadline - time.monotonic()) as held:
+                if not held:
+                    return False
+                last = self.indexer.last_block()
+                self._applied_now(last)
+                retries = 0
+                while last < block and time.monotonic() < deadline and retries <= 3:
+                    result = self._batch()
+                    if result.outcome is Outcome.IDLE:
+                        break
+                    retries = retries + 1 if result.outcome is Outcome.RETRY else 0
+                    last = self._applied
+                return last >= block
+        finally:
+            self._release_indexing()
+
+    def index_batch(self) -> Outcome | None:
+        """One batch towards the head (the follower's step); None if another thread of this process
+        is indexing already."""
+        if not self._claim_indexing(None, None):
+            return None
+        try:
+            with self.locks.hold(INDEXER_LOCK):
+                return self._batch().outcome
+        finally:
+            self._release_indexing()
 
     def start(self) -> None:
+        """Start following the chain head in the background (not with `sync_indexing`)."""
         if not self.sync_indexing:
-            self.indexer.start()
+            if self.follower is None:
+                self.follower = IndexFollower(self)
+            self.follower.start()
+
+    def stop(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        self.indexer.stop()
 
     def close(self) -> None:
-        self.indexer.stop()
+        self.stop()
+        self.locks.close()
         self.engine.dispose()
+        if self.read_engine is not None and self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 def build_context(
@@ -93,18 +578,33 @@ def build_context(
     """A context for `settings`; `chain` and `engine` may be given (tests, embedded bootstrap)."""
     if settings.contract_address is None:
         raise ValueError("no contract address: run `credchain init` or set CREDCHAIN_CONTRACT_ADDRESS")
+    require_master_secret(settings)
     if chain is None:
         if settings.embedded:
             chain = in_process_chain()
         else:
             funder = settings.funder_key.get_secret_value() if settings.funder_key else None
             chain = http_chain(settings.rpc_url, funder)
+            prompt_receipts(chain.w3)
+    read_engine = engine
     if engine is None:
         engine = make_engine(settings.database_url, schema=settings.database_schema)
-    ledger = LedgerClient(chain.w3, settings.contract_address)
-    indexer = Indexer(
+        pool = {"pool_size": READ_POOL_SIZE, "max_overflow": 0} if engine.dialect.name == "postgresql" else {}
+        read_engine = make_engine(
+            settings.database_url, schema=settings.database_schema, pool_pre_ping=False, **pool
+        )
+    fast = read_engine if read_engine is not None else engine
+    shared = engine.dialect.name == "postgresql" and chain.kind != "in-process"
+    locks = ProcessLocks(
+        fast if shared else None,
+        f"{engine.url.database}:{settings.database_schema or ''}:{settings.contract_address.lower()}",
+        dedicated=[INDEXER_LOCK],
+    )
+    nonces = SharedNonces(chain.w3, locks) if shared else None
+    ledger = LedgerClient(chain.w3, settings.contract_address, nonces=nonces)
+    indexer = Indexer(  # no ping before each use: its loops retry on a dropped connection
         chain.w3,
-        engine,
+        fast,
         IndexerConfig(
             contract=settings.contract_address,
             from_block=settings.from_block,
@@ -117,6 +617,8 @@ def build_context(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        read_engine=read_engine,
+        locks=locks,
         chain=chain,
         ledger=ledger,
         indexer=indexer,

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, or_, select, union
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from service.api.auth import FINANCIER, sees_everything
+from service.api.auth import FINANCIER, find_caller, hash_key, sees_everything, unknown_key
+from service.api.context import AppContext, Caller
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import MemberOut, NoteOut
 from service.db.gateway_models import ApiMember, NoteReference
-from service.db.models import CreditGrant, Event, Member, Note
-from service.db.provenance import NoteRow
-from service.domain import MemberStatus, NoteStatus, Role
+from service.db.models import Block, CreditGrant, Event, LedgerConfig, Member, Note
+from service.db.provenance import NoteRow, note_row, select_notes
+from service.domain import DEFAULT_GRACE_PERIOD, MemberStatus, NoteStatus, Role
+
+MAX_NOTE_ID: Final = 2**63 - 1
+"""Ids are stored as BIGINT: a larger one names no note."""
 
 
 def to_datetime(unix: int) -> datetime:
@@ -75,14 +94,6 @@ def require_active_member(session: Session, address: str, field: str, needs: Rol
         raise revert_problem("MemberNotActive", f"{field}: {address} is suspended", field=field)
 
 
-def member_ids(session: Session, addresses: Iterable[str]) -> dict[str, str]:
-    wanted = set(addresses)
-    if not wanted:
-        return {}
-    rows = session.execute(select(ApiMember.address, ApiMember.id).where(ApiMember.address.in_(wanted)))
-    return {str(row[0]): str(row[1]) for row in rows}
-
-
 def references(session: Session, root_ids: Iterable[int]) -> dict[int, str]:
     wanted = set(root_ids)
     if not wanted:
@@ -93,32 +104,110 @@ def references(session: Session, root_ids: Iterable[int]) -> dict[int, str]:
     return {int(row[0]): str(row[1]) for row in rows}
 
 
-def notes_out(session: Session, notes: Iterable[Note | NoteRow]) -> list[NoteOut]:
+OverdueClock = Callable[[], tuple[int, int]]
+"""(now, grace period) for deriving `overdue`: called only for notes that could be overdue."""
+
+
+_HEAD_TIME = select(Block.timestamp).order_by(Block.number.desc()).limit(1).scalar_subquery()
+_GRACE = (
+    select(LedgerConfig.grace_period)
+    .where(LedgerConfig.contract == bindparam("contract", type_=String))
+    .scalar_subquery()
+)
+_CLOCK: Final = select(_HEAD_TIME, _GRACE)
+
+
+def clock_values(head_time: int | None, grace: int | None) -> tuple[int, int]:
+    """(now, grace period) from the latest indexed block's time (or the wall clock if later: a
+    quiet chain mints no blocks) and the ledger's grace period (the default if not indexed)."""
+    now = max(int(head_time or 0), int(time.time()))
+    return now, int(grace) if grace is not None else DEFAULT_GRACE_PERIOD
+
+
+def overdue_clock(session: Session, contract: str) -> OverdueClock:
+    """A lazy `clock_values`, read once, on first use."""
+    found: list[tuple[int, int]] = []
+
+    def clock() -> tuple[int, int]:
+        if not found:
+            row = session.execute(_CLOCK, {"contract": contract}).one()
+            found.append(clock_values(row[0], row[1]))
+        return found[0]
+
+    return clock
+
+
+def payment_fields(n: Note | NoteRow, clock: OverdueClock | None) -> dict[str, Any]:
+    """paid_amount, remaining, payment_status and overdue (derived, marked or not) of a note."""
+    status = NoteStatus(n.status)
+    paid = int(n.paid_amount or 0)
+    if status is NoteStatus.WRITTEN_OFF:
+        payment: str | None = "written_off"
+    elif status is NoteStatus.SETTLED:
+        payment = "paid"
+    elif status.is_live:
+        payment = "partially_paid" if paid else "unpaid"
+    else:
+        payment = None
+    overdue = status is NoteStatus.OVERDUE
+    if status is NoteStatus.ACTIVE and clock is not None:
+        now, grace = clock()
+        overdue = now >= n.maturity + grace
+    return {
+        "paid_amount": str(paid),
+        "remaining": str(int(n.amount) - paid if status.is_live else 0),
+        "payment_status": payment,
+        "overdue": overdue,
+    }
+
+
+def note_fields(
+    n: Note | NoteRow, ids: dict[str, str], reference: str | None, clock: OverdueClock | None = None
+) -> dict[str, Any]:
+    """The fields of `NoteOut` for a note row; `ids` maps addresses to member ids; `clock` derives
+    `overdue` of active notes (without it, only notes marked overdue are)."""
+    return {
+        **payment_fields(n, clock),
+        "id": str(n.id),
+        "root_id": str(n.root_id),
+        "parent_id": str(n.parent_id) if n.parent_id is not None else None,
+        "depth": n.depth,
+        "holder": n.holder,
+        "holder_member": ids.get(n.holder),
+        "obligor": n.obligor,
+        "obligor_member": ids.get(n.obligor),
+        "amount": str(n.amount),
+        "currency": n.currency,
+        "maturity": to_datetime(n.maturity),
+        "document_hash": n.document_hash,
+        "status": NoteStatus(n.status).name.lower(),
+        "frozen": bool(n.frozen),
+        "reference": reference,
+        "created_tx": n.created_tx,
+        "created_block": n.created_block,
+    }
+
+
+def note_out(
+    n: Note | NoteRow, ids: dict[str, str], reference: str | None, clock: OverdueClock | None = None
+) -> NoteOut:
+    return NoteOut(**note_fields(n, ids, reference, clock))
+
+
+def notes_out(
+    context: AppContext,
+    session: Session,
+    notes: Iterable[Note | NoteRow],
+    refs: dict[int, str] | None = None,
+) -> list[NoteOut]:
+    """The notes as answered: member ids of holders and obligors (from the context's directory),
+    and the reference of each root (looked up unless `refs` gives them)."""
     notes = list(notes)
-    ids = member_ids(session, {n.holder for n in notes} | {n.obligor for n in notes})
-    refs = references(session, {n.root_id for n in notes})
-    return [
-        NoteOut(
-            id=str(n.id),
-            root_id=str(n.root_id),
-            parent_id=str(n.parent_id) if n.parent_id is not None else None,
-            depth=n.depth,
-            holder=n.holder,
-            holder_member=ids.get(n.holder),
-            obligor=n.obligor,
-            obligor_member=ids.get(n.obligor),
-            amount=str(n.amount),
-            currency=n.currency,
-            maturity=to_datetime(n.maturity),
-            document_hash=n.document_hash,
-            status=NoteStatus(n.status).name.lower(),
-            frozen=bool(n.frozen),
-            reference=refs.get(n.root_id),
-            created_tx=n.created_tx,
-            created_block=n.created_block,
-        )
-        for n in notes
-    ]
+    ids = context.members.ids(session, {n.holder for n in notes} | {n.obligor for n in notes})
+    if refs is None:
+        refs = references(session, {n.root_id for n in notes})
+    clock = overdue_clock(session, context.ledger.address)
+    return [note_out(n, ids, refs.get(n.root_id), clock) for n in notes]
 
 
 def visibility(member: ApiMember) -> ColumnElement[bool] | None:
@@ -147,8 +236,122 @@ def visibility(member: ApiMember) -> ColumnElement[bool] | None:
     return or_(*conditions)
 
 
+# ------------------------------------------------------------------ one note, with the caller
+_NOTES = Note.__table__
+_OTHER = Note.__table__.alias("tree_note")
+_EVENTS = Event.__table__
+_GRANTS = CreditGrant.__table__
+_API = ApiMember.__table__
+_REFS = NoteReference.__table__
+_NOTE_COLUMNS: Final = len(select_notes().selected_columns)
+Reach = Literal["all", "trees", "trees+grants"]
+
+
+def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
+    """The same rule as `visibility`, for one row of `notes`: its tree has a note the member holds
+    (or held before splitting it), a note it transferred away, or it is the obligor; a financier also
+    sees every note of an obligor it granted credit to. Cheapest tests first."""
+    tests: list[ColumnElement[bool]] = [
+        _NOTES.c.holder == address,
+        _NOTES.c.obligor == address,
+        exists().where(_OTHER.c.root_id == _NOTES.c.root_id, _OTHER.c.holder == address),
+        exists().where(
+            _EVENTS.c.root_id == _NOTES.c.root_id,
+            _EVENTS.c.name == "NoteTransferred",
+            _EVENTS.c.args["from"].as_string() == address,
+        ),
+    ]
+    if financier:
+        tests.append(_NOTES.c.obligor.in_(select(_GRANTS.c.obligor).where(_GRANTS.c.financier == address)))
+    return or_(*tests)
+
+
+def _caller_and_note(reach: Reach) -> Select[Any]:
+    """One statement: the caller's row if its API key still belongs to it unchanged (else no row),
+    left-joined with the note if the caller may see it (else NULLs), the note's reference, and the
+    values of the overdue clock (`clock_values`)."""
+    address: BindParameter[str] = bindparam("address", type_=String)
+    on: ColumnElement[bool] = _NOTES.c.id == bindparam("note_id", type_=BigInteger)
+    if reach != "all":
+        on = and_(on, _note_visible(address, financier=reach == "trees+grants"))
+    return (
+        select(_API.c.id, *select_notes().selected_columns, _REFS.c.reference, _HEAD_TIME, _GRACE)
+        .select_from(_API.outerjoin(_NOTES, on).outerjoin(_REFS, _REFS.c.note_id == _NOTES.c.root_id))
+        .where(
+            _API.c.api_key_hash == bindparam("key_hash"),
+            _API.c.id == bindparam("caller_id"),
+            _API.c.address == address,
+            _API.c.roles == bindparam("roles"),
+        )
+    )
+
+
+_CALLER_AND_NOTE: Final[dict[Reach, Select[Any]]] = {
+    reach: _caller_and_note(reach) for reach in ("all", "trees", "trees+grants")
+}
+
+
+def _reach(caller: Caller | ApiMember) -> Reach:
+    if sees_everything(caller):
+        return "all"
+    return "trees+grants" if FINANCIER in caller.role_names else "trees"
+
+
+@dataclass(frozen=True)
+class NoteRead:
+    """What `read_note` found: the caller, and the note with its reference (None, None if the
+    caller may not see it), and the overdue clock of the same instant."""
+
+    caller: Caller
+    note: NoteRow | None
+    reference: str | None
+    clock: OverdueClock
+
+
+def read_note(context: AppContext, session: Session, key: str, raw_id: str) -> NoteRead:
+    """Authenticate `key` and read note `raw_id` if the caller may see it, in one SQL statement
+    when the key's member is in the context's cache (the statement re-checks that the key still
+    belongs to that member), two otherwise. 401 for an unknown key."""
+    key_hash = hash_key(key)
+    note_id = parse_note_id(raw_id) if _is_note_id(raw_id) else -1
+    cached = context.callers.get(key_hash)
+    caller = cached if cached is not None else find_caller(session, key_hash)
+    while True:
+        if caller is None:
+            raise unknown_key()
+        row = session.execute(
+            _CALLER_AND_NOTE[_reach(caller)],
+            {
+                "key_hash": key_hash,
+                "caller_id": caller.id,
+                "address": caller.address,
+                "roles": caller.roles,
+                "note_id": note_id,
+                "contract": context.ledger.address,
+            },
+        ).first()
+        if row is not None:
+            break
+        # the key was replaced, or its member changed since it was cached: look it up again
+        context.callers.drop(key_hash)
+        if cached is None:
+            raise unknown_key()
+        cached = None
+        caller = find_caller(session, key_hash)
+    context.callers.put(key_hash, caller)
+    values = clock_values(row[-2], row[-1])
+    clock: OverdueClock = lambda: values  # noqa: E731
+    if row[1] is None:
+        return NoteRead(caller, None, None, clock)
+    return NoteRead(caller, note_row(row[1 : 1 + _NOTE_COLUMNS]), row[1 + _NOTE_COLUMNS], clock)
+
+
+def _is_note_id(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) <= MAX_NOTE_ID
+
+
 def parse_note_id(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+    if not _is_note_id(raw):
         raise note_not_found(raw)
     return int(raw)
 
@@ -159,11 +362,12 @@ def note_not_found(raw: str | int) -> ProblemError:
 
 
 def visible_note(session: Session, member: ApiMember, note_id: int) -> Note:
-    """The note, if `member` may see it; 404 otherwise (whether or not it exists)."""
+    """The note, if `member` may see it; 404 otherwise (whether or not it exists). The rule of
+    `visibility` tested on this one note's tree (`_note_visible`), not on all the member's trees."""
     stmt = select(Note).where(Note.id == note_id)
-    condition = visibility(member)
-    if condition is not None:
-        stmt = stmt.where(condition)
+    reach = _reach(member)
+    if reach != "all":
+        stmt = stmt.where(_note_visible(member.address, financier=reach == "trees+grants"))
     note = session.scalars(stmt).first()
     if note is None:
         raise note_not_found(note_id)

@@ -156,6 +156,14 @@ class NoteOut(BaseModel):
     reference: str | None
     created_tx: str
     created_block: int
+    paid_amount: str = Field(default="0", description="paid so far (the amount once settled)")
+    remaining: str = Field(default="0", description="left to pay while live (0 otherwise)")
+    payment_status: Literal["unpaid", "partially_paid", "paid", "written_off"] | None = Field(
+        default=None, description="None for split, rejected and revoked notes"
+    )
+    overdue: bool = Field(
+        default=False, description="active or marked overdue, unpaid at maturity plus the grace period"
+    )
 
 
 class NotePage(BaseModel):

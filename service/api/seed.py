@@ -16,10 +16,15 @@ from service.api.bootstrap import OPERATOR_ID
 from service.api.context import AppContext
 from service.api.routes.credit_limits import grant_credit_limit
 from service.api.routes.members import onboard_member
+from service.api.writes import signer
 from service.db.gateway_models import ApiMember
+from service.ledger.client import SettlementTokenClient, TxResult
 
 DEFAULT_CREDENTIALS = Path("var/demo-credentials.json")
 ACME_CREDIT_LIMIT = 50_000_000_00  # USD 50,000,000.00 in minor units
+DEMO_DEPOSITS = {"acme": 50_000_000_00, "bank": 10_000_000_00}
+"""Settlement tokens (USD minor units) minted to demo members against deposits, and approved to
+the ledger: Acme Motors pays at maturity, First Bank pays discount prices."""
 
 # short key -> (name, roles), in onboarding order
 DEMO_MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -59,7 +64,65 @@ def seed_demo(context: AppContext, operator_api_key: str) -> dict[str, Credentia
     with context.session() as session:
         bank = session.scalars(select(ApiMember).where(ApiMember.id == credentials["bank"].id)).one()
     grant_credit_limit(context, bank, credentials["acme"].id, ACME_CREDIT_LIMIT)
+    setup_settlement_token(context, "USD")
+    for short, amount in DEMO_DEPOSITS.items():
+        deposit(context, credentials[short].id, amount, f"demo deposit {short}")
+        approve_ledger(context, credentials[short].id, amount)
     return credentials
+
+
+def _member(context: AppContext, member_id: str) -> ApiMember:
+    with context.session() as session:
+        return session.scalars(select(ApiMember).where(ApiMember.id == member_id)).one()
+
+
+def setup_settlement_token(context: AppContext, currency: str = "USD") -> SettlementTokenClient:
+    """Deploy the settlement token of `currency` with the operator's key and register it with the
+    ledger (once: an already registered token is returned as is)."""
+    existing = context.settlement_token(currency)
+    if existing is not None:
+        return existing
+    return register_settlement_token(context, currency)[0]
+
+
+def register_settlement_token(
+    context: AppContext, currency: str, decimals: int = 2
+) -> tuple[SettlementTokenClient, TxResult]:
+    """Deploy a new settlement token of `currency` (minor-unit `decimals`) with the operator's key
+    and register it with the ledger; the registration transaction is returned with it."""
+    operator = signer(context, _member(context, OPERATOR_ID))
+    with context.write_lock():
+        token = SettlementTokenClient.deploy(context.ledger, operator, currency, decimals=decimals)
+        result = context.ledger.set_settlement_token(operator, currency, token.address)
+        context.wait_indexed(result.block_number)
+    registered = context.settlement_token(currency)
+    assert registered is not None
+    return registered, result
+
+
+def deposit(context: AppContext, member_id: str, amount: int, reference: str, currency: str = "USD") -> None:
+    """The operator (the settlement bank) mints `amount` settlement tokens to a member against a
+    deposit with `reference`."""
+    token = context.settlement_token(currency)
+    if token is None:
+        raise LookupError(f"no settlement token is registered for {currency}")
+    operator = signer(context, _member(context, OPERATOR_ID))
+    address = _member(context, member_id).address
+    with context.write_lock():
+        result = token.mint(operator, address, amount, reference)
+        context.wait_indexed(result.block_number)
+
+
+def approve_ledger(context: AppContext, member_id: str, amount: int, currency: str = "USD") -> None:
+    """A custodial member allows the ledger to take up to `amount` of its settlement tokens (for
+    discount prices and payments at maturity)."""
+    token = context.settlement_token(currency)
+    if token is None:
+        raise LookupError(f"no settlement token is registered for {currency}")
+    account = signer(context, _member(context, member_id))
+    with context.write_lock():
+        result = token.approve(account, context.ledger.address, amount)
+        context.wait_indexed(result.block_number)
 
 
 def write_credentials(path: Path, credentials: dict[str, Credential]) -> Path:

@@ -52,7 +52,7 @@ def note_result(context: AppContext, result: TxResult, indexed: bool, note_ids: 
     if indexed and note_ids:
         with context.session() as session:
             rows = session.scalars(select(Note).where(Note.id.in_(list(note_ids))).order_by(Note.id)).all()
-            notes = notes_out(session, rows)
+            notes = notes_out(context, session, rows)
     return WriteResult(
         tx_hash=result.tx_hash,
         block_number=result.block_number,

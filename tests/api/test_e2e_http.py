@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tests.databases import PG_URL
 
 pytestmark = pytest.mark.integration
 
+RUN = [sys.executable, "-m", "service.cli", "run"]
 TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
 NOTE_ID = re.compile(r"^[0-9]+$")
 FACE = 1_000_000
@@ -57,7 +59,7 @@ def _env(rpc_url: str, schema: str, **extra: str) -> dict[str, str]:
         CREDCHAIN_DATABASE_SCHEMA=schema,
         CREDCHAIN_FUNDER_KEY=ANVIL_DEV_KEY,
         CREDCHAIN_FUNDING_WEI=str(10**18),
-        CREDCHAIN_MASTER_SECRET="e2e-secret",
+        CREDCHAIN_MASTER_SECRET="e2e-master-secret-0123456789abcdef",
         CREDCHAIN_KEY_KDF_ITERATIONS="1",
         CREDCHAIN_POLL_INTERVAL="0.1",
         CREDCHAIN_WRITE_WAIT_SECONDS="20",
@@ -81,6 +83,16 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
 @pytest.fixture
 def gateway(anvil: Chain, pg_schema: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """`credchain init` (deploys, registers the operator), then `credchain run` in the background."""
+    yield from _gateway(anvil, pg_schema, tmp_path, workers=1)
+
+
+@pytest.fixture
+def workers_gateway(anvil: Chain, pg_schema: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The same with `credchain run --workers 2`."""
+    yield from _gateway(anvil, pg_schema, tmp_path, workers=2)
+
+
+def _gateway(anvil: Chain, pg_schema: str, tmp_path: Path, workers: int) -> Iterator[dict[str, Any]]:
     rpc_url = str(anvil.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
     init = _cli("init", env=_env(rpc_url, pg_schema))
     assert init.returncode == 0, init.stdout + init.stderr
@@ -99,7 +111,7 @@ def gateway(anvil: Chain, pg_schema: str, tmp_path: Path) -> Iterator[dict[str, 
     log_path = tmp_path / "gateway.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "run", "--host", "127.0.0.1", "--port", str(port)],
+            [*RUN, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
@@ -128,6 +140,7 @@ def gateway(anvil: Chain, pg_schema: str, tmp_path: Path) -> Iterator[dict[str, 
             "operator_key": operator_key[1],
             "chain": anvil,
             "log": log_path,
+            "pid": process.pid,
         }
     finally:
         process.terminate()
@@ -319,3 +332,81 @@ def test_main_story_over_http(gateway: dict[str, Any]) -> None:
     assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
     assert reconcile.stdout.strip().endswith(": 0 differences"), reconcile.stdout
     assert "5 notes" in reconcile.stdout, reconcile.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def test_several_workers_share_nonces_and_the_index(workers_gateway: dict[str, Any]) -> None:
+    """`credchain run --workers 2`: concurrent writes by the same members land in both workers, none
+    collides or waits for a poll, every answer is indexed, reads agree, and so do SQL and the chain."""
+    gateway = workers_gateway
+    assert len(_children(gateway["pid"])) >= 2  # the worker processes (and a resource tracker)
+    operator = Http(gateway["base"])
+    operator.keys["operator"] = gateway["operator_key"]
+    ids: dict[str, str] = {}
+    for name, roles in {"core": ["core_enterprise"], "bank": ["financier"], "s1": ["supplier"]}.items():
+        member = operator.ok("operator", "POST", "/v1/members", {"name": name, "roles": roles}, status=201)
+        operator.keys[name], ids[name] = member["api_key"], member["id"]
+        assert member["status"] == "active"
+    operator.ok("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "10000000"})
+    chain: Chain = gateway["chain"]
+    maturity = datetime.fromtimestamp(chain.now() + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
+
+    def issue_accept_split(i: int) -> list[str]:
+        http = Http(gateway["base"])  # a connection of its own: requests spread over the workers
+        http.keys = operator.keys
+        body = {
+            "to": ids["s1"],
+            "amount": str(1000 + i),
+            "currency": "USD",
+            "maturity": maturity,
+            "document_hash": "0x" + uuid.uuid4().hex * 2,
+        }
+        issued = http.ok("core", "POST", "/v1/notes", body, status=201)
+        _write_ok(issued)
+        (note_id,) = issued["note_ids"]
+        _write_ok(http.ok("s1", "POST", f"/v1/notes/{note_id}/accept"))
+        parts = [{"to": ids["s1"], "amount": "1"}, {"to": ids["s1"], "amount": str(999 + i)}]
+        split = http.ok("s1", "POST", f"/v1/notes/{note_id}/split", {"parts": parts})
+        _write_ok(split)
+        assert [n["status"] for n in split["notes"]] == ["active", "active"]
+        trace = http.ok("s1", "GET", f"/v1/notes/{split['note_ids'][1]}/provenance")
+        assert [n["id"] for n in trace["ancestors"]] == [note_id, split["note_ids"][1]]
+        return [note_id, *split["note_ids"]]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        trees = list(pool.map(issue_accept_split, range(8)))
+    listed = operator.ok("s1", "GET", "/v1/notes", limit=200)["items"]
+    assert sorted(n["id"] for n in listed) == sorted(i for tree in trees for i in tree)
+    w3 = chain.w3
+    for who in ("core", "s1"):
+        address = operator.ok("operator", "GET", f"/v1/members/{ids[who]}")["address"]
+        assert w3.eth.get_transaction_count(address, "pending") == w3.eth.get_transaction_count(address)
+    reconcile = _cli(
+        "reconcile",
+        "--rpc-url",
+        gateway["rpc_url"],
+        "--database-url",
+        PG_URL,
+        "--database-schema",
+        gateway["schema"],
+        "--contract",
+        gateway["contract"],
+        "--from-block",
+        gateway["from_block"],
+        env=_env(gateway["rpc_url"], gateway["schema"]),
+    )
+    assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
+    assert "24 notes" in reconcile.stdout, reconcile.stdout

@@ -67,8 +67,7 @@ def onboard_member(
     if address is None:
         account, keystore = context.keyring.create()
         address = account.address
-        with context.write_lock():
-            context.chain.fund(address, context.settings.funding_wei)
+        context.fund(address)
     onboard_to: str = address
     result, _indexed = send(
         context, operator, lambda op: context.ledger.onboard_member(op, onboard_to, role_bits(ordered))

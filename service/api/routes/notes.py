@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.auth import CORE_ENTERPRISE, OPERATOR, Context, CurrentMember, require_role, role_dependency
+from service.api.auth import (
+    CORE_ENTERPRISE,
+    OPERATOR,
+    BearerKey,
+    Context,
+    CurrentMember,
+    require_role,
+    role_dependency,
+)
 from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import (
+    NoteRead,
     member_status,
+    note_fields,
+    note_not_found,
+    note_out,
     notes_out,
     parse_note_id,
+    read_note,
     require_active_member,
     resolve_party,
     to_datetime,
@@ -41,6 +55,7 @@ from service.api.writes import note_result, send
 from service.db import provenance
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import LedgerConfig, Note, ObligorCredit
+from service.db.provenance import NoteRow
 from service.domain import MemberStatus, NoteStatus, Role
 from service.ledger.client import SplitPart
 
@@ -152,7 +167,9 @@ def _check_status(note: Note, wanted: NoteStatus) -> None:
 def _check_movable(context: AppContext, note: Note) -> None:
     if note.frozen:
         raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
-    if _chain_now(context) >= note.maturity:
+    # a chain time up to a second old is early enough here: if the note matured since, the ledger
+    # refuses the transaction when it is estimated, with the same problem
+    if context.chain_time(max_age=1.0) >= note.maturity:
         raise revert_problem(
             "NoteMatured", f"note {note.id} matured at {to_datetime(note.maturity).isoformat()}"
         )
@@ -384,28 +401,75 @@ def list_notes(
         rows = list(session.scalars(stmt).all())
         more = len(rows) > limit
         rows = rows[:limit]
-        return NotePage(items=notes_out(session, rows), next_cursor=str(rows[-1].id) if more else None)
+        next_cursor = str(rows[-1].id) if more else None
+        return NotePage(items=notes_out(context, session, rows), next_cursor=next_cursor)
+
+
+def _json(answer: BaseModel) -> Response:
+    """`answer` serialised once by pydantic (the route's response_model documents it)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _read_visible(
+    request: Request, context: AppContext, session: Session, key: str, note_id: str
+) -> tuple[NoteRow, NoteRead]:
+    """The note (and what came with it), if the key's member may see it (401, 404 otherwise); the
+    member goes into the request state for the access log."""
+    found = read_note(context, session, key, note_id)
+    request.state.member_id = found.caller.id
+    if found.note is None:
+        raise note_not_found(note_id)
+    return found.note, found
 
 
 @router.get("/{note_id}", response_model=NoteOut)
-def get_note(note_id: str, context: Context, member: CurrentMember) -> NoteOut:
-    with context.session() as session:
-        note = visible_note(session, member, parse_note_id(note_id))
-        return notes_out(session, [note])[0]
+def get_note(note_id: str, request: Request, context: Context, key: BearerKey) -> Response:
+    """One note the caller may see."""
+
+    def read(session: Session) -> NoteOut:
+        note, found = _read_visible(request, context, session, key, note_id)
+        reference, clock = found.reference, found.clock
+        ids = context.members.ids(session, (note.holder, note.obligor))
+        return note_out(note, ids, reference, clock)
+
+    return _json(context.read(read))
+
+
+def _path_to(nodes: list[NoteRow], note_id: int) -> list[NoteRow] | None:
+    """The ancestors of `note_id` (root first, the note last) found among the nodes of its tree;
+    None if the note or a parent is missing there."""
+    by_id = {node.id: node for node in nodes}
+    node = by_id.get(note_id)
+    path: list[NoteRow] = []
+    while node is not None:
+        path.append(node)
+        if node.parent_id is None:
+            return path[::-1]
+        parent = by_id.get(node.parent_id)
+        if parent is None or parent.depth >= node.depth:
+            return None
+        node = parent
+    return None
 
 
 @router.get("/{note_id}/provenance", response_model=ProvenanceOut)
-def get_provenance(note_id: str, context: Context, member: CurrentMember) -> ProvenanceOut:
+def get_provenance(note_id: str, request: Request, context: Context, key: BearerKey) -> Response:
     """Ancestors to the root, the root's whole tree with every node's events, the path of holders."""
-    with context.session() as session:
-        note = visible_note(session, member, parse_note_id(note_id))
-        path = provenance.ancestors(session, note.id)
+
+    def read(session: Session) -> ProvenanceOut:
+        note, found = _read_visible(request, context, session, key, note_id)
+        reference, clock = found.reference, found.clock
         whole = provenance.tree_with_events(session, note.root_id)
+        path = _path_to(whole.nodes, note.id)
+        if path is None:  # not on a snapshot (SQLite) and the tree changed under the read
+            path = provenance.ancestors(session, note.id)
         steps = provenance.holder_path(session, note.id)
-        nodes = notes_out(session, whole.nodes)
+        ids = context.members.ids(
+            session, {n.holder for n in whole.nodes} | {note.obligor} | {n.holder for n in path}
+        )
         tree = [
             TreeNodeOut(
-                **out.model_dump(),
+                **note_fields(node, ids, reference, clock),
                 events=[
                     EventOut(
                         name=e.name,
@@ -419,12 +483,12 @@ def get_provenance(note_id: str, context: Context, member: CurrentMember) -> Pro
                     for e in whole.events.get(node.id, [])
                 ],
             )
-            for out, node in zip(nodes, whole.nodes, strict=True)
+            for node in whole.nodes
         ]
         return ProvenanceOut(
             note_id=str(note.id),
             root_id=str(note.root_id),
-            ancestors=notes_out(session, path),
+            ancestors=[note_out(n, ids, reference, clock) for n in path],
             tree=tree,
             holder_path=[
                 HolderStepOut(
@@ -441,3 +505,5 @@ def get_provenance(note_id: str, context: Context, member: CurrentMember) -> Pro
                 for s in steps
             ],
         )
+
+    return _json(context.read(read, snapshot=True))

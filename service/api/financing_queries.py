@@ -1,0 +1,369 @@
+"""Reads from SQL for the financing endpoints: discount offers and who may see them, what remains
+to pay on a note, what is overdue, the risk views, and the pre-checks that need the chain (its
+clock, settlement-token balances and allowances).
+
+Amounts are summed in Python: on SQLite `ExactInteger` stores zero-padded strings, so SQL `SUM`
+would be wrong there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.api.auth import FINANCIER, sees_everything
+from service.api.context import AppContext
+from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
+from service.api.problems import ProblemError, revert_problem
+from service.api.queries import member_status, overdue_clock, to_datetime
+from service.db.gateway_models import ApiMember
+from service.db.models import (
+    CreditGrant,
+    DiscountOffer,
+    Event,
+    Note,
+    ObligorCredit,
+    PaymentClaim,
+)
+from service.domain import INDEX_BITS, MemberStatus, NoteStatus
+from service.ledger.client import SettlementTokenClient
+from service.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
+
+LIVE = (NoteStatus.PENDING, NoteStatus.ACTIVE, NoteStatus.OVERDUE)
+PAYABLE = (NoteStatus.ACTIVE, NoteStatus.OVERDUE)
+INDEX_MASK = (1 << INDEX_BITS) - 1
+SECONDS_PER_DAY = 86_400
+
+
+# ------------------------------------------------------------------ time and configuration
+def chain_now(context: AppContext) -> int:
+    """The chain's clock (latest block time): what the contract will compare against."""
+    with context.write_lock():
+        return context.chain.now()
+
+
+def read_clock(context: AppContext, session: Session) -> tuple[int, int]:
+    """(now, grace period) reads derive from: the latest indexed block's time, or the wall clock if
+    later (a quiet chain mints no blocks; a test chain's clock may run ahead of the wall clock), and
+    the ledger's grace period as indexed."""
+    return overdue_clock(session, context.ledger.address)()
+
+
+def grace_period(context: AppContext, session: Session) -> int:
+    return read_clock(context, session)[1]
+
+
+def remaining(note: Note) -> int:
+    """What is left to pay on a live note (0 on any other)."""
+    if NoteStatus(note.status) not in LIVE:
+        return 0
+    return int(note.amount) - int(note.paid_amount or 0)
+
+
+def is_overdue(note: Note, now: int, grace: int) -> bool:
+    """Unpaid (active or marked overdue) at or past maturity plus the grace period."""
+    return NoteStatus(note.status) in PAYABLE and now >= note.maturity + grace
+
+
+def member_active(session: Session, member: ApiMember) -> None:
+    """409 member-suspended if the acting member is suspended on the ledger."""
+    if member_status(session, member.address) is MemberStatus.SUSPENDED:
+        raise revert_problem("MemberNotActive", f"{member.id} is suspended")
+
+
+# ------------------------------------------------------------------ settlement tokens
+def require_token(context: AppContext, currency: str) -> SettlementTokenClient:
+    token = context.settlement_token(currency)
+    if token is None:
+        raise revert_problem("SettlementTokenNotSet", f"no settlement token is registered for {currency}")
+    return token
+
+
+def require_funds(context: AppContext, token: SettlementTokenClient, payer: str, amount: int) -> None:
+    """Pre-check that `payer` has `amount` settlement tokens and allows the ledger to take them (the
+    order the token checks them in: allowance, then balance)."""
+    with context.write_lock():
+        allowance = token.allowance(payer, context.ledger.address)
+        balance = token.balance_of(payer)
+    if allowance < amount:
+        raise revert_problem(
+            "ERC20InsufficientAllowance",
+            f"{payer} allows the ledger {allowance} settlement tokens, {amount} are needed",
+            allowance=str(allowance),
+            needed=str(amount),
+        )
+    if balance < amount:
+        raise revert_problem(
+            "ERC20InsufficientBalance",
+            f"{payer} holds {balance} settlement tokens, {amount} are needed",
+            balance=str(balance),
+            needed=str(amount),
+        )
+
+
+# ------------------------------------------------------------------ discount offers
+def offer_visibility(member: ApiMember) -> ColumnElement[bool] | None:
+    """SQL condition on `discount_offers` for the offers `member` may see (None: all): the offers
+    it made, the offers made to it, and the offers on notes it holds now."""
+    if sees_everything(member):
+        return None
+    address = member.address
+    return or_(
+        DiscountOffer.financier == address,
+        DiscountOffer.holder == address,
+        DiscountOffer.note_id.in_(select(Note.id).where(Note.holder == address)),
+    )
+
+
+def offer_not_found(raw: str | int) -> ProblemError:
+    return ProblemError(404, "offer-not-found", "No such offer", f"no discount offer {raw} that you may see")
+
+
+def visible_offer(session: Session, member: ApiMember, raw_id: str) -> DiscountOffer:
+    if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 18:
+        raise offer_not_found(raw_id)
+    stmt = select(DiscountOffer).where(DiscountOffer.id == int(raw_id))
+    condition = offer_visibility(member)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    offer = session.scalars(stmt).first()
+    if offer is None:
+        raise offer_not_found(raw_id)
+    return offer
+
+
+def offer_status(offer: DiscountOffer, note: Note | None, now: int, *, moved: bool = False) -> OfferStatus:
+    """open | accepted | cancelled as the ledger recorded it; an open offer is `expired` past its
+    deadline, and `void` once its note has moved (even if it came back: `moved`), split, been
+    frozen (even if unfrozen since) or is no longer active."""
+    if offer.status in ("accepted", "cancelled"):
+        return "accepted" if offer.status == "accepted" else "cancelled"
+    if now > offer.deadline:
+        return "expired"
+    if (
+        moved
+        or note is None
+        or note.holder != offer.holder
+        or NoteStatus(note.status) is not NoteStatus.ACTIVE
+        or note.frozen
+    ):
+        return "void"
+    return "open"
+
+
+VOIDING_EVENTS = ("NoteTransferred", "NoteDiscounted", "NoteFrozen", "NoteSplit")
+"""Events on a note that void every offer made on it before (the ledger bumps the note's offer
+epoch on transfers, discounts and freezes; a split consumes the note)."""
+
+
+def voided_offers(session: Session, offers: Sequence[DiscountOffer]) -> set[int]:
+    """Ids of the open `offers` whose note changed hands or was frozen after the offer was made
+    (by event position, block then log index), whatever its state now."""
+    open_offers = [o for o in offers if o.status == "open"]
+    if not open_offers:
+        return set()
+    note_ids = {o.note_id for o in open_offers}
+    made = {
+        str(tx): (int(block), int(index))
+        for tx, block, index in session.execute(
+            select(Event.tx_hash, Event.block_number, Event.log_index).where(
+                Event.name == "DiscountOffered",
+                Event.tx_hash.in_({o.created_tx for o in open_offers}),
+            )
+        )
+    }
+    latest: dict[int, tuple[int, int]] = {}
+    for note_id, block, index in session.execute(
+        select(Event.note_id, Event.block_number, Event.log_index).where(
+            Event.note_id.in_(note_ids), Event.name.in_(VOIDING_EVENTS)
+        )
+    ):
+        position = (int(block), int(index))
+        if note_id is not None and position > latest.get(int(note_id), (-1, -1)):
+            latest[int(note_id)] = position
+    return {
+        o.id
+        for o in open_offers
+        if o.note_id in latest and latest[o.note_id] > made.get(o.created_tx, (o.created_block, -1))
+    }
+
+
+def block_times(session: Session, blocks: Iterable[int]) -> dict[int, int]:
+    """Time of each block (from its indexed events)."""
+    wanted = sorted(set(blocks))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Event.block_number, func.min(Event.block_time))
+        .where(Event.block_number.in_(wanted))
+        .group_by(Event.block_number)
+    )
+    return {int(b): int(t) for b, t in rows}
+
+
+def offer_out(
+    offer: DiscountOffer,
+    note: Note | None,
+    ids: dict[str, str],
+    *,
+    basis: Basis,
+    value_time: int | None,
+    status: OfferStatus,
+) -> OfferOut:
+    face = int(note.amount) if note is not None else None
+    days = days_between(value_time, note.maturity) if note is not None and value_time is not None else None
+    rate = None
+    if face is not None and days is not None and days >= 1 and 0 < offer.price <= face:
+        rate = rate_for_price(face, int(offer.price), days, basis)
+    return OfferOut(
+        id=str(offer.id),
+        note_id=str(offer.note_id),
+        root_id=str(offer.root_id),
+        financier=offer.financier,
+        financier_member=ids.get(offer.financier),
+        holder=offer.holder,
+        holder_member=ids.get(offer.holder),
+        currency=note.currency if note is not None else None,
+        face=str(face) if face is not None else None,
+        price=str(offer.price),
+        discount=str(face - int(offer.price)) if face is not None else None,
+        basis=basis.value,
+        value_date=to_datetime(value_time).date() if value_time is not None else None,
+        days=days,
+        rate=format_rate(rate) if rate is not None else None,
+        rate_exact=is_exact(rate) if rate is not None else None,
+        deadline=to_datetime(offer.deadline),
+        off_chain=bool(offer.off_chain),
+        status=status,
+        payment_reference=reference_text(offer.payment_reference),
+        payment_reference_hex=offer.payment_reference,
+        created_tx=offer.created_tx,
+        created_block=offer.created_block,
+        closed_tx=offer.closed_tx,
+        closed_block=offer.closed_block,
+    )
+
+
+def offers_out(
+    context: AppContext, session: Session, offers: Sequence[DiscountOffer], *, basis: Basis, now: int
+) -> list[OfferOut]:
+    """The offers as answered, with their notes, derived statuses and implied rates (the day count
+    from the UTC date of the block each offer was made in)."""
+    notes = {n.id: n for n in session.scalars(select(Note).where(Note.id.in_({o.note_id for o in offers})))}
+    ids = context.members.ids(session, {o.financier for o in offers} | {o.holder for o in offers})
+    times = block_times(session, (o.created_block for o in offers))
+    voided = voided_offers(session, offers)
+    return [
+        offer_out(
+            o,
+            notes.get(o.note_id),
+            ids,
+            basis=basis,
+            value_time=times.get(o.created_block),
+            status=offer_status(o, notes.get(o.note_id), now, moved=o.id in voided),
+        )
+        for o in offers
+    ]
+
+
+def pending_claim(session: Session, note_id: int) -> PaymentClaim | None:
+    return session.get(PaymentClaim, note_id)
+
+
+# ------------------------------------------------------------------ risk views
+def risk_scope(session: Session, member: ApiMember) -> set[str] | None:
+    """The obligors whose risk `member` may see (None: all of them): a financier sees the obligors
+    it granted credit to and those of the live notes it holds."""
+    if sees_everything(member):
+        return None
+    if FINANCIER not in member.role_names:
+        raise ProblemError(
+            403,
+            "forbidden",
+            "Your roles do not allow this",
+            "risk views are for financiers, auditors and the operator",
+            required_roles=[FINANCIER, "auditor", "operator"],
+        )
+    granted = session.scalars(select(CreditGrant.obligor).where(CreditGrant.financier == member.address))
+    held = session.scalars(
+        select(Note.obligor).where(Note.holder == member.address, Note.status.in_([int(s) for s in LIVE]))
+    )
+    return set(granted) | set(held)
+
+
+def live_notes(session: Session, obligors: set[str] | None) -> list[Note]:
+    stmt = select(Note).where(Note.status.in_([int(s) for s in LIVE])).order_by(Note.id)
+    if obligors is not None:
+        stmt = stmt.where(Note.obligor.in_(obligors))
+    return list(session.scalars(stmt))
+
+
+def obligor_credit(session: Session, obligors: set[str] | None) -> dict[str, ObligorCredit]:
+    stmt = select(ObligorCredit)
+    if obligors is not None:
+        stmt = stmt.where(ObligorCredit.obligor.in_(obligors))
+    return {row.obligor: row for row in session.scalars(stmt)}
+
+
+def grants_of(session: Session, financier: str) -> dict[str, int]:
+    rows = session.scalars(select(CreditGrant).where(CreditGrant.financier == financier))
+    return {row.obligor: int(row.amount) for row in rows}
+
+
+def iso_week(unix: int) -> tuple[str, date]:
+    """The ISO week of a moment's UTC date, as `2026-W18`, and the Monday it starts on."""
+    year, week, _ = datetime.fromtimestamp(unix, UTC).date().isocalendar()
+    return f"{year}-W{week:02d}", date.fromisocalendar(year, week, 1)
+
+
+def wants_csv(format_: str | None, accept: str | None) -> bool:
+    if format_ is not None:
+        if format_ not in ("json", "csv"):
+            raise ProblemError(
+                422, "invalid-request", "The request is not valid", "format must be json or csv"
+            )
+        return format_ == "csv"
+    return accept is not None and "text/csv" in accept.lower()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def csv_response(model: type[BaseModel], rows: Sequence[BaseModel], name: str) -> Response:
+    """`rows` as CSV, one column per field of `model` (amounts as integer strings)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    columns = list(model.model_fields)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(getattr(row, c)) for c in columns])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def note_index(note_id: int) -> int:
+    return note_id & INDEX_MASK
+
+
+def days_overdue(note: Note, now: int, grace: int) -> int:
+    return max(0, (now - (note.maturity + grace)) // SECONDS_PER_DAY)

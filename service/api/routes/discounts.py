@@ -1,0 +1,424 @@
+"""/v1/notes/{id}/discount-offers and /v1/discount-offers: a financier offers to buy a note before
+maturity (at a price, or at an annual discount rate converted by `service.pricing`); the holder
+accepts, and the note and the price in settlement tokens change hands in one transaction (delivery
+versus payment), or, for an off-chain offer, against the payment reference the financier recorded.
+
+Every predictable refusal of the ledger is checked first against SQL (and the chain's clock and
+token balances), so it is answered as problem+json without sending anything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from service.api.auth import FINANCIER, Context, CurrentMember, role_dependency
+from service.api.context import AppContext
+from service.api.financing_queries import (
+    block_times,
+    chain_now,
+    member_active,
+    offer_out,
+    offer_visibility,
+    offers_out,
+    read_clock,
+    require_funds,
+    require_token,
+    visible_offer,
+    voided_offers,
+)
+from service.api.financing_schemas import (
+    DiscountOfferIn,
+    OfferOut,
+    OfferPage,
+    OfferPaymentIn,
+    OfferStatus,
+    OfferWrite,
+    reference_to_bytes,
+)
+from service.api.idempotency import run_idempotent
+from service.api.problems import ProblemError, revert_problem
+from service.api.queries import (
+    member_status,
+    notes_out,
+    parse_note_id,
+    resolve_party,
+    to_datetime,
+    visible_note,
+)
+from service.api.schemas import Empty
+from service.api.writes import send
+from service.db.gateway_models import ApiMember
+from service.db.models import DiscountOffer, Note
+from service.domain import MemberStatus, NoteStatus
+from service.ledger.client import TxResult
+from service.pricing import Basis, PricingError, days_between, parse_basis, parse_rate, price_for_rate
+
+router = APIRouter(tags=["discount"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Financier = Annotated[ApiMember, Depends(role_dependency(FINANCIER))]
+MAX_PAGE = 200
+OFFER_STATUSES: tuple[OfferStatus, ...] = ("open", "accepted", "cancelled", "void", "expired")
+
+
+def invalid_rate(detail: str) -> ProblemError:
+    return ProblemError(422, "invalid-rate", "The rate is not valid", detail, field="rate")
+
+
+def parse_basis_param(raw: str | None) -> Basis:
+    try:
+        return parse_basis(raw)
+    except PricingError as exc:
+        raise ProblemError(422, "invalid-basis", "The day-count basis is not valid", str(exc)) from exc
+
+
+def _offered(result: TxResult, note: Note) -> DiscountOffer:
+    """The offer row the transaction made (for the answer, before the index has it)."""
+    args = next(e.args for e in result.events if e.name == "DiscountOffered")
+    return DiscountOffer(
+        id=int(args["offerId"]),
+        note_id=note.id,
+        root_id=note.root_id,
+        financier=args["financier"],
+        holder=args["holder"],
+        price=int(args["price"]),
+        deadline=int(args["deadline"]),
+        off_chain=bool(args["offChain"]),
+        status="open",
+        payment_reference=None,
+        created_block=result.block_number,
+        created_tx=result.tx_hash,
+        closed_block=None,
+        closed_tx=None,
+    )
+
+
+def _copy(offer: DiscountOffer, **changes: object) -> DiscountOffer:
+    """A detached copy of an offer row with `changes` (what the transaction did to it)."""
+    values = {column.key: getattr(offer, column.key) for column in DiscountOffer.__table__.columns}
+    values.update(changes)
+    return DiscountOffer(**values)
+
+
+def _offer_answer(
+    context: AppContext,
+    result: TxResult,
+    indexed: bool,
+    offer_id: int,
+    fallback: DiscountOffer,
+    note: Note,
+    basis: Basis,
+    status: OfferStatus,
+) -> OfferWrite:
+    """The answer of an offer write: the transaction, the offer (from SQL once indexed, else as the
+    transaction left it) and its note."""
+    with context.session() as session:
+        now = chain_now(context)
+        row = session.get(DiscountOffer, offer_id) if indexed else None
+        if row is not None:
+            offer = offers_out(context, session, [row], basis=basis, now=now)[0]
+        else:
+            ids = context.members.ids(session, {fallback.financier, fallback.holder})
+            times = block_times(session, [fallback.created_block])
+            offer = offer_out(
+                fallback,
+                note,
+                ids,
+                basis=basis,
+                value_time=times.get(fallback.created_block, now),
+                status=status,
+            )
+        current = session.get(Note, note.id) if indexed else None
+        notes = notes_out(context, session, [current]) if current is not None else []
+    return OfferWrite(
+        tx_hash=result.tx_hash, block_number=result.block_number, indexed=indexed, offer=offer, notes=notes
+    )
+
+
+# ------------------------------------------------------------------ offer
+@router.post("/v1/notes/{note_id}/discount-offers", status_code=201, response_model=OfferWrite)
+def make_offer(
+    note_id: str,
+    body: DiscountOfferIn,
+    request: Request,
+    context: Context,
+    member: Financier,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Offer to buy an active note from its holder, at `price` or at an annual discount `rate`
+    (ACT/360 unless `basis` says ACT/365), valid until `deadline`."""
+
+    def action() -> tuple[int, OfferWrite]:
+        with context.session() as session:
+            member_active(session, member)
+            note = visible_note(session, member, parse_note_id(note_id))
+        if note.status != NoteStatus.ACTIVE:
+            raise revert_problem("NoteNotActive", f"note {note.id} is {NoteStatus(note.status).name.lower()}")
+        if note.frozen:
+            raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+        if note.holder == member.address:
+            raise revert_problem("SelfDealing", f"{member.id} holds note {note.id}")
+        now = chain_now(context)
+        if now >= note.maturity:
+            raise revert_problem(
+                "NoteMatured", f"note {note.id} matured at {to_datetime(note.maturity).isoformat()}"
+            )
+        basis = Basis(body.basis)
+        days = days_between(now, note.maturity)
+        if body.rate is not None:
+            try:
+                price = price_for_rate(int(note.amount), parse_rate(body.rate), days, basis)
+            except PricingError as exc:
+                raise invalid_rate(str(exc)) from exc
+        else:
+            assert body.price is not None
+            price = body.price
+        if not 0 < price <= note.amount:
+            raise revert_problem(
+                "InvalidPrice",
+                f"the price {price} must be between 1 and the note's amount {note.amount}",
+                price=str(price),
+                face=str(note.amount),
+            )
+        deadline = body.deadline_unix()
+        if not now < deadline < note.maturity:
+            raise revert_problem(
+                "InvalidDeadline",
+                f"the deadline must be after {to_datetime(now).isoformat()} and before the maturity "
+                f"{to_datetime(note.maturity).isoformat()}",
+                field="deadline",
+            )
+        if not body.off_chain:
+            require_token(context, note.currency)
+        result, indexed = send(
+            context,
+            member,
+            lambda account: context.ledger.offer_discount(
+                account, note.id, price, deadline, off_chain=body.off_chain
+            ),
+        )
+        written = _offered(result, note)
+        answer = _offer_answer(context, result, indexed, written.id, written, note, basis, "open")
+        return 201, answer
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+
+
+# ------------------------------------------------------------------ accept, cancel, record payment
+def _note_of(context: AppContext, offer: DiscountOffer) -> Note:
+    with context.session() as session:
+        note = session.get(Note, offer.note_id)
+    if note is None:
+        raise revert_problem("NoteNotFound", f"note {offer.note_id} is not indexed yet")
+    return note
+
+
+@router.post("/v1/discount-offers/{offer_id}/accept", response_model=OfferWrite)
+def accept_offer(
+    offer_id: str,
+    request: Request,
+    context: Context,
+    member: CurrentMember,
+    idempotency_key: IdempotencyKey = None,
+    body: Empty | None = None,
+) -> JSONResponse:
+    """The holder accepts: the note goes to the financier and the price in settlement tokens comes
+    to the holder in one transaction (for an off-chain offer: against the recorded payment)."""
+
+    def action() -> tuple[int, OfferWrite]:
+        with context.session() as session:
+            offer = visible_offer(session, member, offer_id)
+        note = _note_of(context, offer)
+        if offer.status != "open":
+            raise revert_problem("OfferNotOpen", f"offer {offer.id} is {offer.status}")
+        now = chain_now(context)
+        if now > offer.deadline:
+            raise revert_problem(
+                "OfferExpired", f"offer {offer.id} expired at {to_datetime(offer.deadline).isoformat()}"
+            )
+        if note.status != NoteStatus.ACTIVE:
+            raise revert_problem("NoteNotActive", f"note {note.id} is {NoteStatus(note.status).name.lower()}")
+        if note.frozen:
+            raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+        if note.holder != member.address:
+            raise revert_problem("NotHolder", f"{member.id} does not hold note {note.id}")
+        with context.session() as session:
+            member_active(session, member)
+            financier_status = member_status(session, offer.financier)
+            moved = offer.id in voided_offers(session, [offer])
+        if offer.holder != member.address:
+            raise revert_problem(
+                "OfferVoid", f"offer {offer.id} was made to an earlier holder of note {note.id}"
+            )
+        if moved:
+            raise revert_problem(
+                "OfferVoid", f"note {note.id} changed hands or was frozen since offer {offer.id} was made"
+            )
+        if financier_status is not MemberStatus.ACTIVE:
+            raise revert_problem("MemberNotActive", f"the financier {offer.financier} is suspended")
+        if offer.off_chain:
+            if offer.payment_reference is None:
+                raise revert_problem(
+                    "DiscountPaymentNotRecorded", f"the financier has not recorded paying offer {offer.id}"
+                )
+        else:
+            token = require_token(context, note.currency)
+            require_funds(context, token, offer.financier, int(offer.price))
+        result, indexed = send(
+            context, member, lambda account: context.ledger.accept_discount_offer(account, offer.id)
+        )
+        accepted = _copy(offer, status="accepted", closed_block=result.block_number, closed_tx=result.tx_hash)
+        answer = _offer_answer(context, result, indexed, offer.id, accepted, note, Basis.ACT_360, "accepted")
+        return 200, answer
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+
+
+@router.post("/v1/discount-offers/{offer_id}/cancel", response_model=OfferWrite)
+def cancel_offer(
+    offer_id: str,
+    request: Request,
+    context: Context,
+    member: Financier,
+    idempotency_key: IdempotencyKey = None,
+    body: Empty | None = None,
+) -> JSONResponse:
+    """The financier withdraws an offer it made (open, expired or void)."""
+
+    def action() -> tuple[int, OfferWrite]:
+        with context.session() as session:
+            offer = visible_offer(session, member, offer_id)
+        if offer.financier != member.address:
+            raise revert_problem("NotOfferer", f"offer {offer.id} is not {member.id}'s")
+        if offer.status != "open":
+            raise revert_problem("OfferNotOpen", f"offer {offer.id} is {offer.status}")
+        note = _note_of(context, offer)
+        result, indexed = send(
+            context, member, lambda account: context.ledger.cancel_discount_offer(account, offer.id)
+        )
+        cancelled = _copy(
+            offer, status="cancelled", closed_block=result.block_number, closed_tx=result.tx_hash
+        )
+        answer = _offer_answer(
+            context, result, indexed, offer.id, cancelled, note, Basis.ACT_360, "cancelled"
+        )
+        return 200, answer
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+
+
+@router.post("/v1/discount-offers/{offer_id}/payment", response_model=OfferWrite)
+def record_payment(
+    offer_id: str,
+    body: OfferPaymentIn,
+    request: Request,
+    context: Context,
+    member: Financier,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The financier records the reference of the off-chain payment of an off-chain offer's price;
+    the holder's acceptance then confirms receipt and delivers the note."""
+
+    def action() -> tuple[int, OfferWrite]:
+        with context.session() as session:
+            offer = visible_offer(session, member, offer_id)
+        if offer.financier != member.address:
+            raise revert_problem("NotOfferer", f"offer {offer.id} is not {member.id}'s")
+        if offer.status != "open":
+            raise revert_problem("OfferNotOpen", f"offer {offer.id} is {offer.status}")
+        if not offer.off_chain:
+            raise revert_problem("NotAnOffChainOffer", f"offer {offer.id} is paid in settlement tokens")
+        reference = reference_to_bytes(body.reference)
+        if not any(reference):
+            raise revert_problem("ZeroReference", "the payment reference is all zeros", field="reference")
+        if chain_now(context) > offer.deadline:
+            raise revert_problem(
+                "OfferExpired", f"offer {offer.id} expired at {to_datetime(offer.deadline).isoformat()}"
+            )
+        note = _note_of(context, offer)
+        result, indexed = send(
+            context,
+            member,
+            lambda account: context.ledger.record_discount_payment(account, offer.id, reference),
+        )
+        recorded = _copy(offer, payment_reference="0x" + reference.hex())
+        answer = _offer_answer(context, result, indexed, offer.id, recorded, note, Basis.ACT_360, "open")
+        return 200, answer
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+
+
+# ------------------------------------------------------------------ reads
+@router.get("/v1/discount-offers", response_model=OfferPage)
+def list_offers(
+    context: Context,
+    member: CurrentMember,
+    note: str | None = Query(default=None, description="offers on this note"),
+    status: str | None = Query(default=None, description="open, accepted, cancelled, void or expired"),
+    financier: str | None = Query(default=None, description="member id or address of the financier"),
+    basis: str | None = Query(default=None, description="day count of the implied rates: ACT/360 or ACT/365"),
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    limit: int = Query(default=50, ge=1, le=MAX_PAGE),
+) -> OfferPage:
+    """The offers the caller may see: a financier its own, a holder those made to it or on notes
+    it holds, the auditor and the operator all; by id, `limit` at a time."""
+    wanted_basis = parse_basis_param(basis)
+    if status is not None and status not in OFFER_STATUSES:
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "The request is not valid",
+            f"status must be one of {list(OFFER_STATUSES)}",
+        )
+    for name, raw in (("note", note), ("cursor", cursor)):
+        if raw is not None and (not raw.isascii() or not raw.isdigit() or len(raw) > 19):
+            raise ProblemError(422, "invalid-request", "The request is not valid", f"{name} must be an id")
+    with context.session() as session:
+        stmt = select(DiscountOffer).order_by(DiscountOffer.id)
+        if note is not None:
+            stmt = stmt.where(DiscountOffer.note_id == int(note))
+        if financier is not None:
+            stmt = stmt.where(DiscountOffer.financier == resolve_party(session, financier, "financier"))
+        if status in ("accepted", "cancelled"):
+            stmt = stmt.where(DiscountOffer.status == status)
+        elif status is not None:
+            stmt = stmt.where(DiscountOffer.status == "open")
+        condition = offer_visibility(member)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        now, _ = read_clock(context, session)
+        items: list[OfferOut] = []
+        after = int(cursor) if cursor is not None else -1
+        more = False
+        while True:
+            rows = list(session.scalars(stmt.where(DiscountOffer.id > after).limit(limit + 1)))
+            if not rows:
+                break
+            batch = offers_out(context, session, rows, basis=wanted_basis, now=now)
+            for out in batch:
+                if status is None or out.status == status:
+                    if len(items) == limit:
+                        more = True
+                        break
+                    items.append(out)
+            if more or len(rows) <= limit:
+                break
+            after = rows[-1].id
+        return OfferPage(items=items, next_cursor=items[-1].id if more else None)
+
+
+@router.get("/v1/discount-offers/{offer_id}", response_model=OfferOut)
+def get_offer(
+    offer_id: str,
+    context: Context,
+    member: CurrentMember,
+    basis: str | None = Query(default=None, description="day count of the implied rate: ACT/360 or ACT/365"),
+) -> OfferOut:
+    wanted_basis = parse_basis_param(basis)
+    with context.session() as session:
+        offer = visible_offer(session, member, offer_id)
+        return offers_out(context, session, [offer], basis=wanted_basis, now=read_clock(context, session)[0])[
+            0
+        ]

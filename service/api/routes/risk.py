@@ -1,0 +1,224 @@
+"""/v1/risk: exposure by obligor, maturity ladder, concentration by holder and the overdue list, for
+financiers (the obligors they grant credit to or hold notes of), auditors and the operator (all).
+Each answers JSON, or CSV with `?format=csv` or `Accept: text/csv` (amounts as integer strings).
+
+Figures are derived from the index at the time of its latest block (or the wall clock if later):
+"live" is pending, active or overdue; a note's remainder is its amount less what was paid; a note is
+overdue when active or marked overdue at or past maturity plus the ledger's grace period, marked or
+not. Sums are taken in Python (exact on SQLite too)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from service.api.auth import FINANCIER, Context, CurrentMember
+from service.api.context import AppContext
+from service.api.financing_queries import (
+    csv_response,
+    days_overdue,
+    grants_of,
+    is_overdue,
+    iso_week,
+    live_notes,
+    obligor_credit,
+    read_clock,
+    remaining,
+    risk_scope,
+    wants_csv,
+)
+from service.api.financing_schemas import (
+    ConcentrationOut,
+    ConcentrationRow,
+    ExposureOut,
+    ExposureRow,
+    LadderOut,
+    LadderRow,
+    OverdueOut,
+    OverdueRow,
+    RiskMeta,
+)
+from service.api.queries import to_datetime
+from service.db.gateway_models import ApiMember
+from service.domain import NoteStatus
+
+router = APIRouter(prefix="/v1/risk", tags=["risk"])
+Format = Annotated[str | None, Query(alias="format", description="json (default) or csv")]
+Accept = Annotated[str | None, Header()]
+BASIS_POINTS = 10_000
+
+
+class _View:
+    """What every view starts from: the caller's scope, the time, the grace period, live notes."""
+
+    def __init__(self, context: AppContext, session: Session, member: ApiMember) -> None:
+        self.scope = risk_scope(session, member)
+        self.now, self.grace = read_clock(context, session)
+        self.notes = live_notes(session, self.scope)
+
+    def meta(self) -> dict[str, Any]:
+        return RiskMeta(
+            as_of=to_datetime(self.now),
+            grace_period_seconds=self.grace,
+            scope="all" if self.scope is None else "granted",
+        ).model_dump()
+
+
+@router.get("/exposure", response_model=ExposureOut)
+def exposure(context: Context, member: CurrentMember, fmt: Format = None, accept: Accept = None) -> Response:
+    """By obligor: credit limit, the caller's own grant (financiers), outstanding as the ledger counts
+    it, headroom, and the live and overdue notes with their unpaid remainders."""
+    as_csv = wants_csv(fmt, accept)
+    with context.session() as session:
+        view = _View(context, session, member)
+        credit = obligor_credit(session, view.scope)
+        grants = grants_of(session, member.address) if FINANCIER in member.role_names else None
+        obligors = set(credit) | {n.obligor for n in view.notes}
+        if view.scope is not None:
+            obligors = (obligors | view.scope) & view.scope
+        ids = context.members.ids(session, obligors)
+    by_obligor: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for note in view.notes:
+        totals = by_obligor[note.obligor]
+        left = remaining(note)
+        totals[0] += 1
+        totals[1] += left
+        if is_overdue(note, view.now, view.grace):
+            totals[2] += 1
+            totals[3] += left
+    rows: list[ExposureRow] = []
+    for obligor in sorted(obligors):
+        row = credit.get(obligor)
+        limit, outstanding = (int(row.credit_limit), int(row.outstanding)) if row is not None else (0, 0)
+        live, live_amount, overdue, overdue_amount = by_obligor.get(obligor, [0, 0, 0, 0])
+        rows.append(
+            ExposureRow(
+                obligor=obligor,
+                obligor_member=ids.get(obligor),
+                credit_limit=str(limit),
+                grant=str(grants.get(obligor, 0)) if grants is not None else None,
+                outstanding=str(outstanding),
+                headroom=str(limit - outstanding),
+                live_notes=live,
+                live_amount=str(live_amount),
+                overdue_notes=overdue,
+                overdue_amount=str(overdue_amount),
+            )
+        )
+    if as_csv:
+        return csv_response(ExposureRow, rows, "exposure")
+    return _json(ExposureOut(items=rows, **view.meta()))
+
+
+@router.get("/maturity-ladder", response_model=LadderOut)
+def maturity_ladder(
+    context: Context, member: CurrentMember, fmt: Format = None, accept: Accept = None
+) -> Response:
+    """Unpaid remainders of live notes by ISO week of maturity and currency (weeks already past
+    included: what is overdue stays in the week it fell due)."""
+    as_csv = wants_csv(fmt, accept)
+    with context.session() as session:
+        view = _View(context, session, member)
+    buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    starts = {}
+    for note in view.notes:
+        week, start = iso_week(note.maturity)
+        starts[week] = start
+        bucket = buckets[(week, note.currency)]
+        left = remaining(note)
+        bucket[0] += 1
+        bucket[1] += left
+        if is_overdue(note, view.now, view.grace):
+            bucket[2] += left
+    rows = [
+        LadderRow(
+            week=week,
+            week_start=starts[week],
+            currency=currency,
+            notes=count,
+            amount=str(amount),
+            overdue_amount=str(overdue),
+        )
+        for (week, currency), (count, amount, overdue) in sorted(buckets.items())
+    ]
+    if as_csv:
+        return csv_response(LadderRow, rows, "maturity-ladder")
+    return _json(LadderOut(items=rows, **view.meta()))
+
+
+@router.get("/concentration", response_model=ConcentrationOut)
+def concentration(
+    context: Context, member: CurrentMember, fmt: Format = None, accept: Accept = None
+) -> Response:
+    """Unpaid remainders of live notes by holder and currency, largest first, with each holder's
+    share of the currency's total in basis points (rounded down)."""
+    as_csv = wants_csv(fmt, accept)
+    with context.session() as session:
+        view = _View(context, session, member)
+        ids = context.members.ids(session, {n.holder for n in view.notes})
+    held: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[str, int] = defaultdict(int)
+    for note in view.notes:
+        left = remaining(note)
+        entry = held[(note.currency, note.holder)]
+        entry[0] += 1
+        entry[1] += left
+        totals[note.currency] += left
+    ordered = sorted(held.items(), key=lambda item: (item[0][0], -item[1][1], item[0][1]))
+    rows = [
+        ConcentrationRow(
+            currency=currency,
+            holder=holder,
+            holder_member=ids.get(holder),
+            notes=count,
+            amount=str(amount),
+            share_bps=amount * BASIS_POINTS // totals[currency] if totals[currency] else 0,
+        )
+        for (currency, holder), (count, amount) in ordered
+    ]
+    if as_csv:
+        return csv_response(ConcentrationRow, rows, "concentration")
+    return _json(ConcentrationOut(items=rows, **view.meta()))
+
+
+@router.get("/overdue", response_model=OverdueOut)
+def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept: Accept = None) -> Response:
+    """Every overdue note (marked or not), oldest maturity first."""
+    as_csv = wants_csv(fmt, accept)
+    with context.session() as session:
+        view = _View(context, session, member)
+        late = [n for n in view.notes if is_overdue(n, view.now, view.grace)]
+        ids = context.members.ids(session, {n.holder for n in late} | {n.obligor for n in late})
+    late.sort(key=lambda n: (n.maturity, n.id))
+    rows = [
+        OverdueRow(
+            note_id=str(n.id),
+            root_id=str(n.root_id),
+            obligor=n.obligor,
+            obligor_member=ids.get(n.obligor),
+            holder=n.holder,
+            holder_member=ids.get(n.holder),
+            currency=n.currency,
+            amount=str(n.amount),
+            paid_amount=str(n.paid_amount or 0),
+            remaining=str(remaining(n)),
+            maturity=to_datetime(n.maturity),
+            overdue_since=to_datetime(n.maturity + view.grace),
+            days_overdue=days_overdue(n, view.now, view.grace),
+            marked=n.status == NoteStatus.OVERDUE,
+            frozen=bool(n.frozen),
+        )
+        for n in late
+    ]
+    if as_csv:
+        return csv_response(OverdueRow, rows, "overdue")
+    return _json(OverdueOut(items=rows, **view.meta()))
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")

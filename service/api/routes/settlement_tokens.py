@@ -1,0 +1,252 @@
+"""/v1/settlement-tokens: the permissioned ERC-20 of tokenized deposits each currency settles in.
+
+The operator (standing for the settlement bank) registers a currency's token, mints against
+deposits and burns on payouts; a member reads its account (balance and what it allows the ledger to
+take) and, when the gateway holds its key, sets that allowance. Balances are read from the chain:
+token movements are not indexed into SQL. `/v1/dev/clock` moves the in-process chain's clock (the
+embedded demo only, to reach maturity)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from eth_account.signers.local import LocalAccount
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.api.auth import OPERATOR, Context, CurrentMember, role_dependency, sees_everything
+from service.api.context import AppContext
+from service.api.financing_queries import require_token
+from service.api.idempotency import run_idempotent
+from service.api.problems import ProblemError, revert_problem
+from service.api.queries import find_member, member_status
+from service.api.seed import register_settlement_token
+from service.api.token_schemas import (
+    AccountOut,
+    AccountWrite,
+    AllowanceSet,
+    ClockAdvance,
+    ClockOut,
+    TokenList,
+    TokenMovement,
+    TokenOut,
+    TokenRegister,
+    TokenWrite,
+)
+from service.api.writes import send, signer
+from service.db.gateway_models import ApiMember
+from service.db.models import SettlementToken
+from service.domain import MemberStatus
+from service.ledger.client import SettlementTokenClient, TxResult
+
+router = APIRouter(tags=["settlement tokens"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
+
+
+def _token_out(session: Session, currency: str) -> TokenOut | None:
+    row = session.get(SettlementToken, currency)
+    if row is None:
+        return None
+    return TokenOut(currency=row.currency, token=row.token, registered_block=row.registered_block)
+
+
+def _account(
+    context: AppContext, token: SettlementTokenClient, member: ApiMember, currency: str
+) -> AccountOut:
+    with context.write_lock():
+        balance = token.balance_of(member.address)
+        allowance = token.allowance(member.address, context.ledger.address)
+    return AccountOut(
+        member=member.id,
+        address=member.address,
+        currency=currency,
+        balance=str(balance),
+        ledger_allowance=str(allowance),
+    )
+
+
+def _visible_member(session: Session, caller: ApiMember, member_id: str) -> ApiMember:
+    """The member whose account `caller` asks for: itself, or anyone for the auditor and operator
+    (others get 404, as for notes they cannot see)."""
+    if member_id != caller.id and not sees_everything(caller):
+        raise ProblemError(404, "not-found", "No such member", f"no member {member_id!r} visible to you")
+    return find_member(session, member_id)
+
+
+@router.get("/v1/settlement-tokens", response_model=TokenList)
+def list_tokens(context: Context, _member: CurrentMember) -> TokenList:
+    """Every registered settlement token, by currency."""
+    with context.session() as session:
+        rows = session.scalars(select(SettlementToken).order_by(SettlementToken.currency)).all()
+    return TokenList(
+        items=[
+            TokenOut(currency=r.currency, token=r.token, registered_block=r.registered_block) for r in rows
+        ]
+    )
+
+
+@router.post("/v1/settlement-tokens", response_model=TokenWrite, status_code=201)
+def register_token(
+    body: TokenRegister,
+    request: Request,
+    context: Context,
+    member: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Deploy the settlement token of a currency and register it with the ledger (once per currency)."""
+
+    def action() -> tuple[int, TokenWrite]:
+        if context.settlement_token(body.currency) is not None:
+            raise revert_problem(
+                "SettlementTokenAlreadySet",
+                f"{body.currency} already has a settlement token",
+                field="currency",
+            )
+        token, result = register_settlement_token(context, body.currency, decimals=body.decimals)
+        with context.session() as session:
+            out = _token_out(session, body.currency)
+        registered = out or TokenOut(
+            currency=body.currency, token=token.address, registered_block=result.block_number
+        )
+        return 201, TokenWrite(
+            tx_hash=result.tx_hash,
+            block_number=result.block_number,
+            indexed=out is not None,
+            token=registered,
+        )
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+
+
+def _movement(
+    context: AppContext,
+    operator: ApiMember,
+    currency: str,
+    body: TokenMovement,
+    deposit: bool,
+) -> tuple[int, AccountWrite]:
+    token = require_token(context, currency)
+    with context.session() as session:
+        target = find_member(session, body.member)
+        status = member_status(session, target.address)
+    if deposit and status is not MemberStatus.ACTIVE:
+        raise revert_problem("NotAnActiveMember", f"{target.id} is not an active member", field="member")
+    if not deposit:
+        with context.write_lock():
+            balance = token.balance_of(target.address)
+        if balance < body.amount:
+            raise revert_problem(
+                "ERC20InsufficientBalance",
+                f"{target.id} holds {balance} {currency} tokens, {body.amount} cannot be paid out",
+                balance=str(balance),
+                needed=str(body.amount),
+            )
+
+    def call(account: LocalAccount) -> TxResult:
+        if deposit:
+            return token.mint(account, target.address, body.amount, body.reference)
+        return token.burn(account, target.address, body.amount, body.reference)
+
+    result, _indexed = send(context, operator, call)
+    return 200, AccountWrite(
+        tx_hash=result.tx_hash,
+        block_number=result.block_number,
+        account=_account(context, token, target, currency),
+    )
+
+
+@router.post("/v1/settlement-tokens/{currency}/deposits", response_model=AccountWrite)
+def deposit(
+    currency: str,
+    body: TokenMovement,
+    request: Request,
+    context: Context,
+    member: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The settlement bank received `amount` from a member: mint it as settlement tokens."""
+    return run_idempotent(
+        context,
+        member,
+        idempotency_key,
+        "POST",
+        request.url.path,
+        body,
+        lambda: _movement(context, member, currency, body, deposit=True),
+    )
+
+
+@router.post("/v1/settlement-tokens/{currency}/withdrawals", response_model=AccountWrite)
+def withdraw(
+    currency: str,
+    body: TokenMovement,
+    request: Request,
+    context: Context,
+    member: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The settlement bank paid `amount` out to a member: burn that many of its tokens."""
+    return run_idempotent(
+        context,
+        member,
+        idempotency_key,
+        "POST",
+        request.url.path,
+        body,
+        lambda: _movement(context, member, currency, body, deposit=False),
+    )
+
+
+@router.get("/v1/settlement-tokens/{currency}/accounts/{member_id}", response_model=AccountOut)
+def get_account(currency: str, member_id: str, context: Context, member: CurrentMember) -> AccountOut:
+    """A member's balance and the allowance it gives the ledger (itself; auditor and operator: all)."""
+    token = require_token(context, currency)
+    with context.session() as session:
+        target = _visible_member(session, member, member_id)
+    return _account(context, token, target, currency)
+
+
+@router.put("/v1/settlement-tokens/{currency}/allowance", response_model=AccountWrite)
+def set_allowance(
+    currency: str,
+    body: AllowanceSet,
+    request: Request,
+    context: Context,
+    member: CurrentMember,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Set how much of the caller's settlement tokens the ledger may take: the price of discount
+    offers it accepts as financier, its payments at maturity as obligor."""
+
+    def action() -> tuple[int, AccountWrite]:
+        token = require_token(context, currency)
+        signer(context, member)  # 409 self-custody before anything else
+        result, _indexed = send(
+            context, member, lambda account: token.approve(account, context.ledger.address, body.amount)
+        )
+        account = _account(context, token, member, currency)
+        return 200, AccountWrite(tx_hash=result.tx_hash, block_number=result.block_number, account=account)
+
+    return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
+
+
+@router.post("/v1/dev/clock", response_model=ClockOut)
+def advance_clock(body: ClockAdvance, context: Context, _operator: Operator) -> ClockOut:
+    """Move the in-process chain's clock forward and mine a block (the embedded demo only: 404 on
+    a real node), so that notes can reach maturity in a demo."""
+    if context.chain.kind != "in-process":
+        raise ProblemError(404, "not-found", "Not found", "the clock can only be moved on the embedded chain")
+    with context.write_lock():
+        context.chain.advance_time(body.seconds)
+        block = context.chain.w3.eth.get_block("latest")
+    context.wait_indexed(int(block["number"]))
+    when = int(block["timestamp"])
+    return ClockOut(
+        block_number=int(block["number"]),
+        block_time=when,
+        block_time_iso=datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z"),
+    )

@@ -1,0 +1,72 @@
+"""Pydantic models of the settlement-token endpoints: tokenized deposits per currency, the money
+that discounts and settlements move. Amounts in minor units, in as integers or digit strings, out as
+strings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from service.api.schemas import Amount, GrantAmount, Party, StrictModel
+
+Currency = str
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+class TokenRegister(StrictModel):
+    currency: str = Field(pattern=CURRENCY_PATTERN, description="ISO 4217 code")
+    decimals: int = Field(default=2, ge=0, le=18, description="minor-unit digits of the currency")
+
+
+class TokenMovement(StrictModel):
+    member: Party
+    amount: Amount
+    reference: str = Field(
+        min_length=1, max_length=32, description="the settlement bank's reference of the deposit or payout"
+    )
+
+
+class AllowanceSet(StrictModel):
+    amount: GrantAmount
+
+
+class TokenOut(BaseModel):
+    currency: str
+    token: str
+    registered_block: int
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+class TokenWrite(BaseModel):
+    tx_hash: str
+    block_number: int
+    indexed: bool
+    token: TokenOut
+
+
+class AccountOut(BaseModel):
+    """A member's settlement-token account, read from the chain (token movements are not indexed)."""
+
+    member: str
+    address: str
+    currency: str
+    balance: str
+    ledger_allowance: str = Field(description="what the ledger may take for discounts and settlements")
+
+
+class AccountWrite(BaseModel):
+    tx_hash: str
+    block_number: int
+    account: AccountOut
+
+
+class ClockAdvance(StrictModel):
+    seconds: int = Field(ge=1, le=10 * 366 * 86_400, description="seconds to move the chain's clock forward")
+
+
+class ClockOut(BaseModel):
+    block_number: int
+    block_time: int
+    block_time_iso: str
