@@ -210,10 +210,15 @@ def notes_out(
     return [note_out(n, ids, refs.get(n.root_id), clock) for n in notes]
 
 
+PASSED_ON_EVENTS = ("NoteTransferred", "NoteDiscounted")
+"""Events by which a note leaves its holder whole (`from`): the former holder keeps seeing its tree."""
+
+
 def visibility(member: ApiMember) -> ColumnElement[bool] | None:
     """SQL condition on `notes` for the notes `member` may see (None: all of them).
 
-    A member sees the trees (same root) of notes it holds, held (transferred away) or issued, and
+    A member sees the trees (same root) of notes it holds, held (transferred away or sold to a
+    financier) or issued, and
     a financier also every note of an obligor it granted credit to.
     """
     if sees_everything(member):
@@ -223,7 +228,7 @@ def visibility(member: ApiMember) -> ColumnElement[bool] | None:
         select(Note.root_id).where(Note.holder == address),
         select(Note.root_id).where(Note.obligor == address),
         select(Event.root_id).where(
-            Event.name == "NoteTransferred",
+            Event.name.in_(PASSED_ON_EVENTS),
             Event.args["from"].as_string() == address,
             Event.root_id.is_not(None),
         ),
@@ -249,7 +254,7 @@ Reach = Literal["all", "trees", "trees+grants"]
 
 def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
     """The same rule as `visibility`, for one row of `notes`: its tree has a note the member holds
-    (or held before splitting it), a note it transferred away, or it is the obligor; a financier also
+    (or held before splitting it), a note it transferred away or sold, or it is the obligor; a financier also
     sees every note of an obligor it granted credit to. Cheapest tests first."""
     tests: list[ColumnElement[bool]] = [
         _NOTES.c.holder == address,
@@ -257,7 +262,7 @@ def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
         exists().where(_OTHER.c.root_id == _NOTES.c.root_id, _OTHER.c.holder == address),
         exists().where(
             _EVENTS.c.root_id == _NOTES.c.root_id,
-            _EVENTS.c.name == "NoteTransferred",
+            _EVENTS.c.name.in_(PASSED_ON_EVENTS),
             _EVENTS.c.args["from"].as_string() == address,
         ),
     ]

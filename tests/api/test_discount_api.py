@@ -498,3 +498,14 @@ def test_record_payment_refusals(fin: Fin, case: str) -> None:
 )
 def test_list_refusals(fin: Fin, params: dict[str, str], slug: str) -> None:
     problem(fin.get("bank", "/v1/discount-offers", **params), 422, slug)
+
+
+def test_a_seller_still_sees_the_note_it_sold_to_the_bank(fin: Fin) -> None:
+    note_id = fin.issue_to("s1", 1_000_000)
+    offer = fin.offer(note_id)
+    assert fin.post("s1", f"/v1/discount-offers/{offer['id']}/accept").status_code == 200
+    seen = fin.get("s1", f"/v1/notes/{note_id}")
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["holder_member"] == fin.ids["bank"]
+    listed = fin.get("s1", "/v1/notes").json()["items"]
+    assert note_id in {n["id"] for n in listed}

@@ -17,13 +17,11 @@ from service.ledger.chain import Chain
 from tests.api.test_e2e_http import (  # noqa: F401  (fixtures)
     FACE,
     Http,
-    _cli,
-    _env,
     _write_ok,
     gateway,
     pg_schema,
+    reconcile_gateway,
 )
-from tests.databases import PG_URL
 
 pytestmark = pytest.mark.integration
 
@@ -161,19 +159,6 @@ def test_discount_and_settlement_over_http(gateway: dict[str, Any]) -> None:  # 
     exposure = http.ok("auditor", "GET", "/v1/risk/exposure")["items"]
     assert next(r for r in exposure if r["obligor_member"] == ids["core"])["outstanding"] == "0"
 
-    reconcile = _cli(
-        "reconcile",
-        "--rpc-url",
-        gateway["rpc_url"],
-        "--database-url",
-        PG_URL,
-        "--database-schema",
-        gateway["schema"],
-        "--contract",
-        gateway["contract"],
-        "--from-block",
-        gateway["from_block"],
-        env=_env(gateway["rpc_url"], gateway["schema"]),
-    )
+    reconcile = reconcile_gateway(gateway)
     assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
     assert reconcile.stdout.strip().endswith(": 0 differences"), reconcile.stdout

@@ -170,6 +170,24 @@ class Http:
         return answer.json()
 
 
+def reconcile_gateway(gateway: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """`credchain reconcile` of the gateway's database schema against its contract on the node."""
+    return _cli(
+        "reconcile",
+        "--rpc-url",
+        gateway["rpc_url"],
+        "--database-url",
+        PG_URL,
+        "--database-schema",
+        gateway["schema"],
+        "--contract",
+        gateway["contract"],
+        "--from-block",
+        gateway["from_block"],
+        env=_env(gateway["rpc_url"], gateway["schema"]),
+    )
+
+
 def _write_ok(result: dict[str, Any]) -> None:
     assert TX_HASH.match(result["tx_hash"]), result
     assert isinstance(result["block_number"], int) and result["block_number"] > 0
@@ -315,20 +333,7 @@ def test_main_story_over_http(gateway: dict[str, Any]) -> None:
     assert (piece_a, "NoteSplit", addresses["tier2a"]) in holders
 
     # SQL and the chain agree
-    reconcile = _cli(
-        "reconcile",
-        "--rpc-url",
-        gateway["rpc_url"],
-        "--database-url",
-        PG_URL,
-        "--database-schema",
-        gateway["schema"],
-        "--contract",
-        gateway["contract"],
-        "--from-block",
-        gateway["from_block"],
-        env=_env(gateway["rpc_url"], gateway["schema"]),
-    )
+    reconcile = reconcile_gateway(gateway)
     assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
     assert reconcile.stdout.strip().endswith(": 0 differences"), reconcile.stdout
     assert "5 notes" in reconcile.stdout, reconcile.stdout
@@ -394,19 +399,6 @@ def test_several_workers_share_nonces_and_the_index(workers_gateway: dict[str, A
     for who in ("core", "s1"):
         address = operator.ok("operator", "GET", f"/v1/members/{ids[who]}")["address"]
         assert w3.eth.get_transaction_count(address, "pending") == w3.eth.get_transaction_count(address)
-    reconcile = _cli(
-        "reconcile",
-        "--rpc-url",
-        gateway["rpc_url"],
-        "--database-url",
-        PG_URL,
-        "--database-schema",
-        gateway["schema"],
-        "--contract",
-        gateway["contract"],
-        "--from-block",
-        gateway["from_block"],
-        env=_env(gateway["rpc_url"], gateway["schema"]),
-    )
+    reconcile = reconcile_gateway(gateway)
     assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
     assert "24 notes" in reconcile.stdout, reconcile.stdout
