@@ -1,13 +1,25 @@
-"""A pure-Python model of the CreditNoteLedger: what every operation should do, or which custom
-error it should raise, checked in the same order as the contract checks."""
+"""A pure-Python model of the CreditNoteLedger and its settlement tokens: what every operation should
+do, or which custom error it should raise, checked in the same order as the contracts check."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.domain import MAX_AMOUNT, MAX_SPLIT_PARTS, MemberStatus, NoteStatus, Role
+from service.domain import (
+    DEFAULT_GRACE_PERIOD,
+    MAX_AMOUNT,
+    MAX_SETTLE_BATCH,
+    MAX_SPLIT_PARTS,
+    MemberStatus,
+    NoteStatus,
+    Role,
+)
 
 HOLDER_ROLES = Role.SUPPLIER | Role.FINANCIER
+INDEX_MASK = (1 << 32) - 1
+MAX_GRACE_PERIOD = 90 * 86_400
+MAX_UINT256 = 2**256 - 1
+PAYABLE = (NoteStatus.ACTIVE, NoteStatus.OVERDUE)
 
 
 class Refused(Exception):
@@ -32,6 +44,13 @@ class ModelNote:
     root_id: int
     parent_id: int | None
     frozen: bool = False
+    paid: int = 0
+    """Total paid on the note so far (tokens and confirmed off-chain payments); == amount once settled."""
+    written_off: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.amount - self.paid
 
 
 @dataclass
@@ -40,7 +59,41 @@ class ModelRoot:
     face: int
     maturity: int
     document: bytes
+    currency: str = "USD"
     last_index: int = 0
+
+
+@dataclass
+class ModelOffer:
+    note_id: int
+    financier: str
+    holder: str
+    price: int
+    deadline: int
+    off_chain: bool
+    epoch: int
+    """The note's offer epoch when the offer was made: the offer is void once the note's moves on."""
+    reference: bytes | None = None
+    open: bool = True
+
+
+@dataclass
+class ModelToken:
+    """A settlement token: balances, allowances to the ledger, and what was ever minted and burned."""
+
+    address: str
+    currency: str
+    registered: bool = False
+    balances: dict[str, int] = field(default_factory=dict)
+    allowances: dict[str, int] = field(default_factory=dict)
+    minted: int = 0
+    burned: int = 0
+
+    def move(self, source: str, to: str, amount: int) -> None:
+        if self.balances.get(source, 0) < amount:
+            raise Refused("ERC20InsufficientBalance")
+        self.balances[source] -= amount
+        self.balances[to] = self.balances.get(to, 0) + amount
 
 
 @dataclass
@@ -53,6 +106,15 @@ class LedgerModel:
     outstanding: dict[str, int] = field(default_factory=dict)
     document_root: dict[bytes, int] = field(default_factory=dict)
     root_count: int = 0
+    tokens: dict[str, ModelToken] = field(default_factory=dict)
+    """Settlement tokens by currency (deployed, registered with the ledger or not)."""
+    offers: dict[int, ModelOffer] = field(default_factory=dict)
+    offer_count: int = 0
+    claims: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+    """The obligor's pending off-chain payment claim per note: (amount, reference)."""
+    grace_period: int = DEFAULT_GRACE_PERIOD
+    offer_epochs: dict[int, int] = field(default_factory=dict)
+    """Per note: 0 until an offer is made on it, then bumped whenever it changes hands or is frozen."""
 
     # ------------------------------------------------------------------ checks, contract order
     def require_active(self, account: str, any_of: Role) -> None:
@@ -63,6 +125,14 @@ class LedgerModel:
             raise Refused("MemberNotActive")
         if not member.roles & any_of:
             raise Refused("MissingRole")
+
+    def is_active_member(self, account: str) -> bool:
+        member = self.members.get(account)
+        return member is not None and member.status == MemberStatus.ACTIVE
+
+    def _only_operator(self, sender: str) -> None:
+        if sender != self.operator:
+            raise Refused("NotOperator")
 
     def _existing(self, note_id: int) -> ModelNote:
         note = self.notes.get(note_id)
@@ -93,8 +163,64 @@ class LedgerModel:
         if now >= self.roots[note.root_id].maturity:
             raise Refused("NoteMatured")
 
-    # ------------------------------------------------------------------ operations
-    def issue(self, sender: str, to: str, amount: int, maturity: int, document: bytes, now: int) -> int:
+    def _payable(self, sender: str, note_id: int, amount: int, now: int) -> ModelNote:
+        note = self._existing(note_id)
+        if note.status not in PAYABLE:
+            raise Refused("NoteNotPayable")
+        if note.frozen:
+            raise Refused("NoteIsFrozen")
+        root = self.roots[note.root_id]
+        if root.obligor != sender:
+            raise Refused("NotObligor")
+        if now < root.maturity:
+            raise Refused("NoteNotMatured")
+        if amount == 0:
+            raise Refused("ZeroAmount")
+        if amount > note.remaining:
+            raise Refused("PaymentTooLarge")
+        return note
+
+    def _void_offers(self, note_id: int) -> None:
+        if self.offer_epochs.get(note_id, 0):
+            self.offer_epochs[note_id] += 1
+
+    def _token_of(self, currency: str) -> ModelToken:
+        token = self.tokens.get(currency)
+        if token is None or not token.registered:
+            raise Refused("SettlementTokenNotSet")
+        return token
+
+    def _overdue_at(self, note: ModelNote) -> int:
+        return self.roots[note.root_id].maturity + self.grace_period
+
+    def _apply_payment(self, note: ModelNote, amount: int) -> None:
+        """Pay `amount` of the note's remainder (settling it when it is all of it) and free the credit."""
+        if amount == note.remaining:
+            note.status = NoteStatus.SETTLED
+        note.paid += amount
+        self.outstanding[self.roots[note.root_id].obligor] -= amount
+
+    def _ledger_transfer_from(self, token: ModelToken, owner: str, to: str, amount: int) -> None:
+        """The ledger's `transferFrom(owner, to, amount)`: allowance first, then balance (no member
+        check: the ledger is the caller)."""
+        allowance = token.allowances.get(owner, 0)
+        if allowance != MAX_UINT256:
+            if allowance < amount:
+                raise Refused("ERC20InsufficientAllowance")
+            token.allowances[owner] = allowance - amount
+        token.move(owner, to, amount)
+
+    # ------------------------------------------------------------------ notes
+    def issue(
+        self,
+        sender: str,
+        to: str,
+        amount: int,
+        maturity: int,
+        document: bytes,
+        now: int,
+        currency: str = "USD",
+    ) -> int:
         self.require_active(sender, Role.CORE_ENTERPRISE)
         if to == sender:
             raise Refused("SelfDealing")
@@ -112,7 +238,9 @@ class LedgerModel:
         self.outstanding[sender] = self.outstanding.get(sender, 0) + amount
         self.root_count += 1
         root_id = self.root_count << 32
-        self.roots[root_id] = ModelRoot(obligor=sender, face=amount, maturity=maturity, document=document)
+        self.roots[root_id] = ModelRoot(
+            obligor=sender, face=amount, maturity=maturity, document=document, currency=currency
+        )
         self.notes[root_id] = ModelNote(
             holder=to, amount=amount, status=NoteStatus.PENDING, root_id=root_id, parent_id=None
         )
@@ -181,28 +309,28 @@ class LedgerModel:
         self.require_active(to, HOLDER_ROLES)
         self._not_matured(note, now)
         note.holder = to
+        self._void_offers(note_id)
 
     def freeze(self, sender: str, note_id: int) -> None:
-        if sender != self.operator:
-            raise Refused("NotOperator")
+        self._only_operator(sender)
         note = self._existing(note_id)
-        if note.status not in (NoteStatus.ACTIVE, NoteStatus.PENDING):
+        if not note.status.is_live:
             raise Refused("NoteNotLive")
         if note.frozen:
             raise Refused("NoteIsFrozen")
         note.frozen = True
+        self._void_offers(note_id)
 
     def unfreeze(self, sender: str, note_id: int) -> None:
-        if sender != self.operator:
-            raise Refused("NotOperator")
+        self._only_operator(sender)
         note = self._existing(note_id)
         if not note.frozen:
             raise Refused("NoteNotFrozen")
         note.frozen = False
 
+    # ------------------------------------------------------------------ members
     def suspend(self, sender: str, account: str) -> None:
-        if sender != self.operator:
-            raise Refused("NotOperator")
+        self._only_operator(sender)
         member = self.members.get(account)
         if member is None:
             raise Refused("NotAMember")
@@ -211,8 +339,7 @@ class LedgerModel:
         member.status = MemberStatus.SUSPENDED
 
     def reinstate(self, sender: str, account: str) -> None:
-        if sender != self.operator:
-            raise Refused("NotOperator")
+        self._only_operator(sender)
         member = self.members.get(account)
         if member is None:
             raise Refused("NotAMember")
@@ -220,6 +347,223 @@ class LedgerModel:
             raise Refused("MemberNotSuspended")
         member.status = MemberStatus.ACTIVE
 
+    # ------------------------------------------------------------------ configuration
+    def set_grace_period(self, sender: str, period: int) -> None:
+        self._only_operator(sender)
+        if period > MAX_GRACE_PERIOD:
+            raise Refused("InvalidGracePeriod")
+        self.grace_period = period
+
+    def register_token(self, sender: str, currency: str, token_address: str) -> None:
+        self._only_operator(sender)
+        current = self.tokens.get(currency)
+        if current is not None and current.registered:
+            raise Refused("SettlementTokenAlreadySet")
+        if current is None or current.address != token_address:
+            raise Refused("SettlementTokenMismatch")
+        current.registered = True
+
+    # ------------------------------------------------------------------ settlement tokens
+    def mint(self, sender: str, currency: str, to: str, amount: int, reference: bytes) -> None:
+        token = self.tokens[currency]
+        self._only_operator(sender)
+        if not reference.strip(b"\0"):
+            raise Refused("ZeroReference")
+        if not self.is_active_member(to):
+            raise Refused("NotAnActiveMember")
+        token.balances[to] = token.balances.get(to, 0) + amount
+        token.minted += amount
+
+    def burn(self, sender: str, currency: str, account: str, amount: int, reference: bytes) -> None:
+        token = self.tokens[currency]
+        self._only_operator(sender)
+        if not reference.strip(b"\0"):
+            raise Refused("ZeroReference")
+        if token.balances.get(account, 0) < amount:
+            raise Refused("ERC20InsufficientBalance")
+        token.balances[account] -= amount
+        token.burned += amount
+
+    def token_transfer(self, sender: str, currency: str, to: str, amount: int) -> None:
+        token = self.tokens[currency]
+        if not self.is_active_member(sender) or not self.is_active_member(to):
+            raise Refused("NotAnActiveMember")
+        token.move(sender, to, amount)
+
+    def approve(self, sender: str, currency: str, amount: int) -> None:
+        """Approve the ledger to move `amount` of the sender's tokens (anyone may approve)."""
+        self.tokens[currency].allowances[sender] = amount
+
+    # ------------------------------------------------------------------ discount
+    def offer_discount(
+        self, sender: str, note_id: int, price: int, deadline: int, off_chain: bool, now: int
+    ) -> int:
+        self.require_active(sender, Role.FINANCIER)
+        note = self._existing(note_id)
+        if note.status != NoteStatus.ACTIVE:
+            raise Refused("NoteNotActive")
+        if note.frozen:
+            raise Refused("NoteIsFrozen")
+        if note.holder == sender:
+            raise Refused("SelfDealing")
+        self._not_matured(note, now)
+        if price == 0 or price > note.amount:
+            raise Refused("InvalidPrice")
+        root = self.roots[note.root_id]
+        if deadline <= now or deadline >= root.maturity:
+            raise Refused("InvalidDeadline")
+        if not off_chain:
+            self._token_of(root.currency)
+        epoch = self.offer_epochs.setdefault(note_id, 1)
+        self.offer_count += 1
+        self.offers[self.offer_count] = ModelOffer(
+            note_id=note_id,
+            financier=sender,
+            holder=note.holder,
+            price=price,
+            deadline=deadline,
+            off_chain=off_chain,
+            epoch=epoch,
+        )
+        return self.offer_count
+
+    def _open_offer(self, offer_id: int) -> ModelOffer:
+        offer = self.offers.get(offer_id)
+        if offer is None or not offer.open:
+            raise Refused("OfferNotOpen")
+        return offer
+
+    def cancel_offer(self, sender: str, offer_id: int) -> None:
+        offer = self._open_offer(offer_id)
+        if offer.financier != sender:
+            raise Refused("NotOfferer")
+        offer.open = False
+        offer.reference = None
+
+    def record_discount_payment(self, sender: str, offer_id: int, reference: bytes, now: int) -> None:
+        offer = self._open_offer(offer_id)
+        if offer.financier != sender:
+            raise Refused("NotOfferer")
+        if not offer.off_chain:
+            raise Refused("NotAnOffChainOffer")
+        if not reference.strip(b"\0"):
+            raise Refused("ZeroReference")
+        if now > offer.deadline:
+            raise Refused("OfferExpired")
+        offer.reference = reference
+
+    def accept_offer(self, sender: str, offer_id: int, now: int) -> ModelOffer:
+        """Delivery versus payment; the offer is void once its note has changed hands (even back) or
+        been frozen since it was made."""
+        offer = self._open_offer(offer_id)
+        if now > offer.deadline:
+            raise Refused("OfferExpired")
+        note = self._movable(offer.note_id, sender)
+        if offer.holder != sender or offer.epoch != self.offer_epochs[offer.note_id]:
+            raise Refused("OfferVoid")
+        self.require_active(offer.financier, Role.FINANCIER)
+        token = None
+        if offer.off_chain:
+            if offer.reference is None:
+                raise Refused("DiscountPaymentNotRecorded")
+        else:
+            token = self._token_of(self.roots[note.root_id].currency)
+        note.holder = offer.financier
+        self.offer_epochs[offer.note_id] += 1
+        offer.open = False
+        if token is not None:
+            self._ledger_transfer_from(token, offer.financier, sender, offer.price)
+        return offer
+
+    # ------------------------------------------------------------------ settlement
+    def pay(self, sender: str, note_id: int, amount: int, now: int) -> None:
+        note = self._payable(sender, note_id, amount, now)
+        token = self._token_of(self.roots[note.root_id].currency)
+        self._apply_payment(note, amount)
+        self._ledger_transfer_from(token, sender, note.holder, amount)
+
+    def claim_payment(self, sender: str, note_id: int, amount: int, reference: bytes, now: int) -> None:
+        if not reference.strip(b"\0"):
+            raise Refused("ZeroReference")
+        self._payable(sender, note_id, amount, now)
+        self.claims[note_id] = (amount, reference)
+
+    def confirm_payment(self, sender: str, note_id: int, amount: int, reference: bytes) -> None:
+        note = self._existing(note_id)
+        if note.holder != sender:
+            raise Refused("NotHolder")
+        if self.claims.get(note_id) != (amount, reference):
+            raise Refused("PaymentClaimMismatch")
+        if note.status not in PAYABLE:
+            raise Refused("NoteNotPayable")
+        if note.frozen:
+            raise Refused("NoteIsFrozen")
+        if amount > note.remaining:
+            raise Refused("PaymentTooLarge")
+        del self.claims[note_id]
+        self._apply_payment(note, amount)
+
+    def settle_root(
+        self, sender: str, root_id: int, first_index: int, count: int, now: int
+    ) -> list[tuple[int, int]]:
+        """Returns the (note id, amount) paid, in index order."""
+        if root_id & INDEX_MASK:
+            raise Refused("NoteNotFound")
+        self._existing(root_id)
+        root = self.roots[root_id]
+        if root.obligor != sender:
+            raise Refused("NotObligor")
+        if now < root.maturity:
+            raise Refused("NoteNotMatured")
+        if count == 0 or count > MAX_SETTLE_BATCH or first_index > root.last_index:
+            raise Refused("InvalidBatch")
+        token = self._token_of(root.currency)
+        paid: list[tuple[int, int]] = []
+        for index in range(first_index, min(first_index + count, root.last_index + 1)):
+            note = self.notes[root_id | index]
+            if note.status in PAYABLE and not note.frozen:
+                paid.append((root_id | index, note.remaining))
+                self._apply_payment(note, note.remaining)
+        for note_id, amount in paid:
+            self._ledger_transfer_from(token, sender, self.notes[note_id].holder, amount)
+        return paid
+
+    def mark_overdue(self, note_id: int, now: int) -> None:
+        note = self._existing(note_id)
+        if note.status != NoteStatus.ACTIVE:
+            raise Refused("NoteNotActive")
+        if now < self._overdue_at(note):
+            raise Refused("NotOverdueYet")
+        note.status = NoteStatus.OVERDUE
+
+    def write_off(self, sender: str, note_id: int, reference: bytes, now: int) -> int:
+        self._only_operator(sender)
+        if not reference.strip(b"\0"):
+            raise Refused("ZeroReference")
+        note = self._existing(note_id)
+        if note.status not in PAYABLE:
+            raise Refused("NoteNotPayable")
+        if now < self._overdue_at(note):
+            raise Refused("NotOverdueYet")
+        note.written_off = note.remaining
+        note.status = NoteStatus.WRITTEN_OFF
+        self.outstanding[self.roots[note.root_id].obligor] -= note.written_off
+        return note.written_off
+
     # ------------------------------------------------------------------ derived views
     def live_sum(self, root_id: int) -> int:
         return sum(n.amount for n in self.notes.values() if n.root_id == root_id and n.status.is_live)
+
+    def live_remainder(self, obligor: str) -> int:
+        """What the obligor still owes: the live notes' unpaid remainders."""
+        return sum(
+            n.remaining
+            for n in self.notes.values()
+            if n.status.is_live and self.roots[n.root_id].obligor == obligor
+        )
+
+    def is_overdue(self, note_id: int, now: int) -> bool:
+        note = self.notes[note_id]
+        if note.status == NoteStatus.OVERDUE:
+            return True
+        return note.status == NoteStatus.ACTIVE and now >= self._overdue_at(note)
