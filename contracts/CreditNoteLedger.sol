@@ -674,11 +674,15 @@ contract CreditNoteLedger is MemberRegistry {
         emit NoteFrozen(noteId, reason);
     }
 
-    /// @notice Lift a freeze.
-    /// @param noteId The frozen note.
+    /// @notice Lift a freeze. A note written off while frozen stays as it is: closed notes never change.
+    /// @param noteId The frozen, live (pending, active or overdue) note.
     function unfreeze(uint256 noteId) external onlyOperator {
         Note storage n = _existingNote(noteId);
         if (!n.frozen) revert NoteNotFrozen(noteId);
+        NoteStatus status = n.status;
+        if (status != NoteStatus.Active && status != NoteStatus.Pending && status != NoteStatus.Overdue) {
+            revert NoteNotLive(noteId, status);
+        }
         n.frozen = false;
         emit NoteUnfrozen(noteId);
     }

@@ -290,3 +290,15 @@ def test_write_off_refuses_a_note_one_second_before_maturity_plus_grace(consorti
     with pytest.raises(errors.NotOverdueYet) as exc:
         c.ledger.write_off(c.operator, note, b"default-1")
     assert exc.value.arguments == {"noteId": note, "overdueAt": overdue_at(c, note)}
+
+
+def test_a_note_written_off_while_frozen_cannot_be_unfrozen(consortium: Consortium) -> None:
+    c = consortium
+    note = past_grace(c)
+    c.ledger.freeze(c.operator, note, b"court order")
+    c.ledger.write_off(c.operator, note, b"default-1")
+    with pytest.raises(errors.NoteNotLive) as exc:
+        c.ledger.unfreeze(c.operator, note)
+    assert exc.value.arguments == {"noteId": note, "status": NoteStatus.WRITTEN_OFF}
+    state = c.ledger.get_note(note)
+    assert state.frozen and state.status == NoteStatus.WRITTEN_OFF

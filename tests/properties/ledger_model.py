@@ -326,6 +326,8 @@ class LedgerModel:
         note = self._existing(note_id)
         if not note.frozen:
             raise Refused("NoteNotFrozen")
+        if not note.status.is_live:
+            raise Refused("NoteNotLive")
         note.frozen = False
 
     # ------------------------------------------------------------------ members

@@ -1009,10 +1009,11 @@ class LedgerMachine(RuleBasedStateMachine):
             self.holders[note_id] = holder
 
     def _check_terminal_notes_never_change(self, notes: dict[int, tuple[Any, ...]]) -> None:
-        """Invariant 3 (a written-off note may still be unfrozen: its frozen flag is left out)."""
+        """Invariant 3: a settled, written-off, split, rejected or revoked note never changes again
+        (its frozen flag included: a note written off while frozen cannot be unfrozen)."""
         for note_id, note in notes.items():
             status = NoteStatus(note[5])
-            state = (*note[:6], *note[7:]) if status == NoteStatus.WRITTEN_OFF else note
+            state = note
             frozen_state = self.terminal_states.get(note_id)
             if frozen_state is not None:
                 assert state == frozen_state
