@@ -9,9 +9,9 @@ import pytest
 from service.ledger.chain import Chain, in_process_chain
 from tests.anvil import anvil  # noqa: F401  (registers the session fixture)
 from tests.consortium import Consortium, deploy_consortium
-from tests.databases import empty_db
+from tests.databases import empty_db, pg_schema
 
-__all__ = ["empty_db"]
+__all__ = ["empty_db", "pg_schema"]
 
 
 @pytest.fixture(scope="session")

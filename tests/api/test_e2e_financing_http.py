@@ -19,7 +19,6 @@ from tests.api.test_e2e_http import (  # noqa: F401  (fixtures)
     Http,
     _write_ok,
     gateway,
-    pg_schema,
     reconcile_gateway,
 )
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from service.api.problems import ERRORS_BASE, PROBLEM_JSON
 from service.ledger.chain import ANVIL_DEV_KEY, Chain
@@ -31,24 +30,6 @@ RUN = [sys.executable, "-m", "service.cli", "run"]
 TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
 NOTE_ID = re.compile(r"^[0-9]+$")
 FACE = 1_000_000
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # pragma: no cover - environment without PostgreSQL
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
-        yield schema
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _env(rpc_url: str, schema: str, **extra: str) -> dict[str, str]:
