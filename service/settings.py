@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     funder_key: SecretStr | None = None
     funding_wei: int = Field(default=10**20, ge=0, description="ether given to each new custodial key")
     max_indexer_lag: int = Field(default=50, ge=0, description="readiness fails beyond this many blocks")
+    provenance_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="rendered provenance answers kept per gateway process (bytes; 0 keeps none)",
+    )
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )

@@ -22,6 +22,7 @@ from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from service.api.keyring import Keyring
 from service.api.metrics import Metrics
+from service.api.provenance_cache import ProvenanceCache
 from service.db.gateway_models import ApiMember
 from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, IndexerConfig, Outcome, SyncResult
@@ -362,6 +363,7 @@ class AppContext:
     metrics: Metrics = field(default_factory=Metrics)
     callers: CallerCache = field(default_factory=CallerCache)
     members: MemberDirectory = field(default_factory=MemberDirectory)
+    provenance: ProvenanceCache = field(default_factory=ProvenanceCache)
     _write_lock: threading.RLock = field(default_factory=threading.RLock)
     _index_changed: threading.Condition = field(default_factory=threading.Condition)
     _indexing: bool = False
@@ -623,5 +625,6 @@ def build_context(
         ledger=ledger,
         indexer=indexer,
         keyring=Keyring(settings.master_secret.get_secret_value(), settings.key_kdf_iterations),
+        provenance=ProvenanceCache(settings.provenance_cache_bytes),
         sync_indexing=chain.kind == "in-process" if sync_indexing is None else sync_indexing,
     )

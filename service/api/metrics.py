@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -79,6 +79,12 @@ class Metrics:
             "Latency of ledger transactions sent by the gateway (sign, send, receipt), by outcome",
             ["outcome"],
             buckets=LEDGER_BUCKETS,
+            registry=self.registry,
+        )
+        self.provenance_cache = Counter(
+            "credchain_provenance_cache_requests",
+            "Provenance answers taken from this process's cache (hit) or rendered from SQL (miss)",
+            ["result"],
             registry=self.registry,
         )
         self._indexer_registered = False

@@ -318,7 +318,7 @@ def read_note(context: AppContext, session: Session, key: str, raw_id: str) -> N
     when the key's member is in the context's cache (the statement re-checks that the key still
     belongs to that member), two otherwise. 401 for an unknown key."""
     key_hash = hash_key(key)
-    note_id = parse_note_id(raw_id) if _is_note_id(raw_id) else -1
+    note_id = parse_note_id(raw_id) if is_note_id(raw_id) else -1
     cached = context.callers.get(key_hash)
     caller = cached if cached is not None else find_caller(session, key_hash)
     while True:
@@ -351,12 +351,12 @@ def read_note(context: AppContext, session: Session, key: str, raw_id: str) -> N
     return NoteRead(caller, note_row(row[1 : 1 + _NOTE_COLUMNS]), row[1 + _NOTE_COLUMNS], clock)
 
 
-def _is_note_id(raw: str) -> bool:
+def is_note_id(raw: str) -> bool:
     return raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) <= MAX_NOTE_ID
 
 
 def parse_note_id(raw: str) -> int:
-    if not _is_note_id(raw):
+    if not is_note_id(raw):
         raise note_not_found(raw)
     return int(raw)
 

@@ -8,6 +8,7 @@ size of the tree:
 - `ancestors`: one recursive CTE walking `parent_id` (primary-key lookups, one per level).
 - `tree`: one query on `root_id` (index `ix_notes_root_id (root_id, id)`).
 - `tree_with_events`: `tree` plus one scan of `ix_events_root_id`.
+- `tree_version`: the last event of a tree, one backward step on `ix_events_root_id`.
 - `holder_path`: `ancestors` plus one lookup of `ix_events_note_id` for the ids on the path.
 - `events_of`: one lookup of `ix_events_note_id` per 500 ids.
 
@@ -33,6 +34,7 @@ __all__ = [
     "EventRow",
     "HolderStep",
     "NoteRow",
+    "TreeVersion",
     "TreeWithEvents",
     "ancestors",
     "ancestors_query",
@@ -42,6 +44,7 @@ __all__ = [
     "select_notes",
     "tree",
     "tree_query",
+    "tree_version",
     "tree_with_events",
 ]
 
@@ -120,6 +123,18 @@ class TreeWithEvents:
     events: dict[int, list[EventRow]]
 
 
+@dataclass(frozen=True, slots=True)
+class TreeVersion:
+    """The last event filed under a tree's root: its position in the chain and its block's hash.
+    The indexer writes a tree's notes with their events, so while this is unchanged the tree is; a
+    block hash names the whole chain before it, so a reorganisation that touches the tree changes
+    it."""
+
+    block_number: int
+    log_index: int
+    block_hash: str
+
+
 HOLDER_EVENTS: Final = ("NoteIssued", "NoteAccepted", "NoteSplit", "NoteTransferred", "NoteDiscounted")
 """The events that set or change who holds a note."""
 
@@ -169,6 +184,12 @@ _TREE_EVENTS: Final = (
     _select_events()
     .where(_EVENTS.c.root_id == bindparam("root_id", type_=BigInteger), _EVENTS.c.note_id.is_not(None))
     .order_by(*_EVENT_ORDER)
+)
+_TREE_VERSION: Final = (
+    select(_EVENTS.c.block_number, _EVENTS.c.log_index, _EVENTS.c.block_hash)
+    .where(_EVENTS.c.root_id == bindparam("root_id", type_=BigInteger))
+    .order_by(_EVENTS.c.block_number.desc(), _EVENTS.c.log_index.desc())
+    .limit(1)
 )
 _EVENTS_OF: Final = (
     _select_events()
@@ -237,6 +258,13 @@ def tree(session: Session, root_id: int) -> list[NoteRow]:
     """Every note of the tree rooted at `root_id` (the root included), ordered by id; empty if the
     root is unknown. One query (`tree_query`)."""
     return _note_rows(session, _TREE, {"root_id": root_id})
+
+
+def tree_version(session: Session, root_id: int) -> TreeVersion | None:
+    """The version of the tree of `root_id` in the index (None if nothing is filed under it): one
+    backward step on `ix_events_root_id`."""
+    row = session.execute(_TREE_VERSION, {"root_id": root_id}).first()
+    return None if row is None else TreeVersion(int(row[0]), int(row[1]), str(row[2]))
 
 
 def tree_with_events(session: Session, root_id: int) -> TreeWithEvents:

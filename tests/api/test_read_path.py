@@ -176,7 +176,7 @@ def test_a_read_on_a_dropped_connection_is_retried_once(gw: Gateway) -> None:
         gw.context.read(broken)
 
 
-def test_a_note_read_is_one_statement_and_provenance_five_once_the_caller_is_known(gw: Gateway) -> None:
+def test_a_note_read_is_one_statement_and_provenance_six_then_two_from_the_cache(gw: Gateway) -> None:
     note_id = gw.active("s1", 1000)
     split = {"parts": [{"to": gw.ids["s2"], "amount": "600"}, {"to": gw.ids["s1"], "amount": "400"}]}
     assert gw.post("s1", f"/v1/notes/{note_id}/split", split).status_code == 200
@@ -193,7 +193,12 @@ def test_a_note_read_is_one_statement_and_provenance_five_once_the_caller_is_kno
         assert len(statements) == 1, statements
         statements.clear()
         assert gw.get("s2", f"/v1/notes/{note_id}/provenance").status_code == 200
-        # the caller with the note, the tree, its events, and the holder path (ancestors, events)
-        assert len(statements) <= 5, statements
+        # the caller with the note, the tree's version, the tree, its events, and the holder path
+        # (ancestors, events)
+        assert len(statements) == 6, statements
+        statements.clear()
+        assert gw.get("s2", f"/v1/notes/{note_id}/provenance").status_code == 200
+        # the caller with the note, the tree's version: the rest comes from the cache
+        assert len(statements) == 2, statements
     finally:
         event.remove(engine, "before_cursor_execute", count)

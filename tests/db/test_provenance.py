@@ -26,7 +26,9 @@ from service.db.provenance import (
     ancestors,
     events_of,
     holder_path,
+    TreeVersion,
     tree,
+    tree_version,
     tree_with_events,
 )
 from service.domain import INDEX_BITS, MAX_AMOUNT, NoteStatus
@@ -304,6 +306,32 @@ def test_tree_with_events_groups_each_nodes_events_in_chain_order(session: Sessi
         assert [(e.block_number, e.log_index) for e in events] == sorted(
             (e.block_number, e.log_index) for e in events
         )
+
+
+def test_tree_version_is_the_last_event_filed_under_the_root(session: Session, trees: Fixture) -> None:
+    last = max(
+        (e for events in tree_with_events(session, trees.root).events.values() for e in events),
+        key=lambda e: (e.block_number, e.log_index),
+    )
+    assert tree_version(session, trees.root) == TreeVersion(
+        last.block_number, last.log_index, last.block_hash
+    )
+    assert tree_version(session, trees.other_root) != tree_version(session, trees.root)
+
+
+def test_tree_version_moves_with_every_change_to_the_tree_only(
+    session: Session, ledger: Ledger, trees: Fixture
+) -> None:
+    before, other = tree_version(session, trees.root), tree_version(session, trees.other_root)
+    ledger.transfer(trees.q2, ALICE)
+    session.commit()
+    after = tree_version(session, trees.root)
+    assert after is not None and before is not None and after.block_number > before.block_number
+    assert tree_version(session, trees.other_root) == other
+
+
+def test_tree_version_of_unknown_root_is_none(session: Session) -> None:
+    assert tree_version(session, 999 << 32) is None
 
 
 def test_tree_with_events_holds_exactly_the_trees_events(session: Session, trees: Fixture) -> None:

@@ -22,10 +22,12 @@ from service.api.auth import (
 from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
+from service.api.provenance_answer import cached_answer, render_answer
+from service.api.provenance_cache import CachedProvenance
 from service.api.queries import (
     NoteRead,
+    is_note_id,
     member_status,
-    note_fields,
     note_not_found,
     note_out,
     notes_out,
@@ -39,8 +41,6 @@ from service.api.queries import (
 )
 from service.api.schemas import (
     Empty,
-    EventOut,
-    HolderStepOut,
     NoteFreeze,
     NoteIssue,
     NoteOut,
@@ -48,11 +48,9 @@ from service.api.schemas import (
     NoteSplitIn,
     NoteTransfer,
     ProvenanceOut,
-    TreeNodeOut,
     WriteResult,
 )
 from service.api.writes import note_result, send
-from service.db import provenance
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import LedgerConfig, Note, ObligorCredit
 from service.db.provenance import NoteRow
@@ -435,75 +433,48 @@ def get_note(note_id: str, request: Request, context: Context, key: BearerKey) -
     return _json(context.read(read))
 
 
-def _path_to(nodes: list[NoteRow], note_id: int) -> list[NoteRow] | None:
-    """The ancestors of `note_id` (root first, the note last) found among the nodes of its tree;
-    None if the note or a parent is missing there."""
-    by_id = {node.id: node for node in nodes}
-    node = by_id.get(note_id)
-    path: list[NoteRow] = []
-    while node is not None:
-        path.append(node)
-        if node.parent_id is None:
-            return path[::-1]
-        parent = by_id.get(node.parent_id)
-        if parent is None or parent.depth >= node.depth:
-            return None
-        node = parent
-    return None
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 
 
-@router.get("/{note_id}/provenance", response_model=ProvenanceOut)
-def get_provenance(note_id: str, request: Request, context: Context, key: BearerKey) -> Response:
-    """Ancestors to the root, the root's whole tree with every node's events, the path of holders."""
+@router.get(
+    "/{note_id}/provenance",
+    response_model=ProvenanceOut,
+    responses={304: {"description": "Not modified: the If-None-Match header names the current ETag"}},
+)
+def get_provenance(
+    note_id: str, request: Request, context: Context, key: BearerKey, if_none_match: IfNoneMatch = None
+) -> Response:
+    """Ancestors to the root, the root's whole tree with every node's events, the path of holders.
 
-    def read(session: Session) -> ProvenanceOut:
+    The answer carries an `ETag`; a request whose `If-None-Match` names it gets 304 without a body.
+    Whether the caller may see the note is checked on every request."""
+
+    def cached(session: Session) -> CachedProvenance | None:
         note, found = _read_visible(request, context, session, key, note_id)
-        reference, clock = found.reference, found.clock
-        whole = provenance.tree_with_events(session, note.root_id)
-        path = _path_to(whole.nodes, note.id)
-        if path is None:  # not on a snapshot (SQLite) and the tree changed under the read
-            path = provenance.ancestors(session, note.id)
-        steps = provenance.holder_path(session, note.id)
-        ids = context.members.ids(
-            session, {n.holder for n in whole.nodes} | {note.obligor} | {n.holder for n in path}
-        )
-        tree = [
-            TreeNodeOut(
-                **note_fields(node, ids, reference, clock),
-                events=[
-                    EventOut(
-                        name=e.name,
-                        note_id=str(e.note_id) if e.note_id is not None else None,
-                        tx_hash=e.tx_hash,
-                        block_number=e.block_number,
-                        block_time=to_datetime(e.block_time),
-                        log_index=e.log_index,
-                        args=dict(e.args),
-                    )
-                    for e in whole.events.get(node.id, [])
-                ],
-            )
-            for node in whole.nodes
-        ]
-        return ProvenanceOut(
-            note_id=str(note.id),
-            root_id=str(note.root_id),
-            ancestors=[note_out(n, ids, reference, clock) for n in path],
-            tree=tree,
-            holder_path=[
-                HolderStepOut(
-                    note_id=str(s.note_id),
-                    depth=s.depth,
-                    event=s.event,
-                    holder=s.holder,
-                    previous_holder=s.previous_holder,
-                    amount=str(s.amount),
-                    tx_hash=s.tx_hash,
-                    block_number=s.block_number,
-                    block_time=to_datetime(s.block_time),
-                )
-                for s in steps
-            ],
-        )
+        return cached_answer(context, session, note, found)
 
-    return _json(context.read(read, snapshot=True))
+    def rendered(session: Session) -> tuple[int, CachedProvenance]:
+        note, found = _read_visible(request, context, session, key, note_id)
+        return note.id, render_answer(context, session, note, found)
+
+    cache = context.provenance
+    known = cache.enabled and is_note_id(note_id) and cache.get(int(note_id)) is not None
+    entry = context.read(cached) if known else None
+    if entry is None:
+        number, entry = context.read(rendered, snapshot=True)
+        if context.provenance.enabled:
+            context.provenance.put(number, entry)
+            context.metrics.provenance_cache.labels(result="miss").inc()
+    else:
+        context.metrics.provenance_cache.labels(result="hit").inc()
+    headers = {"ETag": entry.etag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and _names_etag(if_none_match, entry.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type="application/json", headers=headers)
+
+
+def _names_etag(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match value matches `etag` (weak comparison, RFC 9110 13.1.2)."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
