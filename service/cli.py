@@ -568,6 +568,13 @@ def run(
         context.close()
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long uvicorn's supervisor waits for a worker to answer its ping before it kills the worker
+and starts another. uvicorn's 5 s is shorter than a spawned worker takes to import the service on
+a busy 2-core machine, which killed and respawned a worker every few seconds, each respawn burning
+seconds of CPU on imports."""
+
+
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log_format: str) -> None:
     """`settings.workers` uvicorn processes, each with a context of its own built from the
     environment (`service.api.app:worker_app`), and the index follower in this process."""
@@ -586,6 +593,7 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log
             "service.api.app:worker_app",
             factory=True,
             workers=settings.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             host=host,
             port=port,
             log_level=log_level.lower(),

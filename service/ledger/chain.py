@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import get_default_account_keys
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 ChainKind = Literal["in-process", "http"]
 
@@ -87,6 +88,15 @@ ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2f
 
 def http_chain(url: str, funder_key: str | None = None, timeout: float = 10.0) -> Chain:
     """A JSON-RPC node over HTTP; `funder_key` pays other accounts' gas if given."""
-    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    # web3's validation middleware asks the node for its chain id before every eth_call and
+    # eth_estimateGas (and once more on the answer): cached, that is one round trip per connection
+    # instead of two or three per call
+    provider = HTTPProvider(
+        url,
+        request_kwargs={"timeout": timeout},
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId")},
+    )
+    w3 = Web3(provider)
     funder: LocalAccount | None = Account.from_key(funder_key) if funder_key else None
     return Chain(w3=w3, kind="http", funder=funder)

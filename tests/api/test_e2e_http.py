@@ -383,3 +383,5 @@ def test_several_workers_share_nonces_and_the_index(workers_gateway: dict[str, A
     reconcile = reconcile_gateway(gateway)
     assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
     assert "24 notes" in reconcile.stdout, reconcile.stdout
+    log = gateway["log"].read_text()
+    assert "died" not in log, log  # no worker was killed by the supervisor's healthcheck and replaced
