@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
 import {MemberRegistry} from "./MemberRegistry.sol";
 import {SettlementToken} from "./SettlementToken.sol";
 
@@ -18,6 +19,9 @@ import {SettlementToken} from "./SettlementToken.sol";
 ///      transaction (or against a payment recorded off-chain). On or after maturity the obligor pays
 ///      the live notes' holders, in full or in part; unpaid past maturity plus a grace period a note
 ///      is overdue, and the operator may write it off.
+///      Meta-transactions (ERC-2771): a member that holds its own key may sign a request that the
+///      trusted forwarder (a CreditChainForwarder, fixed at deployment) relays; every check then
+///      applies to the signer (`_msgSender()`), never to the forwarder or the relayer paying the gas.
 contract CreditNoteLedger is MemberRegistry {
     enum NoteStatus {
         None,
@@ -221,7 +225,12 @@ contract CreditNoteLedger is MemberRegistry {
     );
 
     /// @param initialOperator The platform operator's address.
-    constructor(address initialOperator) MemberRegistry(initialOperator) {}
+    /// @param trustedForwarder_ The ERC-2771 forwarder whose relayed requests act as their signer;
+    ///        the zero address disables relaying (every caller is `msg.sender`).
+    constructor(address initialOperator, address trustedForwarder_)
+        ERC2771Context(trustedForwarder_)
+        MemberRegistry(initialOperator)
+    {}
 
     // ------------------------------------------------------------------ configuration
 
@@ -239,18 +248,19 @@ contract CreditNoteLedger is MemberRegistry {
     /// @param obligor A member with the core-enterprise role.
     /// @param grant The caller's grant, in minor units.
     function setCreditLimit(address obligor, uint128 grant) external {
-        _requireActive(msg.sender, ROLE_FINANCIER);
-        if (obligor == msg.sender) revert SelfDealing(obligor);
+        address caller = _msgSender();
+        _requireActive(caller, ROLE_FINANCIER);
+        if (obligor == caller) revert SelfDealing(obligor);
         Member storage m = _members[obligor];
         if (m.status == MemberStatus.None) revert NotAMember(obligor);
         if (m.roles & ROLE_CORE_ENTERPRISE == 0) revert MissingRole(obligor, ROLE_CORE_ENTERPRISE);
-        uint128 previous = creditGrant[msg.sender][obligor];
+        uint128 previous = creditGrant[caller][obligor];
         Credit storage c = _credit[obligor];
         uint256 limit = uint256(c.limit) - previous + grant;
         if (limit > type(uint128).max) revert CreditLimitTooLarge(limit, type(uint128).max);
         c.limit = uint128(limit);
-        creditGrant[msg.sender][obligor] = grant;
-        emit CreditLimitSet(msg.sender, obligor, grant, limit);
+        creditGrant[caller][obligor] = grant;
+        emit CreditLimitSet(caller, obligor, grant, limit);
     }
 
     /// @notice Set the grace period after maturity from which an unpaid note is overdue.
@@ -290,8 +300,9 @@ contract CreditNoteLedger is MemberRegistry {
         external
         returns (uint256 noteId)
     {
-        _requireActive(msg.sender, ROLE_CORE_ENTERPRISE);
-        if (to == msg.sender) revert SelfDealing(to);
+        address caller = _msgSender();
+        _requireActive(caller, ROLE_CORE_ENTERPRISE);
+        if (to == caller) revert SelfDealing(to);
         _requireActive(to, ROLE_SUPPLIER);
         _checkAmount(amount);
         _checkCurrency(currency);
@@ -302,15 +313,15 @@ contract CreditNoteLedger is MemberRegistry {
         if (documentHash == bytes32(0)) revert ZeroDocumentHash();
         uint256 usedBy = documentRoot[documentHash];
         if (usedBy != 0) revert DocumentAlreadyUsed(documentHash, usedBy);
-        Credit storage c = _credit[msg.sender];
+        Credit storage c = _credit[caller];
         uint256 outstanding = c.outstanding;
-        if (outstanding + amount > c.limit) revert CreditLimitExceeded(msg.sender, outstanding, amount, c.limit);
+        if (outstanding + amount > c.limit) revert CreditLimitExceeded(caller, outstanding, amount, c.limit);
 
         c.outstanding = uint128(outstanding + amount);
         uint64 seq = ++rootCount;
         noteId = uint256(seq) << INDEX_BITS;
         _roots[noteId] = Root({
-            obligor: msg.sender,
+            obligor: caller,
             maturity: uint40(maturity),
             lastIndex: 0,
             currency: currency,
@@ -318,16 +329,17 @@ contract CreditNoteLedger is MemberRegistry {
         });
         _notes[noteId] = Note({holder: to, amount: uint80(amount), status: NoteStatus.Pending, frozen: false});
         documentRoot[documentHash] = noteId;
-        emit NoteIssued(noteId, msg.sender, to, amount, currency, uint40(maturity), documentHash);
+        emit NoteIssued(noteId, caller, to, amount, currency, uint40(maturity), documentHash);
     }
 
     /// @notice Accept a pending note addressed to the caller; it becomes active.
     /// @param noteId The pending root note.
     function accept(uint256 noteId) external {
+        address caller = _msgSender();
         Note storage n = _pendingNote(noteId);
         address holder = n.holder;
-        if (holder != msg.sender) revert NotHolder(noteId, msg.sender);
-        _requireActive(msg.sender, ROLE_SUPPLIER);
+        if (holder != caller) revert NotHolder(noteId, caller);
+        _requireActive(caller, ROLE_SUPPLIER);
         uint256 maturity = _roots[noteId].maturity;
         if (block.timestamp >= maturity) revert NoteMatured(noteId, maturity);
         n.status = NoteStatus.Active;
@@ -338,23 +350,25 @@ contract CreditNoteLedger is MemberRegistry {
     ///         document hash are released.
     /// @param noteId The pending root note.
     function reject(uint256 noteId) external {
+        address caller = _msgSender();
         Note storage n = _pendingNote(noteId);
-        if (n.holder != msg.sender) revert NotHolder(noteId, msg.sender);
-        _requireActive(msg.sender, ROLE_SUPPLIER);
+        if (n.holder != caller) revert NotHolder(noteId, caller);
+        _requireActive(caller, ROLE_SUPPLIER);
         n.status = NoteStatus.Rejected;
         uint256 amount = _release(noteId, n.amount);
-        emit NoteRejected(noteId, msg.sender, amount);
+        emit NoteRejected(noteId, caller, amount);
     }
 
     /// @notice Withdraw a pending note the caller issued; the limit and document hash are released.
     /// @param noteId The pending root note.
     function revoke(uint256 noteId) external {
+        address caller = _msgSender();
         Note storage n = _pendingNote(noteId);
-        if (_roots[noteId].obligor != msg.sender) revert NotObligor(noteId, msg.sender);
-        _requireActive(msg.sender, ROLE_CORE_ENTERPRISE);
+        if (_roots[noteId].obligor != caller) revert NotObligor(noteId, caller);
+        _requireActive(caller, ROLE_CORE_ENTERPRISE);
         n.status = NoteStatus.Revoked;
         uint256 amount = _release(noteId, n.amount);
-        emit NoteRevoked(noteId, msg.sender, amount);
+        emit NoteRevoked(noteId, caller, amount);
     }
 
     // ------------------------------------------------------------------ moving notes
@@ -367,9 +381,10 @@ contract CreditNoteLedger is MemberRegistry {
     /// @param parts Recipients and amounts, in order; child ids are consecutive.
     /// @return firstChildId The id of the first child; the others follow it.
     function split(uint256 noteId, Part[] calldata parts) external returns (uint256 firstChildId) {
+        address caller = _msgSender();
         uint256 count = parts.length;
         if (count < 2 || count > MAX_SPLIT_PARTS) revert InvalidPartCount(count, 2, MAX_SPLIT_PARTS);
-        Note storage n = _movableNote(noteId);
+        Note storage n = _movableNote(noteId, caller);
         uint256 rootId = noteId & ~INDEX_MASK;
         Root storage r = _roots[rootId];
         _checkNotMatured(noteId, r.maturity);
@@ -382,7 +397,7 @@ contract CreditNoteLedger is MemberRegistry {
             if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
             total += amount;
             address to = parts[i].to;
-            if (to != msg.sender) _requireActive(to, HOLDER_ROLES);
+            if (to != caller) _requireActive(to, HOLDER_ROLES);
         }
         if (total != expected) revert AmountsDoNotSum(expected, total);
 
@@ -404,13 +419,14 @@ contract CreditNoteLedger is MemberRegistry {
     /// @param noteId The note.
     /// @param to The new holder.
     function transfer(uint256 noteId, address to) external {
-        Note storage n = _movableNote(noteId);
-        if (to == msg.sender) revert SelfDealing(to);
+        address caller = _msgSender();
+        Note storage n = _movableNote(noteId, caller);
+        if (to == caller) revert SelfDealing(to);
         _requireActive(to, HOLDER_ROLES);
         _checkNotMatured(noteId, _roots[noteId & ~INDEX_MASK].maturity);
         n.holder = to;
         _voidOffers(noteId);
-        emit NoteTransferred(noteId, msg.sender, to);
+        emit NoteTransferred(noteId, caller, to);
     }
 
     // ------------------------------------------------------------------ discount
@@ -427,12 +443,13 @@ contract CreditNoteLedger is MemberRegistry {
         external
         returns (uint256 offerId)
     {
-        _requireActive(msg.sender, ROLE_FINANCIER);
+        address caller = _msgSender();
+        _requireActive(caller, ROLE_FINANCIER);
         Note storage n = _existingNote(noteId);
         if (n.status != NoteStatus.Active) revert NoteNotActive(noteId, n.status);
         if (n.frozen) revert NoteIsFrozen(noteId);
         address holder = n.holder;
-        if (holder == msg.sender) revert SelfDealing(holder);
+        if (holder == caller) revert SelfDealing(holder);
         Root storage r = _roots[noteId & ~INDEX_MASK];
         uint256 maturity = r.maturity;
         _checkNotMatured(noteId, maturity);
@@ -450,7 +467,7 @@ contract CreditNoteLedger is MemberRegistry {
         }
         offerId = ++offerCount;
         _offers[offerId] = Offer({
-            financier: msg.sender,
+            financier: caller,
             deadline: uint40(deadline),
             offChain: offChain,
             epoch: uint40(epoch),
@@ -458,18 +475,19 @@ contract CreditNoteLedger is MemberRegistry {
             price: uint80(price),
             noteId: noteId
         });
-        emit DiscountOffered(offerId, noteId, msg.sender, holder, price, uint40(deadline), offChain);
+        emit DiscountOffered(offerId, noteId, caller, holder, price, uint40(deadline), offChain);
     }
 
     /// @notice Withdraw an open offer the caller made.
     /// @param offerId The offer.
     function cancelDiscountOffer(uint256 offerId) external {
+        address caller = _msgSender();
         Offer storage o = _openOffer(offerId);
-        if (o.financier != msg.sender) revert NotOfferer(offerId, msg.sender);
+        if (o.financier != caller) revert NotOfferer(offerId, caller);
         uint256 noteId = o.noteId;
         delete _offers[offerId];
         delete discountPaymentReference[offerId];
-        emit DiscountOfferCancelled(offerId, noteId, msg.sender);
+        emit DiscountOfferCancelled(offerId, noteId, caller);
     }
 
     /// @notice Record that the price of an off-chain offer has been paid to the holder, with the
@@ -477,8 +495,9 @@ contract CreditNoteLedger is MemberRegistry {
     /// @param offerId An open off-chain offer the caller made.
     /// @param paymentReference The payment's reference (non-zero).
     function recordDiscountPayment(uint256 offerId, bytes32 paymentReference) external {
+        address caller = _msgSender();
         Offer storage o = _openOffer(offerId);
-        if (o.financier != msg.sender) revert NotOfferer(offerId, msg.sender);
+        if (o.financier != caller) revert NotOfferer(offerId, caller);
         if (!o.offChain) revert NotAnOffChainOffer(offerId);
         if (paymentReference == bytes32(0)) revert ZeroReference();
         uint256 deadline = o.deadline;
@@ -493,13 +512,14 @@ contract CreditNoteLedger is MemberRegistry {
     ///         For an off-chain offer, acceptance confirms the recorded payment was received.
     /// @param offerId An open, unexpired offer made to the caller for the note it still holds.
     function acceptDiscountOffer(uint256 offerId) external {
+        address caller = _msgSender();
         Offer storage o = _openOffer(offerId);
         uint256 deadline = o.deadline;
         if (block.timestamp > deadline) revert OfferExpired(offerId, deadline);
         uint256 noteId = o.noteId;
-        Note storage n = _movableNote(noteId);
+        Note storage n = _movableNote(noteId, caller);
         uint256 epoch = _offerEpoch[noteId];
-        if (o.holder != msg.sender || o.epoch != epoch) revert OfferVoid(offerId);
+        if (o.holder != caller || o.epoch != epoch) revert OfferVoid(offerId);
         address financier = o.financier;
         _requireActive(financier, ROLE_FINANCIER);
         uint256 price = o.price;
@@ -517,8 +537,8 @@ contract CreditNoteLedger is MemberRegistry {
         n.holder = financier;
         _offerEpoch[noteId] = epoch + 1;
         delete _offers[offerId];
-        emit NoteDiscounted(noteId, msg.sender, financier, offerId, price, paymentReference);
-        if (!offChain) _transferFrom(token, financier, msg.sender, price);
+        emit NoteDiscounted(noteId, caller, financier, offerId, price, paymentReference);
+        if (!offChain) _transferFrom(token, financier, caller, price);
     }
 
     // ------------------------------------------------------------------ settlement
@@ -529,13 +549,14 @@ contract CreditNoteLedger is MemberRegistry {
     /// @param noteId An active or overdue, unfrozen note of the caller's.
     /// @param amount Minor units, 1..the remainder.
     function pay(uint256 noteId, uint256 amount) external {
+        address caller = _msgSender();
         (Note storage n, bytes3 currency, uint256 remaining) = _payableNote(noteId, amount);
         address token = _tokenOf(currency);
         address holder = n.holder;
         _applyPayment(noteId, n, remaining, amount);
-        _credit[msg.sender].outstanding -= uint128(amount);
-        emit NotePaid(noteId, msg.sender, holder, amount, remaining - amount, bytes32(0));
-        _transferFrom(token, msg.sender, holder, amount);
+        _credit[caller].outstanding -= uint128(amount);
+        emit NotePaid(noteId, caller, holder, amount, remaining - amount, bytes32(0));
+        _transferFrom(token, caller, holder, amount);
     }
 
     /// @notice Claim an off-chain payment of `amount` on a live note, on or after maturity; it takes
@@ -547,7 +568,7 @@ contract CreditNoteLedger is MemberRegistry {
         if (paymentReference == bytes32(0)) revert ZeroReference();
         (Note storage n,,) = _payableNote(noteId, amount);
         paymentClaim[noteId] = keccak256(abi.encode(amount, paymentReference));
-        emit PaymentClaimed(noteId, msg.sender, n.holder, amount, paymentReference);
+        emit PaymentClaimed(noteId, _msgSender(), n.holder, amount, paymentReference);
     }
 
     /// @notice Confirm, as the holder, the obligor's claim of an off-chain payment; the payment is
@@ -556,8 +577,9 @@ contract CreditNoteLedger is MemberRegistry {
     /// @param amount The claimed amount.
     /// @param paymentReference The claimed reference.
     function confirmPayment(uint256 noteId, uint256 amount, bytes32 paymentReference) external {
+        address caller = _msgSender();
         Note storage n = _existingNote(noteId);
-        if (n.holder != msg.sender) revert NotHolder(noteId, msg.sender);
+        if (n.holder != caller) revert NotHolder(noteId, caller);
         if (paymentClaim[noteId] != keccak256(abi.encode(amount, paymentReference))) {
             revert PaymentClaimMismatch(noteId);
         }
@@ -571,7 +593,7 @@ contract CreditNoteLedger is MemberRegistry {
         delete paymentClaim[noteId];
         _applyPayment(noteId, n, remaining, amount);
         _credit[obligor].outstanding -= uint128(amount);
-        emit NotePaid(noteId, obligor, msg.sender, amount, remaining - amount, paymentReference);
+        emit NotePaid(noteId, obligor, caller, amount, remaining - amount, paymentReference);
     }
 
     /// @notice Settle, on or after maturity, every live unfrozen note of a tree among the indices
@@ -587,10 +609,11 @@ contract CreditNoteLedger is MemberRegistry {
         external
         returns (uint256 notesPaid, uint256 totalPaid)
     {
+        address caller = _msgSender();
         if (rootId & INDEX_MASK != 0) revert NoteNotFound(rootId);
         _existingNote(rootId);
         Root storage r = _roots[rootId];
-        if (r.obligor != msg.sender) revert NotObligor(rootId, msg.sender);
+        if (r.obligor != caller) revert NotObligor(rootId, caller);
         uint256 maturity = r.maturity;
         if (block.timestamp < maturity) revert NoteNotMatured(rootId, maturity);
         uint256 lastIndex = r.lastIndex;
@@ -617,11 +640,11 @@ contract CreditNoteLedger is MemberRegistry {
             amounts[notesPaid] = remaining;
             ++notesPaid;
             totalPaid += remaining;
-            emit NotePaid(noteId, msg.sender, holder, remaining, 0, bytes32(0));
+            emit NotePaid(noteId, caller, holder, remaining, 0, bytes32(0));
         }
-        _credit[msg.sender].outstanding -= uint128(totalPaid);
+        _credit[caller].outstanding -= uint128(totalPaid);
         for (uint256 k; k < notesPaid; ++k) {
-            _transferFrom(token, msg.sender, payees[k], amounts[k]);
+            _transferFrom(token, caller, payees[k], amounts[k]);
         }
     }
 
@@ -772,13 +795,13 @@ contract CreditNoteLedger is MemberRegistry {
         if (n.frozen) revert NoteIsFrozen(noteId);
     }
 
-    /// @dev An active, unfrozen note held by the caller, who must be an active member.
-    function _movableNote(uint256 noteId) private view returns (Note storage n) {
+    /// @dev An active, unfrozen note held by `caller` (the `_msgSender()`), who must be an active member.
+    function _movableNote(uint256 noteId, address caller) private view returns (Note storage n) {
         n = _existingNote(noteId);
         if (n.status != NoteStatus.Active) revert NoteNotActive(noteId, n.status);
         if (n.frozen) revert NoteIsFrozen(noteId);
-        if (n.holder != msg.sender) revert NotHolder(noteId, msg.sender);
-        _requireActive(msg.sender, HOLDER_ROLES);
+        if (n.holder != caller) revert NotHolder(noteId, caller);
+        _requireActive(caller, HOLDER_ROLES);
     }
 
     /// @dev Voids every offer made so far on the note (if any ever was).
@@ -798,12 +821,13 @@ contract CreditNoteLedger is MemberRegistry {
         view
         returns (Note storage n, bytes3 currency, uint256 remaining)
     {
+        address caller = _msgSender();
         n = _existingNote(noteId);
         NoteStatus status = n.status;
         if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
         if (n.frozen) revert NoteIsFrozen(noteId);
         Root storage r = _roots[noteId & ~INDEX_MASK];
-        if (r.obligor != msg.sender) revert NotObligor(noteId, msg.sender);
+        if (r.obligor != caller) revert NotObligor(noteId, caller);
         uint256 maturity = r.maturity;
         if (block.timestamp < maturity) revert NoteNotMatured(noteId, maturity);
         if (amount == 0) revert ZeroAmount(0);

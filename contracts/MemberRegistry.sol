@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
+
 /// @title MemberRegistry
 /// @notice Operator-managed registry of the consortium's members: who may hold or act on a
 ///         credit note, with which roles, and whether they are active or suspended.
 /// @dev Abstract: the ledger inherits it so that membership checks are plain storage reads
-///      (no cross-contract call on the hot paths of split and transfer).
-abstract contract MemberRegistry {
+///      (no cross-contract call on the hot paths of split and transfer). The caller is always
+///      `_msgSender()` (ERC-2771): the signer of a request relayed by the ledger's trusted forwarder,
+///      else `msg.sender`; the ledger's constructor names the forwarder.
+abstract contract MemberRegistry is ERC2771Context {
     /// @notice Role bit of a core enterprise (an obligor that issues notes).
     uint8 public constant ROLE_CORE_ENTERPRISE = 1;
     /// @notice Role bit of a supplier (accepts, splits, passes on notes).
@@ -59,7 +63,8 @@ abstract contract MemberRegistry {
     event MemberReinstated(address indexed account);
 
     modifier onlyOperator() {
-        if (msg.sender != operator) revert NotOperator(msg.sender);
+        address caller = _msgSender();
+        if (caller != operator) revert NotOperator(caller);
         _;
     }
 
@@ -74,16 +79,17 @@ abstract contract MemberRegistry {
     /// @param newOperator The nominee, who must call `acceptOperator`.
     function transferOperator(address newOperator) external onlyOperator {
         pendingOperator = newOperator;
-        emit OperatorTransferStarted(msg.sender, newOperator);
+        emit OperatorTransferStarted(_msgSender(), newOperator);
     }
 
     /// @notice Accept the operator role (step two of two); only the nominee may call.
     function acceptOperator() external {
-        if (msg.sender != pendingOperator || msg.sender == address(0)) revert NotPendingOperator(msg.sender);
+        address caller = _msgSender();
+        if (caller != pendingOperator || caller == address(0)) revert NotPendingOperator(caller);
         address previous = operator;
-        operator = msg.sender;
+        operator = caller;
         delete pendingOperator;
-        emit OperatorTransferred(previous, msg.sender);
+        emit OperatorTransferred(previous, caller);
     }
 
     /// @notice Onboard a member (KYC done off-chain) with one or more roles; it starts active.

@@ -22,9 +22,11 @@ ERC-3525 reference's ERC-721 `transferFrom(from, to, tokenId)`. Two cases, the s
   one); the DvP spends a finite allowance that stays non-zero (an extra slot write on our side only);
 - fresh recipients: the payee (DvP holder / ERC-20 recipient) has never held tokens and the ERC-3525
   receiver has never held a token (the sender still keeps another one).
-Also measured: offerDiscount (the quote), pay (full and partial), settleRoot over trees of 10 and 50
-leaves (one call each; every payee a distinct member paid for the first time), markOverdue and
-writeOff.
+Also measured: accept, carve and whole transfer signed by a member holding its own key and relayed
+through the ledger's ERC-2771 forwarder (the relayer pays; the member's first relayed request also
+sets its forwarder nonce from zero); offerDiscount (the quote), pay (full and partial), settleRoot
+over trees of 10 and 50 leaves (one call each; every payee a distinct member paid for the first
+time), markOverdue and writeOff.
 
 Exits 1 if split_ratio > 0.50, transfer_ratio > 0.60 or dvp_ratio >= 1 (steady state; the
 project's goals) unless --no-check. The last line printed is one JSON object with the results.
@@ -68,6 +70,7 @@ from service.ledger.compiler import (  # noqa: E402
     compile_project,
     compile_sources,
 )
+from service.ledger.relay import ForwardRequest, sign_request  # noqa: E402
 from tests.consortium import Consortium, deploy_consortium, new_account  # noqa: E402
 
 SPLIT_RATIO_GOAL = 0.50
@@ -287,6 +290,53 @@ def bench_credchain(chain: Chain) -> CredchainGas:
         set_credit_limit=grant.gas_used,
         onboard_member=onboard_gas[0],
     )
+
+
+# ---------------------------------------------------------------------- credchain: relayed
+
+
+@dataclass
+class RelayGas:
+    accept: int  # the member's first relayed request (its forwarder nonce goes from zero)
+    carve: int
+    transfer: int
+
+
+def _relayed(c: Consortium, signer: LocalAccount, fn_name: str, *args: Any) -> TxResult:
+    """`fn_name(*args)` signed by `signer` (EIP-712) and relayed through the forwarder by the operator."""
+    data = bytes.fromhex(c.ledger.contract.encode_abi(fn_name, args=list(args))[2:])
+    request = ForwardRequest(
+        sender=signer.address,
+        to=c.ledger.address,
+        value=0,
+        gas=500_000,
+        nonce=c.forwarder.nonce_of(signer.address),
+        deadline=c.chain.now() + 600,
+        data=data,
+    )
+    signature = sign_request(signer, request, c.chain.w3.eth.chain_id, c.forwarder.address)
+    return c.forwarder.execute(c.operator, request, signature)
+
+
+def bench_relay(chain: Chain) -> RelayGas:
+    """The same accept, carve and whole transfer as `bench_credchain`, signed by a member holding its
+    own key (no ether) and relayed through the ledger's ERC-2771 forwarder, the operator paying."""
+    c: Consortium = deploy_consortium(chain, n_suppliers=1)
+    c.active_note(NOTE_AMOUNT, c.suppliers[0])  # warm-up, as in bench_credchain
+    signer: LocalAccount = Account.create()
+    fresh: list[LocalAccount] = [Account.create() for _ in range(2)]
+    for account in (signer, *fresh):
+        c.ledger.onboard_member(c.operator, account.address, Role.SUPPLIER)
+    note_id = c.issue(NOTE_AMOUNT, signer)
+    accepted = _relayed(c, signer, "accept", note_id)
+    carve = _relayed(
+        c, signer, "split", note_id, [(signer.address, NOTE_AMOUNT - PIECE), (fresh[0].address, PIECE)]
+    )
+    kept = carve.created_note_ids()[0]
+    transfer = _relayed(c, signer, "transfer", kept, fresh[1].address)
+    if c.ledger.get_note(kept).holder != fresh[1].address:
+        raise RuntimeError("the relayed transfer did not move the note")
+    return RelayGas(accept=accepted.gas_used, carve=carve.gas_used, transfer=transfer.gas_used)
 
 
 # ---------------------------------------------------------------------- credchain: financing
@@ -522,6 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     chain = in_process_chain()
     ours = bench_credchain(chain)
+    relayed = bench_relay(chain)
     fin = bench_financing(chain)
     ref = bench_reference(chain, reference)
     plain = bench_erc20(chain, erc20)
@@ -561,6 +612,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "unfreeze_gas": ours.unfreeze,
         "set_credit_limit_gas": ours.set_credit_limit,
         "onboard_member_gas": ours.onboard_member,
+        "relayed_accept_gas": relayed.accept,
+        "relayed_split_gas": relayed.carve,
+        "relayed_transfer_gas": relayed.transfer,
         "dvp_gas": fin.dvp,
         "erc20_transfer_gas": plain.transfer,
         "ref_transfer_held_gas": ref.transfer_held,
@@ -632,6 +686,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             f"split gas per extra part: {per_part_50:,.1f} ((split50 - split2) / 48), "
             f"{per_part_100:,.1f} ((split100 - split2) / 98)",
+            "",
+            "## Relayed: signed by a self-custodied member (EIP-712), sent through the ERC-2771 forwarder",
+            "",
+            "| operation | direct | relayed | relayed - direct |",
+            "|---|---:|---:|---:|",
+            f"| accept (the member's first relayed request) | {ours.accept:,} | {relayed.accept:,} "
+            f"| {relayed.accept - ours.accept:,} |",
+            f"| carve a piece off (split 2: self + other) | {ours.carve:,} | {relayed.carve:,} "
+            f"| {relayed.carve - ours.carve:,} |",
+            f"| whole transfer | {ours.transfer:,} | {relayed.transfer:,} "
+            f"| {relayed.transfer - ours.transfer:,} |",
             "",
             "## Delivery versus payment: one transaction against two",
             "",

@@ -40,7 +40,7 @@ from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import Chain, http_chain, in_process_chain
-from service.ledger.client import LedgerClient
+from service.ledger.client import LedgerClient, deploy_with_forwarder
 from service.ledger.errors import LedgerError
 from service.logging_setup import configure_logging
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
@@ -355,7 +355,7 @@ def deploy_command(
             and not chain.w3.eth.get_balance(operator.address)
         ):
             chain.fund(operator.address, settings.funding_wei)
-        ledger = LedgerClient.deploy(chain.w3, operator, operator.address)
+        ledger, forwarder = deploy_with_forwarder(chain.w3, operator, operator.address)
     except LedgerError as exc:
         typer.echo(f"deployment failed: {ledger_problem(exc).title}: {exc}", err=True)
         raise typer.Exit(code=1) from exc
@@ -364,6 +364,7 @@ def deploy_command(
         raise typer.Exit(code=1) from exc
     values = {"CREDCHAIN_CONTRACT_ADDRESS": ledger.address, "CREDCHAIN_FROM_BLOCK": str(first_block)}
     typer.echo(f"ledger deployed at {ledger.address}, operated by {operator.address}")
+    typer.echo(f"forwarder (relay of self-custodied members' signed requests) at {forwarder.address}")
     for name, value in values.items():
         typer.echo(f"{name}={value}")
     if env_file is not None:

@@ -18,7 +18,13 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger.chain import Chain, in_process_chain
-from service.ledger.client import LedgerClient, SettlementTokenClient, SplitPart, TxResult
+from service.ledger.client import (
+    LedgerClient,
+    SettlementTokenClient,
+    SplitPart,
+    TxResult,
+    deploy_with_forwarder,
+)
 from service.ledger.errors import LedgerRevert
 
 DAY = 86_400
@@ -62,8 +68,9 @@ def _new_member(chain: Chain, name: str, roles: Role) -> DemoMember:
 def run_demo(chain: Chain) -> int:
     """Deploy, seed the consortium and walk the main story; returns a process exit status."""
     operator = _new_member(chain, "Platform operator", Role(0))
-    ledger = LedgerClient.deploy(chain.w3, operator.account, operator.account.address)
+    ledger, forwarder = deploy_with_forwarder(chain.w3, operator.account, operator.account.address)
     print(f"CreditNoteLedger deployed at {ledger.address} on the in-process chain")
+    print(f"CreditChainForwarder (relay of members' signed requests) at {forwarder.address}")
 
     core = _new_member(chain, "Acme Motors (core enterprise)", Role.CORE_ENTERPRISE)
     bank = _new_member(chain, "First Bank (financier)", Role.FINANCIER)

@@ -9,7 +9,13 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger.chain import Chain
-from service.ledger.client import LedgerClient, SettlementTokenClient, TxResult
+from service.ledger.client import (
+    ForwarderClient,
+    LedgerClient,
+    SettlementTokenClient,
+    TxResult,
+    deploy_with_forwarder,
+)
 
 FUNDING_WEI = 10**21
 DEFAULT_LIMIT = 10**15
@@ -19,7 +25,7 @@ DAY = 86_400
 @dataclass
 class Consortium:
     """Operator, one core enterprise with a bank's credit limit, suppliers, a financier, an auditor,
-    and one outsider who is not a member."""
+    and one outsider who is not a member; the ledger trusts `forwarder` (ERC-2771 relay)."""
 
     chain: Chain
     ledger: LedgerClient
@@ -30,6 +36,7 @@ class Consortium:
     auditor: LocalAccount
     outsider: LocalAccount
     token: SettlementTokenClient
+    forwarder: ForwarderClient
     _doc_counter: list[int] = field(default_factory=lambda: [0])
 
     def next_document(self) -> bytes:
@@ -70,10 +77,11 @@ def new_account(chain: Chain) -> LocalAccount:
 
 def deploy_consortium(chain: Chain, n_suppliers: int = 3, limit: int = DEFAULT_LIMIT) -> Consortium:
     """Deploy a ledger and onboard: core enterprise, `n_suppliers` suppliers, a bank that grants the
-    core `limit`, an auditor; plus a funded outsider who is not onboarded. A USD settlement token
-    (2 decimals) is deployed and registered; nobody holds any yet."""
+    core `limit`, an auditor; plus a funded outsider who is not onboarded. The ledger's trusted
+    forwarder is deployed first. A USD settlement token (2 decimals) is deployed and registered;
+    nobody holds any yet."""
     operator = new_account(chain)
-    ledger = LedgerClient.deploy(chain.w3, operator, operator.address)
+    ledger, forwarder = deploy_with_forwarder(chain.w3, operator, operator.address)
     core = new_account(chain)
     suppliers = [new_account(chain) for _ in range(n_suppliers)]
     bank = new_account(chain)
@@ -87,4 +95,4 @@ def deploy_consortium(chain: Chain, n_suppliers: int = 3, limit: int = DEFAULT_L
     ledger.set_credit_limit(bank, core.address, limit)
     token = SettlementTokenClient.deploy(ledger, operator, "USD")
     ledger.set_settlement_token(operator, "USD", token.address)
-    return Consortium(chain, ledger, operator, core, suppliers, bank, auditor, outsider, token)
+    return Consortium(chain, ledger, operator, core, suppliers, bank, auditor, outsider, token, forwarder)

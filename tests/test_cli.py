@@ -143,6 +143,9 @@ def test_deploy_with_an_operator_key_prints_the_address_and_sets_it_in_an_env_fi
     from_block = int(_value(result.output, "CREDCHAIN_FROM_BLOCK"))
     ledger = LedgerClient(anvil.w3, address)
     assert ledger.operator() == operator.address  # the key's holder operates it
+    forwarder = ledger.trusted_forwarder()  # deployed with it, for self-custodied members' requests
+    assert f"forwarder (relay of self-custodied members' signed requests) at {forwarder}" in result.output
+    assert anvil.w3.eth.get_code(forwarder)
     code_block = next(
         b for b in range(from_block, anvil.w3.eth.block_number + 1) if anvil.w3.eth.get_code(address, b)
     )

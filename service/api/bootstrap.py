@@ -13,7 +13,7 @@ from service.api.auth import OPERATOR, hash_key, new_api_key
 from service.api.keyring import Keyring
 from service.db.gateway_models import ApiMember
 from service.ledger.chain import Chain
-from service.ledger.client import LedgerClient
+from service.ledger.client import deploy_with_forwarder
 
 OPERATOR_ID = "operator"
 
@@ -27,11 +27,12 @@ class Deployment:
 
 
 def deploy(chain: Chain, keyring: Keyring, funding_wei: int) -> Deployment:
-    """A new custodial operator key (funded if the chain needs gas) and a ledger it operates."""
+    """A new custodial operator key (funded if the chain needs gas) and a ledger it operates, which
+    trusts a forwarder deployed with it (relay of self-custodied members' signed requests)."""
     operator, keystore = keyring.create()
     if chain.funder is not None and funding_wei:
         chain.fund(operator.address, funding_wei)
-    ledger = LedgerClient.deploy(chain.w3, operator, operator.address)
+    ledger, _ = deploy_with_forwarder(chain.w3, operator, operator.address)
     block = int(chain.w3.eth.block_number)
     return Deployment(ledger.address, block, operator, keystore)
 

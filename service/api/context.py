@@ -27,7 +27,7 @@ from service.db.gateway_models import ApiMember
 from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, IndexerConfig, Outcome, SyncResult
 from service.ledger.chain import Chain, http_chain, in_process_chain
-from service.ledger.client import LedgerClient, SettlementTokenClient
+from service.ledger.client import ForwarderClient, LedgerClient, SettlementTokenClient
 from service.ledger.nonces import NonceManager
 from service.settings import Settings, require_master_secret
 
@@ -372,6 +372,8 @@ class AppContext:
     """The last block this process knows to be in the index."""
     _chain_time: tuple[int, float] | None = None
     _tokens: dict[str, SettlementTokenClient] = field(default_factory=dict)
+    forwarders: dict[str, ForwarderClient] = field(default_factory=dict)
+    """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.routes.relay)."""
 
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)

@@ -125,6 +125,16 @@ REVERT_PROBLEMS: dict[str, tuple[str, int]] = {
     "ERC20InvalidReceiver": ("invalid-token-receiver", 422),
     "ERC20InvalidApprover": ("invalid-token-approver", 422),
     "ERC20InvalidSpender": ("invalid-token-spender", 422),
+    # forwarder (relay of requests signed by self-custodied members)
+    "ERC2771ForwarderInvalidSigner": ("invalid-signature", 422),
+    "ERC2771ForwarderMismatchedValue": ("relay-value-not-allowed", 422),
+    "ERC2771ForwarderExpiredRequest": ("relay-request-expired", 422),
+    "ERC2771UntrustfulTarget": ("relay-target-not-ledger", 422),
+    "FailedCall": ("relayed-call-failed", 409),
+    "InsufficientBalance": ("forwarder-insufficient-balance", 409),
+    "InvalidAccountNonce": ("stale-nonce", 409),
+    "InvalidShortString": ("forwarder-misconfigured", 422),
+    "StringTooLong": ("forwarder-misconfigured", 422),
     "UnknownRevert": ("ledger-refused", 409),
 }
 """Every custom error of the contracts (`service.ledger.errors.REVERT_CLASSES`): type slug, status."""

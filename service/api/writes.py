@@ -24,7 +24,9 @@ def signer(context: AppContext, member: ApiMember) -> LocalAccount:
             409,
             "self-custody",
             "This member holds its own keys",
-            "the gateway cannot sign for a self-custodied member; send the signed transaction to the ledger",
+            "the gateway cannot sign for a self-custodied member: build the ledger call, have the gateway "
+            "prepare it (POST /v1/relay/prepare answers EIP-712 typed data), sign that with your key and "
+            "send it with the signature to POST /v1/relay; the gateway relays it and pays the gas",
         )
     return context.keyring.account(member.address, member.encrypted_key)
 

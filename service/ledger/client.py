@@ -30,10 +30,13 @@ from service.ledger.errors import (
     revert_from_data,
 )
 from service.ledger.nonces import NonceManager
+from service.ledger.relay import ForwardRequest, inner_calldata
 
 T = TypeVar("T")
 LEDGER_CONTRACT = "CreditNoteLedger"
 TOKEN_CONTRACT = "SettlementToken"
+FORWARDER_CONTRACT = "CreditChainForwarder"
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 GAS_HEADROOM_PERCENT = 20
 PRIORITY_FEE_WEI = 10**9
 
@@ -112,9 +115,13 @@ class OfferState:
 
 
 def revert_abi() -> list[dict[str, Any]]:
-    """The custom errors a ledger transaction may revert with: the ledger's own and those of the
-    settlement token it calls (which bubble up unchanged)."""
-    entries = load_artifact(LEDGER_CONTRACT).abi + load_artifact(TOKEN_CONTRACT).abi
+    """The custom errors a ledger transaction may revert with: the ledger's own, those of the
+    settlement token it calls (which bubble up unchanged) and those of the forwarder relaying it."""
+    entries = (
+        load_artifact(LEDGER_CONTRACT).abi
+        + load_artifact(TOKEN_CONTRACT).abi
+        + load_artifact(FORWARDER_CONTRACT).abi
+    )
     return [e for e in entries if e.get("type") == "error"]
 
 
@@ -255,6 +262,25 @@ class TransactionSender:
         return UnknownRevert(b"")
 
 
+def tx_result(receipt: Any, decoders: dict[str, EventDecoder]) -> TxResult:
+    """A mined transaction's result with the events of the contracts in `decoders` (by address),
+    in log order; other contracts' logs are left out."""
+    events = []
+    for log in receipt["logs"]:
+        decoder = decoders.get(log["address"])
+        if decoder is None:
+            continue
+        decoded = decoder.decode(list(log["topics"]), bytes(log["data"]))
+        if decoded is not None:
+            events.append(decoded)
+    return TxResult(
+        tx_hash=receipt["transactionHash"].to_0x_hex(),
+        block_number=int(receipt["blockNumber"]),
+        gas_used=int(receipt["gasUsed"]),
+        events=tuple(events),
+    )
+
+
 class ContractClient:
     """Sending transactions to and reading views of one deployed contract."""
 
@@ -267,19 +293,7 @@ class ContractClient:
     def _transact(self, sender: LocalAccount, fn_name: str, *args: Any) -> TxResult:
         data = self.contract.encode_abi(fn_name, args=list(args))
         receipt = self.sender.send(sender, to=self.address, data=data)
-        events = []
-        for log in receipt["logs"]:
-            if log["address"] != self.address:
-                continue
-            decoded = self.events.decode(list(log["topics"]), bytes(log["data"]))
-            if decoded is not None:
-                events.append(decoded)
-        return TxResult(
-            tx_hash=receipt["transactionHash"].to_0x_hex(),
-            block_number=int(receipt["blockNumber"]),
-            gas_used=int(receipt["gasUsed"]),
-            events=tuple(events),
-        )
+        return tx_result(receipt, {self.address: self.events})
 
     def _view(self, fn_name: str, *args: Any) -> Any:
         fn = getattr(self.contract.functions, fn_name)(*args)
@@ -324,11 +338,15 @@ class LedgerClient(ContractClient):
         *,
         nonces: NonceManager | None = None,
         receipt_timeout: float = 60.0,
+        forwarder: str | None = None,
     ) -> LedgerClient:
-        """Deploy a new ledger whose operator is `operator`; returns its client."""
+        """Deploy a new ledger whose operator is `operator` and whose trusted ERC-2771 forwarder is
+        `forwarder` (None: the zero address, no relaying); returns its client."""
         artifact = load_artifact(LEDGER_CONTRACT)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        data = factory.constructor(Web3.to_checksum_address(operator)).data_in_transaction
+        data = factory.constructor(
+            Web3.to_checksum_address(operator), Web3.to_checksum_address(forwarder or ZERO_ADDRESS)
+        ).data_in_transaction
         sender = TransactionSender(w3, ErrorDecoder(revert_abi()), nonces, receipt_timeout)
         receipt = sender.send(deployer, to=None, data=data)
         return cls(w3, receipt["contractAddress"], nonces=sender.nonces, receipt_timeout=receipt_timeout)
@@ -528,6 +546,13 @@ class LedgerClient(ContractClient):
     def operator(self) -> str:
         return str(self._view("operator"))
 
+    def trusted_forwarder(self) -> str:
+        """The ERC-2771 forwarder whose relayed requests act as their signer (zero: none)."""
+        return str(self._view("trustedForwarder"))
+
+    def is_trusted_forwarder(self, address: str) -> bool:
+        return bool(self._view("isTrustedForwarder", Web3.to_checksum_address(address)))
+
     def pending_operator(self) -> str:
         return str(self._view("pendingOperator"))
 
@@ -607,3 +632,105 @@ class SettlementTokenClient(ContractClient):
 
     def currency(self) -> str:
         return bytes(self._view("currency")).decode("ascii", errors="replace")
+
+
+class ForwarderClient(ContractClient):
+    """The ledger's ERC-2771 forwarder (CreditChainForwarder): relays EIP-712 requests signed by
+    self-custodied members; the relayer pays the gas."""
+
+    def __init__(self, w3: Web3, address: str, *, sender: TransactionSender) -> None:
+        artifact = load_artifact(FORWARDER_CONTRACT)
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.events = EventDecoder(artifact.abi)
+        self.ledger_events = EventDecoder(load_artifact(LEDGER_CONTRACT).abi)
+        self.sender = sender
+
+    @classmethod
+    def deploy(
+        cls,
+        w3: Web3,
+        deployer: LocalAccount,
+        *,
+        nonces: NonceManager | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> ForwarderClient:
+        """Deploy a forwarder (before the ledger that trusts it); pass its `nonces` on to the ledger's
+        deployment so both share one nonce manager."""
+        artifact = load_artifact(FORWARDER_CONTRACT)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        sender = TransactionSender(w3, ErrorDecoder(revert_abi()), nonces, receipt_timeout)
+        receipt = sender.send(deployer, to=None, data=factory.constructor().data_in_transaction)
+        return cls(w3, receipt["contractAddress"], sender=sender)
+
+    @classmethod
+    def of_ledger(cls, ledger: LedgerClient) -> ForwarderClient | None:
+        """The forwarder the ledger trusts (sharing the ledger's sender), or None if it trusts none."""
+        address = ledger.trusted_forwarder()
+        if int(address, 16) == 0:
+            return None
+        return cls(ledger.w3, address, sender=ledger.sender)
+
+    @property
+    def nonces(self) -> NonceManager:
+        return self.sender.nonces
+
+    def nonce_of(self, owner: str) -> int:
+        """The nonce the next request signed by `owner` must carry."""
+        return int(self._view("nonces", Web3.to_checksum_address(owner)))
+
+    def verify(self, request: ForwardRequest, signature: bytes) -> bool:
+        """Whether the forwarder would accept the request now (signature, nonce, deadline, target)."""
+        return bool(self._view("verify", request.forward_request_data(signature)))
+
+    def simulate(self, target: str, sender: str, data: bytes) -> int:
+        """Run `data` on `target` as this forwarder relays it for `sender` (an `eth_call` from the
+        forwarder, the calldata followed by the sender's address) and return its gas estimate. A
+        revert raises the target's own error, which `execute` would hide behind `FailedCall`."""
+        call: dict[str, Any] = {
+            "from": self.address,
+            "to": Web3.to_checksum_address(target),
+            "data": "0x" + inner_calldata(data, sender).hex(),
+            "gasPrice": 0,  # the forwarder holds no ether: a call that pays nothing
+        }
+        try:
+            return int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except _REVERT_ERRORS as exc:
+            raise self.sender.translate(exc) from exc
+        except _CONNECTION_ERRORS as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    def execute_data(self, request: ForwardRequest, signature: bytes) -> str:
+        """Calldata of `execute(request)`."""
+        return str(self.contract.encode_abi("execute", args=[request.forward_request_data(signature)]))
+
+    def execute(self, relayer: LocalAccount, request: ForwardRequest, signature: bytes) -> TxResult:
+        """Relay a signed request, `relayer` paying the gas; the result lists the forwarder's and the
+        target ledger's events. A reverted inner call fails the whole transaction (`FailedCall`)."""
+        receipt = self.sender.send(relayer, to=self.address, data=self.execute_data(request, signature))
+        return tx_result(
+            receipt, {self.address: self.events, Web3.to_checksum_address(request.to): self.ledger_events}
+        )
+
+
+def deploy_with_forwarder(
+    w3: Web3,
+    deployer: LocalAccount,
+    operator: str,
+    *,
+    nonces: NonceManager | None = None,
+    receipt_timeout: float = 60.0,
+) -> tuple[LedgerClient, ForwarderClient]:
+    """Deploy a CreditChainForwarder, then a ledger operated by `operator` that trusts it; both
+    clients share one transaction sender (and nonce manager)."""
+    forwarder = ForwarderClient.deploy(w3, deployer, nonces=nonces, receipt_timeout=receipt_timeout)
+    ledger = LedgerClient.deploy(
+        w3,
+        deployer,
+        operator,
+        nonces=forwarder.nonces,
+        receipt_timeout=receipt_timeout,
+        forwarder=forwarder.address,
+    )
+    return ledger, ForwarderClient(w3, forwarder.address, sender=ledger.sender)

@@ -282,6 +282,43 @@ class ERC20InvalidSpender(LedgerRevert):
     description = "invalid token spender"
 
 
+# ---------------------------------------------------------------- forwarder (ERC-2771 relay)
+class ERC2771ForwarderInvalidSigner(LedgerRevert):
+    description = "the relayed request is not signed by its `from` (bad signature or stale nonce)"
+
+
+class ERC2771ForwarderMismatchedValue(LedgerRevert):
+    description = "the ether sent does not match the relayed request's value"
+
+
+class ERC2771ForwarderExpiredRequest(LedgerRevert):
+    description = "the relayed request's deadline has passed"
+
+
+class ERC2771UntrustfulTarget(LedgerRevert):
+    description = "the request's target does not trust this forwarder"
+
+
+class FailedCall(LedgerRevert):
+    description = "the relayed call reverted"
+
+
+class InsufficientBalance(LedgerRevert):
+    description = "the forwarder's ether balance is too low for the request's value"
+
+
+class InvalidAccountNonce(LedgerRevert):
+    description = "the request's nonce is not the signer's current nonce"
+
+
+class InvalidShortString(LedgerRevert):
+    description = "invalid EIP-712 domain string"
+
+
+class StringTooLong(LedgerRevert):
+    description = "EIP-712 domain string too long"
+
+
 def _all_revert_classes() -> dict[str, type[LedgerRevert]]:
     return {cls.__name__: cls for cls in LedgerRevert.__subclasses__() if cls is not UnknownRevert}
 

@@ -196,6 +196,32 @@ ENDPOINTS = [
     Endpoint(
         "notes-unfreeze", "POST", "/v1/notes/{active}/unfreeze", expect={"operator": (409, "note-not-frozen")}
     ),
+    # the relay serves self-custodied members only: every caller here has a custodial key
+    Endpoint(
+        "relay-prepare",
+        "POST",
+        "/v1/relay/prepare",
+        {"data": "0x00000000"},
+        default=(409, "custodial-member"),
+    ),
+    Endpoint(
+        "relay",
+        "POST",
+        "/v1/relay",
+        {
+            "request": {
+                "from": "{addr:s1}",
+                "to": "{addr:s3}",
+                "value": "0",
+                "gas": "100000",
+                "nonce": "0",
+                "deadline": 1,
+                "data": "0x00000000",
+            },
+            "signature": "0x" + "00" * 65,
+        },
+        default=(409, "custodial-member"),
+    ),
 ]
 
 
