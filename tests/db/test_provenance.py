@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from service.db.models import Base, Event, Note
 from service.db.provenance import (
     NoteRow,
+    TreeVersion,
     ancestors,
     events_of,
     holder_path,
-    TreeVersion,
     tree,
     tree_version,
     tree_with_events,
