@@ -28,7 +28,7 @@ from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, IndexerConfig, Outcome, SyncResult
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import ForwarderClient, LedgerClient, SettlementTokenClient
-from service.ledger.nonces import NonceManager
+from service.ledger.nonces import NonceManager, pending_nonce_reader
 from service.settings import Settings, require_master_secret
 
 T = TypeVar("T")
@@ -229,12 +229,9 @@ class SharedNonces(NonceManager):
     gap: nothing was added to the pending count."""
 
     def __init__(self, w3: Web3, locks: ProcessLocks) -> None:
+        self._pending = pending_nonce_reader(w3)
         super().__init__(self._pending)
-        self._w3 = w3
         self._process_locks = locks
-
-    def _pending(self, address: str) -> int:
-        return int(self._w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending"))
 
     def lock(self, address: str) -> AbstractContextManager[bool]:
         """The lock of `address`'s nonces (also held while the funder pays for a new account)."""

@@ -6,7 +6,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from web3 import Web3
+import requests
+from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
+
+from service.ledger.errors import LedgerError, LedgerUnavailable
 
 
 class NonceManager:
@@ -26,7 +30,7 @@ class NonceManager:
     @classmethod
     def for_web3(cls, w3: Web3) -> NonceManager:
         """A manager that reads starting nonces from the node (pending block)."""
-        return cls(lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending")))
+        return cls(pending_nonce_reader(w3))
 
     def _lock_for(self, address: str) -> threading.Lock:
         with self._guard:
@@ -53,3 +57,23 @@ class NonceManager:
         """Drop the cached nonce of `address` (e.g. after the chain was reverted)."""
         with self._lock_for(address):
             self._next.pop(address, None)
+
+
+def pending_nonce_reader(w3: Web3) -> Callable[[str], int]:
+    """Reads an account's next nonce (transactions mined and pending) from the node: over HTTP as one
+    JSON-RPC request straight to the provider (web3.py's middleware costs more than the request)."""
+    if isinstance(w3.provider, HTTPProvider):
+        provider = w3.provider
+
+        def direct(address: str) -> int:
+            method = RPCEndpoint("eth_getTransactionCount")
+            try:
+                response = provider.make_request(method, [Web3.to_checksum_address(address), "pending"])
+            except (requests.RequestException, OSError) as exc:
+                raise LedgerUnavailable(str(exc)) from exc
+            if response.get("error") is not None:
+                raise LedgerError(f"eth_getTransactionCount: {response['error']}")
+            return int(response["result"], 16)
+
+        return direct
+    return lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending"))
