@@ -23,7 +23,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import RPCEndpoint
 
 from service.domain import MemberStatus, NoteStatus, Role
-from service.ledger.abi_codec import DecodedEvent, ErrorDecoder, EventDecoder
+from service.ledger.abi_codec import CallEncoder, DecodedEvent, ErrorDecoder, EventDecoder
 from service.ledger.artifacts import load_artifact
 from service.ledger.errors import (
     LedgerError,
@@ -407,10 +407,11 @@ class ContractClient:
     address: str
     contract: Contract
     events: EventDecoder
+    calls: CallEncoder
     sender: TransactionSender
 
     def _transact(self, sender: LocalAccount, fn_name: str, *args: Any) -> TxResult:
-        data = self.contract.encode_abi(fn_name, args=list(args))
+        data = self.calls.encode(fn_name, args)
         receipt = self.sender.send(sender, to=self.address, data=data)
         return tx_result(receipt, {self.address: self.events})
 
@@ -440,6 +441,7 @@ class LedgerClient(ContractClient):
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
+        self.calls = CallEncoder(artifact.abi)
         self.errors = ErrorDecoder(revert_abi())
         self.sender = TransactionSender(w3, self.errors, nonces, receipt_timeout)
 
@@ -694,6 +696,7 @@ class SettlementTokenClient(ContractClient):
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
+        self.calls = CallEncoder(artifact.abi)
         self.sender = sender
 
     @classmethod
@@ -763,6 +766,7 @@ class ForwarderClient(ContractClient):
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
+        self.calls = CallEncoder(artifact.abi)
         self.ledger_events = EventDecoder(load_artifact(LEDGER_CONTRACT).abi)
         self.sender = sender
 
