@@ -6,7 +6,9 @@ errors before anything is sent, receipts decode into the same results, an unreac
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from service.ledger.abi_codec import ErrorDecoder
 from service.ledger.chain import Chain, http_chain
 from service.ledger.client import LedgerClient, NodeRpc, SplitPart, revert_abi
 from service.ledger.errors import AmountsDoNotSum, LedgerError, LedgerUnavailable, NotHolder, UnknownRevert
+from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
 from tests.anvil import free_port
 from tests.consortium import Consortium, deploy_consortium
 
@@ -117,3 +120,41 @@ def test_the_chain_id_is_asked_once_not_before_every_estimate(
         chain.w3.eth.estimate_gas({"from": sender, "to": receiver, "value": 1})
         chain.w3.eth.call({"from": sender, "to": receiver})
     assert methods == ["eth_estimateGas", "eth_call"] * 3
+
+
+# ------------------------------------------------------------------ the JSON-RPC transport
+def test_json_rpc_answers_a_request_and_a_batch_in_the_order_asked(anvil: Chain) -> None:
+    rpc = JsonRpc(anvil.w3)
+    head = int(rpc.request("eth_blockNumber", [])["result"], 16)
+    answers = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in (head, 0, head)])
+    assert isinstance(answers, list)
+    assert [int(a["result"]["number"], 16) for a in answers] == [head, 0, head]
+    assert "error" in rpc.request("eth_noSuchMethod", [])
+
+
+def test_json_rpc_to_a_closed_port_is_node_unreachable() -> None:
+    rpc = JsonRpc(http_chain(f"http://127.0.0.1:{free_port()}", timeout=1).w3)
+    with pytest.raises(NodeUnreachable):
+        rpc.request("eth_blockNumber", [])
+
+
+def test_json_rpc_answered_with_an_http_error_is_node_http_error() -> None:
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b"busy")
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        rpc = JsonRpc(http_chain(f"http://127.0.0.1:{server.server_address[1]}", timeout=2).w3)
+        with pytest.raises(NodeHttpError) as failed:
+            rpc.request("eth_blockNumber", [])
+        assert failed.value.status == 503
+    finally:
+        server.shutdown()

@@ -1,6 +1,6 @@
 """Where the indexer reads the chain: logs of block ranges and block headers, as raw JSON-RPC.
 
-Over HTTP (anvil, Besu, GoQuorum) requests go straight to the provider (`make_request`, and one
+Over HTTP (anvil, Besu, GoQuorum) requests go straight to the node (`service.ledger.jsonrpc`, and one
 JSON-RPC batch for many headers): web3's result formatters turn every field of every log into
 HexBytes and AttributeDicts, which costs more than decoding the events. The in-process eth-tester
 provider takes no raw requests, so there the formatted API is used and its results are brought back
@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import requests
 from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import BlockNotFound, Web3RPCError
-from web3.types import RPCEndpoint
 
 from service.ledger.errors import LedgerError, LedgerUnavailable
+from service.ledger.jsonrpc import JsonRpc, NodeHttpError
 
 RpcLog = dict[str, Any]
 """One log as eth_getLogs returns it: address, topics, data, blockNumber, blockHash,
@@ -89,11 +89,13 @@ class JsonRpcSource:
 
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
-        self.provider = w3.provider
+        self.rpc = JsonRpc(w3)
 
     def _request(self, method: str, params: list[Any]) -> Any:
         try:
-            response = self.provider.make_request(RPCEndpoint(method), params)
+            response = self.rpc.request(method, params)
+        except NodeHttpError as exc:
+            raise RpcError(method, exc.status, f"HTTP error: {exc}") from exc
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             raise RpcError(method, status, f"HTTP error: {exc}") from exc
@@ -128,11 +130,10 @@ class JsonRpcSource:
         return headers
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        make_batch: Any = getattr(self.provider, "make_batch_request", None)
-        if make_batch is None:
-            return [self._request(m, p) for m, p in calls]
         try:
-            responses = make_batch([(RPCEndpoint(m), p) for m, p in calls])
+            responses = self.rpc.batch(calls)
+        except NodeHttpError as exc:
+            raise RpcError("batch", exc.status, f"HTTP error: {exc}") from exc
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             raise RpcError("batch", status, f"HTTP error: {exc}") from exc

@@ -20,7 +20,6 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import RPCEndpoint
 
 from service.domain import MemberStatus, NoteStatus, Role
 from service.ledger.abi_codec import CallEncoder, DecodedEvent, ErrorDecoder, EventDecoder
@@ -32,6 +31,7 @@ from service.ledger.errors import (
     UnknownRevert,
     revert_from_data,
 )
+from service.ledger.jsonrpc import JsonRpc, NodeHttpError
 from service.ledger.nonces import NonceManager
 from service.ledger.relay import ForwardRequest, inner_calldata
 
@@ -301,25 +301,25 @@ class TransactionSender:
 
 
 class NodeRpc:
-    """JSON-RPC requests straight to a web3 HTTP provider (its connection pool, none of web3.py's
-    middleware or formatters): results as the node sends them, errors as ledger exceptions (a
-    revert with data as the contract's custom error)."""
+    """JSON-RPC requests straight to the node (`JsonRpc`: none of web3.py's middleware or
+    formatters): results as the node sends them, errors as ledger exceptions (a revert with data as
+    the contract's custom error)."""
 
     PROMPT_BUDGET = 0.09
     PROMPT_LONGEST_PAUSE = 0.02
     PAUSE = 0.1
 
     def __init__(self, w3: Web3, errors: ErrorDecoder) -> None:
-        self._provider = w3.provider
+        self._rpc = JsonRpc(w3)
         self._errors = errors
 
     def request(self, method: str, params: list[Any]) -> Any:
         try:
-            response = self._provider.make_request(RPCEndpoint(method), params)
-        except requests.RequestException as exc:
-            raise LedgerUnavailable(str(exc)) from exc
+            response = self._rpc.request(method, params)
+        except (NodeHttpError, requests.RequestException) as exc:
+            raise LedgerUnavailable(f"{method}: {exc}") from exc
         except _CONNECTION_ERRORS as exc:
-            raise LedgerUnavailable(str(exc)) from exc
+            raise LedgerUnavailable(f"{method}: {exc}") from exc
         error = response.get("error")
         if error is not None:
             raise self.error(error)

@@ -6,11 +6,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import requests
 from web3 import HTTPProvider, Web3
-from web3.types import RPCEndpoint
 
 from service.ledger.errors import LedgerError, LedgerUnavailable
+from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
 
 
 class NonceManager:
@@ -61,16 +60,17 @@ class NonceManager:
 
 def pending_nonce_reader(w3: Web3) -> Callable[[str], int]:
     """Reads an account's next nonce (transactions mined and pending) from the node: over HTTP as one
-    JSON-RPC request straight to the provider (web3.py's middleware costs more than the request)."""
+    JSON-RPC request straight to the node (web3.py's middleware costs more than the request)."""
     if isinstance(w3.provider, HTTPProvider):
-        provider = w3.provider
+        rpc = JsonRpc(w3)
 
         def direct(address: str) -> int:
-            method = RPCEndpoint("eth_getTransactionCount")
             try:
-                response = provider.make_request(method, [Web3.to_checksum_address(address), "pending"])
-            except (requests.RequestException, OSError) as exc:
-                raise LedgerUnavailable(str(exc)) from exc
+                response = rpc.request(
+                    "eth_getTransactionCount", [Web3.to_checksum_address(address), "pending"]
+                )
+            except (NodeUnreachable, NodeHttpError) as exc:
+                raise LedgerUnavailable(f"eth_getTransactionCount: {exc}") from exc
             if response.get("error") is not None:
                 raise LedgerError(f"eth_getTransactionCount: {response['error']}")
             return int(response["result"], 16)
