@@ -156,7 +156,9 @@ class Web3Splitter:
 class Gateway:
     """`credchain init`, then `credchain run --workers W` in a subprocess; `stop()` ends it."""
 
-    def __init__(self, rpc_url: str, schema: str, log_path: Path, workers: int) -> None:
+    def __init__(
+        self, rpc_url: str, schema: str, log_path: Path, workers: int, provenance_cache_bytes: int | None
+    ) -> None:
         init = subprocess.run(
             [sys.executable, "-m", "service.cli", "init"],
             cwd=REPO_ROOT,
@@ -181,6 +183,8 @@ class Gateway:
         env = _env(
             rpc_url, schema, CREDCHAIN_CONTRACT_ADDRESS=contract[1], CREDCHAIN_FROM_BLOCK=from_block[1]
         )
+        if provenance_cache_bytes is not None:
+            env["CREDCHAIN_PROVENANCE_CACHE_BYTES"] = str(provenance_cache_bytes)
         command = [sys.executable, "-m", "service.cli", "run", "--port", str(self.port)]
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -394,6 +398,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=4.0, help="open loop: requests/s of each client")
     parser.add_argument("--seconds", type=float, default=15.0, help="open loop: seconds per endpoint")
     parser.add_argument("--reads", type=int, default=3000, help="closed loop: requests per endpoint")
+    parser.add_argument(
+        "--provenance-cache-bytes",
+        type=int,
+        default=None,
+        help="the gateway's CREDCHAIN_PROVENANCE_CACHE_BYTES (default: its own, 64 MiB; 0: no cache)",
+    )
     parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()
     n: int = args.splits
@@ -411,7 +421,9 @@ def main() -> int:
     reads: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
     try:
         t0 = time.perf_counter()
-        gateway = Gateway(node.url, schema, Path(tmp.name) / "gateway.log", args.workers)
+        gateway = Gateway(
+            node.url, schema, Path(tmp.name) / "gateway.log", args.workers, args.provenance_cache_bytes
+        )
         started = time.perf_counter() - t0
         print(
             f"anvil at {node.url}; gateway at {gateway.base} ({args.workers} workers); "
@@ -579,6 +591,7 @@ def main() -> int:
         "raw_prompt_splits_per_s": round(prompt_rate, 2),
         "ratio": round(ratio, 3),
         "worker_restarts": restarts,
+        "provenance_cache_bytes": args.provenance_cache_bytes,
         "readers": args.readers,
         "rate_per_reader": args.rate,
     }
