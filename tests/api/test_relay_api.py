@@ -11,12 +11,11 @@ import schemathesis
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from hypothesis import HealthCheck, given, settings
 
 from service.api.routes.relay import _forwarder
 from tests.api.conftest import DAY, Gateway
-from tests.api.test_flow import PROBLEM as PROBLEM_JSON
 from tests.api.test_flow import problem
+from tests.api.test_schemathesis import check_operation
 
 NOBODY = "0x" + "ab" * 20
 
@@ -338,25 +337,9 @@ def test_calldata_with_a_ledger_selector_and_garbage_arguments_is_refused_as_a_l
 
 def test_generated_relay_requests_of_a_self_custodied_member_get_no_5xx(member: SelfCustodied) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", member.gw.client.app)
-    headers = member.gw.auth("self")
     operations = [
         result.ok() for result in schema.get_all_operations() if result.ok().path.startswith("/v1/relay")
     ]
     assert len(operations) == 2
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=15,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )
-        def check(case: Any) -> None:
-            response = case.call(headers=headers)
-            where = (case.method, case.formatted_path, response.status_code, response.text)
-            assert response.status_code < 500, where
-            if response.status_code >= 400:
-                assert response.headers.get("content-type", [""])[0].startswith(PROBLEM_JSON), where
-
-        check()
+        check_operation(operation, member.gw.auth("self"), examples=15)
