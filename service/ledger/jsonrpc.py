@@ -19,7 +19,9 @@ from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
 DEFAULT_TIMEOUT = 10.0
-POOL_SIZE = 16
+POOL_SIZE = 48
+"""Keep-alive connections kept per pool: more than the 40 threads anyio gives a gateway's sync handlers,
+so concurrent requests never open and discard connections beyond it."""
 
 
 class NodeUnreachable(OSError):
