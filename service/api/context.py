@@ -28,6 +28,7 @@ from service.db.session import make_engine, make_session_factory
 from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, IndexerConfig, Outcome, SyncResult
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import ForwarderClient, LedgerClient, SettlementTokenClient
+from service.ledger.jsonrpc import RECEIPT_LONGEST_PROMPT_PAUSE, RECEIPT_PROMPT_SECONDS, prompt_pauses
 from service.ledger.nonces import NonceManager, pending_nonce_reader
 from service.settings import Settings, require_master_secret
 
@@ -294,12 +295,13 @@ class IndexFollower:
 
 class PromptReceipts(Web3Middleware):
     """Makes web3.py's `wait_for_transaction_receipt` prompt: when the node has no receipt yet,
-    ask again after 1 ms, then 2, 4, ... at most 20 ms apart, for up to 90 ms, before answering
+    ask again on the ledger client's schedule (`prompt_pauses`: 1 ms, then 2, 4, ... at most 20 ms
+    apart) for up to 90 ms, before answering
     "none yet" (after which web3.py sleeps its fixed 100 ms and asks again). Only receipt look-ups
     that find nothing are affected."""
 
-    BUDGET = 0.09
-    LONGEST_PAUSE = 0.02
+    BUDGET = RECEIPT_PROMPT_SECONDS
+    LONGEST_PAUSE = RECEIPT_LONGEST_PROMPT_PAUSE
 
     def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
         def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
@@ -307,13 +309,13 @@ class PromptReceipts(Web3Middleware):
             if method != "eth_getTransactionReceipt" or response.get("result") is not None:
                 return response
             deadline = time.monotonic() + self.BUDGET
-            pause = 0.001
-            while response.get("result") is None and "error" not in response:
+            for pause in prompt_pauses():
+                if response.get("result") is not None or "error" in response:
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 time.sleep(min(pause, remaining))
-                pause = min(pause * 2, self.LONGEST_PAUSE)
                 response = make_request(method, params)
             return response
 

@@ -18,22 +18,17 @@ NO_EVENTS = TreeVersion(-1, -1, "")
 NoteIssued or NoteSplit event)."""
 
 
-def cached_answer(
-    context: AppContext, session: Session, note: NoteRow, found: NoteRead
-) -> CachedProvenance | None:
-    """The cached answer for `note` if it is still the answer now: same tree version, reference,
+def still_the_answer(
+    context: AppContext, session: Session, entry: CachedProvenance, note: NoteRow, found: NoteRead
+) -> bool:
+    """Whether `entry`, cached for `note`, is still its answer now: same tree version, reference,
     grace period and overdue window, and no address it lacked a member id for has one now. Two
     statements at most (the tree version; the member directory only if the answer lacked ids)."""
-    entry = context.provenance.get(note.id)
-    if entry is None:
-        return None
     version = provenance.tree_version(session, note.root_id) or NO_EVENTS
     now, grace = found.clock()
     if not entry.matches(version, found.reference, now, grace):
-        return None
-    if entry.unknown_addresses and context.members.ids(session, entry.unknown_addresses):
-        return None
-    return entry
+        return False
+    return not (entry.unknown_addresses and context.members.ids(session, entry.unknown_addresses))
 
 
 def render_answer(context: AppContext, session: Session, note: NoteRow, found: NoteRead) -> CachedProvenance:

@@ -96,9 +96,6 @@ class JsonRpcSource:
             response = self.rpc.request(method, params)
         except NodeHttpError as exc:
             raise RpcError(method, exc.status, f"HTTP error: {exc}") from exc
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            raise RpcError(method, status, f"HTTP error: {exc}") from exc
         except _NETWORK_ERRORS as exc:
             raise LedgerUnavailable(f"{method}: {exc}") from exc
         error = response.get("error")
@@ -134,9 +131,6 @@ class JsonRpcSource:
             responses = self.rpc.batch(calls)
         except NodeHttpError as exc:
             raise RpcError("batch", exc.status, f"HTTP error: {exc}") from exc
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            raise RpcError("batch", status, f"HTTP error: {exc}") from exc
         except _NETWORK_ERRORS as exc:
             raise LedgerUnavailable(f"batch of {len(calls)}: {exc}") from exc
         except NotImplementedError:

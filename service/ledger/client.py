@@ -31,7 +31,7 @@ from service.ledger.errors import (
     UnknownRevert,
     revert_from_data,
 )
-from service.ledger.jsonrpc import JsonRpc, NodeHttpError
+from service.ledger.jsonrpc import RECEIPT_PROMPT_SECONDS, JsonRpc, NodeHttpError, prompt_pauses
 from service.ledger.nonces import NonceManager
 from service.ledger.relay import ForwardRequest, inner_calldata
 
@@ -179,8 +179,9 @@ class TransactionSender:
 
     Over HTTP the node is asked directly, one JSON-RPC request per step (`NodeRpc`), without
     web3.py's middleware and result formatters, which cost more CPU per request than the request
-    itself; the receipt is asked for again after 1 ms, then 2, 4, ... at most 20 ms apart for the
-    first 90 ms, then every 100 ms. The in-process chain (eth-tester) is driven through web3.py.
+    itself; a receipt not there yet is asked for again promptly for the first 90 ms
+    (`prompt_pauses`: 1 ms, then 2, 4, ... at most 20 ms apart), then every 100 ms. The in-process
+    chain (eth-tester) is driven through web3.py.
     """
 
     def __init__(
@@ -305,9 +306,8 @@ class NodeRpc:
     formatters): results as the node sends them, errors as ledger exceptions (a revert with data as
     the contract's custom error)."""
 
-    PROMPT_BUDGET = 0.09
-    PROMPT_LONGEST_PAUSE = 0.02
     PAUSE = 0.1
+    """Between look-ups of a receipt once the prompt ones (`prompt_pauses`) are over."""
 
     def __init__(self, w3: Web3, errors: ErrorDecoder) -> None:
         self._rpc = JsonRpc(w3)
@@ -316,9 +316,7 @@ class NodeRpc:
     def request(self, method: str, params: list[Any]) -> Any:
         try:
             response = self._rpc.request(method, params)
-        except (NodeHttpError, requests.RequestException) as exc:
-            raise LedgerUnavailable(f"{method}: {exc}") from exc
-        except _CONNECTION_ERRORS as exc:
+        except (NodeHttpError, *_CONNECTION_ERRORS) as exc:
             raise LedgerUnavailable(f"{method}: {exc}") from exc
         error = response.get("error")
         if error is not None:
@@ -344,7 +342,7 @@ class NodeRpc:
         """The receipt of `tx_hash` (shaped as web3.py's: ints, HexBytes, checksummed addresses),
         asked for until it is there; TransactionTimeout after `timeout` seconds."""
         started = time.monotonic()
-        pause = 0.001
+        pauses = prompt_pauses()
         while True:
             found = self.request("eth_getTransactionReceipt", [tx_hash])
             if found is not None:
@@ -352,10 +350,7 @@ class NodeRpc:
             elapsed = time.monotonic() - started
             if elapsed >= timeout:
                 raise TransactionTimeout(f"no receipt for {tx_hash}")
-            if elapsed < self.PROMPT_BUDGET:
-                wait, pause = pause, min(pause * 2, self.PROMPT_LONGEST_PAUSE)
-            else:
-                wait = self.PAUSE
+            wait = next(pauses) if elapsed < RECEIPT_PROMPT_SECONDS else self.PAUSE
             time.sleep(min(wait, timeout - elapsed))
 
 

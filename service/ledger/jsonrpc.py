@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -22,6 +23,20 @@ DEFAULT_TIMEOUT = 10.0
 POOL_SIZE = 48
 """Keep-alive connections kept per pool: more than the 40 threads anyio gives a gateway's sync handlers,
 so concurrent requests never open and discard connections beyond it."""
+
+
+RECEIPT_PROMPT_SECONDS = 0.09
+"""For this long a receipt not there yet is asked for again promptly (`prompt_pauses`)."""
+RECEIPT_LONGEST_PROMPT_PAUSE = 0.02
+
+
+def prompt_pauses() -> Iterator[float]:
+    """The pauses before asking again for a receipt not there yet: 1 ms, then 2, 4, ... at most
+    `RECEIPT_LONGEST_PROMPT_PAUSE` (a node that mines at once has it after a few ms)."""
+    pause = 0.001
+    while True:
+        yield pause
+        pause = min(pause * 2, RECEIPT_LONGEST_PROMPT_PAUSE)
 
 
 class NodeUnreachable(OSError):

@@ -22,7 +22,7 @@ from service.api.auth import (
 from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
-from service.api.provenance_answer import cached_answer, render_answer
+from service.api.provenance_answer import render_answer, still_the_answer
 from service.api.provenance_cache import CachedProvenance
 from service.api.queries import (
     NoteRead,
@@ -449,21 +449,22 @@ def get_provenance(
     The answer carries an `ETag`; a request whose `If-None-Match` names it gets 304 without a body.
     Whether the caller may see the note is checked on every request."""
 
-    def cached(session: Session) -> CachedProvenance | None:
+    def still_valid(session: Session, entry: CachedProvenance) -> bool:
         note, found = _read_visible(request, context, session, key, note_id)
-        return cached_answer(context, session, note, found)
+        return still_the_answer(context, session, entry, note, found)
 
     def rendered(session: Session) -> tuple[int, CachedProvenance]:
         note, found = _read_visible(request, context, session, key, note_id)
         return note.id, render_answer(context, session, note, found)
 
     cache = context.provenance
-    known = cache.enabled and is_note_id(note_id) and cache.get(int(note_id)) is not None
-    entry = context.read(cached) if known else None
+    cached = cache.get(int(note_id)) if cache.enabled and is_note_id(note_id) else None
+    valid = cached is not None and context.read(lambda session: still_valid(session, cached))
+    entry = cached if valid else None
     if entry is None:
         number, entry = context.read(rendered, snapshot=True)
-        if context.provenance.enabled:
-            context.provenance.put(number, entry)
+        if cache.enabled:
+            cache.put(number, entry)
             context.metrics.provenance_cache.labels(result="miss").inc()
     else:
         context.metrics.provenance_cache.labels(result="hit").inc()
