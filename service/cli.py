@@ -30,6 +30,7 @@ from service.api.app import create_app
 from service.api.auth import ONBOARDABLE_ROLES
 from service.api.bootstrap import OPERATOR_ID, UnknownMember, deploy, register_operator, reissue_api_key
 from service.api.context import AppContext, build_context
+from service.api.edge import restore_recursion_limit
 from service.api.keyring import Keyring
 from service.api.problems import ProblemError, ledger_problem
 from service.api.routes.members import onboard_member
@@ -518,6 +519,7 @@ def run(
     the database reset, the operator key printed and the demo consortium seeded (its API keys
     written to --credentials), in one process. Against a node: --workers N serves from N processes
     (PostgreSQL only) while this one follows the chain head into the index."""
+    restore_recursion_limit()  # eth-account's py_ecc raised it to 100,000 when it was imported
     _logging(log_level, log_format)
     settings = _settings(rpc_url=rpc_url, database_url=database_url, workers=workers)
     if not settings.embedded:

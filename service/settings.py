@@ -6,7 +6,8 @@ No module-level instance: callers build `Settings()` (or pass values) and hand i
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from limits import RateLimitItem, parse_many
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED = "embedded"
@@ -46,10 +47,53 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="largest request body accepted (bytes, declared or streamed); larger: 413",
+    )
+    max_json_depth: int = Field(
+        default=32, ge=4, le=256, description="deepest nesting of arrays and objects in a request body; 400"
+    )
+    rate_limit_writes: str = Field(
+        default="600/minute",
+        description='per API key, writes (POST, PUT, DELETE): limits syntax, e.g. "600/minute;10000/day"; '
+        '"" or "0" turns it off',
+    )
+    rate_limit_reads: str = Field(
+        default="3000/minute", description="per API key, single-resource reads (GET a note, an offer, ...)"
+    )
+    rate_limit_expensive: str = Field(
+        default="600/minute",
+        description="per API key, expensive reads: provenance, risk views, lists, relay preparation",
+    )
+    rate_limit_unauthenticated: str = Field(
+        default="60/minute",
+        description="per client address, requests answered 401 (no or unknown API key): stops key guessing",
+    )
+
+    @field_validator(
+        "rate_limit_writes", "rate_limit_reads", "rate_limit_expensive", "rate_limit_unauthenticated"
+    )
+    @classmethod
+    def _rate_limits(cls, value: str) -> str:
+        rate_limits(value)  # refuse a malformed limit when the settings are read, not at a request
+        return value
 
     @property
     def embedded(self) -> bool:
         return self.rpc_url == EMBEDDED
+
+
+def rate_limits(value: str) -> list[RateLimitItem]:
+    """The limits a `rate_limit_*` setting names ("" or "0": none; ValueError if malformed)."""
+    text = value.strip()
+    if text in ("", "0"):
+        return []
+    items = list(parse_many(text))
+    if any(item.amount < 1 for item in items):
+        raise ValueError(f'a rate limit must allow at least one request: {value!r} ("0" turns it off)')
+    return items
 
 
 def require_master_secret(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.api.context import AppContext, build_context
+from service.api.edge import BodyLimits, ErrorBarrier, RateLimits, restore_recursion_limit
 from service.api.observe import RequestObserver
 from service.api.problems import install_handlers
 from service.api.routes import (
@@ -56,6 +57,11 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
     )
     app.state.context = context
     install_handlers(app)
+    settings = context.settings
+    # outermost last: the observer (request id, access log), the error barrier, rate limits, body limits
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    app.add_middleware(RateLimits, limiter=context.rate_limiter)
+    app.add_middleware(ErrorBarrier)
     app.add_middleware(RequestObserver, metrics=context.metrics)
     for module in (
         members,
@@ -78,6 +84,7 @@ def worker_app() -> FastAPI:
     """The app of one of several uvicorn worker processes (`credchain run --workers N`): a context
     of its own from the `CREDCHAIN_*` environment, without the index follower (the supervising
     `credchain run` process follows the chain head; each worker indexes its own writes)."""
+    restore_recursion_limit()  # eth-account's py_ecc raised it to 100,000 when this module was imported
     settings = Settings()
     configure_logging(
         os.environ.get("CREDCHAIN_LOG_LEVEL", "INFO"), os.environ.get("CREDCHAIN_LOG_FORMAT", "json")

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -20,8 +20,10 @@ from web3 import Web3
 from web3.middleware import Web3Middleware
 from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
+from service.api.edge import RateLimitConfig, RateLimiter
 from service.api.keyring import Keyring
 from service.api.metrics import Metrics
+from service.api.params import is_currency_code
 from service.api.provenance_cache import ProvenanceCache
 from service.db.gateway_models import ApiMember
 from service.db.session import make_engine, make_session_factory
@@ -33,6 +35,10 @@ from service.ledger.nonces import NonceManager, pending_nonce_reader
 from service.settings import Settings, require_master_secret
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+MAX_CACHED_TOKENS = 256
+"""Settlement token clients kept per process (ISO 4217 has fewer than 200 active currencies)."""
 log = logging.getLogger("credchain.api")
 
 
@@ -48,6 +54,36 @@ class Caller:
     @property
     def role_names(self) -> list[str]:
         return [r for r in self.roles.split(",") if r]
+
+
+class BoundedCache(Generic[K, V]):
+    """A thread-safe mapping of at most `size` entries, the least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def update(self, entries: dict[K, V]) -> None:
+        for key, value in entries.items():
+            self[key] = value
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class CallerCache:
@@ -87,27 +123,28 @@ class MemberDirectory:
     """Member ids by address, for the `holder_member` / `obligor_member` of notes.
 
     A gateway member's id and address never change and members are never deleted, so an address
-    once found keeps its id: found entries are cached for the life of the context and only addresses
-    not seen yet are looked up (an address that is nobody's is looked up again next time, since a
+    once found keeps its id: found entries are cached (the `size` most recently used) and only
+    addresses not cached are looked up (an address that is nobody's is looked up again next time, since a
     member may be onboarded with it later).
     """
 
-    def __init__(self) -> None:
-        self._ids: dict[str, str] = {}
-        self._lock = threading.Lock()
+    def __init__(self, size: int = 100_000) -> None:
+        self._ids: BoundedCache[str, str] = BoundedCache(size)
 
     def ids(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
         wanted = set(addresses)
-        with self._lock:
-            found = {a: self._ids[a] for a in wanted if a in self._ids}
+        found: dict[str, str] = {}
+        for address in wanted:
+            member_id = self._ids.get(address)
+            if member_id is not None:
+                found[address] = member_id
         missing = wanted - found.keys()
         if missing:
             rows = session.execute(
                 select(ApiMember.address, ApiMember.id).where(ApiMember.address.in_(missing))
             ).all()
             fresh = {str(row[0]): str(row[1]) for row in rows}
-            with self._lock:
-                self._ids.update(fresh)
+            self._ids.update(fresh)
             found.update(fresh)
         return found
 
@@ -370,12 +407,17 @@ class AppContext:
     _applied: int = -1
     """The last block this process knows to be in the index."""
     _chain_time: tuple[int, float] | None = None
-    _tokens: dict[str, SettlementTokenClient] = field(default_factory=dict)
-    forwarders: dict[str, ForwarderClient] = field(default_factory=dict)
+    _tokens: BoundedCache[str, SettlementTokenClient] = field(
+        default_factory=lambda: BoundedCache(MAX_CACHED_TOKENS)
+    )
+    forwarders: BoundedCache[str, ForwarderClient] = field(default_factory=lambda: BoundedCache(16))
     """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.routes.relay)."""
+    rate_limiter: RateLimiter = field(init=False)
+    """Per-key and per-address request limits (`service.api.edge`), from `settings`."""
 
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)
+        self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
 
     def head_block(self) -> int:
         with self.write_lock():
@@ -435,8 +477,11 @@ class AppContext:
             self.chain.fund(address, self.settings.funding_wei)
 
     def settlement_token(self, currency: str) -> SettlementTokenClient | None:
-        """The settlement token registered with the ledger for `currency` (None if none yet); a
-        registration is final, so it is asked of the ledger once and kept."""
+        """The settlement token registered with the ledger for `currency` (None if none yet, or if
+        `currency` is not three capital letters); a registration is final, so it is asked of the
+        ledger once and kept (registered tokens only, at most `MAX_CACHED_TOKENS`)."""
+        if not is_currency_code(currency):  # the ledger reads only 3 bytes: "USDX" would be USD
+            return None
         token = self._tokens.get(currency)
         if token is None:
             with self.write_lock():

@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import requests
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.ledger.errors import (
@@ -19,6 +22,7 @@ from service.ledger.errors import (
     TransactionTimeout,
     UnknownRevert,
 )
+from service.ledger.jsonrpc import NodeUnreachable
 
 ERRORS_BASE = "https://credchain.dev/errors/"
 PROBLEM_JSON = "application/problem+json"
@@ -169,18 +173,52 @@ def ledger_problem(exc: LedgerError) -> ProblemError:
             exc.error_name, f"the ledger refused the transaction: {exc}", arguments=_json_safe(exc.arguments)
         )
     if isinstance(exc, LedgerUnavailable):
-        return ProblemError(
-            503,
-            "ledger-unavailable",
-            "The ledger node cannot be reached",
-            str(exc),
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return ledger_unavailable()
     if isinstance(exc, TransactionTimeout):
-        return ProblemError(
+        return ProblemError(  # the text is ours: "no receipt for <tx hash>"
             504, "transaction-timeout", "The transaction was sent but not mined in time", str(exc)
         )
-    return ProblemError(502, "ledger-error", "The ledger node answered with an error", str(exc))
+    # the node's own words may name hosts, ports or URLs: they go to the log, not to the caller
+    return ProblemError(
+        502, "ledger-error", "The ledger node answered with an error", "the ledger node refused the request"
+    )
+
+
+def ledger_unavailable() -> ProblemError:
+    """503 for a node that cannot be reached; what the connection error said is only logged (it
+    names the node's host, port and URL)."""
+    return ProblemError(
+        503,
+        "ledger-unavailable",
+        "The ledger node cannot be reached",
+        "the ledger node is unreachable; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def database_unavailable() -> ProblemError:
+    """503 for a database that cannot be reached or timed out (no SQL or driver text in the body)."""
+    return ProblemError(
+        503,
+        "database-unavailable",
+        "The database cannot be reached",
+        "the gateway's database is unavailable; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def internal_error() -> ProblemError:
+    """500 for anything unexpected; the details are in the log under the answer's X-Request-ID."""
+    return ProblemError(
+        500,
+        "internal-error",
+        "Internal server error",
+        "the gateway failed to answer this request; it is logged under the X-Request-ID of this answer",
+    )
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
 
 
 def problem_response(problem: ProblemError, request: Request | None = None) -> JSONResponse:
@@ -209,7 +247,39 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
+        if not isinstance(exc, LedgerRevert):
+            log.warning(
+                "ledger: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"request_id": request_id_of(request), "path": request.url.path},
+            )
         return problem_response(ledger_problem(exc), request)
+
+    async def _node_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        """A node request made outside the ledger client (chain time, head block) failed to connect."""
+        log.warning(
+            "ledger node unreachable: %s: %s",
+            type(exc).__name__,
+            exc,
+            extra={"request_id": request_id_of(request), "path": request.url.path},
+        )
+        return problem_response(ledger_unavailable(), request)
+
+    for unreachable in (NodeUnreachable, requests.ConnectionError, requests.Timeout):
+        app.add_exception_handler(unreachable, _node_unreachable)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "database unavailable: %s: %s",
+            type(exc).__name__,
+            exc,
+            extra={"request_id": request_id_of(request), "path": request.url.path},
+        )
+        return problem_response(database_unavailable(), request)
+
+    for unavailable in (OperationalError, InterfaceError, SqlTimeoutError):
+        app.add_exception_handler(unavailable, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from service.api.params import Bytes32Text, Currency
 from service.domain import MAX_AMOUNT, MAX_SPLIT_PARTS
 
 _AMOUNT_SCHEMA = {
@@ -71,7 +72,7 @@ class CreditLimitSet(StrictModel):
 class NoteIssue(StrictModel):
     to: Party
     amount: Amount
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: Currency
     maturity: datetime
     document_hash: DocumentHash
     reference: str | None = Field(default=None, max_length=1000)
@@ -95,7 +96,7 @@ class NoteSplitIn(StrictModel):
 
 
 class NoteFreeze(StrictModel):
-    reason: str = Field(default="", max_length=32)
+    reason: Bytes32Text = ""
 
 
 class Empty(StrictModel):

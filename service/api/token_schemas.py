@@ -6,22 +6,22 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from service.api.params import Bytes32Text, Currency
 from service.api.schemas import Amount, GrantAmount, Party, StrictModel
 
-Currency = str
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
 class TokenRegister(StrictModel):
-    currency: str = Field(pattern=CURRENCY_PATTERN, description="ISO 4217 code")
+    currency: Currency
     decimals: int = Field(default=2, ge=0, le=18, description="minor-unit digits of the currency")
 
 
 class TokenMovement(StrictModel):
     member: Party
     amount: Amount
-    reference: str = Field(
-        min_length=1, max_length=32, description="the settlement bank's reference of the deposit or payout"
+    reference: Bytes32Text = Field(
+        min_length=1, description="the settlement bank's reference of the deposit or payout (<= 32 bytes)"
     )
 
 

@@ -39,6 +39,7 @@ from service.api.financing_schemas import (
     reference_to_bytes,
 )
 from service.api.idempotency import run_idempotent
+from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import (
     member_status,
@@ -355,11 +356,11 @@ def record_payment(
 def list_offers(
     context: Context,
     member: CurrentMember,
-    note: str | None = Query(default=None, description="offers on this note"),
+    note: Annotated[LedgerId | None, Query(description="offers on this note")] = None,
     status: str | None = Query(default=None, description="open, accepted, cancelled, void or expired"),
     financier: str | None = Query(default=None, description="member id or address of the financier"),
     basis: str | None = Query(default=None, description="day count of the implied rates: ACT/360 or ACT/365"),
-    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    cursor: Annotated[LedgerId | None, Query(description="next_cursor of the previous page")] = None,
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> OfferPage:
     """The offers the caller may see: a financier its own, a holder those made to it or on notes
@@ -372,13 +373,10 @@ def list_offers(
             "The request is not valid",
             f"status must be one of {list(OFFER_STATUSES)}",
         )
-    for name, raw in (("note", note), ("cursor", cursor)):
-        if raw is not None and (not raw.isascii() or not raw.isdigit() or len(raw) > 19):
-            raise ProblemError(422, "invalid-request", "The request is not valid", f"{name} must be an id")
     with context.session() as session:
         stmt = select(DiscountOffer).order_by(DiscountOffer.id)
         if note is not None:
-            stmt = stmt.where(DiscountOffer.note_id == int(note))
+            stmt = stmt.where(DiscountOffer.note_id == note)
         if financier is not None:
             stmt = stmt.where(DiscountOffer.financier == resolve_party(session, financier, "financier"))
         if status in ("accepted", "cancelled"):
@@ -390,7 +388,7 @@ def list_offers(
             stmt = stmt.where(condition)
         now, _ = read_clock(context, session)
         items: list[OfferOut] = []
-        after = int(cursor) if cursor is not None else -1
+        after = cursor if cursor is not None else -1
         more = False
         while True:
             rows = list(session.scalars(stmt.where(DiscountOffer.id > after).limit(limit + 1)))

@@ -21,6 +21,7 @@ from service.api.auth import (
 )
 from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
+from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
 from service.api.provenance_answer import render_answer, still_the_answer
 from service.api.provenance_cache import CachedProvenance
@@ -364,8 +365,8 @@ def list_notes(
     holder: str | None = None,
     obligor: str | None = None,
     status: str | None = Query(default=None, description="pending, active, split, rejected or revoked"),
-    root: str | None = None,
-    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    root: LedgerId | None = None,
+    cursor: Annotated[LedgerId | None, Query(description="next_cursor of the previous page")] = None,
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> NotePage:
     """Notes the caller may see, by id, `limit` at a time."""
@@ -384,15 +385,10 @@ def list_notes(
                     f"status must be one of {sorted(_STATUSES)}",
                 )
             stmt = stmt.where(Note.status == _STATUSES[status])
-        for name, raw in (("root", root), ("cursor", cursor)):
-            if raw is not None and (not raw.isascii() or not raw.isdigit() or len(raw) > 20):
-                raise ProblemError(
-                    422, "invalid-request", "The request is not valid", f"{name} must be a note id"
-                )
         if root is not None:
-            stmt = stmt.where(Note.root_id == int(root))
+            stmt = stmt.where(Note.root_id == root)
         if cursor is not None:
-            stmt = stmt.where(Note.id > int(cursor))
+            stmt = stmt.where(Note.id > cursor)
         condition = visibility(member)
         if condition is not None:
             stmt = stmt.where(condition)

@@ -21,6 +21,7 @@ from service.api.auth import OPERATOR, Context, CurrentMember, role_dependency, 
 from service.api.context import AppContext
 from service.api.financing_queries import require_token
 from service.api.idempotency import run_idempotent
+from service.api.params import Currency
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_status
 from service.api.seed import register_settlement_token
@@ -161,7 +162,7 @@ def _movement(
 
 @router.post("/v1/settlement-tokens/{currency}/deposits", response_model=AccountWrite)
 def deposit(
-    currency: str,
+    currency: Currency,
     body: TokenMovement,
     request: Request,
     context: Context,
@@ -182,7 +183,7 @@ def deposit(
 
 @router.post("/v1/settlement-tokens/{currency}/withdrawals", response_model=AccountWrite)
 def withdraw(
-    currency: str,
+    currency: Currency,
     body: TokenMovement,
     request: Request,
     context: Context,
@@ -202,7 +203,7 @@ def withdraw(
 
 
 @router.get("/v1/settlement-tokens/{currency}/accounts/{member_id}", response_model=AccountOut)
-def get_account(currency: str, member_id: str, context: Context, member: CurrentMember) -> AccountOut:
+def get_account(currency: Currency, member_id: str, context: Context, member: CurrentMember) -> AccountOut:
     """A member's balance and the allowance it gives the ledger (itself; auditor and operator: all)."""
     token = require_token(context, currency)
     with context.session() as session:
@@ -212,7 +213,7 @@ def get_account(currency: str, member_id: str, context: Context, member: Current
 
 @router.put("/v1/settlement-tokens/{currency}/allowance", response_model=AccountWrite)
 def set_allowance(
-    currency: str,
+    currency: Currency,
     body: AllowanceSet,
     request: Request,
     context: Context,
