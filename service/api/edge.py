@@ -6,7 +6,8 @@ Three plain ASGI middlewares (no response buffering), outermost first:
   request id, nothing of the exception in the body), so no answer is ever text/plain.
 - `RateLimits`: per API key (writes, reads, expensive reads) and, for requests answered 401 (no or
   unknown key), per client address; 429 problem+json with `Retry-After` over a limit.
-- `BodyLimits`: a body larger than `max_body_bytes` (declared in Content-Length or counted as it
+- `BodyLimits`: a NUL character in the path, query or a JSON string is refused with 400 (SQL text
+  cannot hold one); a body larger than `max_body_bytes` (declared in Content-Length or counted as it
   streams in, chunked bodies too) is refused with 413 before it is read whole; a body nested deeper
   than `max_json_depth` is refused with 400 before any JSON decoder sees it. Python's C JSON decoder
   recurses once per level: with the recursion limit that py_ecc sets at import (100,000) a 200 KB
@@ -110,6 +111,25 @@ def nesting_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""A JSON escape `\u0000` (after an even number of backslashes, which escape each other)."""
+
+
+def has_nul(scope: Scope) -> bool:
+    """Whether the path or the query string carries a NUL character (PostgreSQL text cannot hold
+    one: it would fail the statement instead of matching nothing)."""
+    return "\x00" in str(scope.get("path", "")) or b"%00" in bytes(scope.get("query_string", b""))
+
+
+def nul_character() -> ProblemError:
+    return ProblemError(
+        400,
+        "nul-character",
+        "The request contains a NUL character",
+        "NUL (U+0000) is not allowed in paths, query strings or JSON strings",
+    )
+
+
 def body_too_large(limit: int) -> ProblemError:
     return ProblemError(
         413,
@@ -136,7 +156,8 @@ def _bad_length() -> ProblemError:
 
 
 class BodyLimits:
-    """Refuse bodies over `max_bytes` (413) and JSON nested deeper than `max_depth` (400); a
+    """Refuse bodies over `max_bytes` (413), JSON nested deeper than `max_depth` (400) and NUL
+    characters (400); a
     request without a body passes untouched, one with a body is read (up to the limit), checked
     and handed to the app as one message."""
 
@@ -148,6 +169,9 @@ class BodyLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if has_nul(scope):
+            await self._refuse(nul_character(), scope, receive, send)
             return
         declared: bytes | None = None
         streamed = False
@@ -183,6 +207,9 @@ class BodyLimits:
         body = b"".join(chunks)
         if nesting_exceeds(body, self.max_depth):
             await self._refuse(body_too_deep(self.max_depth), scope, receive, send)
+            return
+        if _NUL_ESCAPE.search(body):
+            await self._refuse(nul_character(), scope, receive, send)
             return
         delivered = False
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,16 @@ from service.api.edge import (
 from service.api.params import MAX_LEDGER_ID, iso_4217_codes
 from service.api.problems import PROBLEM_JSON
 from service.api.relay_schemas import MAX_CALLDATA_BYTES
+from service.cli import _bootstrap
 from service.db.session import make_engine
 from service.domain import MAX_AMOUNT, MAX_SPLIT_PARTS
+from service.ledger.chain import Chain
 from service.ledger.errors import LedgerError, LedgerUnavailable
 from service.settings import Settings, rate_limits
 from tests.anvil import REPO_ROOT, free_port
-from tests.api.conftest import Gateway, _Template
+from tests.api.conftest import Gateway, _Template, configured_gateway, settings_for
 from tests.api.test_flow import problem
+from tests.databases import TestDatabase
 
 DEFAULT_MAX_BODY = Settings().max_body_bytes
 
@@ -111,7 +113,7 @@ def test_the_largest_legitimate_bodies_fit_the_default_limit_several_times(gw: G
 
 
 def test_the_body_limit_is_a_setting(_template: _Template, tmp_path: Path) -> None:
-    with _gateway(_template, tmp_path, max_body_bytes=2048) as gw:
+    with configured_gateway(_template, tmp_path, max_body_bytes=2048) as gw:
         problem(_raw_post(gw, "/v1/notes", b"[" + b"1," * 1100 + b"1]"), 413, "body-too-large")
         problem(_raw_post(gw, "/v1/notes", b"[" + b"1," * 900 + b"1]"), 422, "invalid-request")
 
@@ -224,7 +226,7 @@ def embedded_process(tmp_path: Path) -> Iterator[str]:
             process.wait()
 
 
-def test_a_100k_deep_body_does_not_kill_a_real_gateway(embedded_process: str) -> None:
+def test_a_100k_deep_body_does_not_kill_a_realconfigured_gateway(embedded_process: str) -> None:
     """The finding: 100,000 nested `[` sent to any JSON endpoint, without an API key, crashed
     the process with a segmentation fault."""
     body = _nested(100_000)
@@ -469,29 +471,6 @@ def test_rate_limit_settings_are_checked_when_read() -> None:
             Settings(rate_limit_writes=bad)
 
 
-@contextmanager
-def _gateway(template: _Template, tmp_path: Path, **values: Any) -> Iterator[Gateway]:
-    """A gateway like the `gw` fixture's, with settings changed."""
-    path = tmp_path / f"gateway-{len(list(tmp_path.iterdir()))}.sqlite"
-    shutil.copyfile(template.path, path)
-    settings = template.settings.model_copy(update={"database_url": f"sqlite:///{path}", **values})
-    snapshot = template.chain.snapshot()
-    context = build_context(settings, chain=template.chain, engine=make_engine(settings.database_url))
-    try:
-        with TestClient(create_app(context)) as client:
-            yield Gateway(
-                client,
-                context,
-                template.chain,
-                dict(template.keys),
-                dict(template.ids),
-                dict(template.addresses),
-            )
-    finally:
-        context.close()
-        template.chain.revert(snapshot)
-
-
 LIMITS = {
     "rate_limit_writes": "3/minute",
     "rate_limit_reads": "5/minute",
@@ -502,7 +481,7 @@ LIMITS = {
 
 @pytest.fixture
 def limited(_template: _Template, tmp_path: Path) -> Iterator[Gateway]:
-    with _gateway(_template, tmp_path, **LIMITS) as gw:
+    with configured_gateway(_template, tmp_path, **LIMITS) as gw:
         yield gw
 
 
@@ -573,7 +552,7 @@ def test_counters_of_many_addresses_are_bounded() -> None:
 
 def test_zero_turns_a_limit_off(_template: _Template, tmp_path: Path) -> None:
     off = dict.fromkeys(LIMITS, "0")
-    with _gateway(_template, tmp_path, **off) as gw:
+    with configured_gateway(_template, tmp_path, **off) as gw:
         assert not gw.context.rate_limiter.config.enabled
         assert {gw.post("core", "/v1/notes", {}).status_code for _ in range(10)} == {422}
 
@@ -582,3 +561,40 @@ def test_the_default_limits_admit_a_busy_member(gw: Gateway) -> None:
     """50 writes and 100 expensive reads in a burst from one key (the heavy tests' load)."""
     assert {gw.post("core", "/v1/notes", {}).status_code for _ in range(50)} == {422}
     assert {gw.get("s1", "/v1/notes").status_code for _ in range(100)} == {200}
+
+
+# ------------------------------------------------------------------ NUL characters
+def test_a_nul_character_in_a_path_query_or_json_string_is_400(gw: Gateway) -> None:
+    problem(gw.get("s1", "/v1/members/m_%00x"), 400, "nul-character")
+    problem(gw.client.get("/v1/notes?holder=m_%00", headers=gw.auth("s1")), 400, "nul-character")
+    body = b'{"name": "Acme\\u0000", "roles": ["supplier"]}'
+    problem(_raw_post(gw, "/v1/members", body, who="operator"), 400, "nul-character")
+    escaped = b'{"name": "C:\\\\u0000 Ltd", "roles": ["supplier"]}'  # a backslash, then "u0000"
+    answer = _raw_post(gw, "/v1/members", escaped, who="operator")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["name"] == "C:\\u0000 Ltd"
+
+
+@pytest.fixture
+def snapshot_chain(_template: _Template) -> Iterator[Chain]:
+    snapshot = _template.chain.snapshot()
+    yield _template.chain
+    _template.chain.revert(snapshot)
+
+
+def test_a_nul_character_is_refused_the_same_on_each_database(
+    empty_db: TestDatabase, snapshot_chain: Chain
+) -> None:
+    """PostgreSQL text cannot hold NUL: a name, a party or a reference with one failed the
+    statement (a 500) where SQLite stored it."""
+    settings = settings_for(empty_db.url, database_schema=empty_db.schema)
+    settings, operator_key = _bootstrap(settings, snapshot_chain, None)
+    context = build_context(settings, chain=snapshot_chain, engine=empty_db.engine)
+    auth = {"Authorization": f"Bearer {operator_key}", "Content-Type": "application/json"}
+    with TestClient(create_app(context)) as client:
+        for path, body in (
+            ("/v1/members", b'{"name": "a\\u0000b", "roles": ["supplier"]}'),
+            ("/v1/credit-limits", b'{"obligor": "m_\\u0000", "amount": "1"}'),
+        ):
+            problem(client.post(path, content=body, headers=auth), 400, "nul-character")
+        problem(client.get("/v1/members/m_%00", headers=auth), 400, "nul-character")
