@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,35 @@ def gw(_template: _Template, tmp_path: Path) -> Iterator[Gateway]:
     finally:
         context.close()
         _template.chain.revert(snapshot)
+
+
+@contextmanager
+def configured_gateway(template: _Template, tmp_path: Path, **values: Any) -> Iterator[Gateway]:
+    """A gateway like the `gw` fixture's with some settings changed (e.g. rate limits)."""
+    path = tmp_path / f"gateway-{len(list(tmp_path.iterdir()))}.sqlite"
+    shutil.copyfile(template.path, path)
+    settings = template.settings.model_copy(update={"database_url": f"sqlite:///{path}", **values})
+    snapshot = template.chain.snapshot()
+    context = _context(settings, template.chain)
+    try:
+        with TestClient(create_app(context)) as client:
+            yield Gateway(
+                client,
+                context,
+                template.chain,
+                dict(template.keys),
+                dict(template.ids),
+                dict(template.addresses),
+            )
+    finally:
+        context.close()
+        template.chain.revert(snapshot)
+
+
+NO_RATE_LIMITS = {
+    "rate_limit_writes": "0",
+    "rate_limit_reads": "0",
+    "rate_limit_expensive": "0",
+    "rate_limit_unauthenticated": "0",
+}
+"""Settings of a gateway that load tests drive harder than any member would."""
