@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         '"" or "0" turns it off',
     )
     rate_limit_reads: str = Field(
-        default="3000/minute", description="per API key, single-resource reads (GET a note, an offer, ...)"
+        default="0",
+        description="per API key, single-resource reads (GET a note, an offer, ...); off by default: "
+        "the hot read path, one SQL statement each, stays free of the limiter's cost",
     )
     rate_limit_expensive: str = Field(
         default="600/minute",
@@ -69,7 +71,8 @@ class Settings(BaseSettings):
     )
     rate_limit_unauthenticated: str = Field(
         default="60/minute",
-        description="per client address, requests answered 401 (no or unknown API key): stops key guessing",
+        description="per client address, requests without a known API key answered 401 (no or unknown "
+        "key: stops key guessing), 400 or 413 (bodies refused before authentication)",
     )
 
     @field_validator(

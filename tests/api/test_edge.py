@@ -529,6 +529,14 @@ def test_unknown_keys_from_one_address_are_limited_per_address(limited: Gateway)
     problem(other.get("/v1/members", headers={"Authorization": "Bearer cc_guess-x"}), 401, "unauthorized")
 
 
+def test_bodies_refused_before_authentication_count_against_the_address(limited: Gateway) -> None:
+    gw = limited
+    for _ in range(2):
+        problem(_raw_post(gw, "/v1/notes", _nested(100), who=None), 400, "body-too-deep")
+        problem(_raw_post(gw, "/v1/notes", b" " * (DEFAULT_MAX_BODY + 1), who=None), 413, "body-too-large")
+    _too_many(_raw_post(gw, "/v1/notes", _nested(100), who=None))  # refused before its body is read
+
+
 def test_made_up_keys_get_no_counters_of_their_own(limited: Gateway) -> None:
     gw = limited
     limiter = gw.context.rate_limiter
