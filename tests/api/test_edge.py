@@ -606,3 +606,32 @@ def test_a_nul_character_is_refused_the_same_on_each_database(
         ):
             problem(client.post(path, content=body, headers=auth), 400, "nul-character")
         problem(client.get("/v1/members/m_%00", headers=auth), 400, "nul-character")
+
+
+def test_credchain_run_restores_a_sane_recursion_limit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from service import cli
+
+    class Context:
+        settings = Settings(contract_address="0x" + "12" * 20)
+
+        def close(self) -> None:
+            pass
+
+    seen: list[int] = []
+    monkeypatch.setattr(cli, "embedded_gateway", lambda *_args, **_kwargs: (Context(), "cc_key", None))
+    monkeypatch.setattr(cli, "create_app", lambda context: "app")
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *_args, **_kwargs: seen.append(sys.getrecursionlimit()))
+    monkeypatch.setattr(cli, "_logging", lambda *_args: None)
+    monkeypatch.setenv("CREDCHAIN_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite'}")
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)  # what importing py_ecc does
+    try:
+        result = CliRunner().invoke(cli.app, ["run", "--no-seed"])
+    finally:
+        sys.setrecursionlimit(before)
+    assert result.exit_code == 0, result.output
+    assert seen == [SERVER_RECURSION_LIMIT]
