@@ -260,7 +260,8 @@ def request_cost(method: str, path: str) -> Cost:
 
 @dataclass(frozen=True)
 class RateLimitConfig:
-    """The limits of each cost per API key, and of 401 answers per client address (empty: none)."""
+    """The limits of each cost per API key, and of refused requests without a known key per client
+    address (401, 400, 413); an empty tuple is no limit."""
 
     per_key: dict[Cost, tuple[RateLimitItem, ...]]
     unauthenticated: tuple[RateLimitItem, ...]

@@ -9,8 +9,6 @@ from pydantic import BaseModel, Field
 from service.api.params import Bytes32Text, Currency
 from service.api.schemas import Amount, GrantAmount, Party, StrictModel
 
-CURRENCY_PATTERN = r"^[A-Z]{3}$"
-
 
 class TokenRegister(StrictModel):
     currency: Currency
