@@ -226,7 +226,7 @@ def embedded_process(tmp_path: Path) -> Iterator[str]:
             process.wait()
 
 
-def test_a_100k_deep_body_does_not_kill_a_realconfigured_gateway(embedded_process: str) -> None:
+def test_a_100k_deep_body_does_not_kill_a_real_gateway(embedded_process: str) -> None:
     """The finding: 100,000 nested `[` sent to any JSON endpoint, without an API key, crashed
     the process with a segmentation fault."""
     body = _nested(100_000)
@@ -236,7 +236,12 @@ def test_a_100k_deep_body_does_not_kill_a_realconfigured_gateway(embedded_proces
             b"POST /v1/notes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n" % len(body) + body
         )
-        answer = conn.recv(65_536)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(65_536)
+            if not chunk:
+                break
+            answer += chunk
     assert answer.startswith(b"HTTP/1.1 400"), answer
     assert b"application/problem+json" in answer and b"body-too-deep" in answer
     assert requests.get(f"{embedded_process}/healthz", timeout=10).status_code == 200
