@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.api.auth import FINANCIER, sees_everything
-from service.api.context import AppContext
+from service.api.context import AppContext, Caller
 from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import member_status, overdue_clock, to_datetime
@@ -110,17 +110,26 @@ def require_funds(context: AppContext, token: SettlementTokenClient, payer: str,
 
 
 # ------------------------------------------------------------------ discount offers
-def offer_visibility(member: ApiMember) -> ColumnElement[bool] | None:
-    """SQL condition on `discount_offers` for the offers `member` may see (None: all): the offers
-    it made, the offers made to it, and the offers on notes it holds now."""
+def offer_visibility(member: ApiMember | Caller) -> ColumnElement[bool] | None:
+    """SQL condition on `discount_offers` for the offers `member` may see (None: all, for the
+    auditor and the operator): the offers it made and the offers made to it (it held the note
+    then). Not the offers made to someone else on a note it holds now or held, nor on a note of a
+    tree it is the obligor of: who bid what to another holder is that holder's business. The
+    offer endpoints and the provenance answer both apply this rule (`visible_offer_ids`)."""
     if sees_everything(member):
         return None
     address = member.address
-    return or_(
-        DiscountOffer.financier == address,
-        DiscountOffer.holder == address,
-        DiscountOffer.note_id.in_(select(Note.id).where(Note.holder == address)),
-    )
+    return or_(DiscountOffer.financier == address, DiscountOffer.holder == address)
+
+
+def visible_offer_ids(session: Session, member: ApiMember | Caller, root_id: int) -> frozenset[int] | None:
+    """Ids of the offers on notes of the tree of `root_id` that `member` may see (`offer_visibility`;
+    None: all of them). One lookup of `ix_discount_offers_root_id`."""
+    condition = offer_visibility(member)
+    if condition is None:
+        return None
+    stmt = select(DiscountOffer.id).where(DiscountOffer.root_id == root_id, condition)
+    return frozenset(int(offer_id) for offer_id in session.scalars(stmt))
 
 
 def offer_not_found(raw: str | int) -> ProblemError:
