@@ -4,8 +4,8 @@ other reads of the same gateway.
 One run: anvil from node_modules, a fresh PostgreSQL schema, `credchain init` and `credchain run
 --workers W` as separate processes (as scripts/bench_api.py does). Into the gateway's database goes,
 by COPY, a generated tree of --size notes (scripts/bench_provenance.py's `TreeBuilder`: bushy splits,
-transfers, a chain of two-way splits to depth 30+) and a small tree of 100 notes. Then, all reads
-as the operator (who may see everything):
+transfers, a chain of two-way splits to depth 30+) and a small tree of 100 notes, and every address
+in them as a member. Then, all reads as the operator (who may see everything):
 
 (a) reference: `--readers` clients read GET /v1/notes/{id} (notes of the small tree) open loop,
     `--rate` requests/s each, for `--seconds` (latency counted from when each request was due);
@@ -43,11 +43,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import requests  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from scripts.bench_api import PG_URL, _env, _summary  # noqa: E402
 from scripts.bench_machine import machine_info  # noqa: E402
-from scripts.bench_provenance import EVENT_COLUMNS, NOTE_COLUMNS, TreeBuilder, copy_rows  # noqa: E402
+from scripts.bench_provenance import EVENT_COLUMNS, NOTE_COLUMNS, OBLIGOR, TreeBuilder, copy_rows  # noqa: E402
+from service.db.gateway_models import ApiMember  # noqa: E402
 from service.db.session import make_engine  # noqa: E402
 from tests.anvil import free_port, start_anvil  # noqa: E402
 
@@ -248,7 +249,23 @@ def main() -> int:
         for built in (big, small):
             copy_rows(engine, "notes", NOTE_COLUMNS, built.notes)
             copy_rows(engine, "events", EVENT_COLUMNS, built.events)
-        with engine.connect() as conn:
+        addresses = {row[NOTE_COLUMNS.index("holder")] for b in (big, small) for row in b.notes} | {OBLIGOR}
+        with engine.connect() as conn:  # every address in the trees is a member, as on a real ledger
+            conn.execute(
+                insert(ApiMember),
+                [
+                    {
+                        "id": f"m_bench{i:05d}",
+                        "name": f"bench member {i}",
+                        "address": address,
+                        "roles": "supplier",
+                        "api_key_hash": uuid.uuid4().hex,
+                        "custody": "custodial",
+                    }
+                    for i, address in enumerate(sorted(addresses))
+                ],
+            )
+            conn.commit()
             conn.execute(text("ANALYZE"))
             conn.commit()
         engine.dispose()
