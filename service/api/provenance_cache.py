@@ -178,6 +178,11 @@ class ProvenanceCache:
                 _, dropped = self._entries.popitem(last=False)
                 self._bytes -= dropped.size
 
+    def kept_keys(self) -> list[Hashable]:
+        """The keys kept, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -263,7 +263,7 @@ def test_every_note_of_a_tree_shares_its_pages_and_summary(gw: Gateway) -> None:
     for note_id in notes:
         assert _trace(gw, "auditor", note_id).status_code == 200
     cache = gw.context.provenance
-    kinds = sorted(str(key[0]) for key in cache._entries)
+    kinds = sorted(str(key[0]) for key in cache.kept_keys())  # type: ignore[index]
     assert kinds == ["page"] + ["path"] * len(notes) + ["summary"]
     assert cache.get(("page", int(root), -1, DEFAULT_TREE_LIMIT)) is not None
     assert _hits(gw) == (0, len(notes))  # each rendered only its own path
