@@ -11,7 +11,9 @@ with COPY, then ANALYZE. It then times, over many repetitions:
   (c) for reference, a plain primary-key select (`WHERE id = ANY(:ids)`) of the same rows as (a) and
       as (b), through the same session and row mapping, so each ratio is measured in the same run;
 
-and, without a reference, `tree_with_events` of the root and `holder_path` of the deepest leaf.
+and, without a reference, `tree_with_events` of the root, `holder_path` of the deepest leaf, the
+first page of the tree with its events as the provenance answer reads it (`tree_page` of 200 nodes
+and `page_events`) and the tree's summary (`tree_summary`).
 It prints a table, the machine, and a last line that is one JSON object. Exits 1 if a goal is missed
 (10k tree p95 < 100 ms; ancestors p95 < 5 ms) unless --no-check.
 
@@ -52,9 +54,12 @@ from service.db.provenance import (
     ancestors_query,
     holder_path,
     note_row,
+    page_events,
     select_notes,
     tree,
+    tree_page,
     tree_query,
+    tree_summary,
     tree_with_events,
 )
 from service.db.session import make_engine
@@ -148,6 +153,8 @@ class TreeBuilder:
             "created_block": self.block,
             "created_tx": f"0x{self.block:064x}",
             "updated_block": self.block,
+            "paid_amount": 0,
+            "written_off_amount": 0,
         }
         self.notes[note_id] = note
         return note
@@ -299,6 +306,13 @@ def tree_nodes_with_events(session: Session, root_id: int) -> list[NoteRow]:
     return tree_with_events(session, root_id).nodes
 
 
+def first_page_with_events(session: Session, root_id: int, limit: int) -> list[NoteRow]:
+    """The first page of the tree as the provenance answer reads it: nodes, then their events."""
+    nodes = tree_page(session, root_id, -1, limit + 1)[:limit]
+    page_events(session, root_id, nodes)
+    return nodes
+
+
 def explain(session: Session, title: str, stmt: Select[Any]) -> None:
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
     plan = session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")).scalars().all()
@@ -391,6 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 holders = measure(
                     session, partial(holder_path, session, t.deepest_leaf), args.ancestor_reps, 10
                 )
+                first_page = measure(
+                    session, partial(first_page_with_events, session, t.root_id, 200), args.ancestor_reps, 10
+                )
+                summary = measure(session, partial(tree_summary, session, t.root_id), args.tree_reps, 3)
 
                 table.append(
                     (key, f"ancestors of deepest leaf (depth {t.deepest_depth})", size, anc, anc_ref)
@@ -398,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 table.append((key, "whole tree of the root", size, whole, whole_ref))
                 table.append((key, "tree_with_events of the root", size, with_events, None))
                 table.append((key, "holder_path of deepest leaf", size, holders, None))
+                table.append((key, "first page (200 nodes) with events", size, first_page, None))
+                table.append((key, "summary of the tree (by status)", size, summary, None))
                 for name, measured, reference in (("ancestors", anc, anc_ref), ("tree", whole, whole_ref)):
                     results[f"{name}_{key}_rows"] = measured.rows
                     results[f"{name}_{key}_p50_ms"] = round(measured.p50, 3)
@@ -408,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results[f"{name}_{key}_ratio_p95"] = round(measured.p95 / reference.p95, 2)
                 results[f"tree_with_events_{key}_p95_ms"] = round(with_events.p95, 3)
                 results[f"holder_path_{key}_p95_ms"] = round(holders.p95, 3)
+                results[f"first_page_200_{key}_p95_ms"] = round(first_page.p95, 3)
+                results[f"summary_{key}_p95_ms"] = round(summary.p95, 3)
                 results[f"deepest_leaf_{key}_depth"] = t.deepest_depth
                 results[f"events_{key}"] = t.events
         results["machine"] = machine(engine)

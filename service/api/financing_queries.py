@@ -16,11 +16,11 @@ from typing import Any
 
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from service.api.auth import FINANCIER, sees_everything
-from service.api.context import AppContext
+from service.api.context import AppContext, Caller
 from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import member_status, overdue_clock, to_datetime
@@ -110,17 +110,26 @@ def require_funds(context: AppContext, token: SettlementTokenClient, payer: str,
 
 
 # ------------------------------------------------------------------ discount offers
-def offer_visibility(member: ApiMember) -> ColumnElement[bool] | None:
-    """SQL condition on `discount_offers` for the offers `member` may see (None: all): the offers
-    it made, the offers made to it, and the offers on notes it holds now."""
+def offer_visibility(member: ApiMember | Caller) -> ColumnElement[bool] | None:
+    """SQL condition on `discount_offers` for the offers `member` may see (None: all, for the
+    auditor and the operator): the offers it made and the offers made to it (it held the note
+    then). Not the offers made to someone else on a note it holds now or held, nor on a note of a
+    tree it is the obligor of: who bid what to another holder is that holder's business. The
+    offer endpoints and the provenance answer both apply this rule (`visible_offer_ids`)."""
     if sees_everything(member):
         return None
     address = member.address
-    return or_(
-        DiscountOffer.financier == address,
-        DiscountOffer.holder == address,
-        DiscountOffer.note_id.in_(select(Note.id).where(Note.holder == address)),
-    )
+    return or_(DiscountOffer.financier == address, DiscountOffer.holder == address)
+
+
+def visible_offer_ids(session: Session, member: ApiMember | Caller, root_id: int) -> frozenset[int] | None:
+    """Ids of the offers on notes of the tree of `root_id` that `member` may see (`offer_visibility`;
+    None: all of them). One lookup of `ix_discount_offers_root_id`."""
+    condition = offer_visibility(member)
+    if condition is None:
+        return None
+    stmt = select(DiscountOffer.id).where(DiscountOffer.root_id == root_id, condition)
+    return frozenset(int(offer_id) for offer_id in session.scalars(stmt))
 
 
 def offer_not_found(raw: str | int) -> ProblemError:
@@ -196,6 +205,72 @@ def voided_offers(session: Session, offers: Sequence[DiscountOffer]) -> set[int]
     }
 
 
+def offer_status_sql(now: int) -> ColumnElement[str]:
+    """`offer_status` (with `moved` as `voided_offers` finds it) as one SQL CASE expression over a
+    row of `discount_offers` outer-joined with its note (`Note.id == DiscountOffer.note_id`) at the
+    chain time `now`: accepted | cancelled as recorded; an open offer is expired past its deadline,
+    void if its note is missing, held by another, not active or frozen, or had a transfer, discount,
+    freeze or split (`VOIDING_EVENTS`) after the offer's own DiscountOffered event (by block, then
+    log index within the offer's block), else open. The voiding test is an EXISTS on
+    `ix_events_note_id`, evaluated only for open offers within their deadline."""
+    voiding = aliased(Event)
+    offered = aliased(Event)
+    made_index = (
+        select(func.max(offered.log_index))
+        .where(
+            offered.note_id == DiscountOffer.note_id,
+            offered.block_number == DiscountOffer.created_block,
+            offered.tx_hash == DiscountOffer.created_tx,
+            offered.name == "DiscountOffered",
+        )
+        .scalar_subquery()
+    )
+    moved = exists().where(
+        voiding.note_id == DiscountOffer.note_id,
+        voiding.name.in_(VOIDING_EVENTS),
+        or_(
+            voiding.block_number > DiscountOffer.created_block,
+            and_(
+                voiding.block_number == DiscountOffer.created_block,
+                voiding.log_index > func.coalesce(made_index, -1),
+            ),
+        ),
+    )
+    void = or_(
+        Note.id.is_(None),
+        Note.holder != DiscountOffer.holder,
+        Note.status != int(NoteStatus.ACTIVE),
+        Note.frozen.is_(true()),
+        moved,
+    )
+    return case(
+        (DiscountOffer.status == "accepted", "accepted"),
+        (DiscountOffer.status == "cancelled", "cancelled"),
+        (DiscountOffer.deadline < now, "expired"),
+        (void, "void"),
+        else_="open",
+    )
+
+
+def offers_with_status(now: int) -> Select[DiscountOffer, str]:
+    """`SELECT discount_offers.*, <offer_status_sql(now)> FROM discount_offers LEFT JOIN notes`: rows
+    of (DiscountOffer, status), to filter further (`offer_status_condition`)."""
+    return select(DiscountOffer, offer_status_sql(now).label("derived_status")).outerjoin(
+        Note, Note.id == DiscountOffer.note_id
+    )
+
+
+def offer_status_condition(status: OfferStatus, now: int) -> list[ColumnElement[bool]]:
+    """WHERE conditions for offers whose derived status is `status` at `now`: the stored status and
+    the deadline side first (what the indexes `(financier | holder, status, deadline)` serve), then
+    the derived status itself for open and void."""
+    if status in ("accepted", "cancelled"):
+        return [DiscountOffer.status == status]
+    if status == "expired":
+        return [DiscountOffer.status == "open", DiscountOffer.deadline < now]
+    return [DiscountOffer.status == "open", DiscountOffer.deadline >= now, offer_status_sql(now) == status]
+
+
 def block_times(session: Session, blocks: Iterable[int]) -> dict[int, int]:
     """Time of each block (from its indexed events)."""
     wanted = sorted(set(blocks))
@@ -253,14 +328,23 @@ def offer_out(
 
 
 def offers_out(
-    context: AppContext, session: Session, offers: Sequence[DiscountOffer], *, basis: Basis, now: int
+    context: AppContext,
+    session: Session,
+    offers: Sequence[DiscountOffer],
+    *,
+    basis: Basis,
+    now: int,
+    statuses: dict[int, OfferStatus] | None = None,
 ) -> list[OfferOut]:
-    """The offers as answered, with their notes, derived statuses and implied rates (the day count
-    from the UTC date of the block each offer was made in)."""
+    """The offers as answered, with their notes, derived statuses (as given in `statuses`, by offer
+    id, from `offer_status_sql`; else derived here) and implied rates (the day count from the UTC
+    date of the block each offer was made in)."""
     notes = {n.id: n for n in session.scalars(select(Note).where(Note.id.in_({o.note_id for o in offers})))}
     ids = context.members.ids(session, {o.financier for o in offers} | {o.holder for o in offers})
     times = block_times(session, (o.created_block for o in offers))
-    voided = voided_offers(session, offers)
+    if statuses is None:
+        voided = voided_offers(session, offers)
+        statuses = {o.id: offer_status(o, notes.get(o.note_id), now, moved=o.id in voided) for o in offers}
     return [
         offer_out(
             o,
@@ -268,7 +352,7 @@ def offers_out(
             ids,
             basis=basis,
             value_time=times.get(o.created_block),
-            status=offer_status(o, notes.get(o.note_id), now, moved=o.id in voided),
+            status=statuses[o.id],
         )
         for o in offers
     ]

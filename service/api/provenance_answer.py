@@ -1,110 +1,294 @@
-"""The answer of GET /v1/notes/{id}/provenance: rendered from SQL, or taken from the gateway's
-`ProvenanceCache` when it is still the answer (see `service.api.provenance_cache`)."""
+"""The answer of GET /v1/notes/{id}/provenance, assembled from parts rendered from SQL or taken from
+the gateway's `ProvenanceCache` while they are still the answer (see `service.api.provenance_cache`).
+
+An answer is the note's path (ancestors and holder path), the summary of its root's tree and one
+page of the tree (nodes in id order after `cursor`, at most `limit`, each with its events). The page
+and the summary are shared by every note of the tree, so reading the notes of one tree in turn
+renders the tree's pages once. What a caller may see of discount offers (`offer_visibility`, the rule
+of the offer endpoints) is applied per request when the answer is assembled: the events of an offer
+it may not see (DiscountOffered, DiscountOfferCancelled, DiscountPaymentRecorded) are left out, and
+a NoteDiscounted of such an offer keeps who sold to whom but not the offer's id, price or payment
+reference. The ETag is a hash of the body as assembled for the caller.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
+from service.api.auth import sees_everything
 from service.api.context import AppContext
-from service.api.provenance_cache import CachedProvenance, ClockWindow
-from service.api.queries import NoteRead, note_fields, note_out, to_datetime
-from service.api.schemas import EventOut, HolderStepOut, ProvenanceOut, TreeNodeOut
+from service.api.financing_queries import visible_offer_ids
+from service.api.provenance_cache import CachedPart, ClockWindow, EventPiece, NodePiece
+from service.api.queries import NoteRead, note_out, to_datetime
+from service.api.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
 from service.db import provenance
-from service.db.provenance import NoteRow, TreeVersion
+from service.db.provenance import EventRow, NoteRow, TreeVersion
 from service.domain import NoteStatus
 
 NO_EVENTS = TreeVersion(-1, -1, "")
 """The version of a tree with no event in the index (not seen in practice: a note comes with its
 NoteIssued or NoteSplit event)."""
 
+OFFER_EVENTS: Final = frozenset({"DiscountOffered", "DiscountOfferCancelled", "DiscountPaymentRecorded"})
+"""Events of a discount offer: shown only to callers who may see the offer."""
+OFFER_TERMS: Final = ("offerId", "price", "paymentReference")
+"""Arguments of NoteDiscounted left out for callers who may not see its offer."""
 
-def still_the_answer(
-    context: AppContext, session: Session, entry: CachedProvenance, note: NoteRow, found: NoteRead
-) -> bool:
-    """Whether `entry`, cached for `note`, is still its answer now: same tree version, reference,
-    grace period and overdue window, and no address it lacked a member id for has one now. Two
-    statements at most (the tree version; the member directory only if the answer lacked ids)."""
+DEFAULT_TREE_LIMIT: Final = 200
+"""Nodes of the tree in one answer unless the request says otherwise."""
+MAX_TREE_LIMIT: Final = 1000
+"""The most nodes of the tree one answer carries (about 1 MB of JSON)."""
+
+_NOTES: Final = TypeAdapter(list[NoteOut])
+_NOTE: Final = TypeAdapter(NoteOut)
+_STEPS: Final = TypeAdapter(list[HolderStepOut])
+_EVENT: Final = TypeAdapter(EventOut)
+_SUMMARY: Final = TypeAdapter(TreeSummaryOut)
+
+
+@dataclass(frozen=True, slots=True)
+class TreePage:
+    """Which page of the tree an answer carries: the nodes with an id above `after` (-1: from the
+    root), at most `limit`."""
+
+    after: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    body: bytes
+    etag: str
+    from_cache: bool
+    """Whether every part came from the cache."""
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def answer(
+    context: AppContext, session: Session, note: NoteRow, found: NoteRead, page: TreePage, *, render: bool
+) -> Answer | None:
+    """The provenance answer of `note` for the caller of `found`. Parts in the cache that are still
+    the answer are used; the others are rendered (and cached) if `render`, else None is returned
+    (the caller renders in a snapshot then). Statements: the tree's version, the member directory
+    if a cached part lacked member ids, the offers the caller may see if the page shows any offer
+    and the caller does not see all; for a rendered path two more (ancestors, holder events), a
+    rendered page two (nodes, events), a rendered summary one."""
+    cache = context.provenance
     version = provenance.tree_version(session, note.root_id) or NO_EVENTS
     now, grace = found.clock()
-    if not entry.matches(version, found.reference, now, grace):
-        return False
-    return not (entry.unknown_addresses and context.members.ids(session, entry.unknown_addresses))
+    keys = {
+        "path": ("path", note.id),
+        "page": ("page", note.root_id, page.after, page.limit),
+        "summary": ("summary", note.root_id),
+    }
+    parts: dict[str, CachedPart] = {}
+    if cache.enabled:
+        for name, key in keys.items():
+            part = cache.get(key)
+            if (
+                part is not None
+                and part.root_id == note.root_id
+                and part.matches(version, found.reference, now, grace)
+            ):
+                parts[name] = part
+        unknown = frozenset().union(*(part.unknown_addresses for part in parts.values()))
+        if unknown:
+            known = context.members.ids(session, unknown).keys()
+            parts = {name: part for name, part in parts.items() if not part.unknown_addresses & known}
+    missing = [name for name in keys if name not in parts]
+    if missing and not render:
+        return None
+    for name in missing:
+        if name == "path":
+            part = _render_path(context, session, note, found, version)
+        elif name == "page":
+            part = _render_page(context, session, note.root_id, found, version, page)
+        else:
+            part = _render_summary(session, note.root_id, found, version)
+        parts[name] = part
+        if cache.enabled:
+            cache.put(keys[name], part)
+    tree = parts["page"]
+    sees: frozenset[int] | None = None
+    if not sees_everything(found.caller) and any(any(node.offer_ids) for node in tree.nodes):
+        sees = visible_offer_ids(session, found.caller, note.root_id)
+    body = _assemble(note, parts["path"], parts["summary"], tree, sees)
+    return Answer(body, etag_of(body), from_cache=not missing)
 
 
-def render_answer(context: AppContext, session: Session, note: NoteRow, found: NoteRead) -> CachedProvenance:
-    """Ancestors, the whole tree with every node's events and the holder path of `note`, rendered
-    from SQL, with what the answer depends on. The tree version is read first: if the tree changes
-    during the read (possible only without a snapshot, on SQLite), the answer is newer than its
-    version and the next request renders it again."""
-    version = provenance.tree_version(session, note.root_id) or NO_EVENTS
-    reference, clock = found.reference, found.clock
-    whole = provenance.tree_with_events(session, note.root_id)
-    path = _path_to(whole.nodes, note.id)
-    if path is None:  # not on a snapshot (SQLite) and the tree changed under the read
-        path = provenance.ancestors(session, note.id)
-    steps = provenance.holder_path(session, note.id)
-    addresses = {n.holder for n in whole.nodes} | {note.obligor} | {n.holder for n in path}
+def _assemble(
+    note: NoteRow, path: CachedPart, summary: CachedPart, tree: CachedPart, sees: frozenset[int] | None
+) -> bytes:
+    """The JSON of `ProvenanceOut` from its parts, with the events of `tree` as a caller seeing the
+    offers `sees` (None: all) gets them."""
+    out = [
+        b'{"note_id":"%d","root_id":"%d",' % (note.id, note.root_id),
+        path.body,
+        b',"summary":',
+        summary.body,
+        b',"tree":[',
+    ]
+    for i, node in enumerate(tree.nodes):
+        if i:
+            out.append(b",")
+        out.append(node.head)
+        first = True
+        for event in node.events:
+            shown = event.for_caller(sees)
+            if shown is None:
+                continue
+            if not first:
+                out.append(b",")
+            out.append(shown)
+            first = False
+        out.append(b"]}")
+    out.append(b'],"next_cursor":')
+    out.append(b"null" if tree.next_cursor is None else b'"%d"' % tree.next_cursor)
+    out.append(b"}")
+    return b"".join(out)
+
+
+def _clock(found: NoteRead, nodes: Iterable[NoteRow]) -> ClockWindow:
+    now, grace = found.clock()
+    return ClockWindow.around(
+        now, grace, (n.maturity + grace for n in nodes if n.status == NoteStatus.ACTIVE)
+    )
+
+
+def _render_path(
+    context: AppContext, session: Session, note: NoteRow, found: NoteRead, version: TreeVersion
+) -> CachedPart:
+    """`"ancestors":[...],"holder_path":[...]` of `note`."""
+    path = provenance.ancestors(session, note.id)
+    steps = provenance.holder_path(session, note.id, path)
+    addresses = {n.holder for n in path} | {n.obligor for n in path}
     ids = context.members.ids(session, addresses)
-    answer = ProvenanceOut(
-        note_id=str(note.id),
-        root_id=str(note.root_id),
-        ancestors=[note_out(n, ids, reference, clock) for n in path],
-        tree=[
-            TreeNodeOut(
-                **note_fields(node, ids, reference, clock),
-                events=[
-                    EventOut(
-                        name=e.name,
-                        note_id=str(e.note_id) if e.note_id is not None else None,
-                        tx_hash=e.tx_hash,
-                        block_number=e.block_number,
-                        block_time=to_datetime(e.block_time),
-                        log_index=e.log_index,
-                        args=dict(e.args),
-                    )
-                    for e in whole.events.get(node.id, [])
-                ],
-            )
-            for node in whole.nodes
-        ],
-        holder_path=[
-            HolderStepOut(
-                note_id=str(s.note_id),
-                depth=s.depth,
-                event=s.event,
-                holder=s.holder,
-                previous_holder=s.previous_holder,
-                amount=str(s.amount),
-                tx_hash=s.tx_hash,
-                block_number=s.block_number,
-                block_time=to_datetime(s.block_time),
-            )
-            for s in steps
-        ],
-    )
-    now, grace = clock()
-    active = [n for n in (*whole.nodes, *path) if n.status == NoteStatus.ACTIVE]
-    return CachedProvenance.of(
-        answer.model_dump_json().encode(),
+    ancestors = [note_out(n, ids, found.reference, found.clock) for n in path]
+    holder_path = [
+        HolderStepOut(
+            note_id=str(s.note_id),
+            depth=s.depth,
+            event=s.event,
+            holder=s.holder,
+            previous_holder=s.previous_holder,
+            amount=str(s.amount),
+            tx_hash=s.tx_hash,
+            block_number=s.block_number,
+            block_time=to_datetime(s.block_time),
+        )
+        for s in steps
+    ]
+    body = b'"ancestors":' + _NOTES.dump_json(ancestors) + b',"holder_path":' + _STEPS.dump_json(holder_path)
+    return CachedPart.of(
         version=version,
-        reference=reference,
-        clock=ClockWindow.around(now, grace, (n.maturity + grace for n in active)),
+        reference=found.reference,
+        clock=_clock(found, path),
         unknown_addresses=addresses - ids.keys(),
+        root_id=note.root_id,
+        body=body,
     )
 
 
-def _path_to(nodes: list[NoteRow], note_id: int) -> list[NoteRow] | None:
-    """The ancestors of `note_id` (root first, the note last) found among the nodes of its tree;
-    None if the note or a parent is missing there."""
-    by_id = {node.id: node for node in nodes}
-    node = by_id.get(note_id)
-    path: list[NoteRow] = []
-    while node is not None:
-        path.append(node)
-        if node.parent_id is None:
-            return path[::-1]
-        parent = by_id.get(node.parent_id)
-        if parent is None or parent.depth >= node.depth:
-            return None
-        node = parent
-    return None
+def _render_page(
+    context: AppContext,
+    session: Session,
+    root_id: int,
+    found: NoteRead,
+    version: TreeVersion,
+    page: TreePage,
+) -> CachedPart:
+    """The nodes of `page` with every event, as a caller who sees everything would get them."""
+    nodes = provenance.tree_page(session, root_id, page.after, page.limit + 1)
+    more = len(nodes) > page.limit
+    nodes = nodes[: page.limit]
+    events = provenance.page_events(session, root_id, nodes)
+    addresses = {n.holder for n in nodes} | {n.obligor for n in nodes}
+    ids = context.members.ids(session, addresses)
+    pieces = [
+        NodePiece(
+            _NOTE.dump_json(note_out(node, ids, found.reference, found.clock))[:-1] + b',"events":[',
+            tuple(_event_piece(e) for e in events[node.id]),
+        )
+        for node in nodes
+    ]
+    return CachedPart.of(
+        version=version,
+        reference=found.reference,
+        clock=_clock(found, nodes),
+        unknown_addresses=addresses - ids.keys(),
+        root_id=root_id,
+        nodes=pieces,
+        next_cursor=nodes[-1].id if more and nodes else None,
+    )
+
+
+def _event_out(e: EventRow, args: dict[str, Any]) -> bytes:
+    return _EVENT.dump_json(
+        EventOut(
+            name=e.name,
+            note_id=str(e.note_id) if e.note_id is not None else None,
+            tx_hash=e.tx_hash,
+            block_number=e.block_number,
+            block_time=to_datetime(e.block_time),
+            log_index=e.log_index,
+            args=args,
+        )
+    )
+
+
+def _event_piece(e: EventRow) -> EventPiece:
+    args = dict(e.args)
+    full = _event_out(e, args)
+    if e.name in OFFER_EVENTS:
+        return EventPiece(full, _offer_id(args), None)
+    if e.name == "NoteDiscounted":
+        hidden = _event_out(e, {k: v for k, v in args.items() if k not in OFFER_TERMS})
+        return EventPiece(full, _offer_id(args), hidden)
+    return EventPiece(full)
+
+
+def _offer_id(args: dict[str, Any]) -> int:
+    """The offer id an event names (-1, an id no offer has, if it names none: shown only to callers
+    who see every offer)."""
+    value = args.get("offerId")
+    if isinstance(value, bool):
+        return -1
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return -1
+
+
+def _render_summary(session: Session, root_id: int, found: NoteRead, version: TreeVersion) -> CachedPart:
+    totals = provenance.tree_summary(session, root_id)
+    summary = TreeSummaryOut(
+        notes=sum(t.notes for t in totals),
+        by_status=[
+            StatusTotalOut(
+                status=NoteStatus(t.status).name.lower(),
+                notes=t.notes,
+                amount=str(t.amount),
+                paid_amount=str(t.paid_amount),
+                written_off_amount=str(t.written_off_amount),
+            )
+            for t in totals
+        ],
+    )
+    return CachedPart.of(
+        version=version,
+        reference=found.reference,
+        clock=ClockWindow(found.clock()[1]),
+        unknown_addresses=(),
+        root_id=root_id,
+        body=_SUMMARY.dump_json(summary),
+    )

@@ -206,12 +206,30 @@ class HolderStepOut(BaseModel):
     block_time: datetime
 
 
+class StatusTotalOut(BaseModel):
+    status: str
+    notes: int
+    amount: str = Field(description="face amounts of the notes in this status")
+    paid_amount: str
+    written_off_amount: str
+
+
+class TreeSummaryOut(BaseModel):
+    notes: int = Field(description="notes in the whole tree, the root included")
+    by_status: list[StatusTotalOut] = Field(description="the tree's notes by status, in status order")
+
+
 class ProvenanceOut(BaseModel):
     note_id: str
     root_id: str
     ancestors: list[NoteOut]
-    tree: list[TreeNodeOut]
     holder_path: list[HolderStepOut]
+    summary: TreeSummaryOut = Field(description="the whole tree, whichever page `tree` is")
+    tree: list[TreeNodeOut] = Field(
+        description="one page of the root's tree in id order (the whole tree unless next_cursor is set); "
+        "discount offers' events only those the caller may see"
+    )
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page of `tree`")
 
 
 class Health(BaseModel):

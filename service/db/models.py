@@ -233,8 +233,9 @@ class DiscountOffer(Base):
     __table_args__ = (
         Index("ix_discount_offers_note_id", "note_id"),
         Index("ix_discount_offers_root_id", "root_id"),
-        Index("ix_discount_offers_financier_status", "financier", "status"),
-        Index("ix_discount_offers_holder_status", "holder", "status"),
+        # GET /v1/discount-offers?status=: the stored status and the side of the deadline.
+        Index("ix_discount_offers_financier_status_deadline", "financier", "status", "deadline"),
+        Index("ix_discount_offers_holder_status_deadline", "holder", "status", "deadline"),
     )
 
 

@@ -9,7 +9,11 @@ size of the tree:
 - `tree`: one query on `root_id` (index `ix_notes_root_id (root_id, id)`).
 - `tree_with_events`: `tree` plus one scan of `ix_events_root_id`.
 - `tree_version`: the last event of a tree, one backward step on `ix_events_root_id`.
-- `holder_path`: `ancestors` plus one lookup of `ix_events_note_id` for the ids on the path.
+- `tree_page`: one range of `ix_notes_root_id` (the nodes after a cursor, up to a limit).
+- `page_events`: one range of `ix_events_note_id` (the events of the nodes of a page).
+- `tree_summary`: one aggregate over `ix_notes_root_id` (counts and amounts by status).
+- `holder_path`: `ancestors` (unless given) plus one lookup of `ix_events_note_id` for the ids on
+  the path.
 - `events_of`: one lookup of `ix_events_note_id` per 500 ids.
 
 Events are attached to notes through `events.note_id` (and found per tree through `events.root_id`,
@@ -24,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import BigInteger, Select, bindparam, select
+from sqlalchemy import BigInteger, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Event, Note
@@ -34,6 +38,7 @@ __all__ = [
     "EventRow",
     "HolderStep",
     "NoteRow",
+    "StatusTotal",
     "TreeVersion",
     "TreeWithEvents",
     "ancestors",
@@ -41,9 +46,12 @@ __all__ = [
     "events_of",
     "holder_path",
     "note_row",
+    "page_events",
     "select_notes",
     "tree",
+    "tree_page",
     "tree_query",
+    "tree_summary",
     "tree_version",
     "tree_with_events",
 ]
@@ -135,6 +143,18 @@ class TreeVersion:
     block_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class StatusTotal:
+    """The notes of a tree in one status: how many, their face amounts, what was paid on them and
+    what was written off (exact integers)."""
+
+    status: int
+    notes: int
+    amount: int
+    paid_amount: int
+    written_off_amount: int
+
+
 HOLDER_EVENTS: Final = ("NoteIssued", "NoteAccepted", "NoteSplit", "NoteTransferred", "NoteDiscounted")
 """The events that set or change who holds a note."""
 
@@ -179,6 +199,38 @@ def _build_ancestors() -> Select[Any]:
 _ANCESTORS: Final = _build_ancestors()
 _TREE: Final = (
     select_notes().where(_NOTES.c.root_id == bindparam("root_id", type_=BigInteger)).order_by(_NOTES.c.id)
+)
+_TREE_PAGE: Final = (
+    select_notes()
+    .where(
+        _NOTES.c.root_id == bindparam("root_id", type_=BigInteger),
+        _NOTES.c.id > bindparam("after", type_=BigInteger),
+    )
+    .order_by(_NOTES.c.id)
+    .limit(bindparam("limit"))
+)
+_PAGE_EVENTS: Final = (
+    _select_events()
+    .where(
+        _EVENTS.c.note_id >= bindparam("first", type_=BigInteger),
+        _EVENTS.c.note_id <= bindparam("last", type_=BigInteger),
+        _EVENTS.c.root_id == bindparam("root_id", type_=BigInteger),
+    )
+    .order_by(*_EVENT_ORDER)
+)
+_SUMMARY_ROWS: Final = select(
+    _NOTES.c.status, _NOTES.c.amount, _NOTES.c.paid_amount, _NOTES.c.written_off_amount
+).where(_NOTES.c.root_id == bindparam("root_id", type_=BigInteger))
+_SUMMARY_SQL: Final = (
+    select(
+        _NOTES.c.status,
+        func.count(),
+        func.sum(_NOTES.c.amount),
+        func.sum(_NOTES.c.paid_amount),
+        func.sum(_NOTES.c.written_off_amount),
+    )
+    .where(_NOTES.c.root_id == bindparam("root_id", type_=BigInteger))
+    .group_by(_NOTES.c.status)
 )
 _TREE_EVENTS: Final = (
     _select_events()
@@ -282,6 +334,46 @@ def tree_with_events(session: Session, root_id: int) -> TreeWithEvents:
     return TreeWithEvents(nodes, grouped)
 
 
+def tree_page(session: Session, root_id: int, after: int, limit: int) -> list[NoteRow]:
+    """The nodes of the tree of `root_id` with an id above `after`, in id order, at most `limit`:
+    one range of `ix_notes_root_id (root_id, id)`."""
+    return _note_rows(session, _TREE_PAGE, {"root_id": root_id, "after": after, "limit": limit})
+
+
+def page_events(session: Session, root_id: int, nodes: list[NoteRow]) -> dict[int, list[EventRow]]:
+    """The events of `nodes` (a page of the tree of `root_id`, in id order), grouped by note id,
+    each group in chain order; an entry for every node. One range of `ix_events_note_id` from the
+    first id to the last: the ids of a tree share the root's high bits, so every id in between is a
+    note of the same tree, and of the page."""
+    grouped: dict[int, list[EventRow]] = {node.id: [] for node in nodes}
+    if not nodes:
+        return grouped
+    params = {"first": nodes[0].id, "last": nodes[-1].id, "root_id": root_id}
+    for event in _event_rows(session, _PAGE_EVENTS, params):
+        bucket = grouped.get(event.note_id) if event.note_id is not None else None
+        if bucket is not None:
+            bucket.append(event)
+    return grouped
+
+
+def tree_summary(session: Session, root_id: int) -> list[StatusTotal]:
+    """How many notes of the tree of `root_id` are in each status and their amounts, by status.
+    One statement: grouped in SQL on PostgreSQL; on SQLite, whose exact integers are strings, the
+    four columns are read and summed here."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_SUMMARY_SQL, {"root_id": root_id})
+        found = [StatusTotal(int(s), int(n), int(a), int(p or 0), int(w or 0)) for s, n, a, p, w in rows]
+        return sorted(found, key=lambda total: total.status)
+    totals: dict[int, list[int]] = {}
+    for status, amount, paid, written in session.execute(_SUMMARY_ROWS, {"root_id": root_id}):
+        total = totals.setdefault(int(status), [0, 0, 0, 0])
+        total[0] += 1
+        total[1] += int(amount)
+        total[2] += int(paid or 0)
+        total[3] += int(written or 0)
+    return [StatusTotal(status, *values) for status, values in sorted(totals.items())]
+
+
 def events_of(session: Session, note_ids: Iterable[int]) -> list[EventRow]:
     """Every event on any of `note_ids`, in chain order (block number, log index). One query per
     500 distinct ids."""
@@ -311,7 +403,7 @@ def _as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def holder_path(session: Session, note_id: int) -> list[HolderStep]:
+def holder_path(session: Session, note_id: int, path: list[NoteRow] | None = None) -> list[HolderStep]:
     """Who held each note from the root down to `note_id`, in chain order: the root's issue and
     acceptance, its transfers, the split that created the next note on the path, that note's
     transfers and discounts, and so on down to `note_id` itself; empty if the note is unknown.
@@ -319,9 +411,11 @@ def holder_path(session: Session, note_id: int) -> list[HolderStep]:
     A NoteSplit belongs to the child it created (`args["noteId"]`, else `events.note_id`), so a
     split of an ancestor into siblings off the path is left out whichever of parent or child the
     indexer files it under. Holders come from the event arguments (`holder`, `from`, `to`), falling
-    back to the note rows where an argument is missing.
+    back to the note rows where an argument is missing. `path`, if given, is `ancestors(note_id)`
+    as already read (one statement fewer).
     """
-    path = ancestors(session, note_id)
+    if path is None:
+        path = ancestors(session, note_id)
     if not path:
         return []
     by_id = {node.id: node for node in path}

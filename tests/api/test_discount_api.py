@@ -140,10 +140,25 @@ def test_offers_are_visible_to_their_financier_holders_auditor_and_operator_only
     for who in ("bank2", "s3", "core2"):
         assert fin.get(who, "/v1/discount-offers").json()["items"] == [], who
         problem(fin.get(who, f"/v1/discount-offers/{offer['id']}"), 404, "offer-not-found")
-    # the note moves on: its new holder sees the offer too (and it is void)
+    # the note moves on: the offer made to s1 stays s1's business (now void), not its new holder's
     assert fin.post("s1", f"/v1/notes/{note_id}/transfer", {"to": fin.ids["s2"]}).status_code == 200
-    seen = fin.get("s2", f"/v1/discount-offers/{offer['id']}").json()
-    assert seen["status"] == "void"
+    assert fin.get("s1", f"/v1/discount-offers/{offer['id']}").json()["status"] == "void"
+    problem(fin.get("s2", f"/v1/discount-offers/{offer['id']}"), 404, "offer-not-found")
+    assert fin.get("s2", "/v1/discount-offers").json()["items"] == []
+
+
+def test_the_financier_that_bought_a_note_does_not_see_the_competing_bids_made_to_the_seller(
+    fin: Fin,
+) -> None:
+    root = fin.issue_to("s1", FACE, days=30)
+    note_id, _ = fin.split("s1", root, [("s1", 600_000), ("bank2", 400_000)])  # bank2 sees the tree
+    rival = fin.offer(note_id, who="bank", price="580000")
+    bought = fin.offer(note_id, who="bank2", price="590000")
+    assert fin.post("s1", f"/v1/discount-offers/{bought['id']}/accept").status_code == 200
+    assert [o["id"] for o in fin.get("bank2", "/v1/discount-offers").json()["items"]] == [bought["id"]]
+    problem(fin.get("bank2", f"/v1/discount-offers/{rival['id']}"), 404, "offer-not-found")
+    seller = [o["id"] for o in fin.get("s1", "/v1/discount-offers").json()["items"]]
+    assert seller == [rival["id"], bought["id"]]
 
 
 def test_the_implied_rate_of_a_listed_offer_follows_the_basis_asked_for(fin: Fin) -> None:
@@ -196,7 +211,8 @@ def test_a_dvp_on_a_note_that_moved_changes_nothing(fin: Fin) -> None:
     assert fin.post("s1", f"/v1/notes/{note_id}/transfer", {"to": fin.ids["s2"]}).status_code == 200
     before = fin.state()
     problem(fin.post("s1", f"/v1/discount-offers/{offer['id']}/accept"), 403, "not-holder")
-    problem(fin.post("s2", f"/v1/discount-offers/{offer['id']}/accept"), 409, "offer-void")
+    # the offer was made to s1: its new holder may not see it, let alone accept it
+    problem(fin.post("s2", f"/v1/discount-offers/{offer['id']}/accept"), 404, "offer-not-found")
     assert fin.state() == before
 
 

@@ -1,18 +1,21 @@
-"""The provenance cache: an answer is served again only while it is still the answer (same tree
-version, reference, grace period, overdue window and member ids), never to a caller who may not see
-the note, and byte for byte what a fresh rendering gives; ETag / If-None-Match on top of it."""
+"""The provenance cache: a part of an answer is served again only while it is still the answer (same
+tree version, reference, grace period, overdue window and member ids), never to a caller who may not
+see the note, and byte for byte what a fresh rendering gives; the tree's pages and summary are shared
+by every note of the tree; ETag / If-None-Match on top of it; the tree paginated."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.api.provenance_answer import render_answer, still_the_answer
-from service.api.provenance_cache import MAX_TIME, MIN_TIME, CachedProvenance, ClockWindow, ProvenanceCache
+from service.api.provenance_answer import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
+from service.api.provenance_cache import MAX_TIME, MIN_TIME, CachedPart, ClockWindow, ProvenanceCache
 from service.api.queries import read_note
+from service.api.schemas import ProvenanceOut
 from service.db import provenance
 from service.db.gateway_models import NoteReference
 from service.db.models import Event, LedgerConfig
@@ -153,33 +156,35 @@ def test_a_changed_grace_period_renders_the_answer_again(gw: Gateway) -> None:
     assert _trace(gw, "s1", root).json()["tree"][0]["overdue"] is True
 
 
-def test_an_answer_that_lacked_a_member_id_is_rendered_again_once_there_is_one(gw: Gateway) -> None:
+def test_a_part_that_lacked_a_member_id_is_rendered_again_once_there_is_one(gw: Gateway) -> None:
     root = gw.active("s1", 1000)
-    _trace(gw, "s1", root)
-    with Session(gw.context.engine) as session:
-        found = read_note(gw.context, session, gw.keys["s1"], root)
-        assert found.note is not None
-        entry = gw.context.provenance.get(found.note.id)
-        assert entry is not None and not entry.unknown_addresses
-        assert still_the_answer(gw.context, session, entry, found.note, found)
-        # as if s2's address had been nobody's when the answer was rendered
-        lacking = CachedProvenance.of(
-            entry.body,
-            version=entry.version,
-            reference=entry.reference,
-            clock=entry.clock,
-            unknown_addresses=[gw.addresses["s2"]],
-        )
-        assert not still_the_answer(gw.context, session, lacking, found.note, found)
-        stranger = "0x" + "12" * 20
-        nobody = CachedProvenance.of(
-            entry.body,
-            version=entry.version,
-            reference=entry.reference,
-            clock=entry.clock,
-            unknown_addresses=[stranger],
-        )
-        assert still_the_answer(gw.context, session, nobody, found.note, found)
+    first = _trace(gw, "s1", root)
+    cache = gw.context.provenance
+    entry = cache.get(("path", int(root)))
+    assert entry is not None and not entry.unknown_addresses
+    # as if s2's address had been nobody's when the path was rendered
+    cache.put(("path", int(root)), _replace_unknown(entry, [gw.addresses["s2"]]))
+    assert _trace(gw, "s1", root).content == first.content
+    assert _hits(gw) == (0, 2)
+    rendered = cache.get(("path", int(root)))
+    assert rendered is not None and not rendered.unknown_addresses
+    # an address that is still nobody's keeps the part
+    cache.put(("path", int(root)), _replace_unknown(rendered, ["0x" + "12" * 20]))
+    assert _trace(gw, "s1", root).content == first.content
+    assert _hits(gw) == (1, 2)
+
+
+def _replace_unknown(entry: CachedPart, unknown: list[str]) -> CachedPart:
+    return CachedPart.of(
+        version=entry.version,
+        reference=entry.reference,
+        clock=entry.clock,
+        unknown_addresses=unknown,
+        root_id=entry.root_id,
+        body=entry.body,
+        nodes=entry.nodes,
+        next_cursor=entry.next_cursor,
+    )
 
 
 def test_if_none_match_with_the_current_etag_is_answered_304_without_a_body(gw: Gateway) -> None:
@@ -215,31 +220,116 @@ def test_a_cache_of_zero_bytes_keeps_nothing_and_still_answers_with_an_etag(gw: 
     assert len(gw.context.provenance) == 0 and _hits(gw) == (0, 0)
 
 
-def test_the_rendered_answer_equals_the_one_before_the_cache_existed(gw: Gateway) -> None:
-    """render_answer keeps the answer's shape: ancestors, tree with events, holder path."""
+def test_the_rendered_answer_keeps_the_shape_of_the_answer(gw: Gateway) -> None:
+    """ancestors, holder path, the whole small tree with every event, a summary, no next page."""
     root = gw.active("s1", 1000)
     child = _split(gw, "s1", root, [("s2", "600"), ("s1", "400")])[0]
     with Session(gw.context.engine) as session:
         found = read_note(gw.context, session, gw.keys["s2"], child)
         assert found.note is not None
-        entry = render_answer(gw.context, session, found.note, found)
-        assert entry.version == provenance.tree_version(session, int(root))
+        rendered = answer(
+            gw.context, session, found.note, found, TreePage(-1, DEFAULT_TREE_LIMIT), render=True
+        )
+        assert rendered is not None
         steps = provenance.holder_path(session, int(child))
         ids = session.scalars(select(Event.id).where(Event.root_id == int(root))).all()
-    body = json.loads(entry.body)
+    body = json.loads(rendered.body)
+    assert ProvenanceOut.model_validate(body).model_dump(mode="json") == body
+    assert list(body) == list(ProvenanceOut.model_fields)
     assert [n["id"] for n in body["ancestors"]] == [root, child]
     assert [s["event"] for s in body["holder_path"]] == [s.event for s in steps]
     assert sum(len(n["events"]) for n in body["tree"]) == len(ids)
+    assert body["next_cursor"] is None
+    assert body["summary"] == {
+        "notes": 3,
+        "by_status": [
+            {"status": "active", "notes": 2, "amount": "1000", "paid_amount": "0", "written_off_amount": "0"},
+            {"status": "split", "notes": 1, "amount": "1000", "paid_amount": "0", "written_off_amount": "0"},
+        ],
+    }
+
+
+# ------------------------------------------------------------------ one tree, shared and paginated
+def _tree_of_seven(gw: Gateway) -> tuple[str, list[str]]:
+    root = gw.active("s1", 1000)
+    a, b, c = _split(gw, "s1", root, [("s2", "500"), ("s1", "300"), ("s3", "200")])
+    d, e = _split(gw, "s1", b, [("s1", "100"), ("s2", "200")])
+    f, g = _split(gw, "s2", a, [("s2", "250"), ("s3", "250")])
+    return root, [root, a, b, c, d, e, f, g]
+
+
+def test_every_note_of_a_tree_shares_its_pages_and_summary(gw: Gateway) -> None:
+    root, notes = _tree_of_seven(gw)
+    for note_id in notes:
+        assert _trace(gw, "auditor", note_id).status_code == 200
+    cache = gw.context.provenance
+    kinds = sorted(str(key[0]) for key in cache.kept_keys())  # type: ignore[index]
+    assert kinds == ["page"] + ["path"] * len(notes) + ["summary"]
+    assert cache.get(("page", int(root), -1, DEFAULT_TREE_LIMIT)) is not None
+    assert _hits(gw) == (0, len(notes))  # each rendered only its own path
+    assert _trace(gw, "auditor", notes[-1]).content == _fresh(gw, "auditor", notes[-1])
+
+
+def test_the_tree_is_paginated_by_cursor_and_limit(gw: Gateway) -> None:
+    _, notes = _tree_of_seven(gw)
+    whole = _trace(gw, "s2", notes[-1]).json()
+    assert len(whole["tree"]) == 8 and whole["next_cursor"] is None
+    pages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        answer = gw.client.get(f"/v1/notes/{notes[-1]}/provenance", params=params, headers=gw.auth("s2"))
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        cursor = pages[-1]["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p["tree"]) for p in pages] == [3, 3, 2]
+    assert [n for p in pages for n in p["tree"]] == whole["tree"]
+    for page in pages:
+        assert page["summary"] == whole["summary"] and page["ancestors"] == whole["ancestors"]
+        assert page["holder_path"] == whole["holder_path"]
+    assert pages[0]["next_cursor"] == pages[0]["tree"][-1]["id"]
+    assert whole["summary"]["notes"] == 8
+
+
+def test_a_page_past_the_end_is_empty(gw: Gateway) -> None:
+    root, _ = _tree_of_seven(gw)
+    last = _trace(gw, "s1", root).json()["tree"][-1]["id"]
+    answer = gw.client.get(f"/v1/notes/{root}/provenance", params={"cursor": last}, headers=gw.auth("s1"))
+    assert answer.status_code == 200 and answer.json()["tree"] == [] and answer.json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": "0"}, {"limit": str(MAX_TREE_LIMIT + 1)}, {"cursor": "12x"}, {"cursor": str(2**64)}],
+)
+def test_a_bad_page_is_refused_with_422(gw: Gateway, params: dict[str, str]) -> None:
+    root = gw.active("s1", 1000)
+    answer = gw.client.get(f"/v1/notes/{root}/provenance", params=params, headers=gw.auth("s1"))
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_page_of_another_tree_is_never_served_for_a_note(gw: Gateway) -> None:
+    """A cursor into another tree gives this tree's page after that id (empty), not the other's."""
+    first = gw.active("s1", 1000)
+    second = gw.active("s1", 2000)
+    assert _trace(gw, "s1", second).status_code == 200
+    answer = gw.client.get(f"/v1/notes/{second}/provenance", params={"cursor": first}, headers=gw.auth("s1"))
+    assert [n["root_id"] for n in answer.json()["tree"]] in ([], [second])
+    assert all(n["root_id"] == second for n in answer.json()["tree"])
 
 
 # ------------------------------------------------------------------ the cache and its windows
-def _entry(body: bytes, block: int = 1) -> CachedProvenance:
-    return CachedProvenance.of(
-        body,
+def _entry(body: bytes, block: int = 1) -> CachedPart:
+    return CachedPart.of(
         version=TreeVersion(block, 0, "0x" + "00" * 32),
         reference=None,
         clock=ClockWindow(grace=5),
         unknown_addresses=(),
+        root_id=1,
+        body=body,
     )
 
 

@@ -176,10 +176,12 @@ def test_a_read_on_a_dropped_connection_is_retried_once(gw: Gateway) -> None:
         gw.context.read(broken)
 
 
-def test_a_note_read_is_one_statement_and_provenance_six_then_two_from_the_cache(gw: Gateway) -> None:
+def test_a_note_read_is_one_statement_and_provenance_seven_then_two_from_the_cache(gw: Gateway) -> None:
     note_id = gw.active("s1", 1000)
     split = {"parts": [{"to": gw.ids["s2"], "amount": "600"}, {"to": gw.ids["s1"], "amount": "400"}]}
-    assert gw.post("s1", f"/v1/notes/{note_id}/split", split).status_code == 200
+    answer = gw.post("s1", f"/v1/notes/{note_id}/split", split)
+    assert answer.status_code == 200
+    child = answer.json()["note_ids"][0]
     assert gw.get("s2", f"/v1/notes/{note_id}").status_code == 200  # the caller and members are cached
     statements: list[str] = []
 
@@ -193,12 +195,16 @@ def test_a_note_read_is_one_statement_and_provenance_six_then_two_from_the_cache
         assert len(statements) == 1, statements
         statements.clear()
         assert gw.get("s2", f"/v1/notes/{note_id}/provenance").status_code == 200
-        # the caller with the note, the tree's version, the tree, its events, and the holder path
-        # (ancestors, events)
-        assert len(statements) == 6, statements
+        # the caller with the note, the tree's version, the path (ancestors, holder events), the
+        # tree's page (nodes, events) and its summary
+        assert len(statements) == 7, statements
         statements.clear()
         assert gw.get("s2", f"/v1/notes/{note_id}/provenance").status_code == 200
         # the caller with the note, the tree's version: the rest comes from the cache
         assert len(statements) == 2, statements
+        statements.clear()
+        assert gw.get("s2", f"/v1/notes/{child}/provenance").status_code == 200
+        # another note of the same tree: only its path is rendered, the page and summary are shared
+        assert len(statements) == 4, statements
     finally:
         event.remove(engine, "before_cursor_execute", count)

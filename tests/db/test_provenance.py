@@ -23,11 +23,15 @@ from sqlalchemy.orm import Session
 from service.db.models import Base, Event, Note
 from service.db.provenance import (
     NoteRow,
+    StatusTotal,
     TreeVersion,
     ancestors,
     events_of,
     holder_path,
+    page_events,
     tree,
+    tree_page,
+    tree_summary,
     tree_version,
     tree_with_events,
 )
@@ -506,3 +510,46 @@ def test_note_rows_carry_exact_paid_and_written_off_amounts(session: Session, le
     assert (a.status, a.paid_amount, a.written_off_amount) == (NoteStatus.SETTLED, MAX_AMOUNT, 0)
     assert (b.status, b.paid_amount, b.written_off_amount) == (NoteStatus.WRITTEN_OFF, 2**79, 2**79 - 1)
     assert all(type(v) is int for v in (a.paid_amount, b.paid_amount, b.written_off_amount))
+
+
+# ------------------------------------------------------------------ pages and summary
+def test_tree_pages_cover_the_tree_in_id_order_without_other_roots(session: Session, trees: Fixture) -> None:
+    whole = tree(session, trees.root)
+    pages, after = [], -1
+    while page := tree_page(session, trees.root, after, 3):
+        pages.append(page)
+        after = page[-1].id
+    assert [len(p) for p in pages] == [3, 3, 3]
+    assert [n for p in pages for n in p] == whole
+
+
+def test_page_events_are_the_events_of_the_pages_nodes_only(session: Session, trees: Fixture) -> None:
+    whole = tree_with_events(session, trees.root)
+    page = tree_page(session, trees.root, trees.p1, 4)
+    events = page_events(session, trees.root, page)
+    assert list(events) == [n.id for n in page]
+    assert events == {n.id: whole.events[n.id] for n in page}
+    assert page_events(session, trees.root, []) == {}
+
+
+def test_tree_summary_counts_and_sums_every_status_exactly(session: Session, ledger: Ledger) -> None:
+    root = ledger.issue(1, ALICE, MAX_AMOUNT)
+    ledger.issue(2, BOB, 70)  # another tree: never counted
+    a, b, c = ledger.split(root, (ALICE, MAX_AMOUNT - 300), (BOB, 200), (CAROL, 100))
+    ledger.pay(a, MAX_AMOUNT - 300)
+    ledger.pay(b, 50)
+    ledger.write_off(b)
+    ledger.pay(c, 10)
+    session.commit()
+    assert tree_summary(session, root) == [
+        StatusTotal(int(NoteStatus.ACTIVE), 1, 100, 10, 0),
+        StatusTotal(int(NoteStatus.SPLIT), 1, MAX_AMOUNT, 0, 0),
+        StatusTotal(int(NoteStatus.SETTLED), 1, MAX_AMOUNT - 300, MAX_AMOUNT - 300, 0),
+        StatusTotal(int(NoteStatus.WRITTEN_OFF), 1, 200, 50, 150),
+    ]
+    assert tree_summary(session, note_id(9)) == []
+
+
+def test_holder_path_with_the_ancestors_given_equals_it_without(session: Session, trees: Fixture) -> None:
+    path = ancestors(session, trees.q1)
+    assert holder_path(session, trees.q1, path) == holder_path(session, trees.q1)

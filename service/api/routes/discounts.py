@@ -8,11 +8,10 @@ token balances), so it is answered as problem+json without sending anything."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from service.api.auth import FINANCIER, Context, CurrentMember, role_dependency
 from service.api.context import AppContext
@@ -21,8 +20,10 @@ from service.api.financing_queries import (
     chain_now,
     member_active,
     offer_out,
+    offer_status_condition,
     offer_visibility,
     offers_out,
+    offers_with_status,
     read_clock,
     require_funds,
     require_token,
@@ -374,36 +375,25 @@ def list_offers(
             f"status must be one of {list(OFFER_STATUSES)}",
         )
     with context.session() as session:
-        stmt = select(DiscountOffer).order_by(DiscountOffer.id)
+        now, _ = read_clock(context, session)
+        stmt = offers_with_status(now).order_by(DiscountOffer.id).limit(limit + 1)
         if note is not None:
             stmt = stmt.where(DiscountOffer.note_id == note)
         if financier is not None:
             stmt = stmt.where(DiscountOffer.financier == resolve_party(session, financier, "financier"))
-        if status in ("accepted", "cancelled"):
-            stmt = stmt.where(DiscountOffer.status == status)
-        elif status is not None:
-            stmt = stmt.where(DiscountOffer.status == "open")
+        if status is not None:
+            stmt = stmt.where(*offer_status_condition(status, now))
         condition = offer_visibility(member)
         if condition is not None:
             stmt = stmt.where(condition)
-        now, _ = read_clock(context, session)
-        items: list[OfferOut] = []
-        after = cursor if cursor is not None else -1
-        more = False
-        while True:
-            rows = list(session.scalars(stmt.where(DiscountOffer.id > after).limit(limit + 1)))
-            if not rows:
-                break
-            batch = offers_out(context, session, rows, basis=wanted_basis, now=now)
-            for out in batch:
-                if status is None or out.status == status:
-                    if len(items) == limit:
-                        more = True
-                        break
-                    items.append(out)
-            if more or len(rows) <= limit:
-                break
-            after = rows[-1].id
+        if cursor is not None:
+            stmt = stmt.where(DiscountOffer.id > cursor)
+        rows = session.execute(stmt).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        offers = [row[0] for row in rows]
+        statuses = {row[0].id: cast(OfferStatus, row[1]) for row in rows}
+        items = offers_out(context, session, offers, basis=wanted_basis, now=now, statuses=statuses)
         return OfferPage(items=items, next_cursor=items[-1].id if more else None)
 
 

@@ -23,8 +23,7 @@ from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
-from service.api.provenance_answer import render_answer, still_the_answer
-from service.api.provenance_cache import CachedProvenance
+from service.api.provenance_answer import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, Answer, TreePage, answer
 from service.api.queries import (
     NoteRead,
     is_note_id,
@@ -438,36 +437,45 @@ IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
     responses={304: {"description": "Not modified: the If-None-Match header names the current ETag"}},
 )
 def get_provenance(
-    note_id: str, request: Request, context: Context, key: BearerKey, if_none_match: IfNoneMatch = None
+    note_id: str,
+    request: Request,
+    context: Context,
+    key: BearerKey,
+    if_none_match: IfNoneMatch = None,
+    cursor: str | None = Query(
+        default=None, description="next_cursor of the previous answer: the tree's next page"
+    ),
+    limit: int = Query(
+        default=DEFAULT_TREE_LIMIT, ge=1, le=MAX_TREE_LIMIT, description="nodes of the tree in one answer"
+    ),
 ) -> Response:
-    """Ancestors to the root, the root's whole tree with every node's events, the path of holders.
+    """Ancestors to the root and the path of holders, a summary of the root's whole tree (notes and
+    amounts by status), and the tree's nodes with their events, `limit` at a time in id order (the
+    whole tree unless `next_cursor` is set). Events of discount offers appear only to callers who may
+    see the offer (its financier, the holder it was made to, the auditor and the operator).
 
     The answer carries an `ETag`; a request whose `If-None-Match` names it gets 304 without a body.
     Whether the caller may see the note is checked on every request."""
+    if cursor is not None and (not is_note_id(cursor)):
+        raise ProblemError(422, "invalid-request", "The request is not valid", "cursor must be a note id")
+    page = TreePage(int(cursor) if cursor is not None else -1, limit)
 
-    def still_valid(session: Session, entry: CachedProvenance) -> bool:
+    def respond(session: Session, render: bool) -> Answer | None:
         note, found = _read_visible(request, context, session, key, note_id)
-        return still_the_answer(context, session, entry, note, found)
-
-    def rendered(session: Session) -> tuple[int, CachedProvenance]:
-        note, found = _read_visible(request, context, session, key, note_id)
-        return note.id, render_answer(context, session, note, found)
+        return answer(context, session, note, found, page, render=render)
 
     cache = context.provenance
-    cached = cache.get(int(note_id)) if cache.enabled and is_note_id(note_id) else None
-    valid = cached is not None and context.read(lambda session: still_valid(session, cached))
-    entry = cached if valid else None
-    if entry is None:
-        number, entry = context.read(rendered, snapshot=True)
-        if cache.enabled:
-            cache.put(number, entry)
-            context.metrics.provenance_cache.labels(result="miss").inc()
-    else:
-        context.metrics.provenance_cache.labels(result="hit").inc()
-    headers = {"ETag": entry.etag, "Cache-Control": "private, no-cache"}
-    if if_none_match is not None and _names_etag(if_none_match, entry.etag):
+    known = cache.enabled and is_note_id(note_id) and cache.get(("path", int(note_id))) is not None
+    result = context.read(lambda session: respond(session, False)) if known else None
+    if result is None:
+        result = context.read(lambda session: respond(session, True), snapshot=True)
+    assert result is not None
+    if cache.enabled:
+        context.metrics.provenance_cache.labels(result="hit" if result.from_cache else "miss").inc()
+    headers = {"ETag": result.etag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and _names_etag(if_none_match, result.etag):
         return Response(status_code=304, headers=headers)
-    return Response(entry.body, media_type="application/json", headers=headers)
+    return Response(result.body, media_type="application/json", headers=headers)
 
 
 def _names_etag(if_none_match: str, etag: str) -> bool:
