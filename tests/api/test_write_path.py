@@ -146,6 +146,7 @@ def test_two_gateway_processes_share_nonces_and_the_index(ledger: Ledger, anvil:
         assert isinstance(first.context.ledger.nonces, SharedNonces)
         ids: dict[str, str] = {}
         _onboard(first, ids, core="core_enterprise", bank="financier", s1="supplier")
+        first.call("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
         second.call("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "1000000"})
         maturity = datetime.fromtimestamp(anvil.now() + 90 * 86_400, UTC).isoformat()
 
