@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+
 from service.api.idempotency import REPLAY_HEADER
 from service.db.models import CreditGrant, ObligorCredit
 from tests.api.conftest import LIMIT, Gateway
@@ -270,3 +274,26 @@ def test_each_side_lists_its_own_relationships_and_the_auditor_all(gw: Gateway) 
     problem(gw.get("auditor", RELATIONSHIPS, status="pending"), 422, "invalid-request")
     listed = gw.get("bank", RELATIONSHIPS).json()["items"][0]
     assert listed["grant"] == str(LIMIT) and listed["approved_block"] is not None
+
+
+# ------------------------------------------------------------------ self-custodied obligor
+def test_a_self_custodied_obligor_approves_through_the_relay(gw: Gateway) -> None:
+    account: LocalAccount = Account.create()
+    body = {"name": "HSM Motors", "roles": ["core_enterprise"], "address": account.address}
+    created = gw.post("operator", "/v1/members", body)
+    assert created.status_code == 201 and created.json()["custody"] == "self", created.text
+    gw.keys["hsm"], gw.ids["hsm"] = created.json()["api_key"], created.json()["id"]
+    problem(_approve(gw, "bank", by="hsm"), 409, "self-custody")
+
+    data = gw.context.ledger.contract.encode_abi("markFinancierApproved", args=[gw.addresses["bank"], True])
+    prepared = gw.post("hsm", "/v1/relay/prepare", {"data": data})
+    assert prepared.status_code == 200, prepared.text
+    typed = prepared.json()
+    signed = Account.sign_message(encode_typed_data(full_message=typed), account.key)
+    relayed = gw.post(
+        "hsm", "/v1/relay", {"request": typed["message"], "signature": "0x" + bytes(signed.signature).hex()}
+    )
+    assert relayed.status_code == 200, relayed.text
+    listed = _pairs(gw.get("bank", RELATIONSHIPS))
+    assert (gw.ids["bank"], gw.ids["hsm"], "approved") in listed
+    assert _grant(gw, "bank", 900, obligor="hsm").status_code == 200
