@@ -58,6 +58,12 @@ contract CreditNoteLedger is MemberRegistry {
         uint128 outstanding;
     }
 
+    /// @dev One slot per (financier, obligor): the financier's grant and the obligor's approval.
+    struct Grant {
+        uint128 amount;
+        bool approved;
+    }
+
     /// @notice Largest face amount of a note, in minor units (2^80 - 1).
     uint256 public constant MAX_AMOUNT = type(uint80).max;
     /// @notice Most parts one split may create.
@@ -85,7 +91,9 @@ contract CreditNoteLedger is MemberRegistry {
     mapping(uint256 noteId => Note) internal _notes;
     mapping(uint256 rootId => Root) internal _roots;
     mapping(address obligor => Credit) internal _credit;
-    mapping(address financier => mapping(address obligor => uint128)) public creditGrant;
+    /// @notice A financier's grant to an obligor, and whether the obligor approved the financier
+    ///         (only an approved financier may grant; see `markFinancierApproved`).
+    mapping(address financier => mapping(address obligor => Grant)) public creditGrant;
     /// @notice The live root backed by a document hash (0 if none): one invoice, one note.
     mapping(bytes32 documentHash => uint256 rootId) public documentRoot;
     /// @notice The settlement token of each currency (0 if none registered).
@@ -162,6 +170,8 @@ contract CreditNoteLedger is MemberRegistry {
     error PaymentClaimMismatch(uint256 noteId);
     error NotOverdueYet(uint256 noteId, uint256 overdueAt);
     error InvalidBatch(uint256 firstIndex, uint256 count, uint256 lastIndex);
+    error FinancierNotApproved(address obligor, address financier);
+    error FinancierAlreadyApproved(address obligor, address financier);
 
     event NoteIssued(
         uint256 indexed noteId,
@@ -183,6 +193,11 @@ contract CreditNoteLedger is MemberRegistry {
     event NoteFrozen(uint256 indexed noteId, bytes32 reason);
     event NoteUnfrozen(uint256 indexed noteId);
     event CreditLimitSet(address indexed financier, address indexed obligor, uint256 grant, uint256 limit);
+    /// @notice The obligor agreed to a credit relationship with the financier.
+    event FinancierApproved(address indexed obligor, address indexed financier);
+    /// @notice The obligor ended its relationship with the financier; the financier's grant `grant`
+    ///         (0 if none) was removed, leaving the obligor's credit limit at `limit`.
+    event FinancierWithdrawn(address indexed obligor, address indexed financier, uint256 grant, uint256 limit);
     event MaxTenorChanged(uint256 maxTenor);
     event GracePeriodChanged(uint256 gracePeriod);
     event SettlementTokenRegistered(bytes3 indexed currency, address indexed token);
@@ -245,7 +260,8 @@ contract CreditNoteLedger is MemberRegistry {
     /// @notice Grant, change or withdraw (0) the caller's credit limit for an obligor. The obligor's
     ///         limit is the sum of its financiers' grants; lowering it below what is outstanding is
     ///         allowed and blocks further issuance until notes are settled.
-    /// @param obligor A member with the core-enterprise role.
+    /// @param obligor A member with the core-enterprise role that has approved the caller
+    ///        (`markFinancierApproved`).
     /// @param grant The caller's grant, in minor units.
     function setCreditLimit(address obligor, uint128 grant) external {
         address caller = _msgSender();
@@ -254,12 +270,14 @@ contract CreditNoteLedger is MemberRegistry {
         Member storage m = _members[obligor];
         if (m.status == MemberStatus.None) revert NotAMember(obligor);
         if (m.roles & ROLE_CORE_ENTERPRISE == 0) revert MissingRole(obligor, ROLE_CORE_ENTERPRISE);
-        uint128 previous = creditGrant[caller][obligor];
+        Grant storage g = creditGrant[caller][obligor];
+        if (!g.approved) revert FinancierNotApproved(obligor, caller);
+        uint128 previous = g.amount;
         Credit storage c = _credit[obligor];
         uint256 limit = uint256(c.limit) - previous + grant;
         if (limit > type(uint128).max) revert CreditLimitTooLarge(limit, type(uint128).max);
         c.limit = uint128(limit);
-        creditGrant[caller][obligor] = grant;
+        g.amount = grant;
         emit CreditLimitSet(caller, obligor, grant, limit);
     }
 
@@ -284,6 +302,46 @@ contract CreditNoteLedger is MemberRegistry {
         if (t.currency() != currency || address(t.ledger()) != address(this)) revert SettlementTokenMismatch(token);
         settlementToken[currency] = token;
         emit SettlementTokenRegistered(currency, token);
+    }
+
+    // ------------------------------------------------------------------ credit relationships
+
+    /// @notice Approve (`approved` true) or withdraw the approval of (false) a financier, as the
+    ///         obligor: a financier may grant the obligor credit only while approved. Approving
+    ///         needs the caller to be an active core enterprise and the financier an active member
+    ///         with the financier role. Withdrawing removes the financier's grant from the caller's
+    ///         credit limit at once (issuance beyond what remains is refused; notes already issued
+    ///         stay valid), is allowed while the caller is suspended, and a new approval starts
+    ///         from no grant. Only the obligor itself approves (directly or through the trusted
+    ///         forwarder): the operator cannot agree to a relationship on its behalf.
+    /// @dev One function for both directions, and this name, because its selector (0xffc86a19)
+    ///      sorts after every other one: the dispatcher compares selectors in ascending order, so a
+    ///      function sorting before `split` (0xff30a702) or `issue` would cost them 22 gas a call.
+    /// @param financier The financier.
+    /// @param approved True to approve (reverts if already approved), false to withdraw (reverts if
+    ///        not approved).
+    function markFinancierApproved(address financier, bool approved) external {
+        address caller = _msgSender();
+        Grant storage g = creditGrant[financier][caller];
+        if (approved) {
+            _requireActive(caller, ROLE_CORE_ENTERPRISE);
+            if (financier == caller) revert SelfDealing(financier);
+            _requireActive(financier, ROLE_FINANCIER);
+            if (g.approved) revert FinancierAlreadyApproved(caller, financier);
+            g.approved = true;
+            emit FinancierApproved(caller, financier);
+            return;
+        }
+        if (!g.approved) revert FinancierNotApproved(caller, financier);
+        uint128 amount = g.amount;
+        delete creditGrant[financier][caller];
+        Credit storage c = _credit[caller];
+        uint256 limit = c.limit;
+        if (amount != 0) {
+            limit -= amount;
+            c.limit = uint128(limit);
+        }
+        emit FinancierWithdrawn(caller, financier, amount, limit);
     }
 
     // ------------------------------------------------------------------ issuance

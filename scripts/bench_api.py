@@ -3,8 +3,9 @@
 One run: start anvil from node_modules on a free port, create a fresh PostgreSQL schema, run
 `credchain init` and then the gateway (`credchain run --workers W`: W uvicorn worker processes, the
 supervising process following the chain head) as separate processes on a free port, as
-tests/api/test_e2e_http.py does. Through the API: onboard a core enterprise, a bank (which grants
-the core a limit) and a few suppliers; issue and accept a pool of notes (2 N, over the suppliers).
+tests/api/test_e2e_http.py does. Through the API: onboard a core enterprise, a bank (which the core
+approves and which grants the core a limit) and a few suppliers; issue and accept a pool of notes
+(2 N, over the suppliers).
 
 (a) N splits through the gateway (POST /v1/notes/{id}/split, each a different active note into 2
     parts), sent by a few concurrent clients (one requests.Session per thread); each answer comes
@@ -445,6 +446,7 @@ def main() -> int:
         for name, roles in cast.items():
             member = http.ok(op, "POST", "/v1/members", {"name": name, "roles": roles})
             keys[name], ids[name] = member["api_key"], member["id"]
+        http.ok(keys["core"], "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
         http.ok(keys["bank"], "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(10**15)})
         suppliers = [f"sup{i}" for i in range(SUPPLIERS)]
 

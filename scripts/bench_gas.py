@@ -228,6 +228,8 @@ class CredchainGas:
     freeze: int
     unfreeze: int
     set_credit_limit: int
+    approve_financier: int
+    withdraw_financier: int
     onboard_member: int
 
 
@@ -260,7 +262,13 @@ def bench_credchain(chain: Chain) -> CredchainGas:
     unfreeze = ledger.unfreeze(c.operator, piece_id)
     bank2 = new_account(chain)
     ledger.onboard_member(c.operator, bank2.address, Role.FINANCIER)
+    approval = ledger.approve_financier(c.core, bank2.address)
     grant = ledger.set_credit_limit(bank2, c.core.address, 10**12)  # this financier's first grant
+    bank3 = new_account(chain)
+    ledger.onboard_member(c.operator, bank3.address, Role.FINANCIER)
+    ledger.approve_financier(c.core, bank3.address)
+    ledger.set_credit_limit(bank3, c.core.address, 10**12)
+    withdrawal = ledger.withdraw_financier(c.core, bank3.address)  # removes a grant from the limit
 
     # Split-size series: part 0 back to the holder, parts 1..n-1 to distinct members (each a cold read
     # of a different member record), so the 2-part split is the carve above.
@@ -288,6 +296,8 @@ def bench_credchain(chain: Chain) -> CredchainGas:
         freeze=freeze.gas_used,
         unfreeze=unfreeze.gas_used,
         set_credit_limit=grant.gas_used,
+        approve_financier=approval.gas_used,
+        withdraw_financier=withdrawal.gas_used,
         onboard_member=onboard_gas[0],
     )
 
@@ -611,6 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "freeze_gas": ours.freeze,
         "unfreeze_gas": ours.unfreeze,
         "set_credit_limit_gas": ours.set_credit_limit,
+        "approve_financier_gas": ours.approve_financier,
+        "withdraw_financier_gas": ours.withdraw_financier,
         "onboard_member_gas": ours.onboard_member,
         "relayed_accept_gas": relayed.accept,
         "relayed_split_gas": relayed.carve,
@@ -670,6 +682,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("freeze", ours.freeze, None),
             ("unfreeze", ours.unfreeze, None),
             ("setCreditLimit (a financier's first grant)", ours.set_credit_limit, None),
+            ("markFinancierApproved(financier, true): approval", ours.approve_financier, None),
+            ("markFinancierApproved(financier, false): withdrawal", ours.withdraw_financier, None),
             ("onboardMember (new account)", ours.onboard_member, None),
         ]
         out = ["# Gas: credchain CreditNoteLedger vs ERC-3525 reference (and OpenZeppelin ERC-20)", ""]

@@ -82,6 +82,10 @@ def run_demo(chain: Chain) -> int:
         ledger.onboard_member(operator.account, member.account.address, member.roles)
         print(f"onboarded {member.name}: {member.account.address} roles={member.roles!r}")
 
+    _step(
+        f"{core.name} approves {bank.name} as its financier",
+        ledger.approve_financier(core.account, bank.account.address),
+    )
     limit = 50_000_000_00
     _step(
         f"{bank.name} grants {core.name} a limit of {_money(limit)}",

@@ -76,10 +76,10 @@ def new_account(chain: Chain) -> LocalAccount:
 
 
 def deploy_consortium(chain: Chain, n_suppliers: int = 3, limit: int = DEFAULT_LIMIT) -> Consortium:
-    """Deploy a ledger and onboard: core enterprise, `n_suppliers` suppliers, a bank that grants the
-    core `limit`, an auditor; plus a funded outsider who is not onboarded. The ledger's trusted
-    forwarder is deployed first. A USD settlement token (2 decimals) is deployed and registered;
-    nobody holds any yet."""
+    """Deploy a ledger and onboard: core enterprise, `n_suppliers` suppliers, a bank that the core
+    approves and that grants the core `limit`, an auditor; plus a funded outsider who is not
+    onboarded. The ledger's trusted forwarder is deployed first. A USD settlement token (2 decimals)
+    is deployed and registered; nobody holds any yet."""
     operator = new_account(chain)
     ledger, forwarder = deploy_with_forwarder(chain.w3, operator, operator.address)
     core = new_account(chain)
@@ -92,6 +92,7 @@ def deploy_consortium(chain: Chain, n_suppliers: int = 3, limit: int = DEFAULT_L
         ledger.onboard_member(operator, supplier.address, Role.SUPPLIER)
     ledger.onboard_member(operator, bank.address, Role.FINANCIER)
     ledger.onboard_member(operator, auditor.address, Role.AUDITOR)
+    ledger.approve_financier(core, bank.address)
     ledger.set_credit_limit(bank, core.address, limit)
     token = SettlementTokenClient.deploy(ledger, operator, "USD")
     ledger.set_settlement_token(operator, "USD", token.address)

@@ -14,6 +14,7 @@ from service.api.observe import RequestObserver
 from service.api.problems import install_handlers
 from service.api.routes import (
     credit_limits,
+    credit_relationships,
     discounts,
     health,
     members,
@@ -66,6 +67,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
     for module in (
         members,
         credit_limits,
+        credit_relationships,
         notes,
         discounts,
         settlement,

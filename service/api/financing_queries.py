@@ -23,7 +23,7 @@ from service.api.auth import FINANCIER, sees_everything
 from service.api.context import AppContext, Caller
 from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
 from service.api.problems import ProblemError, revert_problem
-from service.api.queries import member_status, overdue_clock, to_datetime
+from service.api.queries import financed_obligors, member_status, overdue_clock, to_datetime
 from service.db.gateway_models import ApiMember
 from service.db.models import (
     CreditGrant,
@@ -365,7 +365,7 @@ def pending_claim(session: Session, note_id: int) -> PaymentClaim | None:
 # ------------------------------------------------------------------ risk views
 def risk_scope(session: Session, member: ApiMember) -> set[str] | None:
     """The obligors whose risk `member` may see (None: all of them): a financier sees the obligors
-    it granted credit to and those of the live notes it holds."""
+    that approved it and to which it grants credit (above 0), and those of the live notes it holds."""
     if sees_everything(member):
         return None
     if FINANCIER not in member.role_names:
@@ -376,7 +376,7 @@ def risk_scope(session: Session, member: ApiMember) -> set[str] | None:
             "risk views are for financiers, auditors and the operator",
             required_roles=[FINANCIER, "auditor", "operator"],
         )
-    granted = session.scalars(select(CreditGrant.obligor).where(CreditGrant.financier == member.address))
+    granted = session.scalars(financed_obligors(member.address))
     held = session.scalars(
         select(Note.obligor).where(Note.holder == member.address, Note.status.in_([int(s) for s in LIVE]))
     )

@@ -100,6 +100,8 @@ REVERT_PROBLEMS: dict[str, tuple[str, int]] = {
     "CreditLimitTooLarge": ("credit-limit-too-large", 422),
     "SelfDealing": ("self-dealing", 422),
     "TreeFull": ("tree-full", 409),
+    "FinancierNotApproved": ("financier-not-approved", 409),
+    "FinancierAlreadyApproved": ("financier-already-approved", 409),
     # discount and settlement
     "SettlementTokenNotSet": ("settlement-token-not-set", 409),
     "SettlementTokenAlreadySet": ("settlement-token-already-set", 409),

@@ -214,12 +214,22 @@ PASSED_ON_EVENTS = ("NoteTransferred", "NoteDiscounted")
 """Events by which a note leaves its holder whole (`from`): the former holder keeps seeing its tree."""
 
 
+def financed_obligors(financier: Any) -> Select[Any]:
+    """The obligors a financier may see through a credit relationship: the obligor approved it (and
+    did not withdraw) and its grant is above 0. A zero or withdrawn grant, or a grant never approved,
+    gives no visibility."""
+    grants = CreditGrant.__table__
+    return select(grants.c.obligor).where(
+        grants.c.financier == financier, grants.c.approved.is_(True), grants.c.amount > 0
+    )
+
+
 def visibility(member: ApiMember) -> ColumnElement[bool] | None:
     """SQL condition on `notes` for the notes `member` may see (None: all of them).
 
     A member sees the trees (same root) of notes it holds, held (transferred away or sold to a
     financier) or issued, and
-    a financier also every note of an obligor it granted credit to.
+    a financier also every note of an obligor that approved it and to which it grants credit (above 0).
     """
     if sees_everything(member):
         return None
@@ -235,9 +245,7 @@ def visibility(member: ApiMember) -> ColumnElement[bool] | None:
     ).subquery()
     conditions: list[ColumnElement[bool]] = [Note.root_id.in_(select(roots.c.root_id))]
     if FINANCIER in member.role_names:
-        conditions.append(
-            Note.obligor.in_(select(CreditGrant.obligor).where(CreditGrant.financier == address))
-        )
+        conditions.append(Note.obligor.in_(financed_obligors(address)))
     return or_(*conditions)
 
 
@@ -245,7 +253,6 @@ def visibility(member: ApiMember) -> ColumnElement[bool] | None:
 _NOTES = Note.__table__
 _OTHER = Note.__table__.alias("tree_note")
 _EVENTS = Event.__table__
-_GRANTS = CreditGrant.__table__
 _API = ApiMember.__table__
 _REFS = NoteReference.__table__
 _NOTE_COLUMNS: Final = len(select_notes().selected_columns)
@@ -255,7 +262,8 @@ Reach = Literal["all", "trees", "trees+grants"]
 def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
     """The same rule as `visibility`, for one row of `notes`: its tree has a note the member holds
     (or held before splitting it), a note it transferred away or sold, or it is the obligor; a financier also
-    sees every note of an obligor it granted credit to. Cheapest tests first."""
+    sees every note of an obligor that approved it and to which it grants credit (above 0). Cheapest
+    tests first."""
     tests: list[ColumnElement[bool]] = [
         _NOTES.c.holder == address,
         _NOTES.c.obligor == address,
@@ -267,7 +275,7 @@ def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
         ),
     ]
     if financier:
-        tests.append(_NOTES.c.obligor.in_(select(_GRANTS.c.obligor).where(_GRANTS.c.financier == address)))
+        tests.append(_NOTES.c.obligor.in_(financed_obligors(address)))
     return or_(*tests)
 
 

@@ -69,6 +69,10 @@ class CreditLimitSet(StrictModel):
     amount: GrantAmount
 
 
+class CreditRelationshipCreate(StrictModel):
+    financier: Party
+
+
 class NoteIssue(StrictModel):
     to: Party
     amount: Amount
@@ -135,8 +139,38 @@ class CreditLimitOut(BaseModel):
     financier: str
     obligor: str
     grant: str
-    credit_limit: str | None
-    outstanding: str | None
+    credit_limit: str | None = Field(
+        description="the obligor's limit (sum of its approved financiers' grants); null unless the "
+        "caller may see the obligor's totals (a grant above 0) and the write is indexed"
+    )
+    outstanding: str | None = Field(description="the obligor's outstanding face amount; null as credit_limit")
+
+
+class CreditRelationshipOut(BaseModel):
+    financier: str
+    financier_member: str | None
+    obligor: str
+    obligor_member: str | None
+    status: Literal["approved", "withdrawn"] = Field(
+        description="approved: the financier may grant the obligor credit; withdrawn: the obligor ended it "
+        "(the financier's grant was removed)"
+    )
+    grant: str = Field(description="the financier's grant, minor units (0 once withdrawn)")
+    approved_block: int | None = Field(description="block of the obligor's latest approval")
+    updated_block: int
+
+
+class CreditRelationshipList(BaseModel):
+    items: list[CreditRelationshipOut]
+
+
+class CreditRelationshipWrite(BaseModel):
+    tx_hash: str
+    block_number: int
+    indexed: bool
+    relationship: CreditRelationshipOut | None = Field(
+        description="the relationship as indexed after the write (null if the index has not caught up)"
+    )
 
 
 class NoteOut(BaseModel):

@@ -15,6 +15,7 @@ from service.api.auth import AUDITOR, CORE_ENTERPRISE, FINANCIER, SUPPLIER, hash
 from service.api.bootstrap import OPERATOR_ID
 from service.api.context import AppContext
 from service.api.routes.credit_limits import grant_credit_limit
+from service.api.routes.credit_relationships import approve_financier
 from service.api.routes.members import onboard_member
 from service.api.writes import signer
 from service.db.gateway_models import ApiMember
@@ -47,8 +48,9 @@ class Credential:
 
 
 def seed_demo(context: AppContext, operator_api_key: str) -> dict[str, Credential]:
-    """Onboard the demo members with custodial keys and have First Bank grant Acme Motors its
-    limit; returns every demo member's credentials (the operator's included)."""
+    """Onboard the demo members with custodial keys, have Acme Motors approve First Bank as its
+    financier and First Bank grant Acme its limit; returns every demo member's credentials (the
+    operator's included)."""
     with context.session() as session:
         operator = session.scalars(select(ApiMember).where(ApiMember.id == OPERATOR_ID)).one()
     if operator.api_key_hash != hash_key(operator_api_key):
@@ -63,6 +65,8 @@ def seed_demo(context: AppContext, operator_api_key: str) -> dict[str, Credentia
         credentials[short] = Credential(created.id, name, list(roles), created.address, created.api_key)
     with context.session() as session:
         bank = session.scalars(select(ApiMember).where(ApiMember.id == credentials["bank"].id)).one()
+        acme = session.scalars(select(ApiMember).where(ApiMember.id == credentials["acme"].id)).one()
+    approve_financier(context, acme, credentials["bank"].id)
     grant_credit_limit(context, bank, credentials["acme"].id, ACME_CREDIT_LIMIT)
     setup_settlement_token(context, "USD")
     for short, amount in DEMO_DEPOSITS.items():

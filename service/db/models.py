@@ -163,7 +163,9 @@ class Event(Base):
 
 
 class CreditGrant(Base):
-    """One financier's grant to one obligor."""
+    """One financier's relationship with one obligor: its grant, and whether the obligor approved
+    it (`approved`; a row with `approved` false is a relationship the obligor withdrew, whose grant
+    is 0). Only an approved relationship with a grant above 0 gives the financier visibility."""
 
     __tablename__ = "credit_grants"
 
@@ -171,6 +173,9 @@ class CreditGrant(Base):
     obligor: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
     amount: Mapped[int] = mapped_column(ExactInteger)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """Block of the obligor's latest approval (None: never approved)."""
 
 
 class ObligorCredit(Base):

@@ -6,9 +6,10 @@ is not reported as wrong. Read from the chain: every note of every tree (`rootCo
 `paymentClaim` of each matured live or written-off note: nothing can be paid or claimed before
 maturity; a settled note's paid amount is its face), every discount offer ever made (`offerCount`,
 `getOffer`: open on chain exactly when open in SQL, with the same terms), every member SQL knows
-(`getMember`) and the member count, every obligor's `creditOf`, every grant SQL knows, the
-settlement token of every currency SQL knows (`settlementToken`), the operator, pending operator,
-maximum tenor and grace period. SQL's payments must add up to each note's paid amount. Optionally
+(`getMember`) and the member count, every obligor's `creditOf`, every grant SQL knows (its amount
+and whether the obligor approved the financier, both from `creditGrant`), the settlement token of every
+currency SQL knows (`settlementToken`), the operator, pending operator, maximum tenor and grace
+period. SQL's payments must add up to each note's paid amount. Optionally
 the logs themselves: the `events` table must hold exactly one row per log of the contract, in the
 block the chain has it in.
 """
@@ -390,11 +391,16 @@ class Reconciler:
                     report.differences.append(FieldMismatch("credit", obligor, name, row[name], chain_value))
         report.grants = len(grants)
         for grant in grants:
+            key = f"{grant['financier']}->{grant['obligor']}"
             chain_amount = ledger.credit_grant(grant["financier"], grant["obligor"])
             if grant["amount"] != chain_amount:
-                key = f"{grant['financier']}->{grant['obligor']}"
                 report.differences.append(
                     FieldMismatch("grant", key, "amount", grant["amount"], chain_amount)
+                )
+            chain_approved = ledger.financier_approved(grant["obligor"], grant["financier"])
+            if bool(grant["approved"]) != chain_approved:
+                report.differences.append(
+                    FieldMismatch("grant", key, "approved", bool(grant["approved"]), chain_approved)
                 )
 
     def _config(self, ledger: LedgerClient, config: dict[str, Any] | None, report: ReconcileReport) -> None:

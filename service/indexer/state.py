@@ -34,7 +34,9 @@ OFFER_CANCELLED = "cancelled"
 
 MEMBER_EVENTS = ("MemberOnboarded", "MemberRolesChanged", "MemberSuspended", "MemberReinstated")
 CONFIG_EVENTS = ("OperatorTransferred", "OperatorTransferStarted", "MaxTenorChanged", "GracePeriodChanged")
-CREDIT_EVENTS = ("CreditLimitSet",)
+CREDIT_EVENTS = ("CreditLimitSet", "FinancierApproved", "FinancierWithdrawn")
+"""Events of one (financier, obligor) relationship; those with a `limit` also set the obligor's limit."""
+LIMIT_EVENTS = ("CreditLimitSet", "FinancierWithdrawn")
 TOKEN_EVENTS = ("SettlementTokenRegistered",)
 NOTE_EVENTS = (
     "NoteIssued",
@@ -232,6 +234,8 @@ class StateBatch:
             "MemberSuspended": self._member_suspended,
             "MemberReinstated": self._member_reinstated,
             "CreditLimitSet": self._credit_limit_set,
+            "FinancierApproved": self._financier_approved,
+            "FinancierWithdrawn": self._financier_withdrawn,
             "OperatorTransferred": self._operator_transferred,
             "OperatorTransferStarted": self._operator_transfer_started,
             "MaxTenorChanged": self._max_tenor_changed,
@@ -283,8 +287,9 @@ class StateBatch:
                 obligors.add(values["obligor"])
             elif name in MEMBER_EVENTS:
                 members.add(values["account"])
-            elif name == "CreditLimitSet":
-                obligors.add(values["obligor"])
+            elif name in CREDIT_EVENTS:
+                if name in LIMIT_EVENTS:
+                    obligors.add(values["obligor"])
                 pairs.add((values["financier"], values["obligor"]))
             elif name in CONFIG_EVENTS:
                 config = True
@@ -499,20 +504,41 @@ class StateBatch:
         self._member_change(event, v, block, status=int(MemberStatus.ACTIVE))
 
     # credit
-    def _credit_limit_set(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+    def _grant_row(self, v: dict[str, Any], block: int) -> Row:
         financier, obligor = v["financier"], v["obligor"]
         key = (financier, obligor)
         grant = self.grants.rows.get(key)
         if grant is None:
-            self.grants.add(
-                key, {"financier": financier, "obligor": obligor, "amount": 0, "updated_block": block}
-            )
-            grant = self.grants.rows[key]
+            grant = {
+                "financier": financier,
+                "obligor": obligor,
+                "amount": 0,
+                "updated_block": block,
+                "approved": False,
+                "approved_block": None,
+            }
+            self.grants.add(key, grant)
         else:
             self.grants.touch(key)
-        grant["amount"] = int(v["grant"])
         grant["updated_block"] = block
-        credit = self._credit_row(obligor, block)
+        return grant
+
+    def _credit_limit_set(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        grant = self._grant_row(v, block)
+        grant["amount"] = int(v["grant"])
+        credit = self._credit_row(v["obligor"], block)
+        credit["credit_limit"] = int(v["limit"])
+
+    def _financier_approved(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        grant = self._grant_row(v, block)
+        grant["approved"] = True
+        grant["approved_block"] = block
+
+    def _financier_withdrawn(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        grant = self._grant_row(v, block)
+        grant["approved"] = False
+        grant["amount"] = 0
+        credit = self._credit_row(v["obligor"], block)
         credit["credit_limit"] = int(v["limit"])
 
     # configuration

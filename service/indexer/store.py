@@ -10,7 +10,8 @@ the checkpoint. On PostgreSQL events and new notes go in with COPY and changed n
 blocks above it and rebuilds what they touched from the events that remain (each affected tree of
 notes with its discount offers, payments and payment claims, each affected member, the
 configuration and settlement tokens, replayed through the same state machine as the forward path;
-credit limits and grants from the latest remaining CreditLimitSet; outstanding amounts by
+credit relationships (grants and approvals) replayed from their remaining events, credit limits
+from the latest remaining CreditLimitSet or FinancierWithdrawn; outstanding amounts by
 subtracting what the removed events added and adding back what they released).
 """
 
@@ -43,6 +44,7 @@ from service.indexer.source import BlockHeader
 from service.indexer.state import (
     CONFIG_EVENTS,
     CREDIT_EVENTS,
+    LIMIT_EVENTS,
     MEMBER_EVENTS,
     NON_NOTE_EVENTS,
     OUTSTANDING_RELEASES,
@@ -560,9 +562,10 @@ class IndexStore:
                 config_changed = True
             elif event.name in TOKEN_EVENTS:
                 currencies.add(currency_code(v["currency"]))
-            elif event.name == "CreditLimitSet":
+            elif event.name in CREDIT_EVENTS:
                 pairs.add((v["financier"], v["obligor"]))
-                limit_obligors.add(v["obligor"])
+                if event.name in LIMIT_EVENTS:
+                    limit_obligors.add(v["obligor"])
             elif event.name == "NoteIssued":
                 outstanding_delta[v["obligor"]] = outstanding_delta.get(v["obligor"], 0) - int(v["amount"])
             elif event.name in OUTSTANDING_RELEASES:  # revoked, paid, written off
@@ -653,29 +656,17 @@ class IndexStore:
         events: Sequence[StoredEvent],
         fork_block: int,
     ) -> None:
-        last_grant: dict[tuple[str, str], StoredEvent] = {}
         last_limit: dict[str, StoredEvent] = {}
+        relationships = StateBatch(self.contract)
         for event in events:
             if event.name in CREDIT_EVENTS:
-                key = (event.values["financier"], event.values["obligor"])
-                last_grant[key] = event
-                last_limit[event.values["obligor"]] = event
+                if (event.values["financier"], event.values["obligor"]) in pairs:
+                    relationships.apply(event)
+                if event.name in LIMIT_EVENTS:
+                    last_limit[event.values["obligor"]] = event
         for financier, obligor in pairs:
             conn.execute(delete(GRANTS).where(GRANTS.c.financier == financier, GRANTS.c.obligor == obligor))
-            grant = last_grant.get((financier, obligor))
-            if grant is not None:
-                writer.upsert(
-                    GRANTS,
-                    [
-                        {
-                            "financier": financier,
-                            "obligor": obligor,
-                            "amount": int(grant.values["grant"]),
-                            "updated_block": grant.block_number,
-                        }
-                    ],
-                    [],
-                )
+        writer.upsert(GRANTS, relationships.grants.inserts(), [])
         obligors = sorted(limit_obligors | set(outstanding_delta))
         existing = SqlLoader(conn, self.contract).credit(obligors)
         for obligor in obligors:

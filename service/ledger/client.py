@@ -492,6 +492,14 @@ class LedgerClient(ContractClient):
     def set_credit_limit(self, sender: LocalAccount, obligor: str, grant: int) -> TxResult:
         return self._transact(sender, "setCreditLimit", Web3.to_checksum_address(obligor), grant)
 
+    def approve_financier(self, sender: LocalAccount, financier: str) -> TxResult:
+        """The obligor `sender` agrees to a credit relationship with `financier`."""
+        return self._transact(sender, "markFinancierApproved", Web3.to_checksum_address(financier), True)
+
+    def withdraw_financier(self, sender: LocalAccount, financier: str) -> TxResult:
+        """The obligor `sender` ends its relationship with `financier` (its grant is removed)."""
+        return self._transact(sender, "markFinancierApproved", Web3.to_checksum_address(financier), False)
+
     # ------------------------------------------------------------------ notes
     def issue(
         self,
@@ -648,9 +656,18 @@ class LedgerClient(ContractClient):
         return int(limit), int(outstanding)
 
     def credit_grant(self, financier: str, obligor: str) -> int:
-        return int(
-            self._view("creditGrant", Web3.to_checksum_address(financier), Web3.to_checksum_address(obligor))
+        """`financier`'s grant to `obligor` (0 unless the obligor approved it)."""
+        amount, _ = self._view(
+            "creditGrant", Web3.to_checksum_address(financier), Web3.to_checksum_address(obligor)
         )
+        return int(amount)
+
+    def financier_approved(self, obligor: str, financier: str) -> bool:
+        """Whether `obligor` has approved `financier` (and not withdrawn the approval)."""
+        _, approved = self._view(
+            "creditGrant", Web3.to_checksum_address(financier), Web3.to_checksum_address(obligor)
+        )
+        return bool(approved)
 
     def document_root(self, document_hash: bytes) -> int:
         return int(self._view("documentRoot", document_hash))

@@ -172,6 +172,14 @@ class TreeFull(LedgerRevert):
     description = "the note's tree has no ids left"
 
 
+class FinancierNotApproved(LedgerRevert):
+    description = "the obligor has not approved this financier (or withdrew its approval)"
+
+
+class FinancierAlreadyApproved(LedgerRevert):
+    description = "the obligor has already approved this financier"
+
+
 # ---------------------------------------------------------------- discount and settlement
 class SettlementTokenNotSet(LedgerRevert):
     description = "no settlement token is registered for the note's currency"

@@ -146,6 +146,12 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> _Template:
             body = answer.json()
             keys[name], ids[name], addresses[name] = body["api_key"], body["id"], body["address"]
         answer = client.post(
+            "/v1/credit-relationships",
+            json={"financier": ids["bank"]},
+            headers={"Authorization": f"Bearer {keys['core']}"},
+        )
+        assert answer.status_code == 201, answer.text
+        answer = client.post(
             "/v1/credit-limits",
             json={"obligor": ids["core"], "amount": str(LIMIT)},
             headers={"Authorization": f"Bearer {keys['bank']}"},

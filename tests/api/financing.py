@@ -1,8 +1,9 @@
 """Fixtures of the financing tests: a gateway on its own in-process chain with a USD settlement
-token registered, two core enterprises (core, granted by bank; core2, granted by bank2), three
-suppliers, the two financiers and an auditor, every payer holding settlement tokens it allowed the
-ledger to take. Built once per session into a template SQLite file; each test gets a copy of it and
-a chain snapshot, reverted afterwards (as tests/api/conftest.py does for the base consortium).
+token registered, two core enterprises (core, which approved bank and is granted by it; core2,
+likewise with bank2), three suppliers, the two financiers and an auditor, every payer holding
+settlement tokens it allowed the ledger to take. Built once per session into a template SQLite file;
+each test gets a copy of it and a chain snapshot, reverted afterwards (as tests/api/conftest.py does
+for the base consortium).
 
 Test modules import `fin_fixture` and `fin_template_fixture` (the fixtures `fin` and `fin_template`)
 from here."""
@@ -182,6 +183,12 @@ def fin_template_fixture(tmp_path_factory: pytest.TempPathFactory) -> FinTemplat
             body = answer.json()
             keys[name], ids[name], addresses[name] = body["api_key"], body["id"], body["address"]
         for financier, obligor in GRANTS.items():
+            answer = client.post(
+                "/v1/credit-relationships",
+                json={"financier": ids[financier]},
+                headers={"Authorization": f"Bearer {keys[obligor]}"},
+            )
+            assert answer.status_code == 201, answer.text
             answer = client.post(
                 "/v1/credit-limits",
                 json={"obligor": ids[obligor], "amount": str(LIMIT)},

@@ -8,11 +8,13 @@ The rules, as service/api implements them:
   (credit limits: financier; issue and revoke: core enterprise) answer 403 `forbidden` to the
   other roles before looking at the note or member they name (so no 404 can leak there);
 * the other note actions first look the note up among those the caller may see: 404
-  `note-not-found` when it may not (unrelated supplier, financier without a grant to the obligor),
-  then 403 `not-holder` unless the caller holds it;
+  `note-not-found` when it may not (unrelated supplier; a financier the obligor never approved,
+  approved with a zero grant, or withdrew), then 403 `not-holder` unless the caller holds it;
 * reads: the registry is open to every member; a note, its provenance and the note list show only
-  what the caller may see (operator and auditor see all; holder, obligor and granting financier
-  see the tree).
+  what the caller may see (operator and auditor see all; holder, obligor and a financier the
+  obligor approved with a grant above 0 see the tree);
+* credit relationships: approving and withdrawing is for core enterprises (403 to the others);
+  a financier lists its own, an obligor its own, the auditor and the operator all.
 
 Writes by an authorised caller are aimed at a state the gateway refuses before sending anything
 (409/422 with a specific type), so the matrix checks that authorisation let the caller through
@@ -37,13 +39,27 @@ from tests.api.conftest import Gateway, _Template
 from tests.api.test_financing_authz import COVERED as FINANCING_COVERED
 from tests.api.test_settlement_tokens_api import TOKEN_ROUTES
 
-ROLES = ["anonymous", "bad-key", "operator", "core", "s1", "s3", "bank", "bank2", "auditor"]
+ROLES = [
+    "anonymous",
+    "bad-key",
+    "operator",
+    "core",
+    "s1",
+    "s3",
+    "bank",
+    "bank2",
+    "bank-zero",
+    "bank-gone",
+    "auditor",
+]
 """Callers: no key, an unknown key, the operator, the obligor (core enterprise), the tier-1 holder
-(s1), an unrelated supplier (s3), a financier with a grant to core (bank), a financier without
-(bank2), the auditor."""
+(s1), an unrelated supplier (s3), a financier core approved with a grant to core (bank), a financier
+core never approved (bank2), a financier core approved whose grant is 0 (bank-zero), a financier
+that granted core credit until core withdrew its approval (bank-gone), the auditor."""
 
-MEMBERS_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "auditor"}
+MEMBERS_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
 NOTE_VIEWERS = {"operator", "core", "s1", "bank", "auditor"}
+RELATIONSHIP_READERS = {"operator", "core", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
 
 
 @dataclass
@@ -71,14 +87,23 @@ def world(_template: _Template, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 dict(_template.ids),
                 dict(_template.addresses),
             )
-            for name in ("bank2", "victim"):
-                roles = ["financier"] if name == "bank2" else ["supplier"]
+            for name in ("bank2", "bank-zero", "bank-gone", "victim"):
+                roles = ["supplier"] if name == "victim" else ["financier"]
                 answer = gw.post("operator", "/v1/members", {"name": name, "roles": roles})
                 assert answer.status_code == 201, answer.text
                 body = answer.json()
                 gw.keys[name], gw.ids[name], gw.addresses[name] = body["api_key"], body["id"], body["address"]
             answer = gw.post("operator", f"/v1/members/{gw.ids['victim']}/suspend")
             assert answer.status_code == 200, answer.text
+            for name, amount in (("bank-zero", "0"), ("bank-gone", "5000")):
+                answer = gw.post("core", "/v1/credit-relationships", {"financier": gw.ids[name]})
+                assert answer.status_code == 201, answer.text
+                answer = gw.post(name, "/v1/credit-limits", {"obligor": gw.ids["core"], "amount": amount})
+                assert answer.status_code == 200, answer.text
+            answer = gw.client.delete(
+                f"/v1/credit-relationships/{gw.ids['bank-gone']}", headers=gw.auth("core")
+            )
+            assert answer.status_code == 200 and answer.json()["relationship"]["status"] == "withdrawn"
             active = gw.active("s1", "1000")
             revoked = gw.issue("s1", "500")
             answer = gw.post("core", f"/v1/notes/{revoked}/revoke")
@@ -152,7 +177,28 @@ ENDPOINTS = [
         "POST",
         "/v1/credit-limits",
         {"obligor": "m_nobody", "amount": "1000"},
-        expect={"bank": (422, "not-a-member"), "bank2": (422, "not-a-member")},
+        expect={role: (422, "not-a-member") for role in ("bank", "bank2", "bank-zero", "bank-gone")},
+    ),
+    Endpoint(
+        # core has approved bank already: refused before anything is sent
+        "credit-relationships-approve",
+        "POST",
+        "/v1/credit-relationships",
+        {"financier": "{bank}"},
+        expect={"core": (409, "financier-already-approved")},
+    ),
+    Endpoint(
+        # core never approved bank2: nothing to withdraw
+        "credit-relationships-withdraw",
+        "DELETE",
+        "/v1/credit-relationships/{bank2}",
+        expect={"core": (409, "financier-not-approved")},
+    ),
+    Endpoint(
+        "credit-relationships-list",
+        "GET",
+        "/v1/credit-relationships",
+        expect=_only(RELATIONSHIP_READERS, (200, None), (403, "forbidden")),
     ),
     Endpoint(
         "notes-create",
@@ -271,6 +317,7 @@ def test_matrix_covers_every_route(world: World) -> None:
             template = template.replace(placeholder, "{note_id}")
         for placeholder in ("{core}", "{victim}", "{s3}"):
             template = template.replace(placeholder, "{member_id}")
+        template = template.replace("{bank2}", "{financier}")
         covered.add((endpoint.method, template))
     covered |= FINANCING_COVERED  # the financing routes have their own matrix
     covered |= TOKEN_ROUTES  # and the settlement-token routes their own tests
@@ -288,6 +335,8 @@ def test_authz(world: World, endpoint: Endpoint, role: str) -> None:
         body = _fill(endpoint.body, world)
     if endpoint.method == "GET":
         answer = gw.client.get(path, headers=headers)
+    elif endpoint.method == "DELETE":
+        answer = gw.client.delete(path, headers=headers)
     else:
         answer = gw.client.post(path, json=body, headers=headers)
     status, slug = _expected(endpoint, role)
@@ -302,6 +351,31 @@ def test_authz(world: World, endpoint: Endpoint, role: str) -> None:
     if endpoint.name == "notes-list" and status == 200:
         ids = {item["id"] for item in answer.json()["items"]}
         assert (world.active in ids) == (role in NOTE_VIEWERS), (role, ids)
+    if endpoint.name == "credit-relationships-list" and status == 200:
+        pairs = {(item["financier_member"], item["obligor_member"]) for item in answer.json()["items"]}
+        financiers = ("bank", "bank-zero", "bank-gone")
+        everything = {(gw.ids[f], gw.ids["core"]) for f in financiers}
+        if role in ("operator", "auditor", "core"):
+            assert pairs == everything, (role, pairs)
+        else:  # a financier sees its own relationships only
+            assert pairs == {p for p in everything if p[0] == gw.ids[role]}, (role, pairs)
+
+
+NOT_FINANCING = ["bank2", "bank-zero", "bank-gone"]
+
+
+@pytest.mark.parametrize("role", NOT_FINANCING)
+def test_a_financier_without_an_approved_grant_sees_no_note_of_the_obligor(world: World, role: str) -> None:
+    """Never approved, approved with a zero grant, or withdrawn: no note, tree, provenance or
+    reference of the obligor's, whether asked by id or listed."""
+    gw = world.gw
+    for note_id in (world.active, world.revoked):
+        for path in (f"/v1/notes/{note_id}", f"/v1/notes/{note_id}/provenance"):
+            answer = gw.get(role, path)
+            assert answer.status_code == 404, (role, path, answer.text)
+            assert answer.json()["type"] == ERRORS_BASE + "note-not-found"
+    listed = gw.get(role, "/v1/notes")
+    assert listed.status_code == 200 and listed.json()["items"] == [], listed.text
 
 
 def test_nothing_was_sent_by_refused_writes(world: World) -> None:
@@ -315,3 +389,7 @@ def test_nothing_was_sent_by_refused_writes(world: World) -> None:
     assert ledger.get_member(gw.addresses["victim"]).status.name == "SUSPENDED"
     assert ledger.get_member(gw.addresses["s3"]).status.name == "ACTIVE"
     assert ledger.credit_grant(gw.addresses["bank2"], gw.addresses["core"]) == 0
+    assert ledger.financier_approved(gw.addresses["core"], gw.addresses["bank2"]) is False
+    assert ledger.financier_approved(gw.addresses["core"], gw.addresses["bank"]) is True
+    assert ledger.credit_grant(gw.addresses["bank-zero"], gw.addresses["core"]) == 0
+    assert ledger.credit_grant(gw.addresses["bank-gone"], gw.addresses["core"]) == 0

@@ -39,6 +39,7 @@ def test_flow_on_each_database(empty_db: TestDatabase, snapshot_chain: Chain) ->
 
         core = post(operator_key, "/v1/members", {"name": "Core", "roles": ["core_enterprise"]})
         supplier = post(operator_key, "/v1/members", {"name": "S", "roles": ["supplier", "financier"]})
+        post(str(core["api_key"]), "/v1/credit-relationships", {"financier": supplier["id"]})
         post(str(supplier["api_key"]), "/v1/credit-limits", {"obligor": core["id"], "amount": "5000"})
         maturity = datetime.fromtimestamp(snapshot_chain.now() + 30 * 86_400, UTC).isoformat()
         issued = post(

@@ -57,6 +57,7 @@ def test_discount_and_settlement_over_http(gateway: dict[str, Any]) -> None:  # 
     for name, roles in cast.items():
         member = http.ok("operator", "POST", "/v1/members", {"name": name, "roles": roles}, status=201)
         http.keys[name], ids[name] = member["api_key"], member["id"]
+    http.ok("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]}, status=201)
     http.ok("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "5000000"})
 
     # the settlement bank's token: registered, deposits tokenized, the payers allow the ledger

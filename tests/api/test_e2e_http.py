@@ -204,7 +204,9 @@ def test_main_story_over_http(gateway: dict[str, Any]) -> None:
     registry = http.ok("tier1", "GET", "/v1/members")["items"]
     assert {m["id"] for m in registry} == {"operator", *ids.values()}
 
-    # the bank grants core a limit
+    # core approves the bank as its financier; the bank grants core a limit
+    approval = http.ok("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]}, status=201)
+    assert approval["relationship"]["status"] == "approved" and approval["relationship"]["grant"] == "0"
     limit = http.ok("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "5000000"})
     assert TX_HASH.match(limit["tx_hash"])
     assert limit["obligor"] == addresses["core"] and limit["financier"] == addresses["bank"]
@@ -346,6 +348,7 @@ def test_several_workers_share_nonces_and_the_index(workers_gateway: dict[str, A
         member = operator.ok("operator", "POST", "/v1/members", {"name": name, "roles": roles}, status=201)
         operator.keys[name], ids[name] = member["api_key"], member["id"]
         assert member["status"] == "active"
+    operator.ok("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]}, status=201)
     operator.ok("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "10000000"})
     chain: Chain = gateway["chain"]
     maturity = datetime.fromtimestamp(chain.now() + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")

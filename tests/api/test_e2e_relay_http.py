@@ -46,6 +46,7 @@ def test_self_custodied_supplier_relays_over_http(gateway: dict[str, Any]) -> No
     member = http.ok("operator", "POST", "/v1/members", own, status=201)
     assert member["custody"] == "self"
     http.keys["self"], ids["self"] = member["api_key"], member["id"]
+    http.ok("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]}, status=201)
     http.ok("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "5000000"})
     maturity = datetime.fromtimestamp(chain.now() + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
     issue = {

@@ -73,6 +73,8 @@ def test_suspend_reinstate_and_self_custody(gw: Gateway) -> None:
         member["custody"] == "self" and member["status"] == "active" and member["api_key"].startswith("cc_")
     )
     gw.keys["hsm"] = member["api_key"]
+    approved = gw.post("core", "/v1/credit-relationships", {"financier": member["id"]})
+    assert approved.status_code == 201, approved.text
     problem(
         gw.post("hsm", "/v1/credit-limits", {"obligor": gw.ids["core"], "amount": 1}), 409, "self-custody"
     )

@@ -12,7 +12,8 @@ The rules, as the financing routes implement them:
   (`not-holder`);
 * offers are seen by their financier, the holder they were made to (and the note's holder now),
   the auditor and the operator; quotes by whoever may see the note; risk views by financiers,
-  auditors and the operator.
+  auditors and the operator, a financier's covering only obligors that approved it and to which it
+  grants credit above 0 (and those of notes it holds).
 
 Writes by an authorised caller aim at a state the gateway refuses before sending anything, so the
 matrix spends no transactions; the last test checks that nothing moved.
@@ -29,15 +30,32 @@ import pytest
 from service.api.problems import ERRORS_BASE, PROBLEM_JSON
 from tests.api.financing import Fin, FinTemplate, fin_template_fixture, gateway_on  # noqa: F401
 
-ROLES = ["anonymous", "bad-key", "operator", "core", "core2", "s1", "s3", "bank", "bank2", "auditor"]
+ROLES = [
+    "anonymous",
+    "bad-key",
+    "operator",
+    "core",
+    "core2",
+    "s1",
+    "s3",
+    "bank",
+    "bank2",
+    "bank-zero",
+    "bank-gone",
+    "auditor",
+]
 """Callers: no key, an unknown key, the operator, the note's obligor (core), another obligor
 (core2), the holder (s1), an unrelated supplier (s3), the financier granting core credit and making
-the offers (bank), a financier granting only core2 (bank2), the auditor."""
+the offers (bank), a financier granting only core2, never approved by core (bank2), a financier core
+approved whose grant is 0 (bank-zero), a financier that granted core credit until core withdrew its
+approval (bank-gone), the auditor."""
 
 MEMBERS = set(ROLES) - {"anonymous", "bad-key"}
 NOTE_VIEWERS = {"operator", "core", "s1", "bank", "auditor"}
 OFFER_VIEWERS = {"operator", "s1", "bank", "auditor"}
-RISK_READERS = {"operator", "bank", "bank2", "auditor"}
+OTHER_FINANCIERS = {"bank2", "bank-zero", "bank-gone"}
+"""Financiers that may not see core's notes: never approved, a zero grant, withdrawn."""
+RISK_READERS = {"operator", "bank", "auditor"} | OTHER_FINANCIERS
 Expect = tuple[int, str | None]
 
 
@@ -51,7 +69,18 @@ class World:
 @pytest.fixture(scope="module")
 def world(fin_template: FinTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with gateway_on(fin_template, tmp_path_factory.mktemp("financing-authz")) as fin:
+        for name, amount in (("bank-zero", "0"), ("bank-gone", "5000")):
+            member = fin.post("operator", "/v1/members", {"name": name, "roles": ["financier"]}).json()
+            fin.keys[name], fin.ids[name] = member["api_key"], member["id"]
+            fin.addresses[name] = member["address"]
+            answer = fin.post("core", "/v1/credit-relationships", {"financier": fin.ids[name]})
+            assert answer.status_code == 201, answer.text
+            answer = fin.post(name, "/v1/credit-limits", {"obligor": fin.ids["core"], "amount": amount})
+            assert answer.status_code == 200, answer.text
         note = fin.issue_to("s1", 1_000_000, days=30)
+        gone = f"/v1/credit-relationships/{fin.ids['bank-gone']}"
+        answer = fin.client.delete(gone, headers=fin.auth("core"))
+        assert answer.status_code == 200, answer.text
         offer = fin.offer(note, days=10)["id"]
         off_chain = fin.offer(note, days=10, off_chain=True)["id"]
         cancelled = fin.offer(note, days=10)["id"]
@@ -70,7 +99,7 @@ def _by(groups: list[tuple[set[str], Expect]], default: Expect) -> dict[str, Exp
 
 def _note_gated(allowed: str, answer: Expect, role_slug: str = "forbidden") -> dict[str, Expect]:
     """A role-gated write: 403 to other roles, 404 to a same-role member who may not see the note."""
-    same_role = {"core": {"core2"}, "bank": {"bank2"}, "operator": set()}[allowed]
+    same_role = {"core": {"core2"}, "bank": OTHER_FINANCIERS, "operator": set()}[allowed]
     return _by([({allowed}, answer), (same_role, (404, "note-not-found"))], (403, role_slug))
 
 
@@ -112,14 +141,17 @@ ENDPOINTS = [
         "offers-cancel",
         "POST",
         "/v1/discount-offers/{cancelled}/cancel",
-        _by([({"bank"}, (409, "offer-not-open")), ({"bank2"}, (404, "offer-not-found"))], (403, "forbidden")),
+        _by(
+            [({"bank"}, (409, "offer-not-open")), (OTHER_FINANCIERS, (404, "offer-not-found"))],
+            (403, "forbidden"),
+        ),
     ),
     Endpoint(
         "offers-payment",
         "POST",
         "/v1/discount-offers/{offer}/payment",
         _by(
-            [({"bank"}, (409, "not-an-off-chain-offer")), ({"bank2"}, (404, "offer-not-found"))],
+            [({"bank"}, (409, "not-an-off-chain-offer")), (OTHER_FINANCIERS, (404, "offer-not-found"))],
             (403, "forbidden"),
         ),
         body={"reference": "WIRE-1"},
@@ -220,6 +252,34 @@ def test_authz(world: World, endpoint: Endpoint, role: str) -> None:
         assert problem["status"] == status and problem["title"]
         if status == 401:
             assert answer.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("role", sorted(OTHER_FINANCIERS))
+def test_a_financier_without_an_approved_grant_sees_no_offer_or_risk_of_the_obligor(
+    world: World, role: str
+) -> None:
+    """Never approved, approved with a zero grant, or withdrawn: none of core's offers, and no risk
+    row (exposure, ladder, concentration, overdue) that comes from core's notes."""
+    fin = world.fin
+    core = fin.addresses["core"]
+    offers = fin.get(role, "/v1/discount-offers")
+    assert offers.status_code == 200 and offers.json()["items"] == [], offers.text
+    exposure = fin.get(role, "/v1/risk/exposure").json()
+    assert core not in {row["obligor"] for row in exposure["items"]}, exposure
+    for view in ("maturity-ladder", "concentration", "overdue"):
+        answer = fin.get(role, f"/v1/risk/{view}")
+        assert answer.status_code == 200 and answer.json()["items"] == [], (view, answer.text)
+    csv = fin.get(role, "/v1/risk/exposure", format="csv")
+    assert core not in csv.text
+
+
+def test_the_obligors_approved_financier_with_a_grant_sees_its_risk(world: World) -> None:
+    fin = world.fin
+    exposure = fin.get("bank", "/v1/risk/exposure").json()
+    rows = {row["obligor"]: row for row in exposure["items"]}
+    assert rows[fin.addresses["core"]]["live_amount"] == "1000000", rows
+    ladder = fin.get("bank", "/v1/risk/maturity-ladder").json()
+    assert ladder["items"], ladder
 
 
 def test_the_matrix_covers_every_financing_route(world: World) -> None:

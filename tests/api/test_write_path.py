@@ -146,6 +146,7 @@ def test_two_gateway_processes_share_nonces_and_the_index(ledger: Ledger, anvil:
         assert isinstance(first.context.ledger.nonces, SharedNonces)
         ids: dict[str, str] = {}
         _onboard(first, ids, core="core_enterprise", bank="financier", s1="supplier")
+        first.call("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
         second.call("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "1000000"})
         maturity = datetime.fromtimestamp(anvil.now() + 90 * 86_400, UTC).isoformat()
 
@@ -164,7 +165,8 @@ def test_two_gateway_processes_share_nonces_and_the_index(ledger: Ledger, anvil:
         assert len({a["note_ids"][0] for a in answers}) == 12
         core = next(a["notes"][0]["obligor"] for a in answers)
         w3 = anvil.w3
-        assert w3.eth.get_transaction_count(core, "pending") == w3.eth.get_transaction_count(core) == 12
+        # the core's approval of the bank, then the twelve issues
+        assert w3.eth.get_transaction_count(core, "pending") == w3.eth.get_transaction_count(core) == 13
         listed = second.call("core", "GET", "/v1/notes?limit=200")["items"]
         assert sorted(n["amount"] for n in listed) == sorted(str(1000 + i) for i in range(12))
         report = reconcile(w3, first.context.engine, ledger.settings.contract_address or "")

@@ -1,8 +1,10 @@
-"""setCreditLimit: financiers' grants to core enterprises, summed into the obligor's limit."""
+"""setCreditLimit: financiers' grants to core enterprises, summed into the obligor's limit; a grant
+needs the obligor's approval of the financier (markFinancierApproved)."""
 
 from __future__ import annotations
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger import errors
@@ -12,9 +14,17 @@ from tests.contracts.helpers import new_member, only_event
 UINT128_MAX = 2**128 - 1
 
 
+def _approved_financier(c: Consortium) -> LocalAccount:
+    """A new financier the core enterprise has approved."""
+    financier = new_member(c, Role.FINANCIER)
+    c.ledger.approve_financier(c.core, financier.address)
+    return financier
+
+
 def test_set_credit_limit_records_the_grant_and_emits_the_new_limit(consortium: Consortium) -> None:
     c = consortium
     obligor = new_member(c, Role.CORE_ENTERPRISE)
+    c.ledger.approve_financier(obligor, c.bank.address)
     result = c.ledger.set_credit_limit(c.bank, obligor.address, 500)
     assert only_event(result, "CreditLimitSet") == {
         "financier": c.bank.address,
@@ -28,7 +38,7 @@ def test_set_credit_limit_records_the_grant_and_emits_the_new_limit(consortium: 
 
 def test_limit_is_the_sum_of_the_grants_of_two_financiers(consortium: Consortium) -> None:
     c = consortium
-    second_bank = new_member(c, Role.FINANCIER)
+    second_bank = _approved_financier(c)
     result = c.ledger.set_credit_limit(second_bank, c.core.address, 300)
     assert only_event(result, "CreditLimitSet") == {
         "financier": second_bank.address,
@@ -43,7 +53,7 @@ def test_limit_is_the_sum_of_the_grants_of_two_financiers(consortium: Consortium
 
 def test_lowering_a_grant_lowers_the_limit_by_the_difference_only(consortium: Consortium) -> None:
     c = consortium
-    second_bank = new_member(c, Role.FINANCIER)
+    second_bank = _approved_financier(c)
     c.ledger.set_credit_limit(second_bank, c.core.address, 300)
     result = c.ledger.set_credit_limit(c.bank, c.core.address, 100)
     assert only_event(result, "CreditLimitSet")["limit"] == 400
@@ -123,7 +133,7 @@ def test_set_credit_limit_refuses_an_obligor_that_is_not_a_core_enterprise(conso
 
 def test_grants_summing_past_uint128_are_refused_with_a_typed_error(consortium: Consortium) -> None:
     c = consortium
-    second_bank = new_member(c, Role.FINANCIER)
+    second_bank = _approved_financier(c)
     with pytest.raises(errors.CreditLimitTooLarge) as exc:
         c.ledger.set_credit_limit(second_bank, c.core.address, UINT128_MAX)
     assert exc.value.arguments == {"limit": DEFAULT_LIMIT + UINT128_MAX, "maxLimit": UINT128_MAX}

@@ -141,7 +141,7 @@ def _new_branch(c: Consortium, anvil: Chain, base: int) -> list[Callable[[], Any
         lambda: ledger.transfer(s0, base, s2.address),
         lambda: c.issue(7_000, to=s2),
         lambda: ledger.reject(s2, 3 << 32),
-        lambda: ledger.set_credit_limit(c.bank, c.core.address, 999),
+        lambda: ledger.withdraw_financier(c.core, c.bank.address),
     ] + [mine] * 20
 
 

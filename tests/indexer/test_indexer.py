@@ -16,7 +16,7 @@ from service.indexer.source import RpcError, RpcLog
 from service.indexer.state import DEFAULT_MAX_TENOR
 from service.indexer.store import ConcurrentIndexer, _PostgresWriter, _Writer
 from service.ledger.client import SplitPart
-from tests.consortium import DAY, Consortium, new_account
+from tests.consortium import DAY, DEFAULT_LIMIT, Consortium, new_account
 from tests.databases import TestDatabase
 from tests.indexer.helpers import (
     WrappedSource,
@@ -44,6 +44,7 @@ def test_scenario_state_comes_from_events(consortium: Consortium, index_db: Test
 
     bank2 = new_account(c.chain)
     ledger.onboard_member(op, bank2.address, Role.FINANCIER)
+    ledger.approve_financier(c.core, bank2.address)
     ledger.set_credit_limit(bank2, c.core.address, 5_000_000)
     ledger.set_credit_limit(c.bank, c.core.address, 2_000_000)
     ledger.set_max_tenor(op, 200 * DAY)
@@ -78,6 +79,11 @@ def test_scenario_state_comes_from_events(consortium: Consortium, index_db: Test
     ledger.transfer_operator(op, nominee.address)
     ledger.accept_operator(nominee)
     ledger.transfer_operator(nominee, next_nominee.address)
+    bank3 = new_account(c.chain)
+    ledger.onboard_member(nominee, bank3.address, Role.FINANCIER)
+    approved = ledger.approve_financier(c.core, bank3.address).block_number
+    ledger.set_credit_limit(bank3, c.core.address, 900_000)
+    withdrawn = ledger.withdraw_financier(c.core, bank3.address).block_number
     indexer.run_until(retry=False)
 
     rows = notes(index_db)
@@ -119,12 +125,18 @@ def test_scenario_state_comes_from_events(consortium: Consortium, index_db: Test
     limits = credit(index_db)[c.core.address]
     assert (limits.credit_limit, limits.outstanding) == (7_000_000, 1_010_000)
     with index_db.engine.connect() as conn:
-        grants = {(g.financier, g.amount) for g in conn.execute(select(CreditGrant)).all()}
+        grants = {(g.financier, g.amount, g.approved) for g in conn.execute(select(CreditGrant)).all()}
+        ended = conn.execute(select(CreditGrant).where(CreditGrant.financier == bank3.address)).one()
         config = conn.execute(select(LedgerConfig)).one()
         split_event = conn.execute(select(Event).where(Event.name == "NoteSplit")).first()
         issued = conn.execute(select(Event).where(Event.name == "NoteIssued")).first()
         times = {e.block_number: e.block_time for e in conn.execute(select(Event)).all()}
-    assert grants == {(c.bank.address, 2_000_000), (bank2.address, 5_000_000)}
+    assert grants == {
+        (c.bank.address, 2_000_000, True),
+        (bank2.address, 5_000_000, True),
+        (bank3.address, 0, False),
+    }
+    assert (ended.approved_block, ended.updated_block) == (approved, withdrawn)
     assert (config.operator, config.pending_operator, config.max_tenor) == (
         nominee.address,
         next_nominee.address,
@@ -382,6 +394,43 @@ def test_reorg_rolls_back_to_the_fork_and_applies_the_new_branch(
     assert (config.max_tenor, config.pending_operator) == (DEFAULT_MAX_TENOR, None)
     assert event_count(index_db) == chain_log_count(w3, ledger.address)
     assert checkpoint.events_applied == event_count(index_db)
+    assert_reconciled(w3, index_db, ledger.address)
+
+
+def test_a_reorg_replays_credit_relationships_from_the_remaining_events(
+    consortium: Consortium, index_db: TestDatabase
+) -> None:
+    c = consortium
+    ledger, op, chain = c.ledger, c.operator, c.chain
+    w3 = chain.w3
+    bank2 = new_account(chain)
+    ledger.onboard_member(op, bank2.address, Role.FINANCIER)
+    ledger.approve_financier(c.core, bank2.address)
+    ledger.set_credit_limit(bank2, c.core.address, 40)
+    indexer = make_indexer(w3, index_db, ledger.address)
+    indexer.run_until(retry=False)
+    snapshot = chain.snapshot()
+
+    # Abandoned: the core withdraws bank2 and the bank, then approves the bank again.
+    ledger.withdraw_financier(c.core, bank2.address)
+    ledger.withdraw_financier(c.core, c.bank.address)
+    ledger.approve_financier(c.core, c.bank.address)
+    indexer.run_until(retry=False)
+    assert_reconciled(w3, index_db, ledger.address)
+    assert credit(index_db)[c.core.address].credit_limit == 0
+
+    chain.revert(snapshot)
+    _forget_nonces(c)
+    ledger.set_credit_limit(bank2, c.core.address, 70)
+    for _ in range(3):
+        chain.advance_time(1)
+    indexer.run_until(retry=False)
+
+    assert indexer.stats.reorgs == 1
+    with index_db.engine.connect() as conn:
+        grants = {(g.financier, g.amount, g.approved) for g in conn.execute(select(CreditGrant)).all()}
+    assert grants == {(c.bank.address, DEFAULT_LIMIT, True), (bank2.address, 70, True)}
+    assert credit(index_db)[c.core.address].credit_limit == DEFAULT_LIMIT + 70
     assert_reconciled(w3, index_db, ledger.address)
 
 

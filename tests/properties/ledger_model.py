@@ -115,6 +115,10 @@ class LedgerModel:
     grace_period: int = DEFAULT_GRACE_PERIOD
     offer_epochs: dict[int, int] = field(default_factory=dict)
     """Per note: 0 until an offer is made on it, then bumped whenever it changes hands or is frozen."""
+    grants: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(financier, obligor) -> the financier's grant."""
+    approved: set[tuple[str, str]] = field(default_factory=set)
+    """(financier, obligor) pairs the obligor has approved (and not withdrawn)."""
 
     # ------------------------------------------------------------------ checks, contract order
     def require_active(self, account: str, any_of: Role) -> None:
@@ -211,6 +215,42 @@ class LedgerModel:
         token.move(owner, to, amount)
 
     # ------------------------------------------------------------------ notes
+    # ------------------------------------------------------------------ credit relationships
+    def set_credit_limit(self, sender: str, obligor: str, grant: int) -> None:
+        self.require_active(sender, Role.FINANCIER)
+        if obligor == sender:
+            raise Refused("SelfDealing")
+        member = self.members.get(obligor)
+        if member is None:
+            raise Refused("NotAMember")
+        if not member.roles & Role.CORE_ENTERPRISE:
+            raise Refused("MissingRole")
+        if (sender, obligor) not in self.approved:
+            raise Refused("FinancierNotApproved")
+        limit = self.limits.get(obligor, 0) - self.grants.get((sender, obligor), 0) + grant
+        if limit >= 2**128:
+            raise Refused("CreditLimitTooLarge")
+        self.limits[obligor] = limit
+        self.grants[(sender, obligor)] = grant
+
+    def mark_financier_approved(self, sender: str, financier: str, approved: bool) -> None:
+        """The obligor `sender` approves `financier`, or withdraws its approval (the grant leaves the
+        limit at once; outstanding may then exceed the limit)."""
+        key = (financier, sender)
+        if approved:
+            self.require_active(sender, Role.CORE_ENTERPRISE)
+            if financier == sender:
+                raise Refused("SelfDealing")
+            self.require_active(financier, Role.FINANCIER)
+            if key in self.approved:
+                raise Refused("FinancierAlreadyApproved")
+            self.approved.add(key)
+            return
+        if key not in self.approved:
+            raise Refused("FinancierNotApproved")
+        self.approved.discard(key)
+        self.limits[sender] = self.limits.get(sender, 0) - self.grants.pop(key, 0)
+
     def issue(
         self,
         sender: str,

@@ -8,7 +8,8 @@ DESIGN.md:
 2. no note reaches a non-member or a suspended member;
 3. a consumed (split), rejected, revoked, settled or written-off note never changes again;
 4. an obligor's outstanding amount is the sum of its live notes' unpaid remainders and never exceeds
-   its credit limit at issuance;
+   its credit limit at issuance; its limit is the sum of the grants of the financiers it approved
+   (a withdrawal removes the grant at once), and only an approved financier grants;
 5. only the holder moves or sells a note, only the obligor revokes, pays or settles it, only the
    operator freezes or writes it off, only a financier discounts it (every operation is also
    attempted by other parties and must be refused with the model's error);
@@ -166,6 +167,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for name, role in roles.items():
             self.model.members[self.actors[name].address] = ModelMember(roles=role)
         self.model.limits[consortium.core.address] = CREDIT_LIMIT
+        self.model.grants[(consortium.bank.address, consortium.core.address)] = CREDIT_LIMIT
+        self.model.approved.add((consortium.bank.address, consortium.core.address))
         for currency, token in setup.tokens.items():
             balances = dict(setup.balances[currency])
             self.model.tokens[currency] = ModelToken(
@@ -892,6 +895,37 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda: self.c.ledger.mark_overdue(sender, note_id),
         )
 
+    @rule(
+        action=st.sampled_from(["grant", "grant", "withdraw", "approve"]),
+        right=mostly_true,
+        other=actor_names,
+        amount=st.sampled_from([0, CREDIT_LIMIT // 4, CREDIT_LIMIT, 2 * CREDIT_LIMIT])
+        | st.integers(0, 30_000),
+    )
+    def credit_relationship(self, action: str, right: bool, other: str, amount: int) -> None:
+        """The core approves the bank or withdraws it (the grant leaves the limit at once, so
+        issuance may be refused while notes stay live); the bank grants the core credit, refused
+        unless the core approved it; other parties try both."""
+        core = self.actors["core"]
+        if action == "grant":
+            sender = self.actors["bank" if right else other]
+            self._attempt(
+                lambda: self.model.set_credit_limit(sender.address, core.address, amount),
+                lambda: self.c.ledger.set_credit_limit(sender, core.address, amount),
+            )
+            return
+        obligor = core if right else self.actors[other]
+        bank = self.actors["bank"]
+        approve = action == "approve"
+        self._attempt(
+            lambda: self.model.mark_financier_approved(obligor.address, bank.address, approve),
+            lambda: (
+                self.c.ledger.approve_financier(obligor, bank.address)
+                if approve
+                else self.c.ledger.withdraw_financier(obligor, bank.address)
+            ),
+        )
+
     # ------------------------------------------------------------------ invariants, read from the chain
     def _ledger(self, name: str, *args: Any) -> tuple[Any, ...]:
         return self.views.call(self.c.ledger.contract, name, *args)
@@ -1029,7 +1063,11 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         assert outstanding == self.model.outstanding.get(core, 0)
         assert outstanding == self.model.live_remainder(core) == live_remainder
-        assert outstanding <= limit == CREDIT_LIMIT
+        assert limit == self.model.limits.get(core, 0)
+        bank = self.c.bank.address
+        grant, approved = self._ledger("creditGrant", bank, core)
+        expected = (self.model.grants.get((bank, core), 0), (bank, core) in self.model.approved)
+        assert (grant, approved) == expected
 
     def _check_tokens(self) -> None:
         """Invariant 6: supply = minted - burned = the sum of the balances; balances, allowances and

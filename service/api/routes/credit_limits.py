@@ -15,7 +15,7 @@ from service.api.queries import member_status, resolve_party
 from service.api.schemas import CreditLimitOut, CreditLimitSet
 from service.api.writes import send
 from service.db.gateway_models import ApiMember
-from service.db.models import Member, ObligorCredit
+from service.db.models import CreditGrant, Member, ObligorCredit
 from service.domain import MemberStatus, Role
 
 router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
@@ -35,11 +35,19 @@ def grant_credit_limit(context: AppContext, financier: ApiMember, party: str, am
             raise revert_problem(
                 "MissingRole", f"obligor: {obligor} is not a core enterprise", field="obligor"
             )
+        relationship = session.get(CreditGrant, (financier.address, obligor))
+        if relationship is None or not relationship.approved:
+            raise revert_problem(
+                "FinancierNotApproved",
+                f"obligor {obligor} has not approved you as its financier (or withdrew its approval); "
+                "it approves you with POST /v1/credit-relationships",
+                field="obligor",
+            )
     result, indexed = send(
         context, financier, lambda account: context.ledger.set_credit_limit(account, obligor, amount)
     )
     limit = outstanding = None
-    if indexed:
+    if indexed and amount > 0:  # a financier with a grant above 0 may see the obligor's totals
         with context.session() as session:
             credit = session.get(ObligorCredit, obligor)
             if credit is not None:
@@ -63,7 +71,9 @@ def set_credit_limit(
     financier: Financier,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    """Set this financier's grant to an obligor (the obligor's limit is the sum of all grants)."""
+    """Set this financier's grant to an obligor that approved it (the obligor's limit is the sum of
+    its approved financiers' grants). The answer carries the obligor's limit and outstanding amount
+    only for a grant above 0."""
 
     def action() -> tuple[int, CreditLimitOut]:
         return 200, grant_credit_limit(context, financier, body.obligor, body.amount)
