@@ -43,6 +43,7 @@ from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import LedgerClient, deploy_with_forwarder
 from service.ledger.errors import LedgerError
 from service.logging_setup import configure_logging
+from service.secret_files import UnsafeSecretPath, read_private_text, write_private_text
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
@@ -303,16 +304,26 @@ def init(
 
 
 def _write_env_file(path: Path, values: dict[str, str]) -> None:
-    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines."""
-    lines = path.read_text().splitlines() if path.exists() else []
+    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines. An env
+    file may carry secrets (CREDCHAIN_MASTER_SECRET, keys): it is read and written as a secret
+    file (`service.secret_files`: 0600, never through a symbolic link)."""
+    lines = (read_private_text(path) or "").splitlines()
     kept: list[str] = []
     for line in lines:
         name = line.split("=", 1)[0].strip()
         if name.removeprefix("export ").strip() not in values:
             kept.append(line)
     kept.extend(f"{name}={value}" for name, value in values.items())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(kept) + "\n")
+    write_private_text(path, "\n".join(kept) + "\n")
+
+
+def _secret_path_usable(path: Path) -> None:
+    """Exit 2 if a secret file may not be written at `path` (a symbolic link, not a regular file)."""
+    try:
+        read_private_text(path)
+    except UnsafeSecretPath as exc:
+        typer.echo(f"refusing to write {path}: {exc.strerror}", err=True)
+        raise typer.Exit(code=2) from exc
 
 
 @app.command("deploy")
@@ -339,6 +350,8 @@ def deploy_command(
     Then `credchain init --operator-key ...` registers that operator with the gateway."""
     settings = _settings(rpc_url=rpc_url)
     _not_embedded(settings, "`credchain deploy`")
+    if env_file is not None:
+        _secret_path_usable(env_file)  # before deploying: refuse a symbolic link up front
     if not operator_key:
         raise typer.BadParameter("the operator's private key is required", param_hint="--operator-key")
     try:
@@ -546,6 +559,8 @@ def run(
         _serve_workers(settings, host, port, log_level, log_format)
         return
     if settings.embedded:
+        if seed is not False:
+            _secret_path_usable(credentials)
         context, api_key, seeded = embedded_gateway(
             settings, seed=True if seed is None else seed, credentials_path=credentials
         )
