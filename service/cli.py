@@ -283,12 +283,24 @@ def init(
     operator_key: Annotated[
         str | None,
         typer.Option(
-            "--operator-key", envvar="CREDCHAIN_OPERATOR_KEY", help="key of an existing ledger's operator"
+            "--operator-key",
+            envvar="CREDCHAIN_OPERATOR_KEY",
+            help="key of an existing ledger's operator (prefer the environment variable: a command "
+            "line is visible to other users of the machine)",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="set CREDCHAIN_CONTRACT_ADDRESS, CREDCHAIN_FROM_BLOCK and CREDCHAIN_RELAYER_KEY in this "
+            "env file (written 0600) instead of printing the relayer's key",
         ),
     ] = None,
 ) -> None:
     """Create the database, deploy the ledger if CREDCHAIN_CONTRACT_ADDRESS is unset, create the
-    operator member and print its API key (once)."""
+    operator member and print its API key (once); create and fund the relayer's key (it pays for
+    self-custodied members' relayed requests) unless CREDCHAIN_RELAYER_KEY is set."""
     settings = _settings(rpc_url=rpc_url, database_url=database_url)
     if settings.embedded:
         typer.echo(
@@ -296,11 +308,40 @@ def init(
         )
         raise typer.Exit(code=2)
     _require_secure(settings)
+    if env_file is not None:
+        _secret_path_usable(env_file)
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
-    settings, api_key = _bootstrap(settings, http_chain(settings.rpc_url, funder), operator_key)
-    typer.echo(f"CREDCHAIN_CONTRACT_ADDRESS={settings.contract_address}")
-    typer.echo(f"CREDCHAIN_FROM_BLOCK={settings.from_block}")
+    chain = http_chain(settings.rpc_url, funder)
+    settings, api_key = _bootstrap(settings, chain, operator_key)
+    relayer, created = _relayer_account(settings, chain)
+    values = {
+        "CREDCHAIN_CONTRACT_ADDRESS": str(settings.contract_address),
+        "CREDCHAIN_FROM_BLOCK": str(settings.from_block),
+    }
+    for name, value in values.items():
+        typer.echo(f"{name}={value}")
     typer.echo(f"operator API key (shown once): {api_key}")
+    typer.echo(f"relayer (pays relayed requests' gas; holds nothing else) at {relayer.address}")
+    if created:
+        relayer_key = "0x" + bytes(relayer.key).hex()
+        values["CREDCHAIN_RELAYER_KEY"] = relayer_key
+        if env_file is None:
+            typer.echo(f"CREDCHAIN_RELAYER_KEY={relayer_key}")
+            typer.echo("(the relayer's key, shown once: keep it in the gateway's environment)")
+    if env_file is not None:
+        _write_env_file(env_file, values)
+        typer.echo(f"written to {env_file}")
+
+
+def _relayer_account(settings: Settings, chain: Chain) -> tuple[LocalAccount, bool]:
+    """The relayer's account: CREDCHAIN_RELAYER_KEY's, or a new one (True); funded with
+    `funding_wei` by the chain's funder if it has no ether. It is a plain account with gas only,
+    never the operator's key."""
+    key = settings.relayer_key
+    account: LocalAccount = Account.from_key(key.get_secret_value()) if key is not None else Account.create()
+    if chain.funder is not None and settings.funding_wei and not chain.w3.eth.get_balance(account.address):
+        chain.fund(account.address, settings.funding_wei)
+    return account, key is None
 
 
 def _write_env_file(path: Path, values: dict[str, str]) -> None:
@@ -334,7 +375,8 @@ def deploy_command(
         typer.Option(
             "--operator-key",
             envvar="CREDCHAIN_OPERATOR_KEY",
-            help="private key of the operator: it sends the deployment and operates the ledger",
+            help="private key of the operator: it sends the deployment and operates the ledger (prefer "
+            "the environment variable: a command line is visible to other users of the machine)",
         ),
     ] = None,
     env_file: Annotated[
@@ -346,8 +388,9 @@ def deploy_command(
     ] = None,
 ) -> None:
     """Deploy a new ledger to the node at CREDCHAIN_RPC_URL, operated by the holder of
-    --operator-key (funded first by CREDCHAIN_FUNDER_KEY if it has no ether), and print its address.
-    Then `credchain init --operator-key ...` registers that operator with the gateway."""
+    CREDCHAIN_OPERATOR_KEY (or --operator-key; funded first by CREDCHAIN_FUNDER_KEY if it has no
+    ether), and print its address. Then `credchain init` (same variable) registers that operator
+    with the gateway."""
     settings = _settings(rpc_url=rpc_url)
     _not_embedded(settings, "`credchain deploy`")
     if env_file is not None:

@@ -13,7 +13,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from service.api.routes.relay import _forwarder
-from tests.api.conftest import DAY, Gateway
+from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
 from tests.api.test_schemathesis import check_operation
 
@@ -139,9 +139,9 @@ def test_prepare_answers_typed_data_ready_to_sign_with_the_current_nonce_and_dea
 
 def test_prepare_takes_the_deadline_from_deadline_seconds(member: SelfCustodied) -> None:
     now = member.gw.chain.now()
-    answer = member.prepare("accept", int(member.note), deadline_seconds=DAY)
+    answer = member.prepare("accept", int(member.note), deadline_seconds=1800)  # within the 1 h cap
     assert answer.status_code == 200, answer.text
-    assert now + DAY <= answer.json()["message"]["deadline"] <= now + DAY + 10
+    assert now + 1800 <= answer.json()["message"]["deadline"] <= now + 1800 + 10
 
 
 # ------------------------------------------------------------------ prepare: refusals
@@ -259,8 +259,10 @@ def test_relay_of_a_member_suspended_since_preparing_answers_member_suspended(
     gw = member.gw
     typed = member.prepared("accept", int(member.note))
     assert gw.post("operator", f"/v1/members/{member.member_id}/suspend").status_code == 200
-    body = problem(member.relay(member.relay_body(typed)), 409, "member-suspended")
-    assert body["ledger_error"] == "MemberNotActive"
+    block = gw.chain.w3.eth.block_number
+    body = problem(member.relay(member.relay_body(typed)), 403, "member-suspended")
+    assert body["member"] == member.member_id
+    assert gw.chain.w3.eth.block_number == block and member.forwarder_nonce() == 0
     assert _note(gw, member.note)["status"] == "pending"
 
 
