@@ -535,6 +535,7 @@ def embedded_gateway(
     settings = settings.model_copy(update={"contract_address": None})
     settings, api_key = _bootstrap(settings, chain, None)
     context = build_context(settings, chain=chain)
+    context.relayer()  # the embedded relayer's key: created and funded now, not on the first relay
     credentials = None
     if seed:
         try:
@@ -608,6 +609,9 @@ def run(
             settings, seed=True if seed is None else seed, credentials_path=credentials
         )
         typer.echo(f"embedded ledger at {context.settings.contract_address}; operator API key: {api_key}")
+        relayer = context.relayer()
+        if relayer is not None:
+            typer.echo(f"relayer (pays self-custodied members' relayed requests) at {relayer.address}")
         if seeded is not None:
             typer.echo(f"demo consortium seeded: {', '.join(c.name for c in seeded.values())}")
             typer.echo(f"demo API keys and member ids: {credentials}")

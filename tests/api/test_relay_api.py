@@ -266,6 +266,20 @@ def test_relay_of_a_member_suspended_since_preparing_answers_member_suspended(
     assert _note(gw, member.note)["status"] == "pending"
 
 
+def test_a_suspended_member_may_still_relay_what_it_may_do_and_the_ledger_judges_it(
+    member: SelfCustodied,
+) -> None:
+    """confirmPayment is on the suspended member's list: the gateway lets it through to the ledger's
+    simulation (here refused for want of a claim), where accept was refused by the gate."""
+    gw = member.gw
+    assert gw.post("operator", f"/v1/members/{member.member_id}/suspend").status_code == 200
+    problem(member.prepare("accept", int(member.note)), 403, "member-suspended")
+    body = problem(
+        member.prepare("confirmPayment", int(member.note), 1, b"\x01" * 32), 409, "payment-claim-mismatch"
+    )
+    assert body["ledger_error"] == "PaymentClaimMismatch"
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -439,6 +439,7 @@ class LedgerModel:
         offer = self._open_offer(offer_id)
         if offer.financier != sender:
             raise Refused("NotOfferer")
+        self.require_active(sender, Role.FINANCIER)
         offer.open = False
         offer.reference = None
 
@@ -446,6 +447,7 @@ class LedgerModel:
         offer = self._open_offer(offer_id)
         if offer.financier != sender:
             raise Refused("NotOfferer")
+        self.require_active(sender, Role.FINANCIER)
         if not offer.off_chain:
             raise Refused("NotAnOffChainOffer")
         if not reference.strip(b"\0"):
