@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
 from service.api.problems import ProblemError
@@ -34,17 +35,6 @@ def reservation(inner_gas: int) -> int:
     return inner_gas + FORWARDER_OVERHEAD_GAS
 
 
-def spent(context: AppContext, member_id: str, now: int) -> int:
-    """Gas spent or reserved for `member_id` in the window ending at `now`."""
-    with context.session() as session:
-        rows = session.scalars(
-            select(RelayGas.gas).where(
-                RelayGas.member_id == member_id, RelayGas.relayed_at > now - WINDOW_SECONDS
-            )
-        ).all()
-    return sum(int(gas) for gas in rows)
-
-
 def _retry_after(rows: list[tuple[int, int]], needed: int, budget: int, now: int) -> int:
     """Seconds until the rows (relayed_at, gas), oldest first, leave room for `needed` in the window."""
     used = sum(gas for _, gas in rows)
@@ -55,53 +45,82 @@ def _retry_after(rows: list[tuple[int, int]], needed: int, budget: int, now: int
     return WINDOW_SECONDS  # unreachable while needed <= budget
 
 
+def _over_budget(member_id: str, inner_gas: int, budget: int) -> ProblemError:
+    needed = reservation(inner_gas)
+    return ProblemError(
+        422,
+        "relay-gas-over-budget",
+        "The request needs more gas than a day's relay budget",
+        f"the request may use {needed} gas (its {inner_gas} plus the forwarder's "
+        f"{FORWARDER_OVERHEAD_GAS}); {member_id}'s relayed requests may use {budget} gas in 24 hours",
+        field="request.gas",
+        budget=str(budget),
+    )
+
+
+def _check_room(session: Session, member_id: str, needed: int, budget: int, now: int) -> None:
+    """429 `relay-budget-exhausted` (Retry-After) unless the member's spending of the 24 hours up to
+    `now` leaves room for `needed`."""
+    rows = [
+        (int(r[0]), int(r[1]))
+        for r in session.execute(
+            select(RelayGas.relayed_at, RelayGas.gas)
+            .where(RelayGas.member_id == member_id, RelayGas.relayed_at > now - WINDOW_SECONDS)
+            .order_by(RelayGas.relayed_at, RelayGas.id)
+        )
+    ]
+    used = sum(gas for _, gas in rows)
+    if used + needed > budget:
+        wait = _retry_after(rows, needed, budget, now)
+        raise ProblemError(
+            429,
+            "relay-budget-exhausted",
+            "The member's relay gas budget is spent",
+            f"{member_id}'s relayed requests used {used} of {budget} gas in the last 24 hours; this one "
+            f"may need {needed}: retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+            budget=str(budget),
+            spent=str(used),
+            needed=str(needed),
+        )
+
+
+def check(
+    context: AppContext, member: ApiMember, inner_gas: int, clock: Callable[[], float] = time.time
+) -> None:
+    """What `reserve` would refuse, without reserving anything (for `prepare`: no point signing a
+    request the budget has no room for)."""
+    budget = context.settings.relay_gas_per_day
+    needed = reservation(inner_gas)
+    if needed > budget:
+        raise _over_budget(member.id, inner_gas, budget)
+    with context.session() as session:
+        _check_room(session, member.id, needed, budget, int(clock()))
+
+
 def reserve(
     context: AppContext, member: ApiMember, inner_gas: int, clock: Callable[[], float] = time.time
 ) -> int:
     """Reserve the worst case of a relayed request for `member`; returns the reservation's id (to
     `settle` or `release`). 429 `relay-budget-exhausted` with Retry-After if the member's budget of
-    the last 24 hours has no room for it; 422 `relay-gas-over-budget` if no day's budget could."""
+    the last 24 hours has no room for it; 422 `relay-gas-over-budget` if no day's budget could.
+    The member's rows that left the window are deleted on the way (the table stays small)."""
     budget = context.settings.relay_gas_per_day
     needed = reservation(inner_gas)
     if needed > budget:
-        raise ProblemError(
-            422,
-            "relay-gas-over-budget",
-            "The request needs more gas than a day's relay budget",
-            f"the request may use {needed} gas (its {inner_gas} plus the forwarder's "
-            f"{FORWARDER_OVERHEAD_GAS}); a member's relayed requests may use {budget} gas in 24 hours",
-            field="request.gas",
-            budget=str(budget),
-        )
-    with context.locks.hold(f"relay-gas:{member.id}"):
+        raise _over_budget(member.id, inner_gas, budget)
+    with context.locks.hold(f"relay-gas:{member.id}"), context.session() as session:
         now = int(clock())
-        with context.session() as session:
-            rows = [
-                (int(r[0]), int(r[1]))
-                for r in session.execute(
-                    select(RelayGas.relayed_at, RelayGas.gas)
-                    .where(RelayGas.member_id == member.id, RelayGas.relayed_at > now - WINDOW_SECONDS)
-                    .order_by(RelayGas.relayed_at, RelayGas.id)
-                )
-            ]
-            used = sum(gas for _, gas in rows)
-            if used + needed > budget:
-                wait = _retry_after(rows, needed, budget, now)
-                raise ProblemError(
-                    429,
-                    "relay-budget-exhausted",
-                    "The member's relay gas budget is spent",
-                    f"{member.id}'s relayed requests used {used} of {budget} gas in the last 24 hours; this "
-                    f"one may need {needed}: retry in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                    budget=str(budget),
-                    spent=str(used),
-                    needed=str(needed),
-                )
-            row = RelayGas(member_id=member.id, relayed_at=now, gas=needed, tx_hash=None)
-            session.add(row)
-            session.commit()
-            return int(row.id)
+        session.execute(
+            delete(RelayGas).where(
+                RelayGas.member_id == member.id, RelayGas.relayed_at <= now - WINDOW_SECONDS
+            )
+        )
+        _check_room(session, member.id, needed, budget, now)
+        row = RelayGas(member_id=member.id, relayed_at=now, gas=needed, tx_hash=None)
+        session.add(row)
+        session.commit()
+        return int(row.id)
 
 
 def settle(context: AppContext, reservation_id: int, gas_used: int, tx_hash: str) -> None:

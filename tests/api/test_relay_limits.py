@@ -179,3 +179,25 @@ def test_the_budget_holds_across_gateway_processes(member: SelfCustodied) -> Non
         relay_budget.release(other, reserved)
     finally:
         other.close()
+
+
+def test_prepare_already_refuses_a_request_the_budget_has_no_room_for(member: SelfCustodied) -> None:
+    gw = member.gw
+    first = member.relay(member.relay_body(member.prepared("accept", int(member.note))))
+    assert first.status_code == 200, first.text
+    parts = [(member.account.address, 600_000), (gw.addresses["s2"], 400_000)]
+    needed = int(member.prepared("split", int(member.note), parts)["message"]["gas"]) + FORWARDER_OVERHEAD_GAS
+    _limit(gw, relay_gas_per_day=_rows(gw, member.member_id)[0].gas + needed - 1)
+    answer = member.prepare("split", int(member.note), parts)
+    problem(answer, 429, "relay-budget-exhausted")
+    assert int(answer.headers["retry-after"]) > 0
+
+
+def test_spending_that_left_the_window_is_deleted_when_the_member_relays_again(member: SelfCustodied) -> None:
+    gw = member.gw
+    with gw.context.session() as session:
+        session.add(RelayGas(member_id=member.member_id, relayed_at=1, gas=10**12, tx_hash="0x" + "00" * 32))
+        session.commit()
+    answer = member.relay(member.relay_body(member.prepared("accept", int(member.note))))
+    assert answer.status_code == 200, answer.text
+    assert [row.tx_hash for row in _rows(gw, member.member_id)] == [answer.json()["tx_hash"]]

@@ -146,11 +146,13 @@ def prepare(body: RelayPrepareIn, context: Context, member: CurrentMember) -> Re
     now = _chain_now(context)
     _deadline_cap(context, now + body.deadline_seconds, now, "deadline_seconds")
     estimate = _simulate(context, forwarder, member.address, data)
+    gas = estimate + estimate * GAS_HEADROOM_PERCENT // 100 + GAS_MARGIN
+    relay_budget.check(context, member, gas)
     request = ForwardRequest(
         sender=member.address,
         to=context.ledger.address,
         value=0,
-        gas=estimate + estimate * GAS_HEADROOM_PERCENT // 100 + GAS_MARGIN,
+        gas=gas,
         nonce=_nonce(context, forwarder, member.address),
         deadline=now + body.deadline_seconds,
         data=data,
