@@ -542,6 +542,7 @@ contract CreditNoteLedger is MemberRegistry {
         address caller = _msgSender();
         Offer storage o = _openOffer(offerId);
         if (o.financier != caller) revert NotOfferer(offerId, caller);
+        _requireActive(caller, ROLE_FINANCIER);
         uint256 noteId = o.noteId;
         delete _offers[offerId];
         delete discountPaymentReference[offerId];
@@ -556,6 +557,7 @@ contract CreditNoteLedger is MemberRegistry {
         address caller = _msgSender();
         Offer storage o = _openOffer(offerId);
         if (o.financier != caller) revert NotOfferer(offerId, caller);
+        _requireActive(caller, ROLE_FINANCIER);
         if (!o.offChain) revert NotAnOffChainOffer(offerId);
         if (paymentReference == bytes32(0)) revert ZeroReference();
         uint256 deadline = o.deadline;
@@ -604,6 +606,8 @@ contract CreditNoteLedger is MemberRegistry {
     /// @notice Pay `amount` of a live note, on or after maturity, in settlement tokens from the
     ///         caller's allowance to this ledger. Paying the whole remainder settles the note;
     ///         less leaves it live with the remainder. Settled amounts free the credit limit.
+    ///      Allowed while the obligor is suspended (see `_requireActive`): discharging a debt protects
+    ///      its holders.
     /// @param noteId An active or overdue, unfrozen note of the caller's.
     /// @param amount Minor units, 1..the remainder.
     function pay(uint256 noteId, uint256 amount) external {
@@ -619,6 +623,7 @@ contract CreditNoteLedger is MemberRegistry {
 
     /// @notice Claim an off-chain payment of `amount` on a live note, on or after maturity; it takes
     ///         effect when the holder confirms it. A new claim replaces an unconfirmed one.
+    ///      Allowed while the obligor is suspended (see `_requireActive`): the holder still confirms it.
     /// @param noteId An active or overdue, unfrozen note of the caller's.
     /// @param amount Minor units, 1..the remainder.
     /// @param paymentReference The payment's reference (non-zero).
@@ -631,6 +636,7 @@ contract CreditNoteLedger is MemberRegistry {
 
     /// @notice Confirm, as the holder, the obligor's claim of an off-chain payment; the payment is
     ///         then applied as `pay` would (without moving tokens).
+    ///      Allowed while the holder is suspended (see `_requireActive`): it is being paid what is due.
     /// @param noteId A live, unfrozen note the caller holds.
     /// @param amount The claimed amount.
     /// @param paymentReference The claimed reference.
@@ -657,7 +663,8 @@ contract CreditNoteLedger is MemberRegistry {
     /// @notice Settle, on or after maturity, every live unfrozen note of a tree among the indices
     ///         [firstIndex, firstIndex + count): each holder is paid its note's remainder in
     ///         settlement tokens from the caller's allowance. Frozen and already settled notes are
-    ///         skipped; large trees are settled in several calls.
+    ///         skipped; large trees are settled in several calls. Allowed while the obligor is suspended
+    ///         (see `_requireActive`); suspended holders are paid too.
     /// @param rootId The root note's id.
     /// @param firstIndex The first index in the tree to look at (0 is the root).
     /// @param count How many indices to look at, 1..MAX_SETTLE_BATCH (clipped to the tree's end).
@@ -706,7 +713,8 @@ contract CreditNoteLedger is MemberRegistry {
         }
     }
 
-    /// @notice Mark a live note overdue: unpaid at maturity plus the grace period. Anyone may call.
+    /// @notice Mark a live note overdue: unpaid at maturity plus the grace period. Anyone may call (a
+    ///         fact of the clock, not an act of the caller): no membership is checked.
     /// @param noteId An active note.
     function markOverdue(uint256 noteId) external {
         Note storage n = _existingNote(noteId);

@@ -73,6 +73,16 @@ contract SettlementToken is ERC20 {
         emit Withdrawn(from, amount, paymentReference);
     }
 
+    /// @notice Allow `spender` to move up to `value` of the caller's tokens. An active member may
+    ///         approve anyone; a suspended one only the ledger, which takes tokens from it only to
+    ///         discharge what it owes (`pay`, `settleRoot`).
+    /// @param spender The account allowed.
+    /// @param value Minor units.
+    function approve(address spender, uint256 value) public override returns (bool) {
+        if (spender != address(ledger) && !ledger.isActiveMember(msg.sender)) revert NotAnActiveMember(msg.sender);
+        return super.approve(spender, value);
+    }
+
     /// @dev Transfers need active members on both sides and mints an active recipient, except the
     ///      ledger's own transfers (it has checked both parties). A burn is the settlement bank paying
     ///      money out, which it may do to a suspended member too.

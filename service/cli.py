@@ -44,6 +44,7 @@ from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import LedgerClient, deploy_with_forwarder
 from service.ledger.errors import LedgerError
 from service.logging_setup import configure_logging
+from service.secret_files import UnsafeSecretPath, read_private_text, write_private_text
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
@@ -283,12 +284,24 @@ def init(
     operator_key: Annotated[
         str | None,
         typer.Option(
-            "--operator-key", envvar="CREDCHAIN_OPERATOR_KEY", help="key of an existing ledger's operator"
+            "--operator-key",
+            envvar="CREDCHAIN_OPERATOR_KEY",
+            help="key of an existing ledger's operator (prefer the environment variable: a command "
+            "line is visible to other users of the machine)",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="set CREDCHAIN_CONTRACT_ADDRESS, CREDCHAIN_FROM_BLOCK and CREDCHAIN_RELAYER_KEY in this "
+            "env file (written 0600) instead of printing the relayer's key",
         ),
     ] = None,
 ) -> None:
     """Create the database, deploy the ledger if CREDCHAIN_CONTRACT_ADDRESS is unset, create the
-    operator member and print its API key (once)."""
+    operator member and print its API key (once); create and fund the relayer's key (it pays for
+    self-custodied members' relayed requests) unless CREDCHAIN_RELAYER_KEY is set."""
     settings = _settings(rpc_url=rpc_url, database_url=database_url)
     if settings.embedded:
         typer.echo(
@@ -296,24 +309,63 @@ def init(
         )
         raise typer.Exit(code=2)
     _require_secure(settings)
+    if env_file is not None:
+        _secret_path_usable(env_file)
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
-    settings, api_key = _bootstrap(settings, http_chain(settings.rpc_url, funder), operator_key)
-    typer.echo(f"CREDCHAIN_CONTRACT_ADDRESS={settings.contract_address}")
-    typer.echo(f"CREDCHAIN_FROM_BLOCK={settings.from_block}")
+    chain = http_chain(settings.rpc_url, funder)
+    settings, api_key = _bootstrap(settings, chain, operator_key)
+    relayer, created = _relayer_account(settings, chain)
+    values = {
+        "CREDCHAIN_CONTRACT_ADDRESS": str(settings.contract_address),
+        "CREDCHAIN_FROM_BLOCK": str(settings.from_block),
+    }
+    for name, value in values.items():
+        typer.echo(f"{name}={value}")
     typer.echo(f"operator API key (shown once): {api_key}")
+    typer.echo(f"relayer (pays relayed requests' gas; holds nothing else) at {relayer.address}")
+    if created:
+        relayer_key = "0x" + bytes(relayer.key).hex()
+        values["CREDCHAIN_RELAYER_KEY"] = relayer_key
+        if env_file is None:
+            typer.echo(f"CREDCHAIN_RELAYER_KEY={relayer_key}")
+            typer.echo("(the relayer's key, shown once: keep it in the gateway's environment)")
+    if env_file is not None:
+        _write_env_file(env_file, values)
+        typer.echo(f"written to {env_file}")
+
+
+def _relayer_account(settings: Settings, chain: Chain) -> tuple[LocalAccount, bool]:
+    """The relayer's account: CREDCHAIN_RELAYER_KEY's, or a new one (True); funded with
+    `funding_wei` by the chain's funder if it has no ether. It is a plain account with gas only,
+    never the operator's key."""
+    key = settings.relayer_key
+    account: LocalAccount = Account.from_key(key.get_secret_value()) if key is not None else Account.create()
+    if chain.funder is not None and settings.funding_wei and not chain.w3.eth.get_balance(account.address):
+        chain.fund(account.address, settings.funding_wei)
+    return account, key is None
 
 
 def _write_env_file(path: Path, values: dict[str, str]) -> None:
-    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines."""
-    lines = path.read_text().splitlines() if path.exists() else []
+    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines. An env
+    file may carry secrets (CREDCHAIN_MASTER_SECRET, keys): it is read and written as a secret
+    file (`service.secret_files`: 0600, never through a symbolic link)."""
+    lines = (read_private_text(path) or "").splitlines()
     kept: list[str] = []
     for line in lines:
         name = line.split("=", 1)[0].strip()
         if name.removeprefix("export ").strip() not in values:
             kept.append(line)
     kept.extend(f"{name}={value}" for name, value in values.items())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(kept) + "\n")
+    write_private_text(path, "\n".join(kept) + "\n")
+
+
+def _secret_path_usable(path: Path) -> None:
+    """Exit 2 if a secret file may not be written at `path` (a symbolic link, not a regular file)."""
+    try:
+        read_private_text(path)
+    except UnsafeSecretPath as exc:
+        typer.echo(f"refusing to write {path}: {exc.strerror}", err=True)
+        raise typer.Exit(code=2) from exc
 
 
 @app.command("deploy")
@@ -324,7 +376,8 @@ def deploy_command(
         typer.Option(
             "--operator-key",
             envvar="CREDCHAIN_OPERATOR_KEY",
-            help="private key of the operator: it sends the deployment and operates the ledger",
+            help="private key of the operator: it sends the deployment and operates the ledger (prefer "
+            "the environment variable: a command line is visible to other users of the machine)",
         ),
     ] = None,
     env_file: Annotated[
@@ -336,10 +389,13 @@ def deploy_command(
     ] = None,
 ) -> None:
     """Deploy a new ledger to the node at CREDCHAIN_RPC_URL, operated by the holder of
-    --operator-key (funded first by CREDCHAIN_FUNDER_KEY if it has no ether), and print its address.
-    Then `credchain init --operator-key ...` registers that operator with the gateway."""
+    CREDCHAIN_OPERATOR_KEY (or --operator-key; funded first by CREDCHAIN_FUNDER_KEY if it has no
+    ether), and print its address. Then `credchain init` (same variable) registers that operator
+    with the gateway."""
     settings = _settings(rpc_url=rpc_url)
     _not_embedded(settings, "`credchain deploy`")
+    if env_file is not None:
+        _secret_path_usable(env_file)  # before deploying: refuse a symbolic link up front
     if not operator_key:
         raise typer.BadParameter("the operator's private key is required", param_hint="--operator-key")
     try:
@@ -480,6 +536,7 @@ def embedded_gateway(
     settings = settings.model_copy(update={"contract_address": None})
     settings, api_key = _bootstrap(settings, chain, None)
     context = build_context(settings, chain=chain)
+    context.relayer()  # the embedded relayer's key: created and funded now, not on the first relay
     credentials = None
     if seed:
         try:
@@ -548,10 +605,15 @@ def run(
         _serve_workers(settings, host, port, log_level, log_format)
         return
     if settings.embedded:
+        if seed is not False:
+            _secret_path_usable(credentials)
         context, api_key, seeded = embedded_gateway(
             settings, seed=True if seed is None else seed, credentials_path=credentials
         )
         typer.echo(f"embedded ledger at {context.settings.contract_address}; operator API key: {api_key}")
+        relayer = context.relayer()
+        if relayer is not None:
+            typer.echo(f"relayer (pays self-custodied members' relayed requests) at {relayer.address}")
         if seeded is not None:
             typer.echo(f"demo consortium seeded: {', '.join(c.name for c in seeded.values())}")
             typer.echo(f"demo API keys and member ids: {credentials}")

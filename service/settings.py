@@ -82,6 +82,22 @@ class Settings(BaseSettings):
     def _rate_limits(cls, value: str) -> str:
         rate_limits(value)  # refuse a malformed limit when the settings are read, not at a request
         return value
+    relayer_key: SecretStr | None = Field(
+        default=None,
+        description="private key that sends relayed requests and pays their gas (holds only gas; never "
+        "the operator's). `credchain init` and the embedded gateway create and fund one",
+    )
+    relay_gas_per_day: int = Field(
+        default=10_000_000,
+        gt=0,
+        description="gas the relayer may spend for one member in any 24 hours (counted in SQL from "
+        "the relayed transactions' receipts, across gateway processes)",
+    )
+    relay_max_deadline_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="latest deadline a relayed request may carry, in seconds from the chain's time",
+    )
 
     @property
     def embedded(self) -> bool:

@@ -308,3 +308,66 @@ def test_several_workers_need_a_node_and_postgresql(monkeypatch: pytest.MonkeyPa
         app, ["run", "--rpc-url", "http://127.0.0.1:9", "--database-url", "sqlite:///x.db"]
     )
     assert sqlite.exit_code == 2 and "PostgreSQL" in sqlite.output
+
+
+# ------------------------------------------------------------------ init: the relayer's key (anvil)
+def test_init_creates_and_funds_a_relayer_key_that_is_not_the_operators(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _node_env(monkeypatch, anvil, f"sqlite:///{tmp_path / 'gateway.sqlite'}")
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    key = _value(result.output, "CREDCHAIN_RELAYER_KEY")
+    relayer = Account.from_key(key)
+    assert f"relayer (pays relayed requests' gas; holds nothing else) at {relayer.address}" in result.output
+    assert anvil.w3.eth.get_balance(relayer.address) == 10**18
+    ledger = LedgerClient(anvil.w3, _value(result.output, "CREDCHAIN_CONTRACT_ADDRESS"))
+    assert ledger.operator() != relayer.address
+    assert ledger.get_member(relayer.address).status == MemberStatus.NONE  # gas only, no membership
+
+
+def test_init_with_an_env_file_writes_the_relayer_key_there_owner_only_and_never_prints_it(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _node_env(monkeypatch, anvil, f"sqlite:///{tmp_path / 'gateway.sqlite'}")
+    env_file = tmp_path / "gateway.env"
+    result = runner.invoke(app, ["init", "--env-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    assert "CREDCHAIN_RELAYER_KEY" not in result.output
+    written = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert set(written) == {"CREDCHAIN_CONTRACT_ADDRESS", "CREDCHAIN_FROM_BLOCK", "CREDCHAIN_RELAYER_KEY"}
+    assert Account.from_key(written["CREDCHAIN_RELAYER_KEY"]).address in result.output
+    assert os.stat(env_file).st_mode & 0o777 == 0o600
+
+
+def test_init_keeps_a_configured_relayer_key(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _node_env(monkeypatch, anvil, f"sqlite:///{tmp_path / 'gateway.sqlite'}")
+    own = Account.create()
+    monkeypatch.setenv("CREDCHAIN_RELAYER_KEY", "0x" + bytes(own.key).hex())
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "CREDCHAIN_RELAYER_KEY" not in result.output
+    assert own.address in result.output
+    assert anvil.w3.eth.get_balance(own.address) == 10**18  # funded: it had no ether
+
+
+def test_init_reads_the_operator_key_from_the_environment(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _node_env(monkeypatch, anvil)
+    operator = Account.create()
+    monkeypatch.setenv("CREDCHAIN_OPERATOR_KEY", "0x" + bytes(operator.key).hex())
+    deployed = runner.invoke(app, ["deploy"])
+    assert deployed.exit_code == 0, deployed.output
+    monkeypatch.setenv("CREDCHAIN_CONTRACT_ADDRESS", _value(deployed.output, "CREDCHAIN_CONTRACT_ADDRESS"))
+    monkeypatch.setenv("CREDCHAIN_DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.sqlite'}")
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.sqlite'}")
+    with Session(engine) as session:
+        registered = session.get(ApiMember, OPERATOR_ID)
+        assert registered is not None
+        assert (registered.address, registered.custody) == (operator.address, "custodial")
+    engine.dispose()

@@ -68,3 +68,21 @@ def test_the_seeded_embedded_gateway(tmp_path: Path) -> None:
             assert ready["status"] == "ok" and ready["checks"]["indexer_lag"] == 0
     finally:
         context.close()
+
+
+def test_the_embedded_gateway_has_a_funded_relayer_that_is_not_the_operator(tmp_path: Path) -> None:
+    settings = Settings(
+        rpc_url="embedded",
+        database_url=f"sqlite:///{tmp_path / 'var' / 'demo.sqlite'}",
+        master_secret=SecretStr("demo-secret"),
+        key_kdf_iterations=1,
+    )
+    context, _operator_key, _ = embedded_gateway(settings, seed=False)
+    try:
+        relayer = context.relayer()
+        assert relayer is not None
+        assert relayer.address != context.ledger.operator()
+        assert context.chain.w3.eth.get_balance(relayer.address) == settings.funding_wei
+        assert context.relayer() is relayer  # one key for the gateway's life
+    finally:
+        context.close()

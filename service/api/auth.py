@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.api.context import AppContext, Caller
 from service.api.problems import ProblemError
 from service.db.gateway_models import ApiMember
+from service.db.models import Member
+from service.domain import MemberStatus
 
 KEY_PREFIX = "cc_"
 OPERATOR = "operator"
@@ -63,25 +65,85 @@ async def bearer_key(authorization: Annotated[str | None, Header()] = None) -> s
 
 BearerKey = Annotated[str, Depends(bearer_key)]
 
-_CALLER = select(ApiMember.id, ApiMember.address, ApiMember.roles).where(
-    ApiMember.api_key_hash == bindparam("key_hash")
+REGISTRY_STATUS = func.coalesce(Member.status, int(MemberStatus.NONE))
+"""The caller's status in the indexed registry (`members`, joined on the address); 0 for a gateway
+member the registry does not know (the operator)."""
+
+_CALLER = (
+    select(ApiMember.id, ApiMember.address, ApiMember.roles, REGISTRY_STATUS)
+    .outerjoin(Member, Member.address == ApiMember.address)
+    .where(ApiMember.api_key_hash == bindparam("key_hash"))
 )
+_CURRENT_MEMBER = (
+    select(ApiMember, REGISTRY_STATUS)
+    .outerjoin(Member, Member.address == ApiMember.address)
+    .where(ApiMember.api_key_hash == bindparam("key_hash"))
+)
+
+# ------------------------------------------------------------------ suspension
+SUSPENDED_MAY: Final = frozenset(
+    {
+        ("GET", "/v1/notes"),
+        ("GET", "/v1/notes/{note_id}"),
+        ("GET", "/v1/settlement-tokens/{currency}/accounts/{member_id}"),
+        ("PUT", "/v1/settlement-tokens/{currency}/allowance"),
+        ("POST", "/v1/notes/{note_id}/settle"),
+        ("POST", "/v1/roots/{root_id}/settle"),
+        ("POST", "/v1/notes/{note_id}/confirm-payment"),
+        ("POST", "/v1/relay/prepare"),
+        ("POST", "/v1/relay"),
+    }
+)
+"""What a suspended member may still do (method, route), everything else being 403
+`member-suspended`: read its own notes (those it holds or owes, not their trees) and its own
+settlement-token account; discharge what it owes as obligor (pay or claim an off-chain payment,
+settle a tree, let the ledger take its tokens for that); confirm, as holder, an off-chain payment
+made to it. The ledger's own guard (`_requireActive`) allows the same and nothing more; a relayed
+request of a suspended member may call only `SUSPENDED_LEDGER_FUNCTIONS`."""
+SUSPENDED_LEDGER_FUNCTIONS: Final = frozenset({"pay", "claimPayment", "settleRoot", "confirmPayment"})
+"""The ledger functions a suspended member may call (relayed or not)."""
+
+
+def member_suspended(member_id: str) -> ProblemError:
+    return ProblemError(
+        403,
+        "member-suspended",
+        "The member is suspended",
+        f"{member_id} is suspended: it may read its own notes and settlement-token account, pay or "
+        "settle what it owes and confirm payments made to it, nothing else",
+        member=member_id,
+    )
+
+
+def admit(request: Request, member_id: str, suspended: bool) -> None:
+    """The one suspension gate, for every authenticated request: the member's id goes into the
+    request state (access log); a suspended member is refused (403 `member-suspended`) unless the
+    route is in `SUSPENDED_MAY`."""
+    request.state.member_id = member_id
+    if not suspended:
+        return
+    route = request.scope.get("route")
+    if (request.method, getattr(route, "path", None)) not in SUSPENDED_MAY:
+        raise member_suspended(member_id)
 
 
 def find_caller(session: Session, key_hash: str) -> Caller | None:
-    """The member whose API key hashes to `key_hash`, read now (no cache)."""
+    """The member whose API key hashes to `key_hash`, with its registry status, read now (no cache)."""
     row = session.execute(_CALLER, {"key_hash": key_hash}).first()
-    return Caller(str(row[0]), str(row[1]), str(row[2])) if row is not None else None
+    return Caller(str(row[0]), str(row[1]), str(row[2]), int(row[3])) if row is not None else None
 
 
 def current_member(request: Request, context: Context, key: BearerKey) -> ApiMember:
-    """The member whose API key is in `Authorization: Bearer <key>` (401 if missing or unknown);
-    its id goes into the request state for the access log."""
+    """The member whose API key is in `Authorization: Bearer <key>` (401 if missing or unknown),
+    read with its registry status in one statement on every request (no cache: a suspension or a
+    new key takes effect at once, whichever process indexed it), and let through `admit`."""
     with context.session() as session:
-        member = session.scalars(select(ApiMember).where(ApiMember.api_key_hash == hash_key(key))).first()
-    if member is None:
+        row = session.execute(_CURRENT_MEMBER, {"key_hash": hash_key(key)}).first()
+    if row is None:
         raise unknown_key()
-    request.state.member_id = member.id
+    member: ApiMember = row[0]
+    member.suspended = int(row[1]) == MemberStatus.SUSPENDED
+    admit(request, member.id, member.suspended)
     return member
 
 
@@ -109,4 +171,5 @@ def role_dependency(*roles: str) -> Callable[[ApiMember], ApiMember]:
 
 
 def sees_everything(member: ApiMember | Caller) -> bool:
-    return bool({OPERATOR, AUDITOR} & set(member.role_names))
+    """Operator and auditor see every note and account, unless suspended."""
+    return not member.suspended and bool({OPERATOR, AUDITOR} & set(member.role_names))

@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +29,7 @@ from service.api.params import is_currency_code
 from service.api.provenance_cache import ProvenanceCache
 from service.db.gateway_models import ApiMember
 from service.db.session import make_engine, make_session_factory
+from service.domain import MemberStatus
 from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, IndexerConfig, Outcome, SyncResult
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import ForwarderClient, LedgerClient, SettlementTokenClient
@@ -44,12 +47,18 @@ log = logging.getLogger("credchain.api")
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The member an API key belonged to when it was last looked up: id, address and its roles as
-    stored (comma-separated)."""
+    """The member an API key belonged to when it was last looked up: id, address, its roles as
+    stored (comma-separated) and its registry status as indexed (`service.domain.MemberStatus`,
+    0 if not in the registry, like the operator)."""
 
     id: str
     address: str
     roles: str
+    status: int = 0
+
+    @property
+    def suspended(self) -> bool:
+        return self.status == MemberStatus.SUSPENDED
 
     @property
     def role_names(self) -> list[str]:
@@ -90,8 +99,9 @@ class CallerCache:
     """API key hash -> `Caller`, at most `size` entries (least recently used dropped first).
 
     An entry is a hint, never a proof: a read that uses one checks, in the same SQL statement, that
-    the key still belongs to that member with the same address and roles (`service.api.queries`),
-    and drops the entry otherwise. So a key replaced by `credchain keys issue` in another process
+    the key still belongs to that member with the same address, roles and registry status
+    (`service.api.queries`), and drops the entry otherwise: a suspension indexed by any process
+    takes effect on the next request. So a key replaced by `credchain keys issue` in another process
     stops working at once. Only keys that were found are cached, so unknown keys cannot fill it.
     """
 
@@ -414,6 +424,22 @@ class AppContext:
     """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.routes.relay)."""
     rate_limiter: RateLimiter = field(init=False)
     """Per-key and per-address request limits (`service.api.edge`), from `settings`."""
+    _relayer: LocalAccount | None = None
+
+    def relayer(self) -> LocalAccount | None:
+        """The account that sends relayed requests and pays their gas (`CREDCHAIN_RELAYER_KEY`), never
+        the operator's. On the embedded chain without one configured, a new key is created and
+        funded on first use; elsewhere None (no relaying) until the setting is given."""
+        with self._write_lock:
+            if self._relayer is None:
+                key = self.settings.relayer_key
+                if key is not None:
+                    self._relayer = Account.from_key(key.get_secret_value())
+                elif self.chain.kind == "in-process":
+                    account: LocalAccount = Account.create()
+                    self.fund(account.address)
+                    self._relayer = account
+            return self._relayer
 
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)

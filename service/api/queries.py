@@ -17,6 +17,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    func,
     or_,
     select,
     union,
@@ -230,10 +231,13 @@ def visibility(member: ApiMember) -> ColumnElement[bool] | None:
     A member sees the trees (same root) of notes it holds, held (transferred away or sold to a
     financier) or issued, and
     a financier also every note of an obligor that approved it and to which it grants credit (above 0).
+    A suspended member sees only its own notes: those it holds or owes (not their trees).
     """
     if sees_everything(member):
         return None
     address = member.address
+    if member.suspended:
+        return or_(Note.holder == address, Note.obligor == address)
     roots = union(
         select(Note.root_id).where(Note.holder == address),
         select(Note.root_id).where(Note.obligor == address),
@@ -255,15 +259,18 @@ _OTHER = Note.__table__.alias("tree_note")
 _EVENTS = Event.__table__
 _API = ApiMember.__table__
 _REFS = NoteReference.__table__
+_MEMBERS = Member.__table__
 _NOTE_COLUMNS: Final = len(select_notes().selected_columns)
-Reach = Literal["all", "trees", "trees+grants"]
+Reach = Literal["all", "trees", "trees+grants", "own"]
 
 
-def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
+def _note_visible(address: Any, financier: bool, own: bool = False) -> ColumnElement[bool]:
     """The same rule as `visibility`, for one row of `notes`: its tree has a note the member holds
     (or held before splitting it), a note it transferred away or sold, or it is the obligor; a financier also
-    sees every note of an obligor that approved it and to which it grants credit (above 0). Cheapest
-    tests first."""
+    sees every note of an obligor that approved it and to which it grants credit (above 0); a
+    suspended member (`own`) only the notes it holds or owes. Cheapest tests first."""
+    if own:
+        return or_(_NOTES.c.holder == address, _NOTES.c.obligor == address)
     tests: list[ColumnElement[bool]] = [
         _NOTES.c.holder == address,
         _NOTES.c.obligor == address,
@@ -280,33 +287,37 @@ def _note_visible(address: Any, financier: bool) -> ColumnElement[bool]:
 
 
 def _caller_and_note(reach: Reach) -> Select[Any]:
-    """One statement: the caller's row if its API key still belongs to it unchanged (else no row),
-    left-joined with the note if the caller may see it (else NULLs), the note's reference, and the
-    values of the overdue clock (`clock_values`)."""
+    """One statement: the caller's row if its API key still belongs to it unchanged, with the same
+    registry status (else no row), left-joined with the note if the caller may see it (else NULLs),
+    the note's reference, and the values of the overdue clock (`clock_values`)."""
     address: BindParameter[str] = bindparam("address", type_=String)
     on: ColumnElement[bool] = _NOTES.c.id == bindparam("note_id", type_=BigInteger)
     if reach != "all":
-        on = and_(on, _note_visible(address, financier=reach == "trees+grants"))
+        on = and_(on, _note_visible(address, financier=reach == "trees+grants", own=reach == "own"))
+    caller = _API.outerjoin(_MEMBERS, _MEMBERS.c.address == _API.c.address)
     return (
         select(_API.c.id, *select_notes().selected_columns, _REFS.c.reference, _HEAD_TIME, _GRACE)
-        .select_from(_API.outerjoin(_NOTES, on).outerjoin(_REFS, _REFS.c.note_id == _NOTES.c.root_id))
+        .select_from(caller.outerjoin(_NOTES, on).outerjoin(_REFS, _REFS.c.note_id == _NOTES.c.root_id))
         .where(
             _API.c.api_key_hash == bindparam("key_hash"),
             _API.c.id == bindparam("caller_id"),
             _API.c.address == address,
             _API.c.roles == bindparam("roles"),
+            func.coalesce(_MEMBERS.c.status, int(MemberStatus.NONE)) == bindparam("status"),
         )
     )
 
 
 _CALLER_AND_NOTE: Final[dict[Reach, Select[Any]]] = {
-    reach: _caller_and_note(reach) for reach in ("all", "trees", "trees+grants")
+    reach: _caller_and_note(reach) for reach in ("all", "trees", "trees+grants", "own")
 }
 
 
 def _reach(caller: Caller | ApiMember) -> Reach:
     if sees_everything(caller):
         return "all"
+    if caller.suspended:
+        return "own"
     return "trees+grants" if FINANCIER in caller.role_names else "trees"
 
 
@@ -339,13 +350,15 @@ def read_note(context: AppContext, session: Session, key: str, raw_id: str) -> N
                 "caller_id": caller.id,
                 "address": caller.address,
                 "roles": caller.roles,
+                "status": caller.status,
                 "note_id": note_id,
                 "contract": context.ledger.address,
             },
         ).first()
         if row is not None:
             break
-        # the key was replaced, or its member changed since it was cached: look it up again
+        # the key was replaced, or its member changed (roles, suspension) since it was cached:
+        # look it up again
         context.callers.drop(key_hash)
         if cached is None:
             raise unknown_key()
@@ -380,7 +393,9 @@ def visible_note(session: Session, member: ApiMember, note_id: int) -> Note:
     stmt = select(Note).where(Note.id == note_id)
     reach = _reach(member)
     if reach != "all":
-        stmt = stmt.where(_note_visible(member.address, financier=reach == "trees+grants"))
+        stmt = stmt.where(
+            _note_visible(member.address, financier=reach == "trees+grants", own=reach == "own")
+        )
     note = session.scalars(stmt).first()
     if note is None:
         raise note_not_found(note_id)

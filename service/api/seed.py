@@ -5,7 +5,6 @@ to whoever drives the demo (`credchain run` writes `var/demo-credentials.json`).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from service.api.routes.members import onboard_member
 from service.api.writes import signer
 from service.db.gateway_models import ApiMember
 from service.ledger.client import SettlementTokenClient, TxResult
+from service.secret_files import write_private_text
 
 DEFAULT_CREDENTIALS = Path("var/demo-credentials.json")
 ACME_CREDIT_LIMIT = 50_000_000_00  # USD 50,000,000.00 in minor units
@@ -130,10 +130,8 @@ def approve_ledger(context: AppContext, member_id: str, amount: int, currency: s
 
 
 def write_credentials(path: Path, credentials: dict[str, Credential]) -> Path:
-    """`credentials` as a JSON object keyed by short name, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        json.dump({short: asdict(c) for short, c in credentials.items()}, out, indent=2)
-        out.write("\n")
-    return path
+    """`credentials` as a JSON object keyed by short name, readable by the owner only (0600, an
+    existing file's mode replaced); a symbolic link at `path` is refused (UnsafeSecretPath) and
+    nothing is written through it (`service.secret_files`)."""
+    text = json.dumps({short: asdict(c) for short, c in credentials.items()}, indent=2) + "\n"
+    return write_private_text(path, text)

@@ -35,7 +35,14 @@ def send(
     context: AppContext, member: ApiMember, action: Callable[[LocalAccount], TxResult]
 ) -> tuple[TxResult, bool]:
     """Send `action` signed by `member`; returns the result and whether the index has caught up."""
-    account = signer(context, member)
+    return send_signed(context, signer(context, member), action)
+
+
+def send_signed(
+    context: AppContext, account: LocalAccount, action: Callable[[LocalAccount], TxResult]
+) -> tuple[TxResult, bool]:
+    """Send `action` signed by `account` (a member's key or the relayer's); returns the result and
+    whether the index has caught up."""
     with context.write_lock():
         started = time.perf_counter()
         outcome = "error"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.models import ADDRESS, Base
@@ -35,6 +35,10 @@ class ApiMember(Base):
         UniqueConstraint("address", name="uq_api_members_address"),
         UniqueConstraint("api_key_hash", name="uq_api_members_api_key_hash"),
     )
+
+    suspended = False
+    """Whether the registry (the indexed `members` table) has this member suspended, as read with
+    the member by `service.api.auth.current_member`; not a column of this table."""
 
     @property
     def role_names(self) -> list[str]:
@@ -69,3 +73,21 @@ class NoteReference(Base):
     reference: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RelayGas(Base):
+    """Gas the gateway's relayer spent (or reserved) for a member's relayed request: a member's
+    relay budget is what its rows of the last 24 hours leave (`service.api.relay_budget`)."""
+
+    __tablename__ = "relay_gas"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32))
+    relayed_at: Mapped[int] = mapped_column(BigInteger)
+    """Unix seconds (the gateway's clock) when the gas was reserved."""
+    gas: Mapped[int] = mapped_column(BigInteger)
+    """The reservation (the request's gas bound plus the forwarder's overhead) until the receipt is
+    in, then the transaction's gasUsed."""
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+
+    __table_args__ = (Index("ix_relay_gas_member_time", "member_id", "relayed_at"),)

@@ -327,7 +327,7 @@ OFFER_CASES: dict[str, tuple[Case, int, str]] = {
     "pending-note": (lambda f: _offer_on(f, _pending(f)), 409, "note-not-active"),
     "frozen-note": (_frozen, 409, "note-frozen"),
     "matured-note": (_matured, 409, "note-matured"),
-    "suspended-financier": (_suspended_financier, 409, "member-suspended"),
+    "suspended-financier": (_suspended_financier, 403, "member-suspended"),  # the caller itself: the gate
     "rate-in-percent": (lambda f: _offer_on(f, _note(f), price=None, rate="4.5"), 422, "invalid-rate"),
     "rate-with-percent-sign": (
         lambda f: _offer_on(f, _note(f), price=None, rate="4.5%"),
@@ -407,7 +407,7 @@ ACCEPT_CASES: dict[str, tuple[Case, int, str]] = {
         409,
         "member-suspended",
     ),
-    "holder-suspended": (_accept_after(lambda f, n, o: _suspend(f, "s1")), 409, "member-suspended"),
+    "holder-suspended": (_accept_after(lambda f, n, o: _suspend(f, "s1")), 403, "member-suspended"),
     "off-chain-unpaid": (
         _accept_after(lambda f, n, o: None, off_chain=True),
         409,

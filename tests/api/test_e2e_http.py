@@ -80,13 +80,15 @@ def _gateway(anvil: Chain, pg_schema: str, tmp_path: Path, workers: int) -> Iter
     contract = re.search(r"^CREDCHAIN_CONTRACT_ADDRESS=(0x[0-9a-fA-F]{40})$", init.stdout, re.M)
     from_block = re.search(r"^CREDCHAIN_FROM_BLOCK=([0-9]+)$", init.stdout, re.M)
     operator_key = re.search(r"operator API key \(shown once\): (\S+)$", init.stdout, re.M)
-    assert contract and from_block and operator_key, init.stdout
+    relayer_key = re.search(r"^CREDCHAIN_RELAYER_KEY=(0x[0-9a-f]{64})$", init.stdout, re.M)
+    assert contract and from_block and operator_key and relayer_key, init.stdout
 
     env = _env(
         rpc_url,
         pg_schema,
         CREDCHAIN_CONTRACT_ADDRESS=contract[1],
         CREDCHAIN_FROM_BLOCK=from_block[1],
+        CREDCHAIN_RELAYER_KEY=relayer_key[1],
     )
     port = free_port()
     log_path = tmp_path / "gateway.log"

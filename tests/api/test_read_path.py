@@ -57,14 +57,16 @@ def test_a_cached_member_whose_roles_changed_is_read_again(gw: Gateway) -> None:
     assert cached is not None and cached.role_names == ["supplier"]
 
 
-def test_a_suspended_member_still_reads_but_cannot_write_and_reinstated_writes_again(gw: Gateway) -> None:
+def test_a_suspended_member_still_reads_its_note_but_cannot_write_and_reinstated_writes_again(
+    gw: Gateway,
+) -> None:
     note_id = gw.active("s1", 1000)
     assert gw.get("s1", f"/v1/notes/{note_id}").status_code == 200  # s1 is cached now
     split = {"parts": [{"to": gw.ids["s2"], "amount": "600"}, {"to": gw.ids["s1"], "amount": "400"}]}
 
     assert gw.post("operator", f"/v1/members/{gw.ids['s1']}/suspend").status_code == 200
     assert gw.get("s1", f"/v1/notes/{note_id}").json()["status"] == "active"
-    problem(gw.post("s1", f"/v1/notes/{note_id}/split", split), 409, "member-suspended")
+    problem(gw.post("s1", f"/v1/notes/{note_id}/split", split), 403, "member-suspended")
 
     assert gw.post("operator", f"/v1/members/{gw.ids['s1']}/reinstate").status_code == 200
     answer = gw.post("s1", f"/v1/notes/{note_id}/split", split)

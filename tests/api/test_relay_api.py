@@ -13,7 +13,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from service.api.routes.relay import _forwarder
-from tests.api.conftest import DAY, Gateway
+from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
 from tests.api.test_schemathesis import check_operation
 
@@ -139,9 +139,9 @@ def test_prepare_answers_typed_data_ready_to_sign_with_the_current_nonce_and_dea
 
 def test_prepare_takes_the_deadline_from_deadline_seconds(member: SelfCustodied) -> None:
     now = member.gw.chain.now()
-    answer = member.prepare("accept", int(member.note), deadline_seconds=DAY)
+    answer = member.prepare("accept", int(member.note), deadline_seconds=1800)  # within the 1 h cap
     assert answer.status_code == 200, answer.text
-    assert now + DAY <= answer.json()["message"]["deadline"] <= now + DAY + 10
+    assert now + 1800 <= answer.json()["message"]["deadline"] <= now + 1800 + 10
 
 
 # ------------------------------------------------------------------ prepare: refusals
@@ -259,9 +259,25 @@ def test_relay_of_a_member_suspended_since_preparing_answers_member_suspended(
     gw = member.gw
     typed = member.prepared("accept", int(member.note))
     assert gw.post("operator", f"/v1/members/{member.member_id}/suspend").status_code == 200
-    body = problem(member.relay(member.relay_body(typed)), 409, "member-suspended")
-    assert body["ledger_error"] == "MemberNotActive"
+    block = gw.chain.w3.eth.block_number
+    body = problem(member.relay(member.relay_body(typed)), 403, "member-suspended")
+    assert body["member"] == member.member_id
+    assert gw.chain.w3.eth.block_number == block and member.forwarder_nonce() == 0
     assert _note(gw, member.note)["status"] == "pending"
+
+
+def test_a_suspended_member_may_still_relay_what_it_may_do_and_the_ledger_judges_it(
+    member: SelfCustodied,
+) -> None:
+    """confirmPayment is on the suspended member's list: the gateway lets it through to the ledger's
+    simulation (here refused for want of a claim), where accept was refused by the gate."""
+    gw = member.gw
+    assert gw.post("operator", f"/v1/members/{member.member_id}/suspend").status_code == 200
+    problem(member.prepare("accept", int(member.note)), 403, "member-suspended")
+    body = problem(
+        member.prepare("confirmPayment", int(member.note), 1, b"\x01" * 32), 409, "payment-claim-mismatch"
+    )
+    assert body["ledger_error"] == "PaymentClaimMismatch"
 
 
 @pytest.mark.parametrize(

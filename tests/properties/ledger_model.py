@@ -479,6 +479,7 @@ class LedgerModel:
         offer = self._open_offer(offer_id)
         if offer.financier != sender:
             raise Refused("NotOfferer")
+        self.require_active(sender, Role.FINANCIER)
         offer.open = False
         offer.reference = None
 
@@ -486,6 +487,7 @@ class LedgerModel:
         offer = self._open_offer(offer_id)
         if offer.financier != sender:
             raise Refused("NotOfferer")
+        self.require_active(sender, Role.FINANCIER)
         if not offer.off_chain:
             raise Refused("NotAnOffChainOffer")
         if not reference.strip(b"\0"):

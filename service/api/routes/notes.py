@@ -16,6 +16,7 @@ from service.api.auth import (
     BearerKey,
     Context,
     CurrentMember,
+    admit,
     require_role,
     role_dependency,
 )
@@ -409,7 +410,7 @@ def _read_visible(
     """The note (and what came with it), if the key's member may see it (401, 404 otherwise); the
     member goes into the request state for the access log."""
     found = read_note(context, session, key, note_id)
-    request.state.member_id = found.caller.id
+    admit(request, found.caller.id, found.caller.suspended)
     if found.note is None:
         raise note_not_found(note_id)
     return found.note, found

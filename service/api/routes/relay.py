@@ -1,6 +1,7 @@
 """/v1/relay: writes of self-custodied members, signed by the member (EIP-712) and relayed by the
-gateway through the ledger's ERC-2771 forwarder, the gateway's relayer (the operator's custodial
-key) paying the gas.
+gateway through the ledger's ERC-2771 forwarder, the gateway's relayer (`CREDCHAIN_RELAYER_KEY`, a
+key holding only gas, never the operator's) paying the gas, within a per-member gas budget
+(`service.api.relay_budget`).
 
 `prepare` simulates the member's ledger call and answers the typed data to sign; `relay` checks
 the signed request (sender, target, value, signature, deadline, nonce), simulates the call again
@@ -15,23 +16,25 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated
 
+from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from web3 import Web3
 
-from service.api.auth import Context, CurrentMember
-from service.api.bootstrap import OPERATOR_ID
+from service.api import relay_budget
+from service.api.auth import SUSPENDED_LEDGER_FUNCTIONS, Context, CurrentMember, member_suspended
 from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError
 from service.api.relay_schemas import RelayIn, RelayPrepareIn, RelayPrepareOut
 from service.api.schemas import WriteResult
-from service.api.writes import note_result, send
+from service.api.writes import note_result, send_signed
 from service.db.gateway_models import ApiMember
 from service.ledger.abi_codec import signature as abi_signature
 from service.ledger.artifacts import load_artifact
 from service.ledger.client import GAS_HEADROOM_PERCENT, LEDGER_CONTRACT, ForwarderClient, TxResult
+from service.ledger.errors import LedgerRevert
 from service.ledger.relay import ForwardRequest, recover_signer, typed_data
 
 router = APIRouter(prefix="/v1/relay", tags=["relay"])
@@ -83,6 +86,23 @@ def _ledger_selectors() -> frozenset[bytes]:
     )
 
 
+@cache
+def _suspended_selectors() -> frozenset[bytes]:
+    """Selectors of the ledger functions a suspended member may still call."""
+    return frozenset(
+        keccak(text=abi_signature(entry))[:4]
+        for entry in load_artifact(LEDGER_CONTRACT).abi
+        if entry.get("type") == "function" and entry.get("name") in SUSPENDED_LEDGER_FUNCTIONS
+    )
+
+
+def _suspension(member: ApiMember, data: bytes) -> None:
+    """403 `member-suspended` when a suspended member's call is not one it may still make (the
+    ledger would refuse it too; this answers as the other endpoints do, before any simulation)."""
+    if member.suspended and data[:4] not in _suspended_selectors():
+        raise member_suspended(member.id)
+
+
 def _ledger_function(data: bytes) -> None:
     """422 unless `data` calls a state-changing function of the ledger (the relayer pays for it)."""
     if data[:4] not in _ledger_selectors():
@@ -121,15 +141,20 @@ def prepare(body: RelayPrepareIn, context: Context, member: CurrentMember) -> Re
     _self_custodied(member)
     data = bytes.fromhex(body.data[2:])
     _ledger_function(data)
+    _suspension(member, data)
     forwarder = _forwarder(context)
+    now = _chain_now(context)
+    _deadline_cap(context, now + body.deadline_seconds, now, "deadline_seconds")
     estimate = _simulate(context, forwarder, member.address, data)
+    gas = estimate + estimate * GAS_HEADROOM_PERCENT // 100 + GAS_MARGIN
+    relay_budget.check(context, member, gas)
     request = ForwardRequest(
         sender=member.address,
         to=context.ledger.address,
         value=0,
-        gas=estimate + estimate * GAS_HEADROOM_PERCENT // 100 + GAS_MARGIN,
+        gas=gas,
         nonce=_nonce(context, forwarder, member.address),
-        deadline=_chain_now(context) + body.deadline_seconds,
+        deadline=now + body.deadline_seconds,
         data=data,
     )
     return RelayPrepareOut.model_validate(typed_data(request, forwarder.sender.chain_id, forwarder.address))
@@ -169,6 +194,7 @@ def _check_request(
             field="request.value",
         )
     _ledger_function(request.data)
+    _suspension(member, request.data)
     signer = recover_signer(request, signature, forwarder.sender.chain_id, forwarder.address)
     if signer != member.address:
         raise ProblemError(
@@ -188,6 +214,7 @@ def _check_request(
             f"the deadline {request.deadline} is not after the chain's time {now}; prepare it again",
             field="request.deadline",
         )
+    _deadline_cap(context, request.deadline, now, "request.deadline")
     current = _nonce(context, forwarder, member.address)
     if request.nonce != current:
         raise ProblemError(
@@ -201,18 +228,33 @@ def _check_request(
     _simulate(context, forwarder, member.address, request.data)
 
 
-def _relayer(context: AppContext) -> ApiMember:
-    """The gateway member whose custodial key relays (pays the gas): the operator."""
-    with context.session() as session:
-        operator = session.get(ApiMember, OPERATOR_ID)
-    if operator is None or operator.custody != "custodial" or operator.encrypted_key is None:
+def _relayer(context: AppContext) -> LocalAccount:
+    """The relayer's key (`CREDCHAIN_RELAYER_KEY`), which pays the gas: never the operator's."""
+    relayer = context.relayer()
+    if relayer is None:
         raise ProblemError(
             409,
             "relay-unavailable",
             "This gateway does not relay signed requests",
-            "the gateway holds no custodial operator key to pay for relayed requests",
+            "the gateway has no relayer key to pay for relayed requests: set CREDCHAIN_RELAYER_KEY "
+            "(`credchain init` creates one)",
         )
-    return operator
+    return relayer
+
+
+def _deadline_cap(context: AppContext, deadline: int, now: int, field: str) -> None:
+    """422 `relay-deadline-too-far` beyond `relay_max_deadline_seconds` from the chain's time `now`:
+    a signed request must not stay relayable for long (a leaked one could be sent much later)."""
+    longest = context.settings.relay_max_deadline_seconds
+    if deadline > now + longest:
+        raise ProblemError(
+            422,
+            "relay-deadline-too-far",
+            "The request's deadline is too far ahead",
+            f"the deadline may be at most {longest} s after the chain's time {now} (until {now + longest})",
+            field=field,
+            max_deadline=str(now + longest),
+        )
 
 
 def touched_notes(result: TxResult) -> list[int]:
@@ -244,9 +286,15 @@ def relay(
         signature = bytes.fromhex(body.signature[2:])
         _check_request(context, forwarder, member, forward, signature)
         relayer = _relayer(context)
-        result, indexed = send(
-            context, relayer, lambda account: forwarder.execute(account, forward, signature)
-        )
+        reserved = relay_budget.reserve(context, member, forward.gas)
+        try:
+            result, indexed = send_signed(
+                context, relayer, lambda account: forwarder.execute(account, forward, signature)
+            )
+        except LedgerRevert:
+            relay_budget.release(context, reserved)  # refused by its estimate: nothing was sent
+            raise
+        relay_budget.settle(context, reserved, result.gas_used, result.tx_hash)
         return 200, note_result(context, result, indexed, touched_notes(result))
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
