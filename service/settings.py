@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     def _rate_limits(cls, value: str) -> str:
         rate_limits(value)  # refuse a malformed limit when the settings are read, not at a request
         return value
+
     relayer_key: SecretStr | None = Field(
         default=None,
         description="private key that sends relayed requests and pays their gas (holds only gas; never "
