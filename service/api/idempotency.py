@@ -172,7 +172,11 @@ def run_idempotent(
     with LeaseKeeper(context, record_id, owner):
         prior: list[Sent] = []
         if resolving:
-            resolved = _resolve(context, record_id, owner, path)
+            try:
+                resolved = _resolve(context, record_id, owner, path)
+            except BaseException:
+                _release(context, record_id, owner)  # a no-op once an answer was stored
+                raise
             if isinstance(resolved, JSONResponse):
                 return resolved
             prior = resolved
@@ -239,7 +243,8 @@ def _claim(
                 return _replay_response(existing)
             expires = _aware(existing.lease_expires_at)
             if expires is not None and expires > now:
-                raise _in_use((expires - now).total_seconds())
+                # the write may finish any moment: ask again soon, not when the lease would expire
+                raise _in_use(min((expires - now).total_seconds(), RETRY_AFTER_SECONDS))
             taken = session.execute(
                 update(IdempotencyRecord)
                 .where(
@@ -506,7 +511,6 @@ def _resolve(context: AppContext, record_id: int, owner: str, path: str) -> JSON
             problem.body(path), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
         )
     except LedgerError as exc:
-        _release(context, record_id, owner)
         raise _pending_problem(exc, recorded) from exc
     if len(kept) != len(recorded):
         with context.session() as session:
@@ -523,7 +527,10 @@ def _resolve(context: AppContext, record_id: int, owner: str, path: str) -> JSON
     if not complete or builder is None:
         log.info("idempotent write runs anew", extra={"record": record_id, "mined": len(sent)})
         return sent
-    status, answer = find_builder(builder)(context, inputs, sent)
+    try:
+        status, answer = find_builder(builder)(context, inputs, sent)
+    except LedgerError as exc:  # e.g. the node away while the answer reads a balance
+        raise _pending_problem(exc, recorded) from exc
     content: Any = answer.model_dump(mode="json")
     _finish(context, record_id, owner, status, content)
     return JSONResponse(content, status_code=status, headers={REPLAY_HEADER: "true"})
