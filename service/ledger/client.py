@@ -217,7 +217,7 @@ def transient(exc: BaseException) -> bool:
     cause = exc.__cause__
     if isinstance(exc, LedgerUnavailable) and cause is not None:
         return transient(cause)
-    return isinstance(exc, _CONNECTION_ERRORS | LedgerUnavailable)
+    return isinstance(exc, (*_CONNECTION_ERRORS, LedgerUnavailable))
 
 
 class TransactionSender:
