@@ -333,8 +333,6 @@ class RecordJournal(WriteJournal):
         self._prior = prior
         self._label: dict[str, Any] = {}
         self._last = False
-        self.broadcast = 0
-        """Transactions this attempt recorded (and so may have broadcast)."""
 
     def sent(self) -> list[Sent]:
         return list(self._prior)
@@ -358,17 +356,23 @@ class RecordJournal(WriteJournal):
         self._last = last
 
     def before_broadcast(self, tx_hash: str, raw: bytes) -> None:
+        entry = {"hash": tx_hash, "raw": "0x" + raw.hex(), "step": self._label, "last": self._last}
+        lease = timedelta(seconds=self._context.settings.idempotency_lease_seconds)
         with self._context.session() as session:
             record = session.get(IdempotencyRecord, self._record_id)
             if record is None or record.lease_owner != self._owner:
                 raise LeaseLost(f"idempotency record {self._record_id} is no longer this request's")
-            entry = {"hash": tx_hash, "raw": "0x" + raw.hex(), "step": self._label, "last": self._last}
-            record.transactions = [*(record.transactions or []), entry]
-            record.lease_expires_at = utcnow() + timedelta(
-                seconds=self._context.settings.idempotency_lease_seconds
+            recorded = [*(record.transactions or []), entry]
+            # only while this request still holds the lease: a request that took the key over
+            # either sees this transaction or this request never broadcasts it
+            done = session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.id == self._record_id, IdempotencyRecord.lease_owner == self._owner)
+                .values(transactions=recorded, lease_expires_at=utcnow() + lease)
             )
             session.commit()
-        self.broadcast += 1
+        if _rowcount(done) != 1:
+            raise LeaseLost(f"idempotency record {self._record_id} is no longer this request's")
         self._label, self._last = {}, False
 
 
@@ -471,6 +475,7 @@ def _finish(context: AppContext, record_id: int, owner: str, status: int, conten
             .values(
                 status_code=status,
                 response_body=without_secrets(content),
+                answer_inputs=None,  # needed no more (they may hold an encrypted custodial key)
                 lease_owner=None,
                 lease_expires_at=None,
             )

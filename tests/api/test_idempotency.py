@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from service.api.idempotency import LeaseKeeper, purge_expired
+from service.api.idempotency import LeaseKeeper, LeaseLost, RecordJournal, purge_expired
 from service.db.gateway_models import ApiMember, IdempotencyRecord
 from service.ledger.errors import LedgerUnavailable, TransactionTimeout
 from tests.api.conftest import Gateway
@@ -248,7 +248,7 @@ def test_a_replayed_onboarding_has_no_api_key(gw: Gateway) -> None:
     assert replay.json()["id"] == first.json()["id"]
     stored = record(gw, "operator", "onboard-1")
     assert stored is not None and api_key not in str(stored.response_body)
-    assert api_key not in str(stored.answer_inputs)
+    assert stored.answer_inputs is None  # the encrypted key it carried is dropped with the answer
     me = gw.client.get(f"/v1/members/{first.json()['id']}", headers={"Authorization": f"Bearer {api_key}"})
     assert me.status_code == 200
 
@@ -375,3 +375,21 @@ def test_a_receipt_timeout_keeps_the_key_for_a_retry_to_resolve(
     assert first.headers["retry-after"] == "1"
     retry = gw.post("core", "/v1/notes", body, **{KEY: "timeout-1"})
     assert retry.status_code == 201 and len(broadcasts) == 1
+
+
+def test_a_request_whose_lease_was_taken_over_broadcasts_nothing(gw: Gateway) -> None:
+    assert gw.post("core", "/v1/notes", gw.issue_body(), **{KEY: "taken"}).status_code == 201
+    stored = record(gw, "core", "taken")
+    assert stored is not None
+    with gw.context.session() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == stored.id)
+            .values(lease_owner="the-request-that-took-over", status_code=None)
+        )
+        session.commit()
+    journal = RecordJournal(gw.context, stored.id, "a-stalled-request", [])
+    with pytest.raises(LeaseLost):
+        journal.before_broadcast("0x" + "ab" * 32, b"raw")
+    after = record(gw, "core", "taken")
+    assert after is not None and after.transactions == stored.transactions
