@@ -194,12 +194,35 @@ def _claim(
     for _ in range(5):
         now = utcnow()
         with context.session() as session:
+            # a new key is the common case: insert first (one statement), look only if it exists
+            record = IdempotencyRecord(
+                member_id=member.id,
+                key=key,
+                method=fingerprint.method,
+                path=stored_path(fingerprint.path),
+                path_sha256=fingerprint.path_sha256,
+                body_sha256=fingerprint.body_sha256,
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+                transactions=[],
+                created_at=now,
+                expires_at=now + ttl,
+            )
+            session.add(record)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+            else:
+                return record.id, False
             existing = session.scalars(
                 select(IdempotencyRecord).where(
                     IdempotencyRecord.member_id == member.id, IdempotencyRecord.key == key
                 )
             ).first()
-            if existing is not None and _expired(existing, now):
+            if existing is None:  # deleted meanwhile (failed before broadcasting, or expired)
+                continue
+            if _expired(existing, now):
                 session.execute(
                     delete(IdempotencyRecord).where(
                         IdempotencyRecord.id == existing.id,
@@ -210,27 +233,6 @@ def _claim(
                 )
                 session.commit()
                 continue
-            if existing is None:
-                record = IdempotencyRecord(
-                    member_id=member.id,
-                    key=key,
-                    method=fingerprint.method,
-                    path=stored_path(fingerprint.path),
-                    path_sha256=fingerprint.path_sha256,
-                    body_sha256=fingerprint.body_sha256,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease,
-                    transactions=[],
-                    created_at=now,
-                    expires_at=now + ttl,
-                )
-                session.add(record)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
-                    continue
-                return record.id, False
             if not fingerprint.matches(existing):
                 raise ProblemError(
                     422,
@@ -324,32 +326,32 @@ class LeaseLost(Exception):
 
 # ------------------------------------------------------------------ the journal
 class RecordJournal(WriteJournal):
-    """The journal of one idempotent write: its record, under this request's lease."""
+    """The journal of one idempotent write: its record, under this request's lease. Each signed
+    transaction costs one conditional UPDATE before it is broadcast (with the answer builder and its
+    inputs the first time)."""
 
-    def __init__(self, context: AppContext, record_id: int, owner: str, prior: list[Sent]) -> None:
+    def __init__(
+        self,
+        context: AppContext,
+        record_id: int,
+        owner: str,
+        prior: list[Sent],
+        recorded: list[dict[str, Any]] | None = None,
+    ) -> None:
         self._context = context
         self._record_id = record_id
         self._owner = owner
         self._prior = prior
+        self._recorded = list(recorded or [])
+        self._plan: dict[str, Any] = {}
         self._label: dict[str, Any] = {}
         self._last = False
 
     def sent(self) -> list[Sent]:
         return list(self._prior)
 
-    def _update(self, **values: Any) -> None:
-        with self._context.session() as session:
-            done = session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.id == self._record_id, IdempotencyRecord.lease_owner == self._owner)
-                .values(**values)
-            )
-            session.commit()
-        if _rowcount(done) != 1:
-            raise LeaseLost(f"idempotency record {self._record_id} is no longer this request's")
-
     def plan(self, builder: str, inputs: dict[str, Any]) -> None:
-        self._update(answer_builder=builder, answer_inputs=inputs)
+        self._plan = {"answer_builder": builder, "answer_inputs": inputs}
 
     def label(self, label: dict[str, Any], *, last: bool) -> None:
         self._label = label
@@ -357,22 +359,21 @@ class RecordJournal(WriteJournal):
 
     def before_broadcast(self, tx_hash: str, raw: bytes) -> None:
         entry = {"hash": tx_hash, "raw": "0x" + raw.hex(), "step": self._label, "last": self._last}
+        recorded = [*self._recorded, entry]
         lease = timedelta(seconds=self._context.settings.idempotency_lease_seconds)
         with self._context.session() as session:
-            record = session.get(IdempotencyRecord, self._record_id)
-            if record is None or record.lease_owner != self._owner:
-                raise LeaseLost(f"idempotency record {self._record_id} is no longer this request's")
-            recorded = [*(record.transactions or []), entry]
             # only while this request still holds the lease: a request that took the key over
             # either sees this transaction or this request never broadcasts it
             done = session.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.id == self._record_id, IdempotencyRecord.lease_owner == self._owner)
-                .values(transactions=recorded, lease_expires_at=utcnow() + lease)
+                .values(transactions=recorded, lease_expires_at=utcnow() + lease, **self._plan)
             )
             session.commit()
         if _rowcount(done) != 1:
             raise LeaseLost(f"idempotency record {self._record_id} is no longer this request's")
+        self._recorded = recorded
+        self._plan = {}
         self._label, self._last = {}, False
 
 
@@ -391,7 +392,7 @@ def _run(
     action: Callable[[], tuple[int, BaseModel]],
     prior: list[Sent],
 ) -> JSONResponse:
-    journal = RecordJournal(context, record_id, owner, prior)
+    journal = RecordJournal(context, record_id, owner, prior, _recorded(context, record_id) if prior else [])
     try:
         with journaling(journal):
             status, answer = action()
