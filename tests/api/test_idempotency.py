@@ -3,13 +3,14 @@ signed (receipt polls, the node, the process), records expire, secrets are never
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from service.api.idempotency import LeaseKeeper, LeaseLost, RecordJournal, purge_expired
+from service.api.idempotency import IdempotencySweeper, LeaseKeeper, LeaseLost, RecordJournal, purge_expired
 from service.db.gateway_models import ApiMember, IdempotencyRecord
 from service.ledger.errors import LedgerUnavailable, TransactionTimeout
 from tests.api.conftest import Gateway
@@ -354,8 +355,6 @@ def test_the_lease_is_refreshed_while_the_write_works(gw: Gateway) -> None:
             .values(lease_owner="me", lease_expires_at=datetime.now(UTC), status_code=None)
         )
         session.commit()
-    import time
-
     with LeaseKeeper(gw.context, stored.id, "me"):
         time.sleep(0.5)
         renewed = record(gw, "core", "lease")
@@ -393,3 +392,35 @@ def test_a_request_whose_lease_was_taken_over_broadcasts_nothing(gw: Gateway) ->
         journal.before_broadcast("0x" + "ab" * 32, b"raw")
     after = record(gw, "core", "taken")
     assert after is not None and after.transactions == stored.transactions
+
+
+def test_an_onboarding_records_the_funding_and_the_onboarding_before_broadcasting_each(gw: Gateway) -> None:
+    answer = gw.post("operator", "/v1/members", {"name": "Valves", "roles": ["supplier"]}, **{KEY: "fund"})
+    assert answer.status_code == 201, answer.text
+    stored = record(gw, "operator", "fund")
+    assert stored is not None
+    assert [(t["step"], t["last"]) for t in stored.transactions] == [({}, False), ({"step": "onboard"}, True)]
+    assert stored.transactions[1]["hash"] == answer.json()["tx_hash"]
+    funding = gw.chain.w3.eth.get_transaction(stored.transactions[0]["hash"])
+    assert funding["to"] == answer.json()["address"]
+
+
+def test_the_sweeper_deletes_expired_records_in_the_background(gw: Gateway) -> None:
+    assert gw.post("core", "/v1/notes", gw.issue_body(), **{KEY: "swept"}).status_code == 201
+    with gw.context.session() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "swept")
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        session.commit()
+    gw.context.settings = gw.context.settings.model_copy(update={"idempotency_sweep_seconds": 0.05})
+    sweeper = IdempotencySweeper(gw.context)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 5
+        while record(gw, "core", "swept") is not None:
+            assert time.monotonic() < deadline, "not swept"
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
