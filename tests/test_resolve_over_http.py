@@ -117,7 +117,7 @@ def test_a_mined_but_reverted_transaction_resolves_to_its_error(consortium: Cons
     }
     signed = outsider.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
-    assert w3.eth.get_transaction_receipt(HexBytes(tx_hash))["status"] == 0
+    assert w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=30)["status"] == 0
     c.ledger.nonces.forget(outsider.address)
     with pytest.raises(NotHolder) as refused:
         c.ledger.sender.resolve(tx_hash, bytes(signed.raw_transaction))
