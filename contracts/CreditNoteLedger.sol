@@ -323,8 +323,8 @@ contract CreditNoteLedger is MemberRegistry {
     function markFinancierApproved(address financier, bool approved) external {
         address caller = _msgSender();
         Grant storage g = creditGrant[financier][caller];
+        _requireActive(caller, ROLE_CORE_ENTERPRISE);
         if (approved) {
-            _requireActive(caller, ROLE_CORE_ENTERPRISE);
             if (financier == caller) revert SelfDealing(financier);
             _requireActive(financier, ROLE_FINANCIER);
             if (g.approved) revert FinancierAlreadyApproved(caller, financier);

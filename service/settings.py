@@ -44,6 +44,24 @@ class Settings(BaseSettings):
         ge=0,
         description="rendered provenance answers kept per gateway process (bytes; 0 keeps none)",
     )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        description="an Idempotency-Key's record (and replayable answer) is kept this long; a retry "
+        "after that is a new request",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a write in flight holds its key this long, refreshed while it works; a retry after "
+        "a lease expired (the process died) resolves the write from the chain",
+    )
+    idempotency_sweep_seconds: float = Field(
+        default=300.0, ge=0, description="expired idempotency records are deleted this often (0: never)"
+    )
+    idempotency_sweep_batch: int = Field(
+        default=1_000, ge=1, description="expired idempotency records deleted per statement"
+    )
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )

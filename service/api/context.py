@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -383,6 +383,12 @@ more requests than this queue for one (the default pool's overflow would open an
 PostgreSQL connection, a process fork, per request)."""
 
 
+class Startable(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
 @dataclass
 class AppContext:
     """Settings, database, chain, ledger client, indexer and keyring of one gateway.
@@ -406,6 +412,8 @@ class AppContext:
     """The engine of `read` (default: `engine`): without a ping on every checkout."""
     locks: ProcessLocks = field(default_factory=lambda: ProcessLocks(None, ""))
     follower: IndexFollower | None = None
+    sweeper: Startable | None = None
+    """Deletes expired idempotency records (service.api.idempotency.IdempotencySweeper)."""
     metrics: Metrics = field(default_factory=Metrics)
     callers: CallerCache = field(default_factory=CallerCache)
     members: MemberDirectory = field(default_factory=MemberDirectory)
@@ -623,13 +631,22 @@ class AppContext:
             self._release_indexing()
 
     def start(self) -> None:
-        """Start following the chain head in the background (not with `sync_indexing`)."""
+        """Start following the chain head in the background (not with `sync_indexing`), and deleting
+        expired idempotency records."""
         if not self.sync_indexing:
             if self.follower is None:
                 self.follower = IndexFollower(self)
             self.follower.start()
+        if self.settings.idempotency_sweep_seconds > 0:
+            if self.sweeper is None:
+                from service.api.idempotency import IdempotencySweeper  # it imports this module
+
+                self.sweeper = IdempotencySweeper(self)
+            self.sweeper.start()
 
     def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
         if self.follower is not None:
             self.follower.stop()
         self.indexer.stop()

@@ -119,7 +119,11 @@ class MemberOut(BaseModel):
 
 
 class MemberCreated(MemberOut):
-    api_key: str
+    api_key: str | None = Field(
+        description="the member's API key, in the first answer only (null when an Idempotency-Key "
+        "replays it: see api_key_note)"
+    )
+    api_key_note: str | None = None
     tx_hash: str | None
 
 

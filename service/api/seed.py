@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
 from service.api.auth import AUDITOR, CORE_ENTERPRISE, FINANCIER, SUPPLIER, hash_key
@@ -16,9 +17,9 @@ from service.api.context import AppContext
 from service.api.routes.credit_limits import grant_credit_limit
 from service.api.routes.credit_relationships import approve_financier
 from service.api.routes.members import onboard_member
-from service.api.writes import signer
+from service.api.writes import Step, signer
 from service.db.gateway_models import ApiMember
-from service.ledger.client import SettlementTokenClient, TxResult
+from service.ledger.client import SettlementTokenClient, TxResult, tx_result
 from service.secret_files import write_private_text
 
 DEFAULT_CREDENTIALS = Path("var/demo-credentials.json")
@@ -62,6 +63,7 @@ def seed_demo(context: AppContext, operator_api_key: str) -> dict[str, Credentia
     }
     for short, (name, roles) in DEMO_MEMBERS.items():
         created = onboard_member(context, operator, name, roles)
+        assert created.api_key is not None  # a first onboarding always shows it
         credentials[short] = Credential(created.id, name, list(roles), created.address, created.api_key)
     with context.session() as session:
         bank = session.scalars(select(ApiMember).where(ApiMember.id == credentials["bank"].id)).one()
@@ -102,6 +104,23 @@ def register_settlement_token(
     registered = context.settlement_token(currency)
     assert registered is not None
     return registered, result
+
+
+def registration_steps(context: AppContext, currency: str, decimals: int = 2) -> list[Step]:
+    """The two transactions registering a new settlement token of `currency`, for
+    `service.api.writes.transact`: deploy it, then register it with the ledger."""
+    deployed: list[str] = []
+
+    def deploy(account: LocalAccount) -> TxResult:
+        data = SettlementTokenClient.deployment_data(context.ledger, currency, decimals=decimals)
+        receipt = context.ledger.sender.send(account, to=None, data=data)
+        deployed.append(str(receipt["contractAddress"]))
+        return tx_result(receipt, {})
+
+    def register(account: LocalAccount) -> TxResult:
+        return context.ledger.set_settlement_token(account, currency, deployed[-1])
+
+    return [Step(deploy, {"step": "deploy"}), Step(register, {"step": "register"})]
 
 
 def deposit(context: AppContext, member_id: str, amount: int, reference: str, currency: str = "USD") -> None:

@@ -1,11 +1,22 @@
-"""Ledger writes on behalf of a member: sign with its custodial key, send, wait for the index."""
+"""Ledger writes on behalf of a member: sign with its custodial key, send, wait for the index.
+
+A write route checks what it can, then calls `transact` with its steps (the ledger calls to send, in
+order) and its answer builder: a module-level function that makes the answer from JSON `inputs` and
+the mined transactions (`Sent`). Under an Idempotency-Key (`service.api.idempotency`) the builder's
+name and inputs are recorded with every signed transaction before it is broadcast, so a retry after
+a lost receipt or a crash rebuilds the same answer from the chain without acting again.
+"""
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from service.api.context import AppContext
@@ -14,7 +25,93 @@ from service.api.queries import notes_out
 from service.api.schemas import WriteResult
 from service.db.gateway_models import ApiMember
 from service.db.models import Note
-from service.ledger.client import TxResult
+from service.ledger.client import TxResult, current_journal
+
+Answer = tuple[int, BaseModel]
+AnswerBuilder = Callable[[AppContext, dict[str, Any], "list[Sent]"], Answer]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transaction of a write: the ledger call, and a JSON label kept with it (e.g. a batch's
+    first index) for the answer builder."""
+
+    call: Callable[[LocalAccount], TxResult]
+    label: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A mined transaction of a write, as an answer builder sees it."""
+
+    result: TxResult
+    indexed: bool
+    label: dict[str, Any]
+
+
+class WriteJournal:
+    """What `transact` tells the journal of an idempotent write (installed with
+    `service.ledger.client.journaling`): the answer builder and its inputs, before anything is
+    signed, and the label of each step before it is signed."""
+
+    def plan(self, builder: str, inputs: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def label(self, label: dict[str, Any], *, last: bool) -> None:
+        """The next transaction signed is step `label`; `last`: the write's last step."""
+        raise NotImplementedError
+
+    def sent(self) -> list[Sent]:
+        """Transactions of this write mined in an earlier attempt (resolved), in order."""
+        return []
+
+    def before_broadcast(self, tx_hash: str, raw: bytes) -> None:
+        raise NotImplementedError
+
+
+def builder_name(build: AnswerBuilder) -> str:
+    return f"{build.__module__}:{build.__qualname__}"
+
+
+def find_builder(name: str) -> AnswerBuilder:
+    """The answer builder `builder_name` named (a module-level function of the gateway)."""
+    module_name, _, qualname = name.partition(":")
+    if not module_name.startswith("service.") or not qualname or "." in qualname:
+        raise LookupError(f"not an answer builder: {name!r}")
+    found = getattr(importlib.import_module(module_name), qualname, None)
+    if not callable(found):
+        raise LookupError(f"no answer builder {name!r}")
+    build: AnswerBuilder = found
+    return build
+
+
+def transact(
+    context: AppContext,
+    member: ApiMember | LocalAccount,
+    build: AnswerBuilder,
+    inputs: dict[str, Any],
+    *steps: Step | Callable[[LocalAccount], TxResult],
+) -> Answer:
+    """Send `steps` in order signed by `member` (its custodial key, or an account such as the
+    relayer's), then answer `build(context, inputs, sent)`.
+
+    `build` must be a module-level function and `inputs` JSON (no secrets: they are stored with an
+    idempotent write's record), so that the answer can be rebuilt in any process from the recorded
+    transactions. `sent` also holds the transactions an earlier attempt of the same idempotent write
+    had mined (a write of several steps interrupted half-way and run again)."""
+    journal = current_journal()
+    flow = journal if isinstance(journal, WriteJournal) else None
+    if flow is not None:
+        flow.plan(builder_name(build), inputs)
+    done = list(flow.sent()) if flow is not None else []
+    account = member if isinstance(member, LocalAccount) else signer(context, member)
+    for i, given in enumerate(steps):
+        step = given if isinstance(given, Step) else Step(given)
+        if flow is not None:
+            flow.label(step.label, last=i == len(steps) - 1)
+        result, indexed = send_signed(context, account, step.call)
+        done.append(Sent(result, indexed, step.label))
+    return build(context, inputs, done)
 
 
 def signer(context: AppContext, member: ApiMember) -> LocalAccount:

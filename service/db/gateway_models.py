@@ -46,7 +46,10 @@ class ApiMember(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first answer to a write sent with an Idempotency-Key, replayed for retries."""
+    """A write sent with an Idempotency-Key: the request's fingerprint, while it runs a lease (owner
+    and expiry, refreshed while working), every transaction it signed (hash and raw signed bytes,
+    recorded before broadcasting), what its answer is built from, and once final its answer (secrets
+    left out), replayed for retries until `expires_at`."""
 
     __tablename__ = "idempotency_records"
 
@@ -55,13 +58,26 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255))
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(500))
+    """The request path, cut to 500 characters (the full path is fingerprinted in `path_sha256`)."""
+    path_sha256: Mapped[str] = mapped_column(String(64), server_default="")
     body_sha256: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """None while the first request is still being processed."""
     response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    transactions: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """[{"hash", "raw", "step"}] in the order they were signed; recorded before each broadcast."""
+    answer_builder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    answer_inputs: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """After this the record is deleted (`service.api.idempotency.purge_expired`) and the key is free."""
 
-    __table_args__ = (UniqueConstraint("member_id", "key", name="uq_idempotency_member_key"),)
+    __table_args__ = (
+        UniqueConstraint("member_id", "key", name="uq_idempotency_member_key"),
+        Index("ix_idempotency_records_expires_at", "expires_at"),
+    )
 
 
 class NoteReference(Base):

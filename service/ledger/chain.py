@@ -13,6 +13,8 @@ from eth_tester.backends.pyevm.main import get_default_account_keys
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
+from service.ledger.client import journal_broadcast
+
 ChainKind = Literal["in-process", "http"]
 
 
@@ -70,6 +72,7 @@ class Chain:
             "maxPriorityFeePerGas": 10**9,
         }
         signed = self.funder.sign_transaction(tx)
+        journal_broadcast(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         self.w3.eth.wait_for_transaction_receipt(tx_hash)
 

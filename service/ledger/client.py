@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -19,7 +21,7 @@ from eth_tester.exceptions import TransactionFailed
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 
 from service.domain import MemberStatus, NoteStatus, Role
 from service.ledger.abi_codec import CallEncoder, DecodedEvent, ErrorDecoder, EventDecoder
@@ -27,6 +29,7 @@ from service.ledger.artifacts import load_artifact
 from service.ledger.errors import (
     LedgerError,
     LedgerUnavailable,
+    TransactionDropped,
     TransactionTimeout,
     UnknownRevert,
     revert_from_data,
@@ -171,6 +174,52 @@ _CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionErro
 _REVERT_ERRORS = (ContractLogicError, TransactionFailed, Web3RPCError, ValueError)
 
 
+class BroadcastJournal(Protocol):
+    """Told of every transaction signed in its context before it is broadcast (see `journaling`)."""
+
+    def before_broadcast(self, tx_hash: str, raw: bytes) -> None:
+        """Record `tx_hash` and the signed `raw` bytes durably; raising stops the broadcast."""
+
+
+_JOURNAL: ContextVar[BroadcastJournal | None] = ContextVar("credchain_broadcast_journal", default=None)
+
+
+@contextmanager
+def journaling(journal: BroadcastJournal) -> Iterator[BroadcastJournal]:
+    """Within this block (this thread or task's context), every transaction signed by a
+    `TransactionSender` or the chain's funder is handed to `journal` before it is broadcast."""
+    token = _JOURNAL.set(journal)
+    try:
+        yield journal
+    finally:
+        _JOURNAL.reset(token)
+
+
+def current_journal() -> BroadcastJournal | None:
+    return _JOURNAL.get()
+
+
+def journal_broadcast(tx_hash: str, raw: bytes) -> None:
+    """Hand a signed transaction to the journal of the current context, if any, before broadcasting."""
+    journal = _JOURNAL.get()
+    if journal is not None:
+        journal.before_broadcast(tx_hash, raw)
+
+
+_TRANSIENT_STATUS = 500
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failed node request may succeed if asked again: connection refused or reset, a
+    timeout, an HTTP 5xx from the node (or a proxy before it)."""
+    if isinstance(exc, NodeHttpError):
+        return exc.status >= _TRANSIENT_STATUS
+    cause = exc.__cause__
+    if isinstance(exc, LedgerUnavailable) and cause is not None:
+        return transient(cause)
+    return isinstance(exc, (*_CONNECTION_ERRORS, LedgerUnavailable))
+
+
 class TransactionSender:
     """Estimates, signs, sends and awaits transactions; turns failures into ledger exceptions.
 
@@ -241,6 +290,7 @@ class TransactionSender:
         with self.nonces.reserve(sender.address) as nonce:
             tx["nonce"] = nonce
             signed = sender.sign_transaction(tx)
+            journal_broadcast(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
             tx_hash = self._send_raw(signed.raw_transaction)
         receipt = self._receipt(tx_hash)
         if receipt["status"] != 1:
@@ -275,14 +325,82 @@ class TransactionSender:
             raise self.translate(exc) from exc
 
     def _receipt(self, tx_hash: str) -> Any:
+        """The receipt of `tx_hash`, waited for up to `receipt_timeout`; a look-up that fails
+        transiently (connection reset, timeout, 5xx) is retried until then, not given up on."""
         if self.node is not None:
             return self.node.receipt(tx_hash, self.receipt_timeout)
+        deadline = time.monotonic() + self.receipt_timeout
+        while True:
+            try:
+                return self.w3.eth.wait_for_transaction_receipt(
+                    HexBytes(tx_hash), timeout=max(deadline - time.monotonic(), 0.0)
+                )
+            except TimeExhausted as exc:
+                raise TransactionTimeout(f"no receipt for {tx_hash}") from exc
+            except _CONNECTION_ERRORS as exc:
+                if time.monotonic() >= deadline:
+                    raise TransactionTimeout(f"no receipt for {tx_hash}: {exc}") from exc
+                time.sleep(NodeRpc.PAUSE)
+
+    # ------------------------------------------------------------------ resolving a sent transaction
+    def find_receipt(self, tx_hash: str) -> Any | None:
+        """The receipt of `tx_hash` if it is mined (one look), else None."""
+        if self.node is not None:
+            found = self.node.request("eth_getTransactionReceipt", [tx_hash])
+            return _receipt(found) if found is not None else None
         try:
-            return self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=self.receipt_timeout)
-        except TimeExhausted as exc:
-            raise TransactionTimeout(f"no receipt for {tx_hash}") from exc
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
         except _CONNECTION_ERRORS as exc:
             raise LedgerUnavailable(str(exc)) from exc
+
+    def known(self, tx_hash: str) -> bool:
+        """Whether the node knows `tx_hash` (pending or mined)."""
+        if self.node is not None:
+            return self.node.request("eth_getTransactionByHash", [tx_hash]) is not None
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        except _CONNECTION_ERRORS as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        return True
+
+    def resolve(self, tx_hash: str, raw: bytes) -> Any:
+        """The receipt of a transaction signed earlier (`raw`, whose hash is `tx_hash`) and maybe
+        broadcast: mined -> its receipt (a reverted one raises the revert's ledger error); known to
+        the node but pending -> waited for; unknown to the node -> `raw` broadcast again, then waited
+        for. Raises TransactionDropped if it can never be mined (its nonce was used by another
+        transaction: nothing it would have done happened), TransactionTimeout if it is not mined
+        within `receipt_timeout`, LedgerUnavailable if the node cannot be asked."""
+        receipt = self.find_receipt(tx_hash)
+        if receipt is None and not self.known(tx_hash):
+            try:
+                self._send_raw(raw)
+            except LedgerUnavailable:
+                raise
+            except LedgerError as exc:
+                receipt = self.find_receipt(tx_hash)  # mined meanwhile?
+                if receipt is None and not self.known(tx_hash):
+                    raise TransactionDropped(
+                        f"{tx_hash} was never mined and cannot be: the node refused it again ({exc})"
+                    ) from exc
+        if receipt is None:
+            receipt = self._receipt(tx_hash)
+        if receipt["status"] != 1:
+            raise self._mined_failure(tx_hash, int(receipt["blockNumber"]))
+        return receipt
+
+    def _mined_failure(self, tx_hash: str, block_number: int) -> LedgerError:
+        """The error of a mined, failed transaction, found by re-running it on its block's parent."""
+        if self.node is not None:
+            tx = self.node.request("eth_getTransactionByHash", [tx_hash])
+            call = {"from": tx["from"], "to": tx["to"], "data": tx["input"]}
+        else:
+            found = self.rpc(lambda: self.w3.eth.get_transaction(HexBytes(tx_hash)))
+            call = {"from": found["from"], "to": found["to"], "data": HexBytes(found["input"]).to_0x_hex()}
+        return self._replay_failure(call, block_number)
 
     def _replay_failure(self, call: dict[str, Any], block_number: int) -> LedgerError:
         """Re-run a mined, failed transaction as a call on the state before its block."""
@@ -344,7 +462,15 @@ class NodeRpc:
         started = time.monotonic()
         pauses = prompt_pauses()
         while True:
-            found = self.request("eth_getTransactionReceipt", [tx_hash])
+            try:
+                found = self.request("eth_getTransactionReceipt", [tx_hash])
+            except LedgerUnavailable as exc:  # transient: asked again until the timeout
+                if not transient(exc):
+                    raise
+                if time.monotonic() - started >= timeout:
+                    raise TransactionTimeout(f"no receipt for {tx_hash}: {exc}") from exc
+                time.sleep(min(self.PAUSE, max(timeout - (time.monotonic() - started), 0.0)))
+                continue
             if found is not None:
                 return _receipt(found)
             elapsed = time.monotonic() - started
@@ -723,17 +849,31 @@ class SettlementTokenClient(ContractClient):
         decimals: int = 2,
     ) -> SettlementTokenClient:
         """Deploy the settlement token of `currency` for `ledger` (sharing its nonce manager)."""
-        artifact = load_artifact(TOKEN_CONTRACT)
-        factory = ledger.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        data = factory.constructor(
-            ledger.address,
-            currency_bytes(currency),
-            name or f"credchain settlement {currency}",
-            symbol or f"cc{currency}",
-            decimals,
-        ).data_in_transaction
+        data = cls.deployment_data(ledger, currency, name=name, symbol=symbol, decimals=decimals)
         receipt = ledger.sender.send(deployer, to=None, data=data)
         return cls(ledger.w3, receipt["contractAddress"], sender=ledger.sender)
+
+    @staticmethod
+    def deployment_data(
+        ledger: LedgerClient,
+        currency: str,
+        *,
+        name: str | None = None,
+        symbol: str | None = None,
+        decimals: int = 2,
+    ) -> str:
+        """The contract-creation data of `currency`'s settlement token for `ledger`."""
+        artifact = load_artifact(TOKEN_CONTRACT)
+        factory = ledger.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        return str(
+            factory.constructor(
+                ledger.address,
+                currency_bytes(currency),
+                name or f"credchain settlement {currency}",
+                symbol or f"cc{currency}",
+                decimals,
+            ).data_in_transaction
+        )
 
     def mint(self, sender: LocalAccount, to: str, amount: int, reference: bytes | str) -> TxResult:
         """Tokenize a deposit (operator only)."""

@@ -24,6 +24,11 @@ class TransactionTimeout(LedgerError):
     """A transaction was sent but no receipt arrived in time."""
 
 
+class TransactionDropped(LedgerError):
+    """A transaction signed earlier was never mined and never can be: the node refuses it (its nonce
+    was used by another transaction of the same account), so nothing it would have done happened."""
+
+
 class LedgerRevert(LedgerError):
     """A contract call reverted with a custom error of the credchain ABI."""
 

@@ -73,7 +73,15 @@ def workers_gateway(anvil: Chain, pg_schema: str, tmp_path: Path) -> Iterator[di
     yield from _gateway(anvil, pg_schema, tmp_path, workers=2)
 
 
-def _gateway(anvil: Chain, pg_schema: str, tmp_path: Path, workers: int) -> Iterator[dict[str, Any]]:
+def _gateway(
+    anvil: Chain,
+    pg_schema: str,
+    tmp_path: Path,
+    workers: int,
+    run_rpc_url: str | None = None,
+    **extra_env: str,
+) -> Iterator[dict[str, Any]]:
+    """`run_rpc_url`: the node as `credchain run` reaches it (default: anvil itself)."""
     rpc_url = str(anvil.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
     init = _cli("init", env=_env(rpc_url, pg_schema))
     assert init.returncode == 0, init.stdout + init.stderr
@@ -84,11 +92,12 @@ def _gateway(anvil: Chain, pg_schema: str, tmp_path: Path, workers: int) -> Iter
     assert contract and from_block and operator_key and relayer_key, init.stdout
 
     env = _env(
-        rpc_url,
+        run_rpc_url or rpc_url,
         pg_schema,
         CREDCHAIN_CONTRACT_ADDRESS=contract[1],
         CREDCHAIN_FROM_BLOCK=from_block[1],
         CREDCHAIN_RELAYER_KEY=relayer_key[1],
+        **extra_env,
     )
     port = free_port()
     log_path = tmp_path / "gateway.log"

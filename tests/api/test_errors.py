@@ -199,20 +199,28 @@ def test_ledger_unavailable_is_503(gw: Gateway, monkeypatch: pytest.MonkeyPatch)
 def test_a_write_whose_receipt_timed_out_is_never_sent_again_under_its_key(
     gw: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[object] = []
+    sender = gw.context.ledger.sender
+    broadcasts: list[bytes] = []
+    send_raw, receipt = sender._send_raw, sender._receipt
 
-    def sent_but_not_mined(*args: object) -> object:
-        sent.append(args)
-        raise TransactionTimeout("no receipt for 0xabc")
+    def counted(raw: bytes) -> str:
+        broadcasts.append(bytes(raw))
+        return send_raw(raw)
 
-    monkeypatch.setattr(gw.context.ledger, "issue", sent_but_not_mined)
+    def timed_out(tx_hash: str) -> object:
+        raise TransactionTimeout(f"no receipt for {tx_hash}")
+
+    monkeypatch.setattr(sender, "_send_raw", counted)
+    monkeypatch.setattr(sender, "_receipt", timed_out)
     body = gw.issue_body()
     first = gw.post("core", "/v1/notes", body, **{"Idempotency-Key": "slow-1"})
     problem(first, 504, "transaction-timeout")
+    monkeypatch.setattr(sender, "_receipt", receipt)
     retry = gw.post("core", "/v1/notes", body, **{"Idempotency-Key": "slow-1"})
-    problem(retry, 504, "transaction-timeout")
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["tx_hash"] == first.json()["tx_hashes"][0]
     assert retry.headers["idempotent-replayed"] == "true"
-    assert len(sent) == 1
+    assert len(broadcasts) == 1
 
 
 def test_unknown_route_is_problem(gw: Gateway) -> None:

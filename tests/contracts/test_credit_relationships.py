@@ -229,11 +229,14 @@ def test_a_new_approval_after_a_withdrawal_starts_from_no_grant(consortium: Cons
     assert only_event(result, "CreditLimitSet")["limit"] == 500
 
 
-def test_a_suspended_obligor_may_still_withdraw_a_financier(consortium: Consortium) -> None:
+def test_a_suspended_obligor_cannot_withdraw_a_financier(consortium: Consortium) -> None:
+    """Suspension freezes the relationship too: a suspended obligor cannot hide its book from the
+    financiers that fund it."""
     c = consortium
     c.ledger.suspend_member(c.operator, c.core.address)
-    result = c.ledger.withdraw_financier(c.core, c.bank.address)
-    assert only_event(result, "FinancierWithdrawn")["limit"] == 0
+    with pytest.raises(errors.MemberNotActive):
+        c.ledger.withdraw_financier(c.core, c.bank.address)
+    assert c.ledger.financier_approved(c.core.address, c.bank.address) is True
 
 
 def test_after_a_withdrawal_issuance_beyond_the_remaining_limit_is_refused_but_notes_stay_valid(

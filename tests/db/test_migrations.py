@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from service.db.migrate import REPO_ROOT, downgrade, upgrade
 from service.db.models import Base
@@ -56,3 +58,37 @@ def test_alembic_command_line(empty_db: TestDatabase, via: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert _differences(empty_db) == []
+
+
+def test_idempotency_records_from_before_the_journal_are_scrubbed_and_expire(empty_db: TestDatabase) -> None:
+    """0004: an onboarding answer stored with its API key in plain text loses the key, every old
+    record expires a day after it was made, one still in flight keeps its key in use until then."""
+    upgrade(empty_db.url, empty_db.schema, "0003_financing")
+    created = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    old = text(
+        "INSERT INTO idempotency_records (member_id, key, method, path, body_sha256, status_code, "
+        "response_body, created_at) VALUES (:m, :k, 'POST', '/v1/members', :b, :s, :r, :c)"
+    )
+    with empty_db.engine.begin() as conn:
+        answer = json.dumps({"id": "m_1", "api_key": "cc_secret", "tx_hash": "0x01"})
+        conn.execute(old, {"m": "operator", "k": "done", "b": "0" * 64, "s": 201, "r": answer, "c": created})
+        conn.execute(old, {"m": "operator", "k": "flying", "b": "0" * 64, "s": None, "r": None, "c": created})
+    upgrade(empty_db.url, empty_db.schema)
+    with empty_db.engine.connect() as conn:
+        rows = {
+            row.key: row
+            for row in conn.execute(
+                text("SELECT key, response_body, expires_at, lease_owner FROM idempotency_records")
+            )
+        }
+    body = rows["done"].response_body
+    body = json.loads(body) if isinstance(body, str) else body
+    assert body["api_key"] is None and "credchain keys issue" in body["api_key_note"]
+    assert "cc_secret" not in json.dumps(body)
+    for row in rows.values():
+        expires = (
+            row.expires_at if isinstance(row.expires_at, datetime) else datetime.fromisoformat(row.expires_at)
+        )
+        expires = expires.astimezone(UTC) if expires.tzinfo else expires.replace(tzinfo=UTC)
+        assert expires == created + timedelta(days=1)
+    assert rows["flying"].lease_owner is not None and rows["done"].lease_owner is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -13,7 +13,7 @@ from service.api.idempotency import run_idempotent
 from service.api.problems import revert_problem
 from service.api.queries import member_status, resolve_party
 from service.api.schemas import CreditLimitOut, CreditLimitSet
-from service.api.writes import send
+from service.api.writes import Answer, Sent, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import CreditGrant, Member, ObligorCredit
 from service.domain import MemberStatus, Role
@@ -43,21 +43,31 @@ def grant_credit_limit(context: AppContext, financier: ApiMember, party: str, am
                 "it approves you with POST /v1/credit-relationships",
                 field="obligor",
             )
-    result, indexed = send(
-        context, financier, lambda account: context.ledger.set_credit_limit(account, obligor, amount)
+    _status, answer = transact(
+        context,
+        financier,
+        credit_limit_answer,
+        {"financier": financier.address, "obligor": obligor, "grant": amount},
+        lambda account: context.ledger.set_credit_limit(account, obligor, amount),
     )
+    assert isinstance(answer, CreditLimitOut)
+    return answer
+
+
+def credit_limit_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    result, indexed = sent[-1].result, sent[-1].indexed
     limit = outstanding = None
-    if indexed and amount > 0:  # a financier with a grant above 0 may see the obligor's totals
+    if indexed and int(inputs["grant"]) > 0:  # a financier with a grant above 0 may see the obligor's totals
         with context.session() as session:
-            credit = session.get(ObligorCredit, obligor)
+            credit = session.get(ObligorCredit, inputs["obligor"])
             if credit is not None:
                 limit, outstanding = str(credit.credit_limit), str(credit.outstanding)
-    return CreditLimitOut(
+    return 200, CreditLimitOut(
         tx_hash=result.tx_hash,
         block_number=result.block_number,
-        financier=financier.address,
-        obligor=obligor,
-        grant=str(amount),
+        financier=inputs["financier"],
+        obligor=inputs["obligor"],
+        grant=str(inputs["grant"]),
         credit_limit=limit,
         outstanding=outstanding,
     )

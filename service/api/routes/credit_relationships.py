@@ -3,7 +3,7 @@ notes), and may withdraw an approval; each side lists its own relationships."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -29,7 +29,7 @@ from service.api.schemas import (
     CreditRelationshipOut,
     CreditRelationshipWrite,
 )
-from service.api.writes import send
+from service.api.writes import Answer, Sent, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import CreditGrant, Member
 from service.domain import MemberStatus, Role
@@ -71,17 +71,17 @@ def _financier_of(session: Session, obligor: ApiMember, party: str) -> str:
     return financier
 
 
-def _written(
-    context: AppContext, obligor: str, financier: str, tx_hash: str, block: int, indexed: bool
-) -> CreditRelationshipWrite:
+def relationship_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of an approval (201) or a withdrawal (200): the relationship as indexed."""
+    result, indexed = sent[-1].result, sent[-1].indexed
     relationship = None
     if indexed:
         with context.session() as session:
-            row = session.get(CreditGrant, (financier, obligor))
+            row = session.get(CreditGrant, (inputs["financier"], inputs["obligor"]))
             if row is not None:
                 relationship = relationship_out(context, session, row)
-    return CreditRelationshipWrite(
-        tx_hash=tx_hash, block_number=block, indexed=indexed, relationship=relationship
+    return int(inputs["status"]), CreditRelationshipWrite(
+        tx_hash=result.tx_hash, block_number=result.block_number, indexed=indexed, relationship=relationship
     )
 
 
@@ -96,10 +96,15 @@ def approve_financier(context: AppContext, obligor: ApiMember, party: str) -> Cr
                 f"you have already approved financier {financier}",
                 field="financier",
             )
-    result, indexed = send(
-        context, obligor, lambda account: context.ledger.approve_financier(account, financier)
+    _status, answer = transact(
+        context,
+        obligor,
+        relationship_answer,
+        {"financier": financier, "obligor": obligor.address, "status": 201},
+        lambda account: context.ledger.approve_financier(account, financier),
     )
-    return _written(context, obligor.address, financier, result.tx_hash, result.block_number, indexed)
+    assert isinstance(answer, CreditRelationshipWrite)
+    return answer
 
 
 @router.post("", status_code=201, response_model=CreditRelationshipWrite)
@@ -129,9 +134,9 @@ def withdraw(
 ) -> JSONResponse:
     """Withdraw your approval of a financier (member id or address): its grant is removed from your
     credit limit at once (issuance beyond what remains is refused; notes already issued stay valid)
-    and it no longer sees your notes. Allowed while you are suspended."""
+    and it no longer sees your notes."""
 
-    def action() -> tuple[int, CreditRelationshipWrite]:
+    def action() -> Answer:
         with context.session() as session:
             address = resolve_party(session, financier, "financier")
             current = session.get(CreditGrant, (address, obligor.address))
@@ -141,10 +146,13 @@ def withdraw(
                     f"you have no approved relationship with financier {address}",
                     field="financier",
                 )
-        result, indexed = send(
-            context, obligor, lambda account: context.ledger.withdraw_financier(account, address)
+        return transact(
+            context,
+            obligor,
+            relationship_answer,
+            {"financier": address, "obligor": obligor.address, "status": 200},
+            lambda account: context.ledger.withdraw_financier(account, address),
         )
-        return 200, _written(context, obligor.address, address, result.tx_hash, result.block_number, indexed)
 
     return run_idempotent(context, obligor, idempotency_key, "DELETE", request.url.path, None, action)
 

@@ -8,7 +8,7 @@ token balances), so it is answered as problem+json without sending anything."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -51,7 +51,7 @@ from service.api.queries import (
     visible_note,
 )
 from service.api.schemas import Empty
-from service.api.writes import send
+from service.api.writes import Answer, Sent, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import DiscountOffer, Note
 from service.domain import MemberStatus, NoteStatus
@@ -139,6 +139,27 @@ def _offer_answer(
     )
 
 
+def offer_written(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of an offer write (`inputs`: the offer, or None for the one the transaction made;
+    its note; the status the write leaves it in and other `changes`; the basis of quotes)."""
+    result, indexed = sent[-1].result, sent[-1].indexed
+    status: OfferStatus = inputs["status"]
+    with context.session() as session:
+        note = session.get(Note, int(inputs["note_id"]))
+        offer = session.get(DiscountOffer, int(inputs["offer_id"])) if inputs.get("offer_id") else None
+    assert note is not None
+    if offer is None:
+        written = _offered(result, note)
+    else:
+        changes: dict[str, Any] = dict(inputs.get("changes") or {})
+        if status != "open":
+            changes.update(status=status, closed_block=result.block_number, closed_tx=result.tx_hash)
+        written = _copy(offer, **changes)
+    basis = Basis(inputs.get("basis", Basis.ACT_360.value))
+    answer = _offer_answer(context, result, indexed, written.id, written, note, basis, status)
+    return int(inputs.get("http_status", 200)), answer
+
+
 # ------------------------------------------------------------------ offer
 @router.post("/v1/notes/{note_id}/discount-offers", status_code=201, response_model=OfferWrite)
 def make_offer(
@@ -152,7 +173,7 @@ def make_offer(
     """Offer to buy an active note from its holder, at `price` or at an annual discount `rate`
     (ACT/360 unless `basis` says ACT/365), valid until `deadline`."""
 
-    def action() -> tuple[int, OfferWrite]:
+    def action() -> Answer:
         with context.session() as session:
             member_active(session, member)
             note = visible_note(session, member, parse_note_id(note_id))
@@ -194,16 +215,21 @@ def make_offer(
             )
         if not body.off_chain:
             require_token(context, note.currency)
-        result, indexed = send(
+        return transact(
             context,
             member,
+            offer_written,
+            {
+                "offer_id": None,
+                "note_id": note.id,
+                "basis": basis.value,
+                "status": "open",
+                "http_status": 201,
+            },
             lambda account: context.ledger.offer_discount(
                 account, note.id, price, deadline, off_chain=body.off_chain
             ),
         )
-        written = _offered(result, note)
-        answer = _offer_answer(context, result, indexed, written.id, written, note, basis, "open")
-        return 201, answer
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 
@@ -229,7 +255,7 @@ def accept_offer(
     """The holder accepts: the note goes to the financier and the price in settlement tokens comes
     to the holder in one transaction (for an off-chain offer: against the recorded payment)."""
 
-    def action() -> tuple[int, OfferWrite]:
+    def action() -> Answer:
         with context.session() as session:
             offer = visible_offer(session, member, offer_id)
         note = _note_of(context, offer)
@@ -268,12 +294,13 @@ def accept_offer(
         else:
             token = require_token(context, note.currency)
             require_funds(context, token, offer.financier, int(offer.price))
-        result, indexed = send(
-            context, member, lambda account: context.ledger.accept_discount_offer(account, offer.id)
+        return transact(
+            context,
+            member,
+            offer_written,
+            {"offer_id": offer.id, "note_id": note.id, "status": "accepted"},
+            lambda account: context.ledger.accept_discount_offer(account, offer.id),
         )
-        accepted = _copy(offer, status="accepted", closed_block=result.block_number, closed_tx=result.tx_hash)
-        answer = _offer_answer(context, result, indexed, offer.id, accepted, note, Basis.ACT_360, "accepted")
-        return 200, answer
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
 
@@ -289,7 +316,7 @@ def cancel_offer(
 ) -> JSONResponse:
     """The financier withdraws an offer it made (open, expired or void)."""
 
-    def action() -> tuple[int, OfferWrite]:
+    def action() -> Answer:
         with context.session() as session:
             offer = visible_offer(session, member, offer_id)
         if offer.financier != member.address:
@@ -297,16 +324,13 @@ def cancel_offer(
         if offer.status != "open":
             raise revert_problem("OfferNotOpen", f"offer {offer.id} is {offer.status}")
         note = _note_of(context, offer)
-        result, indexed = send(
-            context, member, lambda account: context.ledger.cancel_discount_offer(account, offer.id)
+        return transact(
+            context,
+            member,
+            offer_written,
+            {"offer_id": offer.id, "note_id": note.id, "status": "cancelled"},
+            lambda account: context.ledger.cancel_discount_offer(account, offer.id),
         )
-        cancelled = _copy(
-            offer, status="cancelled", closed_block=result.block_number, closed_tx=result.tx_hash
-        )
-        answer = _offer_answer(
-            context, result, indexed, offer.id, cancelled, note, Basis.ACT_360, "cancelled"
-        )
-        return 200, answer
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
 
@@ -323,7 +347,7 @@ def record_payment(
     """The financier records the reference of the off-chain payment of an off-chain offer's price;
     the holder's acceptance then confirms receipt and delivers the note."""
 
-    def action() -> tuple[int, OfferWrite]:
+    def action() -> Answer:
         with context.session() as session:
             offer = visible_offer(session, member, offer_id)
         if offer.financier != member.address:
@@ -340,14 +364,18 @@ def record_payment(
                 "OfferExpired", f"offer {offer.id} expired at {to_datetime(offer.deadline).isoformat()}"
             )
         note = _note_of(context, offer)
-        result, indexed = send(
+        return transact(
             context,
             member,
+            offer_written,
+            {
+                "offer_id": offer.id,
+                "note_id": note.id,
+                "status": "open",
+                "changes": {"payment_reference": "0x" + reference.hex()},
+            },
             lambda account: context.ledger.record_discount_payment(account, offer.id, reference),
         )
-        recorded = _copy(offer, payment_reference="0x" + reference.hex())
-        answer = _offer_answer(context, result, indexed, offer.id, recorded, note, Basis.ACT_360, "open")
-        return 200, answer
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 

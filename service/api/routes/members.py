@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends, Header, Request
@@ -14,11 +14,11 @@ from web3 import Web3
 
 from service.api.auth import OPERATOR, Context, CurrentMember, hash_key, new_api_key, role_dependency
 from service.api.context import AppContext
-from service.api.idempotency import run_idempotent
+from service.api.idempotency import SECRET_FIELDS, run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_out, member_status
 from service.api.schemas import Empty, MemberCreate, MemberCreated, MemberList, MemberOut, MemberStatusChanged
-from service.api.writes import send
+from service.api.writes import Answer, Sent, Step, transact
 from service.db.gateway_models import ApiMember
 from service.domain import MemberStatus, Role
 from service.ledger.client import TxResult
@@ -69,24 +69,55 @@ def onboard_member(
         address = account.address
         context.fund(address)
     onboard_to: str = address
-    result, _indexed = send(
-        context, operator, lambda op: context.ledger.onboard_member(op, onboard_to, role_bits(ordered))
+    inputs = {
+        "member_id": new_member_id(),
+        "name": name,
+        "address": address,
+        "roles": ordered,
+        "custody": "self" if keystore is None else "custodial",
+        "encrypted_key": keystore,  # as api_members keeps it: encrypted with the master secret
+    }
+    _status, created = transact(
+        context,
+        operator,
+        onboarded_answer,
+        inputs,
+        Step(
+            lambda op: context.ledger.onboard_member(op, onboard_to, role_bits(ordered)), {"step": "onboard"}
+        ),
     )
-    api_key = new_api_key()
-    member = ApiMember(
-        id=new_member_id(),
-        name=name,
-        address=address,
-        roles=",".join(ordered),
-        api_key_hash=hash_key(api_key),
-        custody="self" if keystore is None else "custodial",
-        encrypted_key=keystore,
-    )
+    assert isinstance(created, MemberCreated)
+    return created
+
+
+def onboarded_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The gateway's member for the onboarding transaction, with a new API key (in this answer
+    only); if an earlier attempt already made it, the member without its key (which was not kept)."""
+    result = next(s.result for s in reversed(sent) if s.label.get("step") == "onboard")
     with context.session() as session:
+        member = session.get(ApiMember, inputs["member_id"])
+        if member is not None:
+            out = member_out(session, member)
+            return 201, MemberCreated(
+                **out.model_dump(),
+                api_key=None,
+                api_key_note=SECRET_FIELDS["api_key"][1],
+                tx_hash=result.tx_hash,
+            )
+        api_key = new_api_key()
+        member = ApiMember(
+            id=inputs["member_id"],
+            name=inputs["name"],
+            address=inputs["address"],
+            roles=",".join(inputs["roles"]),
+            api_key_hash=hash_key(api_key),
+            custody=inputs["custody"],
+            encrypted_key=inputs["encrypted_key"],
+        )
         session.add(member)
         session.commit()
         out = member_out(session, member)
-    return MemberCreated(**out.model_dump(), api_key=api_key, tx_hash=result.tx_hash)
+    return 201, MemberCreated(**out.model_dump(), api_key=api_key, tx_hash=result.tx_hash)
 
 
 @router.post("", status_code=201, response_model=MemberCreated)
@@ -126,7 +157,7 @@ def _change_status(
     idempotency_key: str | None,
     suspend: bool,
 ) -> JSONResponse:
-    def action() -> tuple[int, MemberStatusChanged]:
+    def action() -> Answer:
         with context.session() as session:
             target = find_member(session, member_id)
             status = member_status(session, target.address)
@@ -142,10 +173,7 @@ def _change_status(
                 return context.ledger.suspend_member(op, target.address)
             return context.ledger.reinstate_member(op, target.address)
 
-        result, _indexed = send(context, operator, call)
-        with context.session() as session:
-            out = member_out(session, target)
-        return 200, MemberStatusChanged(tx_hash=result.tx_hash, block_number=result.block_number, member=out)
+        return transact(context, operator, status_changed_answer, {"member_id": target.id}, call)
 
     return run_idempotent(context, operator, idempotency_key, "POST", request.url.path, None, action)
 
@@ -172,3 +200,10 @@ def reinstate(
     body: Empty | None = None,
 ) -> JSONResponse:
     return _change_status(context, operator, member_id, request, idempotency_key, suspend=False)
+
+
+def status_changed_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    result = sent[-1].result
+    with context.session() as session:
+        out = member_out(session, find_member(session, inputs["member_id"]))
+    return 200, MemberStatusChanged(tx_hash=result.tx_hash, block_number=result.block_number, member=out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.api import provenance_answer
 from service.api.auth import (
     CORE_ENTERPRISE,
     OPERATOR,
@@ -24,7 +25,7 @@ from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
-from service.api.provenance_answer import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, Answer, TreePage, answer
+from service.api.provenance_answer import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
 from service.api.queries import (
     NoteRead,
     is_note_id,
@@ -51,7 +52,7 @@ from service.api.schemas import (
     ProvenanceOut,
     WriteResult,
 )
-from service.api.writes import note_result, send
+from service.api.writes import Answer, Sent, note_result, transact
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import LedgerConfig, Note, ObligorCredit
 from service.db.provenance import NoteRow
@@ -88,7 +89,7 @@ def issue(
 ) -> JSONResponse:
     """Issue a pending root note to a supplier, within the obligor's credit limit."""
 
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         maturity = body.maturity_unix()
         with context.session() as session:
             _acting_member_active(session, member)
@@ -125,23 +126,42 @@ def issue(
             ).first()
             if used is not None:
                 raise revert_problem("DocumentAlreadyUsed", f"the document already backs note {used}")
-        result, indexed = send(
+        return transact(
             context,
             member,
+            issued_answer,
+            {"reference": body.reference, "created_by": member.id},
             lambda account: context.ledger.issue(
                 account, to, body.amount, body.currency, maturity, bytes.fromhex(doc[2:])
             ),
         )
-        note_ids = result.created_note_ids()
-        if body.reference:
-            with context.session() as session:
-                session.add(
-                    NoteReference(note_id=note_ids[0], reference=body.reference, created_by=member.id)
-                )
-                session.commit()
-        return 201, note_result(context, result, indexed, note_ids)
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+
+
+def issued_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of an issue: the new note (its off-chain reference kept once)."""
+    result, indexed = sent[-1].result, sent[-1].indexed
+    note_ids = result.created_note_ids()
+    if inputs.get("reference"):
+        with context.session() as session:
+            if session.get(NoteReference, note_ids[0]) is None:
+                session.add(
+                    NoteReference(
+                        note_id=note_ids[0], reference=inputs["reference"], created_by=inputs["created_by"]
+                    )
+                )
+                session.commit()
+    return 201, note_result(context, result, indexed, note_ids)
+
+
+def note_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of a write on notes: the transaction and the notes `note_ids` (default: those it
+    created)."""
+    result, indexed = sent[-1].result, sent[-1].indexed
+    note_ids = inputs.get("note_ids")
+    ids = [int(n) for n in note_ids] if note_ids is not None else result.created_note_ids()
+    return int(inputs.get("status", 200)), note_result(context, result, indexed, ids)
 
 
 # ------------------------------------------------------------------ actions on one note
@@ -182,7 +202,7 @@ def _answer(
     idempotency_key: str | None,
     check: str,
 ) -> JSONResponse:
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         note = _load(context, member, raw_id)
         if check == "revoke":
             if note.obligor != member.address:
@@ -197,8 +217,9 @@ def _answer(
             "reject": context.ledger.reject,
             "revoke": context.ledger.revoke,
         }[check]
-        result, indexed = send(context, member, lambda account: fn(account, note.id))
-        return 200, note_result(context, result, indexed, [note.id])
+        return transact(
+            context, member, note_answer, {"note_ids": [note.id]}, lambda account: fn(account, note.id)
+        )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
 
@@ -254,7 +275,7 @@ def transfer(
 ) -> JSONResponse:
     """The holder passes the whole note to another member."""
 
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         _check_holder(note, member)
         _check_status(note, NoteStatus.ACTIVE)
@@ -264,8 +285,13 @@ def transfer(
             require_active_member(session, to, "to", HOLDER_ROLES)
         if to == member.address:
             raise revert_problem("SelfDealing", "a note cannot be transferred to its holder", field="to")
-        result, indexed = send(context, member, lambda account: context.ledger.transfer(account, note.id, to))
-        return 200, note_result(context, result, indexed, [note.id])
+        return transact(
+            context,
+            member,
+            note_answer,
+            {"note_ids": [note.id]},
+            lambda account: context.ledger.transfer(account, note.id, to),
+        )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 
@@ -281,7 +307,7 @@ def split(
 ) -> JSONResponse:
     """The holder splits a note into parts whose amounts sum to the note's."""
 
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         _check_holder(note, member)
         _check_status(note, NoteStatus.ACTIVE)
@@ -301,8 +327,9 @@ def split(
                 to = resolve_party(session, part.to, field)
                 require_active_member(session, to, field, HOLDER_ROLES)
                 parts.append(SplitPart(to=to, amount=part.amount))
-        result, indexed = send(context, member, lambda account: context.ledger.split(account, note.id, parts))
-        return 200, note_result(context, result, indexed, result.created_note_ids())
+        return transact(
+            context, member, note_answer, {}, lambda account: context.ledger.split(account, note.id, parts)
+        )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 
@@ -319,16 +346,19 @@ def freeze(
     """The operator freezes a note (dispute, court order)."""
     reason = (body or NoteFreeze()).reason
 
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         if note.frozen:
             raise revert_problem("NoteIsFrozen", f"note {note.id} is already frozen")
         if not NoteStatus(note.status).is_live:
             raise revert_problem("NoteNotLive", f"note {note.id} is {NoteStatus(note.status).name.lower()}")
-        result, indexed = send(
-            context, member, lambda account: context.ledger.freeze(account, note.id, reason.encode())
+        return transact(
+            context,
+            member,
+            note_answer,
+            {"note_ids": [note.id]},
+            lambda account: context.ledger.freeze(account, note.id, reason.encode()),
         )
-        return 200, note_result(context, result, indexed, [note.id])
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 
@@ -344,12 +374,17 @@ def unfreeze(
 ) -> JSONResponse:
     """The operator lifts a freeze."""
 
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         if not note.frozen:
             raise revert_problem("NoteNotFrozen", f"note {note.id} is not frozen")
-        result, indexed = send(context, member, lambda account: context.ledger.unfreeze(account, note.id))
-        return 200, note_result(context, result, indexed, [note.id])
+        return transact(
+            context,
+            member,
+            note_answer,
+            {"note_ids": [note.id]},
+            lambda account: context.ledger.unfreeze(account, note.id),
+        )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
 
@@ -461,7 +496,7 @@ def get_provenance(
         raise ProblemError(422, "invalid-request", "The request is not valid", "cursor must be a note id")
     page = TreePage(int(cursor) if cursor is not None else -1, limit)
 
-    def respond(session: Session, render: bool) -> Answer | None:
+    def respond(session: Session, render: bool) -> provenance_answer.Answer | None:
         note, found = _read_visible(request, context, session, key, note_id)
         return answer(context, session, note, found, page, render=render)
 

@@ -14,7 +14,7 @@ is answered with the ledger's own custom error as problem+json, and nothing is s
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -29,7 +29,7 @@ from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError
 from service.api.relay_schemas import RelayIn, RelayPrepareIn, RelayPrepareOut
 from service.api.schemas import WriteResult
-from service.api.writes import note_result, send_signed
+from service.api.writes import Answer, Sent, note_result, transact
 from service.db.gateway_models import ApiMember
 from service.ledger.abi_codec import signature as abi_signature
 from service.ledger.artifacts import load_artifact
@@ -267,6 +267,14 @@ def touched_notes(result: TxResult) -> list[int]:
     return list(ids)
 
 
+def relayed_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of a relayed request: the notes its ledger events created or touched."""
+    result, indexed = sent[-1].result, sent[-1].indexed
+    if "reservation" in inputs:  # the relayer's gas, counted against the member's budget
+        relay_budget.settle(context, int(inputs["reservation"]), result.gas_used, result.tx_hash)
+    return 200, note_result(context, result, indexed, touched_notes(result))
+
+
 @router.post("", response_model=WriteResult)
 def relay(
     body: RelayIn,
@@ -280,7 +288,7 @@ def relay(
     other writes, with the notes the call created or touched."""
     _self_custodied(member)
 
-    def action() -> tuple[int, WriteResult]:
+    def action() -> Answer:
         forwarder = _forwarder(context)
         forward = body.request.request()
         signature = bytes.fromhex(body.signature[2:])
@@ -288,13 +296,15 @@ def relay(
         relayer = _relayer(context)
         reserved = relay_budget.reserve(context, member, forward.gas)
         try:
-            result, indexed = send_signed(
-                context, relayer, lambda account: forwarder.execute(account, forward, signature)
+            return transact(
+                context,
+                relayer,
+                relayed_answer,
+                {"reservation": reserved},
+                lambda account: forwarder.execute(account, forward, signature),
             )
         except LedgerRevert:
             relay_budget.release(context, reserved)  # refused by its estimate: nothing was sent
             raise
-        relay_budget.settle(context, reserved, result.gas_used, result.tx_hash)
-        return 200, note_result(context, result, indexed, touched_notes(result))
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)

@@ -9,7 +9,7 @@ anything is sent."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends, Header, Request
@@ -43,7 +43,7 @@ from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import notes_out, parse_note_id, to_datetime, visible_note
 from service.api.schemas import Empty, NoteOut
-from service.api.writes import send
+from service.api.writes import Answer, Sent, Step, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import Note
 from service.domain import MAX_SETTLE_BATCH, NoteStatus
@@ -118,6 +118,58 @@ def _overdue_at(context: AppContext, note: Note) -> int:
         return note.maturity + grace_period(context, session)
 
 
+def settlement_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of a write on one note's settlement: what the route computed before sending
+    (`action`, `amount`, `remaining`, `payment_reference`) and the payments the transaction made."""
+    result, indexed = sent[-1].result, sent[-1].indexed
+    note_id = int(inputs["note_id"])
+    return 200, SettlementWrite(
+        tx_hash=result.tx_hash,
+        block_number=result.block_number,
+        indexed=indexed,
+        action=inputs["action"],
+        amount=inputs.get("amount"),
+        remaining=inputs["remaining"],
+        payment_reference=inputs.get("payment_reference"),
+        payments=_payments(result),
+        note_ids=[str(note_id)],
+        notes=_notes(context, indexed, [note_id]),
+    )
+
+
+def root_settled_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of a tree's settlement: each `settleRoot` batch sent and what it paid."""
+    batches: list[BatchOut] = []
+    payments: list[PaymentOut] = []
+    indexed = True
+    for done in sent:
+        if "first" not in done.label:
+            continue
+        paid = _payments(done.result)
+        payments.extend(paid)
+        indexed = indexed and done.indexed
+        batches.append(
+            BatchOut(
+                tx_hash=done.result.tx_hash,
+                block_number=done.result.block_number,
+                first_index=int(done.label["first"]),
+                count=int(done.label["count"]),
+                notes_paid=len(paid),
+                total_paid=str(sum((int(p.amount) for p in paid), 0)),
+            )
+        )
+    return 200, RootSettlementWrite(
+        root_id=str(inputs["root_id"]),
+        tx_hashes=[b.tx_hash for b in batches],
+        batches=batches,
+        notes_paid=len(payments),
+        total_paid=str(sum((int(p.amount) for p in payments), 0)),
+        indexed=indexed,
+        payments=payments,
+        notes=_notes(context, indexed, [int(p.note_id) for p in payments]),
+    )
+
+
 # ------------------------------------------------------------------ pay or claim
 @router.post("/v1/notes/{note_id}/settle", response_model=SettlementWrite)
 def settle_note(
@@ -133,7 +185,7 @@ def settle_note(
     holder confirms (`/confirm-payment`)."""
     wanted = body or SettleIn()
 
-    def action() -> tuple[int, SettlementWrite]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         left = _check_payable(context, note, member)
         amount = wanted.amount if wanted.amount is not None else left
@@ -145,34 +197,27 @@ def settle_note(
                 raise revert_problem(
                     "ZeroReference", "the payment reference is all zeros", field="payment_reference"
                 )
-            result, indexed = send(
+            return transact(
                 context,
                 member,
+                settlement_answer,
+                {
+                    "action": "claimed",
+                    "amount": str(amount),
+                    "remaining": str(left),
+                    "payment_reference": reference_text("0x" + reference.hex()),
+                    "note_id": note.id,
+                },
                 lambda account: context.ledger.claim_payment(account, note.id, amount, reference),
             )
-            verb: Literal["paid", "claimed"] = "claimed"
-            after = left
-            ref_text = reference_text("0x" + reference.hex())
-        else:
-            token = require_token(context, note.currency)
-            require_funds(context, token, member.address, amount)
-            result, indexed = send(
-                context, member, lambda account: context.ledger.pay(account, note.id, amount)
-            )
-            verb = "paid"
-            after = left - amount
-            ref_text = None
-        return 200, SettlementWrite(
-            tx_hash=result.tx_hash,
-            block_number=result.block_number,
-            indexed=indexed,
-            action=verb,
-            amount=str(amount),
-            remaining=str(after),
-            payment_reference=ref_text,
-            payments=_payments(result),
-            note_ids=[str(note.id)],
-            notes=_notes(context, indexed, [note.id]),
+        token = require_token(context, note.currency)
+        require_funds(context, token, member.address, amount)
+        return transact(
+            context,
+            member,
+            settlement_answer,
+            {"action": "paid", "amount": str(amount), "remaining": str(left - amount), "note_id": note.id},
+            lambda account: context.ledger.pay(account, note.id, amount),
         )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
@@ -191,7 +236,7 @@ def confirm_payment(
     like a payment in tokens (the note settled, or paid in part)."""
     wanted = body or ConfirmPaymentIn()
 
-    def action() -> tuple[int, SettlementWrite]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         if note.holder != member.address:
             raise revert_problem("NotHolder", f"{member.id} does not hold note {note.id}")
@@ -222,20 +267,18 @@ def confirm_payment(
         amount = int(claim.amount)
         if amount > left:
             raise _too_large(note, amount, left)
-        result, indexed = send(
-            context, member, lambda account: context.ledger.confirm_payment(account, note.id, amount, claimed)
-        )
-        return 200, SettlementWrite(
-            tx_hash=result.tx_hash,
-            block_number=result.block_number,
-            indexed=indexed,
-            action="confirmed",
-            amount=str(amount),
-            remaining=str(left - amount),
-            payment_reference=reference_text(claim.payment_reference),
-            payments=_payments(result),
-            note_ids=[str(note.id)],
-            notes=_notes(context, indexed, [note.id]),
+        return transact(
+            context,
+            member,
+            settlement_answer,
+            {
+                "action": "confirmed",
+                "amount": str(amount),
+                "remaining": str(left - amount),
+                "payment_reference": reference_text(claim.payment_reference),
+                "note_id": note.id,
+            },
+            lambda account: context.ledger.confirm_payment(account, note.id, amount, claimed),
         )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
@@ -276,7 +319,7 @@ def settle_root(
     in settlement tokens: in as many `settleRoot` transactions of up to 200 tree indices as needed,
     each named in the answer. Frozen notes are left for later."""
 
-    def action() -> tuple[int, RootSettlementWrite]:
+    def action() -> Answer:
         with context.session() as session:
             root = visible_note(session, member, parse_note_id(root_id))
             if root.id != root.root_id:
@@ -299,34 +342,11 @@ def settle_root(
         total = sum((remaining(n) for n in payable), 0)
         token = require_token(context, root.currency)
         require_funds(context, token, member.address, total)
-        batches: list[BatchOut] = []
-        payments: list[PaymentOut] = []
-        indexed = True
-        for first, count in settle_batches([note_index(n.id) for n in payable]):
-            result, done = send(context, member, _settle_call(context, root.id, first, count))
-            paid = _payments(result)
-            payments.extend(paid)
-            indexed = indexed and done
-            batches.append(
-                BatchOut(
-                    tx_hash=result.tx_hash,
-                    block_number=result.block_number,
-                    first_index=first,
-                    count=count,
-                    notes_paid=len(paid),
-                    total_paid=str(sum((int(p.amount) for p in paid), 0)),
-                )
-            )
-        return 200, RootSettlementWrite(
-            root_id=str(root.id),
-            tx_hashes=[b.tx_hash for b in batches],
-            batches=batches,
-            notes_paid=len(payments),
-            total_paid=str(sum((int(p.amount) for p in payments), 0)),
-            indexed=indexed,
-            payments=payments,
-            notes=_notes(context, indexed, [int(p.note_id) for p in payments]),
-        )
+        steps = [
+            Step(_settle_call(context, root.id, first, count), {"first": first, "count": count})
+            for first, count in settle_batches([note_index(n.id) for n in payable])
+        ]
+        return transact(context, member, root_settled_answer, {"root_id": root.id}, *steps)
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
 
@@ -344,7 +364,7 @@ def mark_overdue(
     """Mark an active note overdue: unpaid at maturity plus the grace period (any member who may
     see the note)."""
 
-    def action() -> tuple[int, SettlementWrite]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         if note.status != NoteStatus.ACTIVE:
             raise revert_problem("NoteNotActive", f"note {note.id} is {_status_name(note)}")
@@ -353,18 +373,17 @@ def mark_overdue(
             raise revert_problem(
                 "NotOverdueYet", f"note {note.id} is overdue from {to_datetime(overdue_at).isoformat()}"
             )
-        result, indexed = send(context, member, lambda account: context.ledger.mark_overdue(account, note.id))
-        return 200, SettlementWrite(
-            tx_hash=result.tx_hash,
-            block_number=result.block_number,
-            indexed=indexed,
-            action="marked_overdue",
-            amount=None,
-            remaining=str(remaining(note)),
-            payment_reference=None,
-            payments=[],
-            note_ids=[str(note.id)],
-            notes=_notes(context, indexed, [note.id]),
+        return transact(
+            context,
+            member,
+            settlement_answer,
+            {
+                "action": "marked_overdue",
+                "amount": None,
+                "remaining": str(remaining(note)),
+                "note_id": note.id,
+            },
+            lambda account: context.ledger.mark_overdue(account, note.id),
         )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
@@ -382,7 +401,7 @@ def write_off(
     """The operator records a default: what remains of a note unpaid past maturity plus the grace
     period is written off and stops counting against the obligor's credit limit."""
 
-    def action() -> tuple[int, SettlementWrite]:
+    def action() -> Answer:
         note = _load(context, member, note_id)
         if NoteStatus(note.status) not in PAYABLE:
             raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
@@ -393,20 +412,18 @@ def write_off(
             )
         reference = reference_to_bytes(body.reference)
         left = remaining(note)
-        result, indexed = send(
-            context, member, lambda account: context.ledger.write_off(account, note.id, reference)
-        )
-        return 200, SettlementWrite(
-            tx_hash=result.tx_hash,
-            block_number=result.block_number,
-            indexed=indexed,
-            action="written_off",
-            amount=str(left),
-            remaining="0",
-            payment_reference=reference_text("0x" + reference.hex()),
-            payments=[],
-            note_ids=[str(note.id)],
-            notes=_notes(context, indexed, [note.id]),
+        return transact(
+            context,
+            member,
+            settlement_answer,
+            {
+                "action": "written_off",
+                "amount": str(left),
+                "remaining": "0",
+                "payment_reference": reference_text("0x" + reference.hex()),
+                "note_id": note.id,
+            },
+            lambda account: context.ledger.write_off(account, note.id, reference),
         )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)

@@ -9,7 +9,7 @@ embedded demo only, to reach maturity)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends, Header, Request
@@ -24,7 +24,7 @@ from service.api.idempotency import run_idempotent
 from service.api.params import Currency
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_status
-from service.api.seed import register_settlement_token
+from service.api.seed import registration_steps
 from service.api.token_schemas import (
     AccountOut,
     AccountWrite,
@@ -37,7 +37,7 @@ from service.api.token_schemas import (
     TokenRegister,
     TokenWrite,
 )
-from service.api.writes import send, signer
+from service.api.writes import Answer, Sent, signer, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import SettlementToken
 from service.domain import MemberStatus
@@ -100,27 +100,47 @@ def register_token(
 ) -> JSONResponse:
     """Deploy the settlement token of a currency and register it with the ledger (once per currency)."""
 
-    def action() -> tuple[int, TokenWrite]:
+    def action() -> Answer:
         if context.settlement_token(body.currency) is not None:
             raise revert_problem(
                 "SettlementTokenAlreadySet",
                 f"{body.currency} already has a settlement token",
                 field="currency",
             )
-        token, result = register_settlement_token(context, body.currency, decimals=body.decimals)
-        with context.session() as session:
-            out = _token_out(session, body.currency)
-        registered = out or TokenOut(
-            currency=body.currency, token=token.address, registered_block=result.block_number
-        )
-        return 201, TokenWrite(
-            tx_hash=result.tx_hash,
-            block_number=result.block_number,
-            indexed=out is not None,
-            token=registered,
+        return transact(
+            context,
+            member,
+            token_registered_answer,
+            {"currency": body.currency},
+            *registration_steps(context, body.currency, decimals=body.decimals),
         )
 
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+
+
+def token_registered_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of a token's registration: the registering transaction and the token."""
+    currency = inputs["currency"]
+    done = next(s for s in reversed(sent) if s.label.get("step") == "register")
+    result = done.result
+    address = next(str(e.args["token"]) for e in result.events if e.name == "SettlementTokenRegistered")
+    with context.session() as session:
+        out = _token_out(session, currency)
+    registered = out or TokenOut(currency=currency, token=address, registered_block=result.block_number)
+    return 201, TokenWrite(
+        tx_hash=result.tx_hash, block_number=result.block_number, indexed=out is not None, token=registered
+    )
+
+
+def account_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    """The answer of a token movement or allowance: the transaction and the member's account."""
+    result = sent[-1].result
+    currency = inputs["currency"]
+    token = require_token(context, currency)
+    with context.session() as session:
+        target = find_member(session, inputs["member_id"])
+    account = _account(context, token, target, currency)
+    return 200, AccountWrite(tx_hash=result.tx_hash, block_number=result.block_number, account=account)
 
 
 def _movement(
@@ -129,7 +149,7 @@ def _movement(
     currency: str,
     body: TokenMovement,
     deposit: bool,
-) -> tuple[int, AccountWrite]:
+) -> Answer:
     token = require_token(context, currency)
     with context.session() as session:
         target = find_member(session, body.member)
@@ -152,12 +172,7 @@ def _movement(
             return token.mint(account, target.address, body.amount, body.reference)
         return token.burn(account, target.address, body.amount, body.reference)
 
-    result, _indexed = send(context, operator, call)
-    return 200, AccountWrite(
-        tx_hash=result.tx_hash,
-        block_number=result.block_number,
-        account=_account(context, token, target, currency),
-    )
+    return transact(context, operator, account_answer, {"currency": currency, "member_id": target.id}, call)
 
 
 @router.post("/v1/settlement-tokens/{currency}/deposits", response_model=AccountWrite)
@@ -223,14 +238,16 @@ def set_allowance(
     """Set how much of the caller's settlement tokens the ledger may take: the price of discount
     offers it accepts as financier, its payments at maturity as obligor."""
 
-    def action() -> tuple[int, AccountWrite]:
+    def action() -> Answer:
         token = require_token(context, currency)
         signer(context, member)  # 409 self-custody before anything else
-        result, _indexed = send(
-            context, member, lambda account: token.approve(account, context.ledger.address, body.amount)
+        return transact(
+            context,
+            member,
+            account_answer,
+            {"currency": currency, "member_id": member.id},
+            lambda account: token.approve(account, context.ledger.address, body.amount),
         )
-        account = _account(context, token, member, currency)
-        return 200, AccountWrite(tx_hash=result.tx_hash, block_number=result.block_number, account=account)
 
     return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
 
