@@ -133,7 +133,7 @@ def run_demo(chain: Chain) -> int:
     ledger.set_settlement_token(operator.account, "USD", token.address)
     print(f"\n== USD settlement token (tokenized deposits) at {token.address}, registered with the ledger")
     for member, deposit in ((bank, 10_000_000_00), (core, 2_000_000_00)):
-        token.mint(operator.account, member.account.address, deposit, b"demo deposit")
+        token.mint(operator.account, member.account.address, deposit, f"demo deposit {member.name}".encode())
         token.approve(member.account, ledger.address, deposit)
         print(f"   {member.name} deposits {_money(deposit)} and lets the ledger draw on it")
 

@@ -557,6 +557,23 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda: self.c.ledger.set_settlement_token(sender, currency, address),
         )
 
+    @rule(
+        currency=st.sampled_from(["USD", "USD", "EUR"]),
+        amount=st.sampled_from([0, 0, 1, 10, 100, 1_000, 10_000, 2**80]),
+        by=st.sampled_from(["operator"] * 4 + ["core"]),
+        skip=st.booleans(),
+    )
+    def set_min_part_amount(self, currency: str, amount: int, by: str, skip: bool) -> None:
+        """The operator sets a currency's minimum part amount (0 lifts it); issue and split then
+        refuse smaller notes and parts. Acts one time in two."""
+        if skip:
+            return
+        sender = self.actors[by]
+        self._attempt(
+            lambda: self.model.set_min_part_amount(sender.address, currency, amount),
+            lambda: self.c.ledger.set_min_part_amount(sender, currency, amount),
+        )
+
     # ------------------------------------------------------------------ rules: settlement tokens
     @rule(
         kind=st.sampled_from(["mint", "mint", "approve", "approve", "approve_all", "burn", "pay", "pay"]),
@@ -787,6 +804,19 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: self.model.claims)
+    @rule(pick=picks, by_obligor=mostly_true, other=actor_names)
+    def withdraw_payment_claim(self, pick: int, by_obligor: bool, other: str) -> None:
+        """The obligor withdraws a pending claim (or someone else tries to)."""
+        claimed = sorted(self.model.claims)
+        note_id = claimed[pick % len(claimed)]
+        obligor = self.model.roots[self.model.notes[note_id].root_id].obligor
+        sender = self.c.core if by_obligor and obligor == self.c.core.address else self.actors[other]
+        self._attempt(
+            lambda: self.model.withdraw_payment_claim(sender.address, note_id),
+            lambda: self.c.ledger.withdraw_payment_claim(sender, note_id),
+        )
+
+    @precondition(lambda self: self.model.claims)
     @rule(
         pick=picks,
         by_holder=mostly_true,
@@ -960,9 +990,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert seen == expected
             else:
                 assert seen[0] == 0 and seen[1] == to_checksum_address("0x" + "00" * 20)
-        for note_id, (amount, reference) in self.model.claims.items():
-            claim = keccak(encode(["uint256", "bytes32"], [amount, reference]))
+        for note_id in self.model.notes:
+            pending = self.model.claims.get(note_id)
+            claim = ZERO_REFERENCE if pending is None else keccak(encode(["uint256", "bytes32"], list(pending)))
             assert self._ledger("paymentClaim", note_id)[0] == claim
+        for currency in ("USD", "EUR"):
+            minimum = self._ledger("minPartAmount", currency.encode())[0]
+            assert minimum == self.model.min_part.get(currency, 0)
 
     def _check_sums(self, notes: dict[int, tuple[Any, ...]], paid_view: dict[int, int]) -> None:
         """Invariant 1, per root: face = live remainders + paid + written off (+ released), from the
