@@ -992,7 +992,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert seen[0] == 0 and seen[1] == to_checksum_address("0x" + "00" * 20)
         for note_id in self.model.notes:
             pending = self.model.claims.get(note_id)
-            claim = ZERO_REFERENCE if pending is None else keccak(encode(["uint256", "bytes32"], list(pending)))
+            claim = (
+                ZERO_REFERENCE if pending is None else keccak(encode(["uint256", "bytes32"], list(pending)))
+            )
             assert self._ledger("paymentClaim", note_id)[0] == claim
         for currency in ("USD", "EUR"):
             minimum = self._ledger("minPartAmount", currency.encode())[0]
