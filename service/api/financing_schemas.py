@@ -173,7 +173,7 @@ class SettlementWrite(BaseModel):
     tx_hash: str
     block_number: int
     indexed: bool
-    action: Literal["paid", "claimed", "confirmed", "marked_overdue", "written_off"]
+    action: Literal["paid", "claimed", "confirmed", "claim_withdrawn", "marked_overdue", "written_off"]
     amount: str | None
     remaining: str | None
     payment_reference: str | None

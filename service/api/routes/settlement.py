@@ -241,6 +241,47 @@ def confirm_payment(
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 
 
+@router.post("/v1/notes/{note_id}/payment-claim/withdraw", response_model=SettlementWrite)
+def withdraw_payment_claim(
+    note_id: str,
+    request: Request,
+    context: Context,
+    member: Obligor,
+    idempotency_key: IdempotencyKey = None,
+    body: Empty | None = None,
+) -> JSONResponse:
+    """The obligor withdraws its unconfirmed claim of an off-chain payment (made by mistake, or the
+    payment bounced). A claim also ends by itself with the note's next payment or its write-off."""
+
+    def action() -> tuple[int, SettlementWrite]:
+        note = _load(context, member, note_id)
+        if note.obligor != member.address:
+            raise revert_problem("NotObligor", f"{member.id} is not the obligor of note {note.id}")
+        with context.session() as session:
+            claim = pending_claim(session, note.id)
+        if claim is None:
+            raise revert_problem(
+                "NoPaymentClaim", f"note {note.id} has no pending claim of an off-chain payment"
+            )
+        result, indexed = send(
+            context, member, lambda account: context.ledger.withdraw_payment_claim(account, note.id)
+        )
+        return 200, SettlementWrite(
+            tx_hash=result.tx_hash,
+            block_number=result.block_number,
+            indexed=indexed,
+            action="claim_withdrawn",
+            amount=str(claim.amount),
+            remaining=str(remaining(note)),
+            payment_reference=reference_text(claim.payment_reference),
+            payments=[],
+            note_ids=[str(note.id)],
+            notes=_notes(context, indexed, [note.id]),
+        )
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+
+
 # ------------------------------------------------------------------ a whole tree
 def settle_batches(indices: list[int], batch: int = MAX_SETTLE_BATCH) -> list[tuple[int, int]]:
     """(first index, count) windows of at most `batch` indices covering every index in `indices`
