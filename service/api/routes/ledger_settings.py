@@ -1,0 +1,118 @@
+"""/v1/ledger-settings: contract-wide rules the operator sets on the ledger. Today the minimum part
+amount per currency: no note may be issued, and no split part created, below it, so that nobody can
+grind a tree into dust that makes settlement expensive for the obligor (0: no minimum).
+
+Every member reads the rules (they decide what its issues and splits may be); only the operator
+changes them, on chain (`setMinPartAmount`), and the answer is read back from the index."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.api.auth import OPERATOR, Context, CurrentMember, role_dependency
+from service.api.idempotency import run_idempotent
+from service.api.problems import revert_problem
+from service.api.schemas import GrantAmount, StrictModel
+from service.api.token_schemas import CURRENCY_PATTERN
+from service.api.writes import send
+from service.db.gateway_models import ApiMember
+from service.db.models import MinPartAmount
+
+router = APIRouter(tags=["ledger settings"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
+
+
+class MinPartAmountIn(StrictModel):
+    amount: GrantAmount = Field(description="minor units; 0 lifts the minimum")
+
+
+class MinPartAmountOut(BaseModel):
+    currency: str
+    amount: str
+    """Minor units, as a string; "0" when the operator never set one (no minimum)."""
+    updated_block: int | None
+
+
+class MinPartAmountList(BaseModel):
+    items: list[MinPartAmountOut]
+
+
+class MinPartAmountWrite(BaseModel):
+    tx_hash: str
+    block_number: int
+    indexed: bool
+    min_part_amount: MinPartAmountOut
+
+
+def _checked_currency(currency: str) -> str:
+    if re.fullmatch(CURRENCY_PATTERN, currency) is None:
+        raise revert_problem("InvalidCurrency", f"{currency!r} is not an ISO 4217 code", field="currency")
+    return currency
+
+
+def _out(session: Session, currency: str) -> MinPartAmountOut:
+    row = session.get(MinPartAmount, currency)
+    if row is None:
+        return MinPartAmountOut(currency=currency, amount="0", updated_block=None)
+    return MinPartAmountOut(currency=currency, amount=str(row.amount), updated_block=row.updated_block)
+
+
+@router.get("/v1/ledger-settings/min-part-amounts", response_model=MinPartAmountList)
+def list_min_part_amounts(context: Context, member: CurrentMember) -> MinPartAmountList:
+    """The minimum part amount of every currency the operator ever set one for."""
+    with context.session() as session:
+        rows = session.scalars(select(MinPartAmount).order_by(MinPartAmount.currency)).all()
+        return MinPartAmountList(
+            items=[
+                MinPartAmountOut(currency=r.currency, amount=str(r.amount), updated_block=r.updated_block)
+                for r in rows
+            ]
+        )
+
+
+@router.get("/v1/ledger-settings/min-part-amounts/{currency}", response_model=MinPartAmountOut)
+def get_min_part_amount(currency: str, context: Context, member: CurrentMember) -> MinPartAmountOut:
+    """The minimum part amount of one currency ("0": none)."""
+    with context.session() as session:
+        return _out(session, _checked_currency(currency))
+
+
+@router.put("/v1/ledger-settings/min-part-amounts/{currency}", response_model=MinPartAmountWrite)
+def set_min_part_amount(
+    currency: str,
+    body: MinPartAmountIn,
+    request: Request,
+    context: Context,
+    member: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The operator sets the smallest note or split part allowed in a currency (0 lifts it). Notes
+    already smaller stay as they are: they may still be paid, moved whole, or split into parts that
+    meet the minimum."""
+    code = _checked_currency(currency)
+
+    def action() -> tuple[int, MinPartAmountWrite]:
+        result, indexed = send(
+            context, member, lambda account: context.ledger.set_min_part_amount(account, code, body.amount)
+        )
+        with context.session() as session:
+            out = (
+                _out(session, code)
+                if indexed
+                else MinPartAmountOut(
+                    currency=code, amount=str(body.amount), updated_block=result.block_number
+                )
+            )
+        return 200, MinPartAmountWrite(
+            tx_hash=result.tx_hash, block_number=result.block_number, indexed=indexed, min_part_amount=out
+        )
+
+    return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
