@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         ge=0,
         description="rendered provenance answers kept per gateway process (bytes; 0 keeps none)",
     )
+    settlement_job_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how often a gateway process looks for unfinished settlement jobs to run or resume",
+    )
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -31,6 +31,9 @@ from service.ledger.client import ForwarderClient, LedgerClient, SettlementToken
 from service.ledger.jsonrpc import RECEIPT_LONGEST_PROMPT_PAUSE, RECEIPT_PROMPT_SECONDS, prompt_pauses
 from service.ledger.nonces import NonceManager, pending_nonce_reader
 from service.settings import Settings, require_master_secret
+
+if TYPE_CHECKING:
+    from service.api.settlement_jobs import SettlementJobRunner
 
 T = TypeVar("T")
 log = logging.getLogger("credchain.api")
@@ -372,6 +375,8 @@ class AppContext:
     _chain_time: tuple[int, float] | None = None
     _tokens: dict[str, SettlementTokenClient] = field(default_factory=dict)
     forwarders: dict[str, ForwarderClient] = field(default_factory=dict)
+    settlement_jobs: SettlementJobRunner | None = None
+    """This process's runner of settlement jobs (service.api.settlement_jobs), while the app runs."""
     """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.routes.relay)."""
 
     def __post_init__(self) -> None:

@@ -91,6 +91,13 @@ class SettlementJob(Base):
     status: Mapped[str] = mapped_column(String(16))
     """queued, running, done or failed."""
     next_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_first: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pending_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The batch (first index, count) sent but not yet recorded: set before it is signed, cleared
+    with the record of its receipt. A process that resumes the job finds here what a crash may have
+    left unrecorded, and records the payments the index shows for it."""
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    """The chain head when the job was created (no payment of the job is older)."""
     batches_done: Mapped[int] = mapped_column(Integer, default=0)
     batches_total: Mapped[int] = mapped_column(Integer)
     notes_total: Mapped[int] = mapped_column(Integer)
