@@ -15,6 +15,7 @@ from service.api.auth import AUDITOR, CORE_ENTERPRISE, FINANCIER, SUPPLIER, hash
 from service.api.bootstrap import OPERATOR_ID
 from service.api.context import AppContext
 from service.api.routes.credit_limits import grant_credit_limit
+from service.api.routes.ledger_settings import apply_min_part_amount
 from service.api.routes.members import onboard_member
 from service.api.writes import signer
 from service.db.gateway_models import ApiMember
@@ -25,6 +26,11 @@ ACME_CREDIT_LIMIT = 50_000_000_00  # USD 50,000,000.00 in minor units
 DEMO_DEPOSITS = {"acme": 50_000_000_00, "bank": 10_000_000_00}
 """Settlement tokens (USD minor units) minted to demo members against deposits, and approved to
 the ledger: Acme Motors pays at maturity, First Bank pays discount prices."""
+
+DEMO_MIN_PART_AMOUNTS = {"USD": 100_00, "EUR": 100_00, "CNY": 100_00}
+"""The demo ledger's minimum part amount per currency (100.00): no note or split part below it. The
+contract's default is 0 (no minimum: ledgers deployed before the rule behave as they did); an
+operator sets its own with `credchain ledger-settings min-part-amount` or the API."""
 
 # short key -> (name, roles), in onboarding order
 DEMO_MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -64,6 +70,10 @@ def seed_demo(context: AppContext, operator_api_key: str) -> dict[str, Credentia
     with context.session() as session:
         bank = session.scalars(select(ApiMember).where(ApiMember.id == credentials["bank"].id)).one()
     grant_credit_limit(context, bank, credentials["acme"].id, ACME_CREDIT_LIMIT)
+    with context.session() as session:
+        operator = session.scalars(select(ApiMember).where(ApiMember.id == OPERATOR_ID)).one()
+    for currency, minimum in DEMO_MIN_PART_AMOUNTS.items():
+        apply_min_part_amount(context, operator, currency, minimum)
     setup_settlement_token(context, "USD")
     for short, amount in DEMO_DEPOSITS.items():
         deposit(context, credentials[short].id, amount, f"demo deposit {short}")

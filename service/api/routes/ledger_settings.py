@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.auth import OPERATOR, Context, CurrentMember, role_dependency
+from service.api.context import AppContext
 from service.api.idempotency import run_idempotent
 from service.api.problems import revert_problem
 from service.api.schemas import GrantAmount, StrictModel
@@ -65,6 +66,31 @@ def _out(session: Session, currency: str) -> MinPartAmountOut:
     return MinPartAmountOut(currency=currency, amount=str(row.amount), updated_block=row.updated_block)
 
 
+def apply_min_part_amount(
+    context: AppContext, operator: ApiMember, currency: str, amount: int
+) -> MinPartAmountWrite:
+    """Set `currency`'s minimum part amount on the ledger, signed by the operator's custodial key
+    (the route and `credchain ledger-settings min-part-amount`); answered from the index."""
+    code = _checked_currency(currency)
+    result, indexed = send(
+        context, operator, lambda account: context.ledger.set_min_part_amount(account, code, amount)
+    )
+    with context.session() as session:
+        out = (
+            _out(session, code)
+            if indexed
+            else MinPartAmountOut(currency=code, amount=str(amount), updated_block=result.block_number)
+        )
+    return MinPartAmountWrite(
+        tx_hash=result.tx_hash, block_number=result.block_number, indexed=indexed, min_part_amount=out
+    )
+
+
+def read_min_part_amount(context: AppContext, currency: str) -> MinPartAmountOut:
+    with context.session() as session:
+        return _out(session, _checked_currency(currency))
+
+
 @router.get("/v1/ledger-settings/min-part-amounts", response_model=MinPartAmountList)
 def list_min_part_amounts(context: Context, member: CurrentMember) -> MinPartAmountList:
     """The minimum part amount of every currency the operator ever set one for."""
@@ -81,8 +107,7 @@ def list_min_part_amounts(context: Context, member: CurrentMember) -> MinPartAmo
 @router.get("/v1/ledger-settings/min-part-amounts/{currency}", response_model=MinPartAmountOut)
 def get_min_part_amount(currency: str, context: Context, member: CurrentMember) -> MinPartAmountOut:
     """The minimum part amount of one currency ("0": none)."""
-    with context.session() as session:
-        return _out(session, _checked_currency(currency))
+    return read_min_part_amount(context, currency)
 
 
 @router.put("/v1/ledger-settings/min-part-amounts/{currency}", response_model=MinPartAmountWrite)
@@ -100,19 +125,6 @@ def set_min_part_amount(
     code = _checked_currency(currency)
 
     def action() -> tuple[int, MinPartAmountWrite]:
-        result, indexed = send(
-            context, member, lambda account: context.ledger.set_min_part_amount(account, code, body.amount)
-        )
-        with context.session() as session:
-            out = (
-                _out(session, code)
-                if indexed
-                else MinPartAmountOut(
-                    currency=code, amount=str(body.amount), updated_block=result.block_number
-                )
-            )
-        return 200, MinPartAmountWrite(
-            tx_hash=result.tx_hash, block_number=result.block_number, indexed=indexed, min_part_amount=out
-        )
+        return 200, apply_min_part_amount(context, member, code, body.amount)
 
     return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
