@@ -110,6 +110,10 @@ contract CreditNoteLedger is MemberRegistry {
     ///      hands or is frozen, which voids every offer made before (an offer keeps the epoch it
     ///      was made in). Notes never offered pay one cold read on transfer, nothing more.
     mapping(uint256 noteId => uint256 epoch) internal _offerEpoch;
+    /// @notice Smallest face amount a note may have in a currency, in minor units: every issued note
+    ///         and every split part (0: no minimum). Set by the operator so that nobody can grind a
+    ///         tree into dust that makes settlement expensive for the obligor.
+    mapping(bytes3 currency => uint256 amount) public minPartAmount;
 
     /// @dev A financier's standing offer to buy a note from its holder at the time of the offer.
     struct Offer {
@@ -172,6 +176,9 @@ contract CreditNoteLedger is MemberRegistry {
     error InvalidBatch(uint256 firstIndex, uint256 count, uint256 lastIndex);
     error FinancierNotApproved(address obligor, address financier);
     error FinancierAlreadyApproved(address obligor, address financier);
+    /// @notice A note (partIndex 0 at issue) or split part below its currency's minimum part amount.
+    error AmountBelowMinimum(uint256 partIndex, uint256 amount, uint256 minimum);
+    error NoPaymentClaim(uint256 noteId);
 
     event NoteIssued(
         uint256 indexed noteId,
@@ -231,9 +238,15 @@ contract CreditNoteLedger is MemberRegistry {
         uint256 remaining,
         bytes32 paymentReference
     );
+    /// @notice The obligor claims an off-chain payment. The claim ends with the note's next NotePaid
+    ///         (whichever way it was paid) or NoteWrittenOff, with a new PaymentClaimed replacing
+    ///         it, or with PaymentClaimWithdrawn.
     event PaymentClaimed(
         uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 paymentReference
     );
+    /// @notice The obligor withdrew its unconfirmed claim of an off-chain payment.
+    event PaymentClaimWithdrawn(uint256 indexed noteId, address indexed obligor, address indexed holder);
+    event MinPartAmountSet(bytes3 indexed currency, uint256 amount);
     event NoteOverdue(uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 remaining);
     event NoteWrittenOff(
         uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 decisionReference
@@ -304,6 +317,18 @@ contract CreditNoteLedger is MemberRegistry {
         emit SettlementTokenRegistered(currency, token);
     }
 
+    /// @notice Set the smallest face amount a note may have in a currency: every issued note and
+    ///         every split part. Notes already smaller stay as they are (they may still be paid,
+    ///         moved whole or split into parts that meet the minimum).
+    /// @param currency ISO 4217 code.
+    /// @param amount Minor units, 0 (no minimum)..MAX_AMOUNT.
+    function setMinPartAmount(bytes3 currency, uint256 amount) external onlyOperator {
+        _checkCurrency(currency);
+        if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
+        minPartAmount[currency] = amount;
+        emit MinPartAmountSet(currency, amount);
+    }
+
     // ------------------------------------------------------------------ credit relationships
 
     /// @notice Approve (`approved` true) or withdraw the approval of (false) a financier, as the
@@ -311,8 +336,8 @@ contract CreditNoteLedger is MemberRegistry {
     ///         needs the caller to be an active core enterprise and the financier an active member
     ///         with the financier role. Withdrawing removes the financier's grant from the caller's
     ///         credit limit at once (issuance beyond what remains is refused; notes already issued
-    ///         stay valid), is allowed while the caller is suspended, and a new approval starts
-    ///         from no grant. Only the obligor itself approves (directly or through the trusted
+    ///         stay valid), and a new approval starts from no grant. A suspended obligor can do
+    ///         neither (it cannot hide its book from the financiers that fund it). Only the obligor itself approves (directly or through the trusted
     ///         forwarder): the operator cannot agree to a relationship on its behalf.
     /// @dev One function for both directions, and this name, because its selector (0xffc86a19)
     ///      sorts after every other one: the dispatcher compares selectors in ascending order, so a
@@ -364,6 +389,7 @@ contract CreditNoteLedger is MemberRegistry {
         _requireActive(to, ROLE_SUPPLIER);
         _checkAmount(amount);
         _checkCurrency(currency);
+        _checkMinPart(currency, 0, amount);
         uint256 latest = block.timestamp + maxTenor;
         if (maturity <= block.timestamp || maturity > latest) {
             revert InvalidMaturity(maturity, block.timestamp + 1, latest);
@@ -449,9 +475,11 @@ contract CreditNoteLedger is MemberRegistry {
 
         uint256 expected = n.amount;
         uint256 total;
+        uint256 minimum = minPartAmount[r.currency];
         for (uint256 i; i < count; ++i) {
             uint256 amount = parts[i].amount;
             if (amount == 0) revert ZeroAmount(i);
+            if (amount < minimum) revert AmountBelowMinimum(i, amount, minimum);
             if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
             total += amount;
             address to = parts[i].to;
@@ -616,6 +644,7 @@ contract CreditNoteLedger is MemberRegistry {
         address token = _tokenOf(currency);
         address holder = n.holder;
         _applyPayment(noteId, n, remaining, amount);
+        _clearClaim(noteId);
         _credit[caller].outstanding -= uint128(amount);
         emit NotePaid(noteId, caller, holder, amount, remaining - amount, bytes32(0));
         _transferFrom(token, caller, holder, amount);
@@ -660,6 +689,18 @@ contract CreditNoteLedger is MemberRegistry {
         emit NotePaid(noteId, obligor, caller, amount, remaining - amount, paymentReference);
     }
 
+    /// @notice Withdraw, as the obligor, an unconfirmed claim of an off-chain payment (e.g. one made
+    ///         by mistake, or for a payment that bounced).
+    /// @param noteId A note of the caller's with a pending claim.
+    function withdrawPaymentClaim(uint256 noteId) external {
+        address caller = _msgSender();
+        Note storage n = _existingNote(noteId);
+        if (_roots[noteId & ~INDEX_MASK].obligor != caller) revert NotObligor(noteId, caller);
+        if (paymentClaim[noteId] == bytes32(0)) revert NoPaymentClaim(noteId);
+        delete paymentClaim[noteId];
+        emit PaymentClaimWithdrawn(noteId, caller, n.holder);
+    }
+
     /// @notice Settle, on or after maturity, every live unfrozen note of a tree among the indices
     ///         [firstIndex, firstIndex + count): each holder is paid its note's remainder in
     ///         settlement tokens from the caller's allowance. Frozen and already settled notes are
@@ -700,6 +741,7 @@ contract CreditNoteLedger is MemberRegistry {
             uint256 remaining = n.amount - paid;
             n.status = NoteStatus.Settled;
             if (paid != 0) delete paidAmount[noteId];
+            _clearClaim(noteId);
             address holder = n.holder;
             payees[notesPaid] = holder;
             amounts[notesPaid] = remaining;
@@ -741,6 +783,7 @@ contract CreditNoteLedger is MemberRegistry {
         uint256 remaining = n.amount - paidAmount[noteId];
         address obligor = r.obligor;
         n.status = NoteStatus.WrittenOff;
+        _clearClaim(noteId);
         _credit[obligor].outstanding -= uint128(remaining);
         emit NoteWrittenOff(noteId, obligor, n.holder, remaining, decisionReference);
     }
@@ -928,6 +971,16 @@ contract CreditNoteLedger is MemberRegistry {
     function _checkAmount(uint256 amount) private pure {
         if (amount == 0) revert ZeroAmount(0);
         if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
+    }
+
+    function _checkMinPart(bytes3 currency, uint256 partIndex, uint256 amount) private view {
+        uint256 minimum = minPartAmount[currency];
+        if (amount < minimum) revert AmountBelowMinimum(partIndex, amount, minimum);
+    }
+
+    /// @dev Ends a pending claim of an off-chain payment: every payment and write-off does.
+    function _clearClaim(uint256 noteId) private {
+        if (paymentClaim[noteId] != bytes32(0)) delete paymentClaim[noteId];
     }
 
     function _checkCurrency(bytes3 currency) private pure {

@@ -23,10 +23,15 @@ contract SettlementToken is ERC20 {
     /// @notice ISO 4217 currency code of the deposits this token stands for.
     bytes3 public immutable currency;
     uint8 private immutable _decimals;
+    /// @notice Whether a settlement-bank reference was used by a deposit or a withdrawal: each
+    ///         reference stands for one movement of money and is accepted once (mint and burn share
+    ///         one namespace).
+    mapping(bytes32 paymentReference => bool used) public referenceUsed;
 
     error NotOperator(address caller);
     error NotAnActiveMember(address account);
     error ZeroReference();
+    error ReferenceAlreadyUsed(bytes32 paymentReference);
 
     /// @notice Deposited money was tokenized for `account`.
     event Deposited(address indexed account, uint256 amount, bytes32 paymentReference);
@@ -54,10 +59,10 @@ contract SettlementToken is ERC20 {
     /// @notice Tokenize a deposit received by the settlement bank (operator only).
     /// @param to The active member credited.
     /// @param amount Minor units.
-    /// @param paymentReference The bank's reference of the deposit (non-zero).
+    /// @param paymentReference The bank's reference of the deposit (non-zero, never used before).
     function mint(address to, uint256 amount, bytes32 paymentReference) external {
         _onlyOperator();
-        if (paymentReference == bytes32(0)) revert ZeroReference();
+        _useReference(paymentReference);
         _mint(to, amount);
         emit Deposited(to, amount, paymentReference);
     }
@@ -65,10 +70,10 @@ contract SettlementToken is ERC20 {
     /// @notice Redeem a member's tokens for money paid out by the settlement bank (operator only).
     /// @param from The member debited.
     /// @param amount Minor units.
-    /// @param paymentReference The bank's reference of the payout (non-zero).
+    /// @param paymentReference The bank's reference of the payout (non-zero, never used before).
     function burn(address from, uint256 amount, bytes32 paymentReference) external {
         _onlyOperator();
-        if (paymentReference == bytes32(0)) revert ZeroReference();
+        _useReference(paymentReference);
         _burn(from, amount);
         emit Withdrawn(from, amount, paymentReference);
     }
@@ -92,6 +97,12 @@ contract SettlementToken is ERC20 {
             if (!ledger.isActiveMember(to)) revert NotAnActiveMember(to);
         }
         super._update(from, to, value);
+    }
+
+    function _useReference(bytes32 paymentReference) private {
+        if (paymentReference == bytes32(0)) revert ZeroReference();
+        if (referenceUsed[paymentReference]) revert ReferenceAlreadyUsed(paymentReference);
+        referenceUsed[paymentReference] = true;
     }
 
     function _onlyOperator() private view {

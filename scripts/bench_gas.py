@@ -391,7 +391,7 @@ def bench_financing(chain: Chain) -> FinancingGas:
     _dvp(c, s[0])
 
     # Steady state: the holder already holds settlement tokens.
-    token.mint(c.operator, s[1].address, 1_000, b"deposit")
+    token.mint(c.operator, s[1].address, 1_000, b"holder deposit")
     offer_gas, dvp_gas = _dvp(c, s[1])
     # Fresh: the holder has never held settlement tokens.
     if token.balance_of(s[2].address) != 0:

@@ -33,6 +33,7 @@ from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
 from service.api.keyring import Keyring
 from service.api.problems import ProblemError, ledger_problem
+from service.api.routes.ledger_settings import apply_min_part_amount, read_min_part_amount
 from service.api.routes.members import onboard_member
 from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
 from service.db.gateway_models import ApiMember
@@ -487,6 +488,56 @@ def members_add(
         f"at {created.address} (tx {created.tx_hash})"
     )
     typer.echo(f"API key of {created.id} (shown once): {created.api_key}")
+
+
+settings_app = typer.Typer(help="Rules the operator sets on the ledger.", no_args_is_help=True)
+app.add_typer(settings_app, name="ledger-settings")
+
+
+@settings_app.command("min-part-amount")
+def min_part_amount_command(
+    currency: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. USD")],
+    amount: Annotated[
+        int | None,
+        typer.Argument(min=0, help="minor units (0 lifts the minimum); omit to print the current one"),
+    ] = None,
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """Print, or set (signed by the operator's custodial key), the smallest note or split part
+    allowed in a currency."""
+    settings = _settings(rpc_url=rpc_url, database_url=database_url)
+    _not_embedded(settings, "`credchain ledger-settings min-part-amount`")
+    if amount is not None:
+        _require_secure(settings)
+    if settings.contract_address is None:
+        typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
+        raise typer.Exit(code=2)
+    context = build_context(settings)
+    try:
+        if amount is None:
+            context.wait_indexed(int(context.chain.w3.eth.block_number))
+            current = read_min_part_amount(context, currency.upper())
+            typer.echo(f"minimum part amount of {current.currency}: {current.amount} minor units")
+            return
+        with context.session() as session:
+            operator = session.get(ApiMember, OPERATOR_ID)
+        if operator is None:
+            typer.echo("no operator in the gateway's database: run `credchain init` first", err=True)
+            raise typer.Exit(code=1)
+        written = apply_min_part_amount(context, operator, currency.upper(), amount)
+    except ProblemError as exc:
+        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
+        raise typer.Exit(code=1) from exc
+    except LedgerError as exc:
+        typer.echo(f"refused: {ledger_problem(exc).title}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        context.close()
+    out = written.min_part_amount
+    typer.echo(
+        f"minimum part amount of {out.currency} set to {out.amount} minor units (tx {written.tx_hash})"
+    )
 
 
 keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)

@@ -136,8 +136,9 @@ def run_demo(chain: Chain) -> int:
     token = SettlementTokenClient.deploy(ledger, operator.account, "USD")
     ledger.set_settlement_token(operator.account, "USD", token.address)
     print(f"\n== USD settlement token (tokenized deposits) at {token.address}, registered with the ledger")
-    for member, deposit in ((bank, 10_000_000_00), (core, 2_000_000_00)):
-        token.mint(operator.account, member.account.address, deposit, b"demo deposit")
+    for number, (member, deposit) in enumerate(((bank, 10_000_000_00), (core, 2_000_000_00)), 1):
+        # each settlement-bank reference moves money once
+        token.mint(operator.account, member.account.address, deposit, f"demo deposit {number}".encode())
         token.approve(member.account, ledger.address, deposit)
         print(f"   {member.name} deposits {_money(deposit)} and lets the ledger draw on it")
 

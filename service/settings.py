@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     idempotency_sweep_batch: int = Field(
         default=1_000, ge=1, description="expired idempotency records deleted per statement"
     )
+    settlement_job_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how often a gateway process looks for unfinished settlement jobs to run or resume",
+    )
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )

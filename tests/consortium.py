@@ -65,7 +65,8 @@ class Consortium:
     def fund_tokens(self, account: LocalAccount, amount: int, approve: int | None = None) -> None:
         """Mint `amount` settlement tokens (USD) to `account` and approve the ledger for `approve`
         (default: the same amount)."""
-        self.token.mint(self.operator, account.address, amount, b"deposit")
+        self._doc_counter[0] += 1  # settlement-bank references are single-use
+        self.token.mint(self.operator, account.address, amount, f"deposit {self._doc_counter[0]}".encode())
         self.token.approve(account, self.ledger.address, amount if approve is None else approve)
 
 

@@ -371,3 +371,26 @@ def test_init_reads_the_operator_key_from_the_environment(
         assert registered is not None
         assert (registered.address, registered.custody) == (operator.address, "custodial")
     engine.dispose()
+
+
+def test_ledger_settings_min_part_amount_sets_and_prints_a_currencys_minimum(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'gateway.sqlite'}"
+    _node_env(monkeypatch, anvil, database_url)
+    init = runner.invoke(app, ["init"])
+    assert init.exit_code == 0, init.output
+    contract = _value(init.output, "CREDCHAIN_CONTRACT_ADDRESS")
+    monkeypatch.setenv("CREDCHAIN_CONTRACT_ADDRESS", contract)
+    monkeypatch.setenv("CREDCHAIN_FROM_BLOCK", _value(init.output, "CREDCHAIN_FROM_BLOCK"))
+
+    set_it = runner.invoke(app, ["ledger-settings", "min-part-amount", "USD", "10000"])
+    assert set_it.exit_code == 0, set_it.output
+    assert "minimum part amount of USD set to 10000 minor units" in set_it.output
+    assert LedgerClient(anvil.w3, contract).min_part_amount("USD") == 10_000
+    shown = runner.invoke(app, ["ledger-settings", "min-part-amount", "USD"])
+    assert shown.exit_code == 0 and "USD: 10000 minor units" in shown.output
+    bad_currency = runner.invoke(app, ["ledger-settings", "min-part-amount", "US", "1"])
+    assert bad_currency.exit_code == 1 and "refused" in bad_currency.output
+    negative = runner.invoke(app, ["ledger-settings", "min-part-amount", "USD", "-1"])
+    assert negative.exit_code == 2

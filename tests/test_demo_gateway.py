@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.api.app import create_app
-from service.api.seed import ACME_CREDIT_LIMIT
+from service.api.seed import ACME_CREDIT_LIMIT, DEMO_MIN_PART_AMOUNTS
 from service.cli import embedded_gateway
 from service.db.models import ObligorCredit
 from service.settings import Settings
@@ -64,6 +64,13 @@ def test_the_seeded_embedded_gateway(tmp_path: Path) -> None:
                 credit = session.get(ObligorCredit, acme["address"])
                 assert credit is not None
                 assert (credit.credit_limit, credit.outstanding) == (ACME_CREDIT_LIMIT, 0)
+            # the demo ledger refuses dust: no note or part below 100.00
+            dust = client.post("/v1/notes", json={**issue, "amount": "9999"}, headers=headers)
+            assert dust.status_code == 422 and dust.json()["type"].endswith("amount-below-minimum")
+            minimums = client.get("/v1/ledger-settings/min-part-amounts", headers=headers).json()["items"]
+            assert {(m["currency"], m["amount"]) for m in minimums} == {
+                (currency, str(amount)) for currency, amount in DEMO_MIN_PART_AMOUNTS.items()
+            }
             ready = client.get("/readyz").json()
             assert ready["status"] == "ok" and ready["checks"]["indexer_lag"] == 0
     finally:

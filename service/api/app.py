@@ -17,6 +17,7 @@ from service.api.routes import (
     credit_relationships,
     discounts,
     health,
+    ledger_settings,
     members,
     metrics,
     notes,
@@ -26,6 +27,7 @@ from service.api.routes import (
     settlement,
     settlement_tokens,
 )
+from service.api.settlement_jobs import SettlementJobRunner
 from service.logging_setup import configure_logging
 from service.settings import Settings
 
@@ -39,9 +41,15 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_indexer:
             context.start()
+        # every gateway process (workers too) runs settlement jobs: its own at once, and any left
+        # unfinished by a process that stopped, one process per job
+        jobs = context.settlement_jobs = SettlementJobRunner(context)
+        jobs.start()
         try:
             yield
         finally:
+            jobs.stop()
+            context.settlement_jobs = None
             if manage_indexer:
                 context.stop()
             if close_context:
@@ -72,6 +80,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         discounts,
         settlement,
         settlement_tokens,
+        ledger_settings,
         relay,
         quotes,
         risk,

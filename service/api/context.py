@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -36,6 +36,9 @@ from service.ledger.client import ForwarderClient, LedgerClient, SettlementToken
 from service.ledger.jsonrpc import RECEIPT_LONGEST_PROMPT_PAUSE, RECEIPT_PROMPT_SECONDS, prompt_pauses
 from service.ledger.nonces import NonceManager, pending_nonce_reader
 from service.settings import Settings, require_master_secret
+
+if TYPE_CHECKING:
+    from service.api.settlement_jobs import SettlementJobRunner
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -429,6 +432,8 @@ class AppContext:
         default_factory=lambda: BoundedCache(MAX_CACHED_TOKENS)
     )
     forwarders: BoundedCache[str, ForwarderClient] = field(default_factory=lambda: BoundedCache(16))
+    settlement_jobs: SettlementJobRunner | None = None
+    """This process's runner of settlement jobs (service.api.settlement_jobs), while the app runs."""
     """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.routes.relay)."""
     rate_limiter: RateLimiter = field(init=False)
     """Per-key and per-address request limits (`service.api.edge`), from `settings`."""

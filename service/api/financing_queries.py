@@ -29,6 +29,7 @@ from service.db.models import (
     CreditGrant,
     DiscountOffer,
     Event,
+    MinPartAmount,
     Note,
     ObligorCredit,
     PaymentClaim,
@@ -356,6 +357,12 @@ def offers_out(
         )
         for o in offers
     ]
+
+
+def min_part_amount(session: Session, currency: str) -> int:
+    """The indexed minimum part amount of `currency`: no note or split part below it (0: none)."""
+    row = session.get(MinPartAmount, currency)
+    return 0 if row is None else int(row.amount)
 
 
 def pending_claim(session: Session, note_id: int) -> PaymentClaim | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
@@ -173,7 +173,7 @@ class SettlementWrite(BaseModel):
     tx_hash: str
     block_number: int
     indexed: bool
-    action: Literal["paid", "claimed", "confirmed", "marked_overdue", "written_off"]
+    action: Literal["paid", "claimed", "confirmed", "claim_withdrawn", "marked_overdue", "written_off"]
     amount: str | None
     remaining: str | None
     payment_reference: str | None
@@ -200,6 +200,33 @@ class RootSettlementWrite(BaseModel):
     indexed: bool
     payments: list[PaymentOut]
     notes: list[NoteOut]
+
+
+class SettlementJobOut(BaseModel):
+    """A root settlement run in the background, batch by batch (`POST /v1/roots/{id}/settle`)."""
+
+    id: str
+    root_id: str
+    currency: str
+    status: Literal["queued", "running", "done", "failed"]
+    batches_done: int
+    batches_total: int
+    """Batches sent so far plus those still planned (the plan is revised after each batch)."""
+    notes_total: int
+    amount_total: str
+    """What the tree's payable notes came to when the job was created (minor units)."""
+    notes_paid: int
+    amount_paid: str
+    tx_hashes: list[str]
+    error: dict[str, Any] | None
+    """The problem+json that failed the job, or the last transient failure while it retries."""
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class SettlementJobList(BaseModel):
+    items: list[SettlementJobOut]
 
 
 class QuoteOut(BaseModel):

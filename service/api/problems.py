@@ -123,8 +123,11 @@ REVERT_PROBLEMS: dict[str, tuple[str, int]] = {
     "PaymentClaimMismatch": ("payment-claim-mismatch", 409),
     "NotOverdueYet": ("not-overdue-yet", 409),
     "InvalidBatch": ("invalid-batch", 422),
+    "AmountBelowMinimum": ("amount-below-minimum", 422),
+    "NoPaymentClaim": ("no-payment-claim", 409),
     # settlement token (ERC-20), bubbling up through the ledger
     "NotAnActiveMember": ("not-an-active-member", 409),
+    "ReferenceAlreadyUsed": ("reference-already-used", 409),
     "ERC20InsufficientBalance": ("insufficient-settlement-tokens", 409),
     "ERC20InsufficientAllowance": ("insufficient-settlement-allowance", 409),
     "ERC20InvalidSender": ("invalid-token-sender", 422),

@@ -16,6 +16,7 @@ from service.api.bootstrap import OPERATOR_ID
 from service.api.context import AppContext
 from service.api.routes.credit_limits import grant_credit_limit
 from service.api.routes.credit_relationships import approve_financier
+from service.api.routes.ledger_settings import apply_min_part_amount
 from service.api.routes.members import onboard_member
 from service.api.writes import Step, signer
 from service.db.gateway_models import ApiMember
@@ -27,6 +28,11 @@ ACME_CREDIT_LIMIT = 50_000_000_00  # USD 50,000,000.00 in minor units
 DEMO_DEPOSITS = {"acme": 50_000_000_00, "bank": 10_000_000_00}
 """Settlement tokens (USD minor units) minted to demo members against deposits, and approved to
 the ledger: Acme Motors pays at maturity, First Bank pays discount prices."""
+
+DEMO_MIN_PART_AMOUNTS = {"USD": 100_00, "EUR": 100_00, "CNY": 100_00}
+"""The demo ledger's minimum part amount per currency (100.00): no note or split part below it. The
+contract's default is 0 (no minimum: ledgers deployed before the rule behave as they did); an
+operator sets its own with `credchain ledger-settings min-part-amount` or the API."""
 
 # short key -> (name, roles), in onboarding order
 DEMO_MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -70,6 +76,10 @@ def seed_demo(context: AppContext, operator_api_key: str) -> dict[str, Credentia
         acme = session.scalars(select(ApiMember).where(ApiMember.id == credentials["acme"].id)).one()
     approve_financier(context, acme, credentials["bank"].id)
     grant_credit_limit(context, bank, credentials["acme"].id, ACME_CREDIT_LIMIT)
+    with context.session() as session:
+        operator = session.scalars(select(ApiMember).where(ApiMember.id == OPERATOR_ID)).one()
+    for currency, minimum in DEMO_MIN_PART_AMOUNTS.items():
+        apply_min_part_amount(context, operator, currency, minimum)
     setup_settlement_token(context, "USD")
     for short, amount in DEMO_DEPOSITS.items():
         deposit(context, credentials[short].id, amount, f"demo deposit {short}")

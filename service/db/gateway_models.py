@@ -1,5 +1,5 @@
 """Tables the gateway owns (not derived from chain events): API members and their keys, idempotency
-records of writes, and off-chain references of issued notes."""
+records of writes, off-chain references of issued notes, and settlement jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.models import ADDRESS, Base
+from service.db.models import ADDRESS, Base, ExactInteger
 
 
 def utcnow() -> datetime:
@@ -107,3 +107,53 @@ class RelayGas(Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
 
     __table_args__ = (Index("ix_relay_gas_member_time", "member_id", "relayed_at"),)
+
+
+class SettlementJob(Base):
+    """A root settlement paid in several `settleRoot` batches, run in the background by the gateway
+    (service.api.settlement_jobs): durable, picked up again by any gateway process that starts, run
+    by one process at a time. `next_index` is the first tree index not yet covered by a batch that
+    was confirmed; a batch sent again after a crash pays nothing twice (settleRoot pays only unpaid
+    live notes). `active_root_id` is the root while the job is queued or running (NULL once it is
+    done or failed): one unfinished job per tree."""
+
+    __tablename__ = "settlement_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    root_id: Mapped[int] = mapped_column(BigInteger)
+    active_root_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    member_id: Mapped[str] = mapped_column(String(32))
+    """The obligor's gateway member, whose custodial key signs every batch."""
+    obligor: Mapped[str] = mapped_column(ADDRESS)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    """queued, running, done or failed."""
+    next_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_first: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pending_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The batch (first index, count) sent but not yet recorded: set before it is signed, cleared
+    with the record of its receipt. A process that resumes the job finds here what a crash may have
+    left unrecorded, and records the payments the index shows for it."""
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    """The chain head when the job was created (no payment of the job is older)."""
+    batches_done: Mapped[int] = mapped_column(Integer, default=0)
+    batches_total: Mapped[int] = mapped_column(Integer)
+    notes_total: Mapped[int] = mapped_column(Integer)
+    amount_total: Mapped[int] = mapped_column(ExactInteger)
+    """What the tree's payable notes came to when the job was created."""
+    notes_paid: Mapped[int] = mapped_column(Integer, default=0)
+    amount_paid: Mapped[int] = mapped_column(ExactInteger, default=0)
+    tx_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The problem+json body of the refusal that failed the job (or of the last transient error)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Transient failures (node or database away) in a row; reset by every confirmed batch."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("active_root_id", name="uq_settlement_jobs_active_root"),
+        Index("ix_settlement_jobs_status", "status", "created_at"),
+        Index("ix_settlement_jobs_root_id", "root_id"),
+    )

@@ -212,6 +212,17 @@ class SettlementToken(Base):
     registered_block: Mapped[int] = mapped_column(BigInteger)
 
 
+class MinPartAmount(Base):
+    """The operator's minimum part amount of a currency (MinPartAmountSet): no issued note and no
+    split part may be smaller. A currency without a row has no minimum (0)."""
+
+    __tablename__ = "min_part_amounts"
+
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount: Mapped[int] = mapped_column(ExactInteger)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
 class DiscountOffer(Base):
     """A financier's offer to buy a note (DiscountOffered), and how it ended: `status` is 'open',
     'accepted' (NoteDiscounted) or 'cancelled' (DiscountOfferCancelled). An open offer whose note
@@ -273,7 +284,9 @@ class Payment(Base):
 
 class PaymentClaim(Base):
     """The obligor's unconfirmed claim of an off-chain payment on a note (PaymentClaimed); removed
-    when the holder confirms it (NotePaid with the same reference). A new claim replaces it."""
+    by the note's next payment of any kind (NotePaid: confirmed, in tokens or by settleRoot), its
+    write-off (NoteWrittenOff) or the obligor's withdrawal (PaymentClaimWithdrawn). A new claim
+    replaces it."""
 
     __tablename__ = "payment_claims"
 

@@ -31,6 +31,7 @@ from service.db.models import (
     Event,
     LedgerConfig,
     Member,
+    MinPartAmount,
     Note,
     ObligorCredit,
     Payment,
@@ -47,7 +48,18 @@ from service.ledger.artifacts import load_artifact
 from service.ledger.client import LEDGER_CONTRACT, LedgerClient
 
 Entity = Literal[
-    "note", "member", "credit", "grant", "config", "checkpoint", "event", "offer", "payment", "claim", "token"
+    "note",
+    "member",
+    "credit",
+    "grant",
+    "config",
+    "checkpoint",
+    "event",
+    "offer",
+    "payment",
+    "claim",
+    "token",
+    "min_part_amount",
 ]
 
 NOTES: Table = Note.__table__  # type: ignore[assignment]
@@ -60,6 +72,7 @@ OFFERS: Table = DiscountOffer.__table__  # type: ignore[assignment]
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
 TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
+MIN_PARTS: Table = MinPartAmount.__table__  # type: ignore[assignment]
 
 _PAYABLE = (int(NoteStatus.ACTIVE), int(NoteStatus.OVERDUE))
 _MAY_HAVE_PAID = (*_PAYABLE, int(NoteStatus.WRITTEN_OFF))
@@ -198,6 +211,7 @@ class Reconciler:
             offers = {row["id"]: dict(row) for row in conn.execute(select(OFFERS)).mappings()}
             claims = {row["note_id"]: dict(row) for row in conn.execute(select(CLAIMS)).mappings()}
             tokens = {row["currency"]: row["token"] for row in conn.execute(select(TOKENS)).mappings()}
+            min_parts = {row["currency"]: row["amount"] for row in conn.execute(select(MIN_PARTS)).mappings()}
             paid: dict[int, int] = {}
             for note_id, amount in conn.execute(select(PAYMENTS.c.note_id, PAYMENTS.c.amount)):
                 paid[note_id] = paid.get(note_id, 0) + amount  # in Python: exact on SQLite too
@@ -208,6 +222,7 @@ class Reconciler:
         self._credit(ledger, credit, {n["obligor"] for n in notes.values()}, grants, report)
         self._config(ledger, None if config is None else dict(config), report)
         self._tokens(ledger, tokens, {n["currency"] for n in notes.values()}, report)
+        self._min_parts(ledger, min_parts, {n["currency"] for n in notes.values()} | set(tokens), report)
         if check_events:
             self._events(from_block, at_block, report)
         return report
@@ -352,6 +367,21 @@ class Reconciler:
                 report.differences.append(MissingOnChain("token", currency))
             else:
                 report.differences.append(FieldMismatch("token", currency, "token", sql_token, chain_token))
+
+    def _min_parts(
+        self, ledger: LedgerClient, min_parts: dict[str, int], currencies: set[str], report: ReconcileReport
+    ) -> None:
+        """The minimum part amount of every currency SQL knows (a row, a note or a token): a
+        currency without a row has none (0)."""
+        for currency in sorted(set(min_parts) | currencies):
+            chain_amount = ledger.min_part_amount(currency)
+            sql_amount = min_parts.get(currency)
+            if sql_amount is None and chain_amount != 0:
+                report.differences.append(MissingInSql("min_part_amount", currency))
+            elif sql_amount is not None and sql_amount != chain_amount:
+                report.differences.append(
+                    FieldMismatch("min_part_amount", currency, "amount", sql_amount, chain_amount)
+                )
 
     def _members(
         self, ledger: LedgerClient, members: dict[str, dict[str, Any]], report: ReconcileReport

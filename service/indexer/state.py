@@ -38,6 +38,7 @@ CREDIT_EVENTS = ("CreditLimitSet", "FinancierApproved", "FinancierWithdrawn")
 """Events of one (financier, obligor) relationship; those with a `limit` also set the obligor's limit."""
 LIMIT_EVENTS = ("CreditLimitSet", "FinancierWithdrawn")
 TOKEN_EVENTS = ("SettlementTokenRegistered",)
+MIN_PART_EVENTS = ("MinPartAmountSet",)
 NOTE_EVENTS = (
     "NoteIssued",
     "NoteAccepted",
@@ -53,11 +54,12 @@ NOTE_EVENTS = (
     "NoteDiscounted",
     "NotePaid",
     "PaymentClaimed",
+    "PaymentClaimWithdrawn",
     "NoteOverdue",
     "NoteWrittenOff",
 )
 """Events that concern one note (`noteId`): stored with the note's id and root id."""
-NON_NOTE_EVENTS = MEMBER_EVENTS + CONFIG_EVENTS + CREDIT_EVENTS + TOKEN_EVENTS
+NON_NOTE_EVENTS = MEMBER_EVENTS + CONFIG_EVENTS + CREDIT_EVENTS + TOKEN_EVENTS + MIN_PART_EVENTS
 
 # Note events that change an existing note, and which argument names it.
 _NOTE_TARGET = {
@@ -218,6 +220,7 @@ class StateBatch:
         self.offers = _Table()
         self.tokens = _Replaced()
         self.claims = _Replaced()
+        self.min_parts = _Replaced()
         self.payments: list[Row] = []
         self.inconsistencies = 0
         self._handlers: dict[str, Callable[[EventLike, dict[str, Any], int], None]] = {
@@ -247,6 +250,8 @@ class StateBatch:
             "NoteDiscounted": self._note_discounted,
             "NotePaid": self._note_paid,
             "PaymentClaimed": self._payment_claimed,
+            "PaymentClaimWithdrawn": self._payment_claim_withdrawn,
+            "MinPartAmountSet": self._min_part_amount_set,
             "NoteOverdue": self._note_overdue,
             "NoteWrittenOff": self._note_written_off,
         }
@@ -564,6 +569,12 @@ class StateBatch:
         self.tokens.put(code, {"currency": code, "token": v["token"], "registered_block": block})
 
     # discount
+    def _min_part_amount_set(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        currency = currency_code(v["currency"])
+        self.min_parts.put(
+            currency, {"currency": currency, "amount": int(v["amount"]), "updated_block": block}
+        )
+
     def _offer(self, event: EventLike, offer_id: int) -> Row | None:
         row = self.offers.rows.get(offer_id)
         if row is None:
@@ -659,8 +670,9 @@ class StateBatch:
                 "log_index": int(event.log_index),
             }
         )
-        if reference is not None:  # the holder confirmed the obligor's claim: it is used up
-            self.claims.remove(note_id)
+        # Every payment ends a pending claim: the confirmed one is used up, and a payment in tokens
+        # (pay or settleRoot) voids an unconfirmed one (the contract deletes it likewise).
+        self.claims.remove(note_id)
 
     def _payment_claimed(self, event: EventLike, v: dict[str, Any], block: int) -> None:
         note_id = int(v["noteId"])
@@ -678,6 +690,9 @@ class StateBatch:
             },
         )
 
+    def _payment_claim_withdrawn(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        self.claims.remove(int(v["noteId"]))
+
     def _note_overdue(self, event: EventLike, v: dict[str, Any], block: int) -> None:
         note_id = int(v["noteId"])
         row = self._note(event, note_id)
@@ -690,5 +705,6 @@ class StateBatch:
         row = self._note(event, note_id)
         if row is not None:
             self._set_note(note_id, row, block, status=int(NoteStatus.WRITTEN_OFF), written_off_amount=amount)
+        self.claims.remove(note_id)  # a write-off ends a pending claim
         credit = self._credit_row(v["obligor"], block)
         credit["outstanding"] -= amount

@@ -33,6 +33,7 @@ from service.db.models import (
     Event,
     LedgerConfig,
     Member,
+    MinPartAmount,
     Note,
     ObligorCredit,
     Payment,
@@ -46,6 +47,7 @@ from service.indexer.state import (
     CREDIT_EVENTS,
     LIMIT_EVENTS,
     MEMBER_EVENTS,
+    MIN_PART_EVENTS,
     NON_NOTE_EVENTS,
     OUTSTANDING_RELEASES,
     TOKEN_EVENTS,
@@ -70,6 +72,7 @@ OFFERS: Table = DiscountOffer.__table__  # type: ignore[assignment]
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
 TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
+MIN_PARTS: Table = MinPartAmount.__table__  # type: ignore[assignment]
 
 NOTE_COLUMNS = [
     "id",
@@ -376,6 +379,8 @@ def _write_financing(writer: _Writer, state: StateBatch) -> None:
         writer.replace(CLAIMS, "note_id", state.claims.keys(), state.claims.inserts())
     if state.tokens.rows:
         writer.replace(TOKENS, "currency", state.tokens.keys(), state.tokens.inserts())
+    if state.min_parts.rows:
+        writer.replace(MIN_PARTS, "currency", state.min_parts.keys(), state.min_parts.inserts())
 
 
 # ---------------------------------------------------------------------- the store
@@ -551,6 +556,7 @@ class IndexStore:
         outstanding_delta: dict[str, int] = {}
         config_changed = False
         currencies: set[str] = set()
+        min_part_currencies: set[str] = set()
         rejected_roots: set[int] = set()
         for event in removed:
             v = event.values
@@ -562,6 +568,8 @@ class IndexStore:
                 config_changed = True
             elif event.name in TOKEN_EVENTS:
                 currencies.add(currency_code(v["currency"]))
+            elif event.name in MIN_PART_EVENTS:
+                min_part_currencies.add(currency_code(v["currency"]))
             elif event.name in CREDIT_EVENTS:
                 pairs.add((v["financier"], v["obligor"]))
                 if event.name in LIMIT_EVENTS:
@@ -589,7 +597,7 @@ class IndexStore:
         if roots:
             self._rebuild_trees(conn, writer, sorted(roots))
         non_note: list[StoredEvent] = []
-        if members or pairs or limit_obligors or config_changed or currencies:
+        if members or pairs or limit_obligors or config_changed or currencies or min_part_currencies:
             non_note = self._non_note_events(conn)
         if members:
             self._rebuild_members(conn, writer, members, non_note)
@@ -605,6 +613,11 @@ class IndexStore:
             tokens = (e for e in non_note if e.name in TOKEN_EVENTS)
             state.apply_all(e for e in tokens if currency_code(e.values["currency"]) in currencies)
             writer.replace(TOKENS, "currency", sorted(currencies), state.tokens.inserts())
+        if min_part_currencies:
+            state = StateBatch(self.contract)
+            settings = (e for e in non_note if e.name in MIN_PART_EVENTS)
+            state.apply_all(e for e in settings if currency_code(e.values["currency"]) in min_part_currencies)
+            writer.replace(MIN_PARTS, "currency", sorted(min_part_currencies), state.min_parts.inserts())
 
     def _non_note_events(self, conn: Connection) -> list[StoredEvent]:
         rows = conn.execute(

@@ -709,6 +709,14 @@ class LedgerClient(ContractClient):
     ) -> TxResult:
         return self._transact(sender, "confirmPayment", note_id, amount, reference_bytes(reference))
 
+    def withdraw_payment_claim(self, sender: LocalAccount, note_id: int) -> TxResult:
+        """The obligor withdraws its unconfirmed claim of an off-chain payment."""
+        return self._transact(sender, "withdrawPaymentClaim", note_id)
+
+    def set_min_part_amount(self, sender: LocalAccount, currency: str, amount: int) -> TxResult:
+        """The operator sets the smallest note / split part of a currency (0: no minimum)."""
+        return self._transact(sender, "setMinPartAmount", currency_bytes(currency), amount)
+
     def settle_root(self, sender: LocalAccount, root_id: int, first_index: int, count: int) -> TxResult:
         return self._transact(sender, "settleRoot", root_id, first_index, count)
 
@@ -748,6 +756,10 @@ class LedgerClient(ContractClient):
 
     def grace_period(self) -> int:
         return int(self._view("gracePeriod"))
+
+    def min_part_amount(self, currency: str) -> int:
+        """The smallest note / split part allowed in `currency` (0: no minimum)."""
+        return int(self._view("minPartAmount", currency_bytes(currency)))
 
     def offer_count(self) -> int:
         return int(self._view("offerCount"))
@@ -903,6 +915,10 @@ class SettlementTokenClient(ContractClient):
 
     def total_supply(self) -> int:
         return int(self._view("totalSupply"))
+
+    def reference_used(self, reference: bytes | str) -> bool:
+        """Whether a deposit or withdrawal already used this settlement-bank reference."""
+        return bool(self._view("referenceUsed", reference_bytes(reference)))
 
     def currency(self) -> str:
         return bytes(self._view("currency")).decode("ascii", errors="replace")

@@ -266,9 +266,21 @@ class InvalidBatch(LedgerRevert):
     description = "the settlement batch is empty, too large or past the tree's end"
 
 
+class AmountBelowMinimum(LedgerRevert):
+    description = "a note or split part is below its currency's minimum part amount"
+
+
+class NoPaymentClaim(LedgerRevert):
+    description = "the note has no pending claim of an off-chain payment"
+
+
 # ---------------------------------------------------------------- settlement token (ERC-20)
 class NotAnActiveMember(LedgerRevert):
     description = "settlement tokens move only between active members"
+
+
+class ReferenceAlreadyUsed(LedgerRevert):
+    description = "the settlement bank's reference was already used by a deposit or withdrawal"
 
 
 class ERC20InsufficientBalance(LedgerRevert):

@@ -169,6 +169,12 @@ ENDPOINTS = [
         ),
     ),
     Endpoint(
+        "notes-payment-claim-withdraw",
+        "POST",
+        "/v1/notes/{note}/payment-claim/withdraw",
+        _note_gated("core", (409, "no-payment-claim")),
+    ),
+    Endpoint(
         "roots-settle", "POST", "/v1/roots/{note}/settle", _note_gated("core", (409, "note-not-matured"))
     ),
     Endpoint(
@@ -285,14 +291,21 @@ def test_the_obligors_approved_financier_with_a_grant_sees_its_risk(world: World
 def test_the_matrix_covers_every_financing_route(world: World) -> None:
     paths = world.fin.client.app.openapi()["paths"]  # type: ignore[attr-defined]
     prefixes = ("/v1/discount-offers", "/v1/roots", "/v1/quotes", "/v1/risk")
-    suffixes = ("/discount-offers", "/settle", "/confirm-payment", "/mark-overdue", "/write-off")
+    suffixes = (
+        "/discount-offers",
+        "/settle",
+        "/confirm-payment",
+        "/payment-claim/withdraw",
+        "/mark-overdue",
+        "/write-off",
+    )
     routes = {
         (method.upper(), path)
         for path, operations in paths.items()
         if path.startswith(prefixes) or path.endswith(suffixes)
         for method in operations
     }
-    assert len(routes) == 16 and routes == COVERED, sorted(routes ^ COVERED)
+    assert len(routes) == 17 and routes == COVERED, sorted(routes ^ COVERED)
 
 
 def test_nothing_was_sent_by_refused_writes(world: World) -> None:

@@ -207,3 +207,43 @@ def test_only_the_operator_moves_the_clock(fin: Fin) -> None:
 
 def test_the_clock_moves_forward_only(fin: Fin) -> None:
     problem(fin.post("operator", "/v1/dev/clock", {"seconds": 0}), 422, "invalid-request")
+
+
+# ------------------------------------------------------------------ single-use references
+def _move(fin: Fin, kind: str, member: str, amount: int, reference: str, **headers: str) -> Any:
+    body = {"member": fin.ids[member], "amount": str(amount), "reference": reference}
+    return fin.post("operator", f"/v1/settlement-tokens/USD/{kind}", body, **headers)
+
+
+def test_a_deposit_with_a_reference_already_used_is_409_and_mints_nothing(fin: Fin) -> None:
+    assert _move(fin, "deposits", "s1", 700, "BANK-REF-1").status_code == 200
+    body = problem(_move(fin, "deposits", "s1", 700, "BANK-REF-1"), 409, "reference-already-used")
+    assert body["field"] == "reference"
+    assert fin.balance("s1") == 700
+
+
+def test_a_reference_cannot_be_reused_with_another_member_or_amount(fin: Fin) -> None:
+    assert _move(fin, "deposits", "s1", 700, "BANK-REF-1").status_code == 200
+    problem(_move(fin, "deposits", "s2", 5, "BANK-REF-1"), 409, "reference-already-used")
+    assert fin.balance("s2") == 0
+
+
+def test_a_withdrawal_with_a_reference_already_used_is_409_and_burns_nothing(fin: Fin) -> None:
+    assert _move(fin, "withdrawals", "bank", 1_000, "PAYOUT-1").status_code == 200
+    problem(_move(fin, "withdrawals", "bank", 1_000, "PAYOUT-1"), 409, "reference-already-used")
+    assert fin.balance("bank") == TOKENS - 1_000
+
+
+def test_a_withdrawal_cannot_reuse_a_deposits_reference(fin: Fin) -> None:
+    assert _move(fin, "deposits", "bank", 1_000, "BANK-REF-9").status_code == 200
+    problem(_move(fin, "withdrawals", "bank", 1_000, "BANK-REF-9"), 409, "reference-already-used")
+    assert fin.balance("bank") == TOKENS + 1_000
+
+
+def test_a_retry_with_a_new_idempotency_key_and_a_used_reference_is_refused_before_signing(fin: Fin) -> None:
+    assert _move(fin, "deposits", "s3", 700, "BANK-REF-2", **{"Idempotency-Key": "a"}).status_code == 200
+    height = fin.client.app.state.context.chain.w3.eth.block_number  # type: ignore[attr-defined]
+    answer = _move(fin, "deposits", "s3", 700, "BANK-REF-2", **{"Idempotency-Key": "b"})
+    problem(answer, 409, "reference-already-used")
+    assert fin.client.app.state.context.chain.w3.eth.block_number == height  # type: ignore[attr-defined]
+    assert fin.balance("s3") == 700

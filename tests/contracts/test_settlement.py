@@ -428,13 +428,15 @@ def test_confirm_payment_refuses_another_amount_or_reference_than_claimed(
 
 
 def test_confirm_payment_refuses_a_note_settled_in_tokens_since_the_claim(consortium: Consortium) -> None:
+    """The payment ended the claim (see test_payment_claims.py): nothing is left to confirm."""
     c = consortium
     note = matured_note(c)
     c.ledger.claim_payment(c.core, note, AMOUNT, b"wire-7")
     c.ledger.pay(c.core, note, AMOUNT)
-    with pytest.raises(errors.NoteNotPayable) as exc:
+    with pytest.raises(errors.PaymentClaimMismatch) as exc:
         c.ledger.confirm_payment(c.suppliers[0], note, AMOUNT, b"wire-7")
-    assert exc.value.arguments == {"noteId": note, "status": NoteStatus.SETTLED}
+    assert exc.value.arguments == {"noteId": note}
+    assert c.ledger.get_note(note).status == NoteStatus.SETTLED
 
 
 def test_confirm_payment_refuses_a_note_frozen_since_the_claim(consortium: Consortium) -> None:
@@ -447,13 +449,14 @@ def test_confirm_payment_refuses_a_note_frozen_since_the_claim(consortium: Conso
     assert exc.value.arguments == {"noteId": note}
 
 
-def test_confirm_payment_refuses_a_claim_larger_than_what_remains_after_a_token_payment(
-    consortium: Consortium,
-) -> None:
+def test_confirm_payment_refuses_a_claim_a_later_token_payment_ended(consortium: Consortium) -> None:
+    """A claim larger than what a token payment left can no longer be confirmed: the payment ended
+    it (before, PaymentTooLarge guarded only this case, and a smaller claim went through twice)."""
     c = consortium
     note = matured_note(c)
     c.ledger.claim_payment(c.core, note, 600, b"wire-7")
     c.ledger.pay(c.core, note, 500)
-    with pytest.raises(errors.PaymentTooLarge) as exc:
+    with pytest.raises(errors.PaymentClaimMismatch) as exc:
         c.ledger.confirm_payment(c.suppliers[0], note, 600, b"wire-7")
-    assert exc.value.arguments == {"noteId": note, "amount": 600, "remaining": 500}
+    assert exc.value.arguments == {"noteId": note}
+    assert c.ledger.paid_amount(note) == 500

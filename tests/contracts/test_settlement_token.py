@@ -286,3 +286,54 @@ def test_the_ledgers_transfer_from_pays_a_suspended_holder(consortium: Consortiu
     ]
     assert c.token.balance_of(holder.address) == 1_000
     assert c.token.allowance(c.core.address, c.ledger.address) == 0
+
+
+# ---------------------------------------------------------------- single-use references
+
+
+def test_mint_refuses_a_reference_already_used_by_a_deposit(consortium: Consortium) -> None:
+    c = consortium
+    c.token.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+    with pytest.raises(errors.ReferenceAlreadyUsed) as exc:
+        c.token.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+    assert exc.value.arguments == {"paymentReference": reference_bytes(b"deposit-1")}
+    assert c.token.balance_of(c.bank.address) == 5_000
+
+
+def test_burn_refuses_a_reference_already_used_by_a_withdrawal(consortium: Consortium) -> None:
+    c = consortium
+    c.token.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+    c.token.burn(c.operator, c.bank.address, 1_000, b"payout-1")
+    with pytest.raises(errors.ReferenceAlreadyUsed):
+        c.token.burn(c.operator, c.bank.address, 1_000, b"payout-1")
+    assert c.token.balance_of(c.bank.address) == 4_000
+
+
+def test_deposits_and_withdrawals_share_one_reference_namespace(consortium: Consortium) -> None:
+    c = consortium
+    c.token.mint(c.operator, c.bank.address, 5_000, b"bank-ref-1")
+    with pytest.raises(errors.ReferenceAlreadyUsed):
+        c.token.burn(c.operator, c.bank.address, 1_000, b"bank-ref-1")
+
+
+def test_reference_used_turns_true_once_a_reference_is_used(consortium: Consortium) -> None:
+    c = consortium
+    assert c.token.reference_used(b"deposit-1") is False
+    c.token.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+    assert c.token.reference_used(b"deposit-1") is True
+
+
+def test_a_refused_mint_leaves_its_reference_unused(consortium: Consortium) -> None:
+    c = consortium
+    with pytest.raises(errors.NotAnActiveMember):
+        c.token.mint(c.operator, c.outsider.address, 5_000, b"deposit-1")
+    assert c.token.reference_used(b"deposit-1") is False
+    c.token.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+
+
+def test_references_are_per_token(consortium: Consortium) -> None:
+    c = consortium
+    euro = SettlementTokenClient.deploy(c.ledger, c.operator, "EUR")
+    c.token.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+    euro.mint(c.operator, c.bank.address, 5_000, b"deposit-1")
+    assert euro.balance_of(c.bank.address) == 5_000

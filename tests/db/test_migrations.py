@@ -61,7 +61,7 @@ def test_alembic_command_line(empty_db: TestDatabase, via: str) -> None:
 
 
 def test_idempotency_records_from_before_the_journal_are_scrubbed_and_expire(empty_db: TestDatabase) -> None:
-    """0004: an onboarding answer stored with its API key in plain text loses the key, every old
+    """0006: an onboarding answer stored with its API key in plain text loses the key, every old
     record expires a day after it was made, one still in flight keeps its key in use until then."""
     upgrade(empty_db.url, empty_db.schema, "0003_financing")
     created = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -17,6 +17,7 @@ from service.db.models import (
     Event,
     LedgerConfig,
     Member,
+    MinPartAmount,
     Note,
     ObligorCredit,
     Payment,
@@ -99,6 +100,7 @@ INDEX_TABLES: tuple[type[Any], ...] = (
     DiscountOffer,
     Payment,
     PaymentClaim,
+    MinPartAmount,
 )
 """The tables the indexer derives from events (blocks and checkpoint aside)."""
 

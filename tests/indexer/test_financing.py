@@ -23,6 +23,7 @@ from service.db.models import (
     DiscountOffer,
     Event,
     LedgerConfig,
+    MinPartAmount,
     Note,
     Payment,
     PaymentClaim,
@@ -30,7 +31,7 @@ from service.db.models import (
 )
 from service.db.provenance import holder_path, tree_with_events
 from service.domain import MAX_AMOUNT, MAX_SETTLE_BATCH, NoteStatus
-from service.indexer.reconcile import FieldMismatch, MissingInSql, reconcile
+from service.indexer.reconcile import FieldMismatch, MissingInSql, MissingOnChain, reconcile
 from service.indexer.state import currency_code
 from service.indexer.store import ConcurrentIndexer
 from service.ledger.chain import Chain
@@ -58,6 +59,7 @@ FINANCING_EVENTS = (
     "NoteDiscounted",
     "NotePaid",
     "PaymentClaimed",
+    "PaymentClaimWithdrawn",
     "NoteOverdue",
     "NoteWrittenOff",
 )
@@ -84,7 +86,9 @@ class Flows:
     f: int  # overdue, then written off
     g: int  # overdue
     m: int  # MAX_AMOUNT: 2^79 paid, overdue, the rest written off
-    m2: int  # MAX_AMOUNT: settled by settleRoot
+    m2: int  # MAX_AMOUNT: claimed ("CHQ-M2"), then settled by settleRoot
+    h: int  # claimed in full ("CHQ-H"), then paid in part in tokens (which ends the claim)
+    i: int  # claimed ("CHQ-I"), then the claim withdrawn
     accepted_offer: int
     cancelled_offer: int
     off_chain_offer: int
@@ -105,6 +109,7 @@ def _run_flows(c: Consortium) -> Flows:
     s0, s1, s2 = c.suppliers
     first_block = c.chain.w3.eth.block_number + 1
     ledger.set_grace_period(op, GRACE)
+    ledger.set_min_part_amount(op, "USD", 1_000)
     ledger.set_credit_limit(bank, core.address, 2**100)
     c.fund_tokens(bank, 10**12)
     c.fund_tokens(core, 2**82)
@@ -135,6 +140,8 @@ def _run_flows(c: Consortium) -> Flows:
     g = c.active_note(80_000, to=s0, days=30)
     m = c.active_note(MAX_AMOUNT, to=s1, days=30)
     m2 = c.active_note(MAX_AMOUNT, to=s2, days=30)
+    h = c.active_note(60_000, to=s2, days=30)
+    i = c.active_note(40_000, to=s0, days=30)
 
     c.chain.advance_time(31 * DAY)
     ledger.pay(core, b, 200_000)
@@ -145,13 +152,20 @@ def _run_flows(c: Consortium) -> Flows:
     ledger.claim_payment(core, d, 50_000, "CHQ-2")
     ledger.pay(core, a2, 400_000)
     ledger.pay(core, m, 2**79)
+    ledger.claim_payment(core, m2, MAX_AMOUNT, "CHQ-M2")
     ledger.settle_root(core, m2, 0, 1)
+    ledger.claim_payment(core, h, 60_000, "CHQ-H")
+    ledger.pay(core, h, 10_000)
+    ledger.claim_payment(core, i, 40_000, "CHQ-I")
+    ledger.withdraw_payment_claim(core, i)
 
     c.chain.advance_time(GRACE + DAY)
     for note in (f, g, m):
         ledger.mark_overdue(c.outsider if note == g else s0, note)
+    ledger.claim_payment(core, f, 70_000, "CHQ-F")
     ledger.write_off(op, f, "DEFAULT-F")
     ledger.write_off(op, m, "DEFAULT-M")
+    ledger.set_min_part_amount(op, "EUR", 500)
     return Flows(
         c=c,
         first_block=first_block,
@@ -167,6 +181,8 @@ def _run_flows(c: Consortium) -> Flows:
         g=g,
         m=m,
         m2=m2,
+        h=h,
+        i=i,
         accepted_offer=accepted_offer,
         cancelled_offer=cancelled_offer,
         off_chain_offer=off_chain_offer,
@@ -349,6 +365,43 @@ def test_a_confirmed_off_chain_payment_uses_up_its_claim(flows: Flows, indexed: 
     ]
 
 
+def _claim_notes(db: TestDatabase) -> set[int]:
+    with db.engine.connect() as conn:
+        return {int(note_id) for note_id in conn.scalars(select(PaymentClaim.note_id))}
+
+
+def test_a_payment_in_tokens_ends_a_pending_claim(flows: Flows, indexed: TestDatabase) -> None:
+    assert _events(indexed, "PaymentClaimed")[-3].note_id == flows.h
+    assert flows.h not in _claim_notes(indexed)
+    assert notes(indexed)[flows.h].paid_amount == 10_000
+
+
+def test_settle_root_ends_a_pending_claim(flows: Flows, indexed: TestDatabase) -> None:
+    assert flows.m2 in {e.note_id for e in _events(indexed, "PaymentClaimed")}
+    assert flows.m2 not in _claim_notes(indexed)
+
+
+def test_a_write_off_ends_a_pending_claim(flows: Flows, indexed: TestDatabase) -> None:
+    assert flows.f in {e.note_id for e in _events(indexed, "PaymentClaimed")}
+    assert flows.f not in _claim_notes(indexed)
+
+
+def test_a_withdrawn_claim_is_removed(flows: Flows, indexed: TestDatabase) -> None:
+    (withdrawn,) = _events(indexed, "PaymentClaimWithdrawn")
+    assert (withdrawn.note_id, withdrawn.args["obligor"]) == (flows.i, flows.c.core.address)
+    assert flows.i not in _claim_notes(indexed)
+
+
+def test_min_part_amounts_come_from_their_events(flows: Flows, indexed: TestDatabase) -> None:
+    with indexed.engine.connect() as conn:
+        rows = conn.execute(select(MinPartAmount).order_by(MinPartAmount.currency)).all()
+    blocks = [e.block_number for e in _events(indexed, "MinPartAmountSet")]
+    assert [(r.currency, r.amount, r.updated_block) for r in rows] == [
+        ("EUR", 500, blocks[1]),
+        ("USD", 1_000, blocks[0]),
+    ]
+
+
 def test_overdue_and_written_off_notes(flows: Flows, indexed: TestDatabase) -> None:
     rows = notes(indexed)
     assert (rows[flows.g].status, rows[flows.g].paid_amount) == (NoteStatus.OVERDUE, 0)
@@ -384,7 +437,7 @@ def test_payment_rows_carry_the_block_time(flows: Flows, indexed: TestDatabase) 
     w3 = flows.c.chain.w3
     with indexed.engine.connect() as conn:
         payments = conn.execute(select(Payment)).all()
-    assert len(payments) == len(_events(indexed, "NotePaid")) == 9
+    assert len(payments) == len(_events(indexed, "NotePaid")) == 10
     for payment in payments:
         assert payment.block_time == w3.eth.get_block(payment.block_number)["timestamp"]
 
@@ -484,6 +537,37 @@ def test_reconcile_reports_each_financing_difference(flows: Flows, fresh: TestDa
         conn.execute(delete(PaymentClaim))
     report = reconcile(c.chain.w3, fresh.engine, c.ledger.address, check_events=False)
     assert MissingInSql("claim", str(flows.d)) in report.differences
+
+
+def test_reconcile_reports_a_different_or_missing_min_part_amount(flows: Flows, fresh: TestDatabase) -> None:
+    c = flows.c
+    with fresh.engine.begin() as conn:
+        conn.execute(update(MinPartAmount).where(MinPartAmount.currency == "EUR").values(amount=1))
+        conn.execute(delete(MinPartAmount).where(MinPartAmount.currency == "USD"))
+    report = reconcile(c.chain.w3, fresh.engine, c.ledger.address, check_events=False)
+    assert set(report.differences) == {
+        FieldMismatch("min_part_amount", "EUR", "amount", 1, 500),
+        MissingInSql("min_part_amount", "USD"),
+    }
+
+
+def test_reconcile_reports_a_claim_sql_kept_after_a_payment(flows: Flows, fresh: TestDatabase) -> None:
+    c = flows.c
+    with fresh.engine.begin() as conn:
+        conn.execute(
+            PaymentClaim.__table__.insert().values(
+                note_id=flows.h,
+                root_id=flows.h,
+                obligor=c.core.address,
+                holder=c.suppliers[2].address,
+                amount=60_000,
+                payment_reference=_hex("CHQ-H"),
+                block_number=1,
+                tx_hash="0x" + "00" * 32,
+            )
+        )
+    report = reconcile(c.chain.w3, fresh.engine, c.ledger.address, check_events=False)
+    assert report.differences == [MissingOnChain("claim", str(flows.h))]
 
 
 def test_provenance_shows_a_discount_and_a_payment(flows: Flows, indexed: TestDatabase) -> None:

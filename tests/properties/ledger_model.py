@@ -88,6 +88,8 @@ class ModelToken:
     allowances: dict[str, int] = field(default_factory=dict)
     minted: int = 0
     burned: int = 0
+    # Settlement-bank references of deposits and withdrawals: each usable once (one namespace).
+    references: set[bytes] = field(default_factory=set)
 
     def move(self, source: str, to: str, amount: int) -> None:
         if self.balances.get(source, 0) < amount:
@@ -113,6 +115,8 @@ class LedgerModel:
     claims: dict[int, tuple[int, bytes]] = field(default_factory=dict)
     """The obligor's pending off-chain payment claim per note: (amount, reference)."""
     grace_period: int = DEFAULT_GRACE_PERIOD
+    min_part: dict[str, int] = field(default_factory=dict)
+    """The operator's minimum part amount per currency (absent: 0, no minimum)."""
     offer_epochs: dict[int, int] = field(default_factory=dict)
     """Per note: 0 until an offer is made on it, then bumped whenever it changes hands or is frozen."""
     grants: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -269,6 +273,8 @@ class LedgerModel:
             raise Refused("ZeroAmount")
         if amount > MAX_AMOUNT:
             raise Refused("AmountTooLarge")
+        if amount < self.min_part.get(currency, 0):
+            raise Refused("AmountBelowMinimum")
         if maturity <= now or maturity > now + 365 * 86_400:
             raise Refused("InvalidMaturity")
         if document in self.document_root:
@@ -321,9 +327,12 @@ class LedgerModel:
             raise Refused("InvalidPartCount")
         note = self._movable(note_id, sender)
         self._not_matured(note, now)
+        minimum = self.min_part.get(self.roots[note.root_id].currency, 0)
         for to, amount in parts:
             if amount == 0:
                 raise Refused("ZeroAmount")
+            if amount < minimum:
+                raise Refused("AmountBelowMinimum")
             if amount > MAX_AMOUNT:
                 raise Refused("AmountTooLarge")
             if to != sender:
@@ -396,6 +405,12 @@ class LedgerModel:
             raise Refused("InvalidGracePeriod")
         self.grace_period = period
 
+    def set_min_part_amount(self, sender: str, currency: str, amount: int) -> None:
+        self._only_operator(sender)
+        if amount > MAX_AMOUNT:
+            raise Refused("AmountTooLarge")
+        self.min_part[currency] = amount
+
     def register_token(self, sender: str, currency: str, token_address: str) -> None:
         self._only_operator(sender)
         current = self.tokens.get(currency)
@@ -411,8 +426,11 @@ class LedgerModel:
         self._only_operator(sender)
         if not reference.strip(b"\0"):
             raise Refused("ZeroReference")
+        if reference in token.references:
+            raise Refused("ReferenceAlreadyUsed")
         if not self.is_active_member(to):
             raise Refused("NotAnActiveMember")
+        token.references.add(reference)
         token.balances[to] = token.balances.get(to, 0) + amount
         token.minted += amount
 
@@ -421,8 +439,11 @@ class LedgerModel:
         self._only_operator(sender)
         if not reference.strip(b"\0"):
             raise Refused("ZeroReference")
+        if reference in token.references:
+            raise Refused("ReferenceAlreadyUsed")
         if token.balances.get(account, 0) < amount:
             raise Refused("ERC20InsufficientBalance")
+        token.references.add(reference)
         token.balances[account] -= amount
         token.burned += amount
 
@@ -524,6 +545,7 @@ class LedgerModel:
         note = self._payable(sender, note_id, amount, now)
         token = self._token_of(self.roots[note.root_id].currency)
         self._apply_payment(note, amount)
+        self.claims.pop(note_id, None)  # every payment ends a pending claim
         self._ledger_transfer_from(token, sender, note.holder, amount)
 
     def claim_payment(self, sender: str, note_id: int, amount: int, reference: bytes, now: int) -> None:
@@ -547,6 +569,14 @@ class LedgerModel:
         del self.claims[note_id]
         self._apply_payment(note, amount)
 
+    def withdraw_payment_claim(self, sender: str, note_id: int) -> None:
+        note = self._existing(note_id)
+        if self.roots[note.root_id].obligor != sender:
+            raise Refused("NotObligor")
+        if note_id not in self.claims:
+            raise Refused("NoPaymentClaim")
+        del self.claims[note_id]
+
     def settle_root(
         self, sender: str, root_id: int, first_index: int, count: int, now: int
     ) -> list[tuple[int, int]]:
@@ -568,6 +598,7 @@ class LedgerModel:
             if note.status in PAYABLE and not note.frozen:
                 paid.append((root_id | index, note.remaining))
                 self._apply_payment(note, note.remaining)
+                self.claims.pop(root_id | index, None)
         for note_id, amount in paid:
             self._ledger_transfer_from(token, sender, self.notes[note_id].holder, amount)
         return paid
@@ -591,6 +622,7 @@ class LedgerModel:
             raise Refused("NotOverdueYet")
         note.written_off = note.remaining
         note.status = NoteStatus.WRITTEN_OFF
+        self.claims.pop(note_id, None)
         self.outstanding[self.roots[note.root_id].obligor] -= note.written_off
         return note.written_off
 

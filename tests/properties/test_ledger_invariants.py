@@ -340,7 +340,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.offer_discount(pick, True, "bank", 97, deadline, None, off_chain)
         for who, allowance in zip(("core", "bank"), allowances, strict=True):
             if allowance is not None:
-                self.tokens("approve", "USD", who, who, allowance, 0, True, False)
+                self.tokens("approve", "USD", who, who, allowance, 0, True, False, False)
 
     @rule(
         to=st.sampled_from(["s0", "s1", "s2"] * 4 + ACTORS),
@@ -560,6 +560,20 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda: self.c.ledger.set_settlement_token(sender, currency, address),
         )
 
+    @rule(
+        currency=st.sampled_from(["USD", "USD", "EUR"]),
+        amount=st.sampled_from([0, 0, 0, 50, 200, 500, 1_000, 2**80]),
+        by=st.sampled_from(["operator"] * 4 + ["core"]),
+    )
+    def set_min_part_amount(self, currency: str, amount: int, by: str) -> None:
+        """The operator sets a currency's minimum part amount (0 lifts it, most often); issue and
+        split then refuse smaller notes and parts."""
+        sender = self.actors[by]
+        self._attempt(
+            lambda: self.model.set_min_part_amount(sender.address, currency, amount),
+            lambda: self.c.ledger.set_min_part_amount(sender, currency, amount),
+        )
+
     # ------------------------------------------------------------------ rules: settlement tokens
     @rule(
         kind=st.sampled_from(["mint", "mint", "approve", "approve", "approve_all", "burn", "pay", "pay"]),
@@ -570,6 +584,7 @@ class LedgerMachine(RuleBasedStateMachine):
         share=st.integers(0, 110),
         by_operator=mostly_true,
         zero_reference=st.sampled_from([False] * 9 + [True]),
+        reused_reference=st.sampled_from([False, False, True]),
     )
     def tokens(
         self,
@@ -581,6 +596,7 @@ class LedgerMachine(RuleBasedStateMachine):
         share: int,
         by_operator: bool,
         zero_reference: bool,
+        reused_reference: bool,
     ) -> None:
         """The settlement bank mints tokens against a deposit or pays a member's tokens out (burn); a
         member sets its allowance to the ledger (to an amount, or to the maximum), or pays another
@@ -605,7 +621,9 @@ class LedgerMachine(RuleBasedStateMachine):
             )
             return
         sender = self.c.operator if by_operator else account
-        reference = ZERO_REFERENCE if zero_reference else reference_bytes(f"{kind} {amount}")
+        # a reference is single-use per token, across mints and burns: sometimes reuse one
+        text = "bank ref 1" if reused_reference else f"{kind} {amount}"
+        reference = ZERO_REFERENCE if zero_reference else reference_bytes(text)
         if kind == "mint":
             self._attempt(
                 lambda: self.model.mint(sender.address, currency, account.address, amount, reference),
@@ -787,6 +805,19 @@ class LedgerMachine(RuleBasedStateMachine):
         self._attempt(
             lambda: self.model.claim_payment(sender.address, note_id, amount, reference, now),
             lambda: self.c.ledger.claim_payment(sender, note_id, amount, reference),
+        )
+
+    @precondition(lambda self: self.model.claims)
+    @rule(pick=picks, by_obligor=mostly_true, other=actor_names)
+    def withdraw_payment_claim(self, pick: int, by_obligor: bool, other: str) -> None:
+        """The obligor withdraws a pending claim (or someone else tries to)."""
+        claimed = sorted(self.model.claims)
+        note_id = claimed[pick % len(claimed)]
+        obligor = self.model.roots[self.model.notes[note_id].root_id].obligor
+        sender = self.c.core if by_obligor and obligor == self.c.core.address else self.actors[other]
+        self._attempt(
+            lambda: self.model.withdraw_payment_claim(sender.address, note_id),
+            lambda: self.c.ledger.withdraw_payment_claim(sender, note_id),
         )
 
     @precondition(lambda self: self.model.claims)
@@ -994,9 +1025,15 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert seen == expected
             else:
                 assert seen[0] == 0 and seen[1] == to_checksum_address("0x" + "00" * 20)
-        for note_id, (amount, reference) in self.model.claims.items():
-            claim = keccak(encode(["uint256", "bytes32"], [amount, reference]))
+        for note_id in self.model.notes:
+            pending = self.model.claims.get(note_id)
+            claim = (
+                ZERO_REFERENCE if pending is None else keccak(encode(["uint256", "bytes32"], list(pending)))
+            )
             assert self._ledger("paymentClaim", note_id)[0] == claim
+        for currency in ("USD", "EUR"):
+            minimum = self._ledger("minPartAmount", currency.encode())[0]
+            assert minimum == self.model.min_part.get(currency, 0)
 
     def _check_sums(self, notes: dict[int, tuple[Any, ...]], paid_view: dict[int, int]) -> None:
         """Invariant 1, per root: face = live remainders + paid + written off (+ released), from the

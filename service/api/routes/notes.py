@@ -22,6 +22,7 @@ from service.api.auth import (
     role_dependency,
 )
 from service.api.context import AppContext
+from service.api.financing_queries import min_part_amount
 from service.api.idempotency import run_idempotent
 from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
@@ -97,6 +98,14 @@ def issue(
             if to == member.address:
                 raise revert_problem("SelfDealing", "an obligor cannot issue a note to itself", field="to")
             require_active_member(session, to, "to", HOLDER_ROLES)
+            minimum = min_part_amount(session, body.currency)
+            if body.amount < minimum:
+                raise revert_problem(
+                    "AmountBelowMinimum",
+                    f"{body.amount} is below the minimum part amount of {body.currency}, {minimum}",
+                    field="amount",
+                    minimum=str(minimum),
+                )
             now = _chain_now(context)
             config = session.get(LedgerConfig, context.ledger.address)
             max_tenor = config.max_tenor if config is not None else DEFAULT_MAX_TENOR
@@ -312,6 +321,17 @@ def split(
         _check_holder(note, member)
         _check_status(note, NoteStatus.ACTIVE)
         _check_movable(context, note)
+        with context.session() as session:
+            minimum = min_part_amount(session, note.currency)
+        for i, part in enumerate(body.parts):
+            if part.amount < minimum:
+                raise revert_problem(
+                    "AmountBelowMinimum",
+                    f"part {i} of {part.amount} is below the {note.currency} minimum part amount {minimum}",
+                    field=f"parts.{i}.amount",
+                    part_index=i,
+                    minimum=str(minimum),
+                )
         total = sum(part.amount for part in body.parts)
         if total != note.amount:
             raise revert_problem(

@@ -8,21 +8,30 @@ anything is sent."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from service.api.auth import CORE_ENTERPRISE, OPERATOR, Context, CurrentMember, role_dependency
+from service.api.auth import (
+    CORE_ENTERPRISE,
+    OPERATOR,
+    Context,
+    CurrentMember,
+    role_dependency,
+    sees_everything,
+)
 from service.api.context import AppContext
 from service.api.financing_queries import (
     PAYABLE,
     chain_now,
     grace_period,
-    note_index,
     pending_claim,
     remaining,
     require_funds,
@@ -34,6 +43,8 @@ from service.api.financing_schemas import (
     PaymentOut,
     RootSettlementWrite,
     SettleIn,
+    SettlementJobList,
+    SettlementJobOut,
     SettlementWrite,
     WriteOffIn,
     reference_text,
@@ -43,10 +54,11 @@ from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import notes_out, parse_note_id, to_datetime, visible_note
 from service.api.schemas import Empty, NoteOut
-from service.api.writes import Answer, Sent, Step, transact
-from service.db.gateway_models import ApiMember
+from service.api.settlement_jobs import active_job, create_job, payable_indices, settle_batches
+from service.api.writes import Answer, Sent, Step, signer, transact
+from service.db.gateway_models import ApiMember, SettlementJob
 from service.db.models import Note
-from service.domain import MAX_SETTLE_BATCH, NoteStatus
+from service.domain import NoteStatus
 from service.ledger.client import TxResult
 
 router = APIRouter(tags=["settlement"])
@@ -284,54 +296,97 @@ def confirm_payment(
     return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
 
 
-# ------------------------------------------------------------------ a whole tree
-def settle_batches(indices: list[int], batch: int = MAX_SETTLE_BATCH) -> list[tuple[int, int]]:
-    """(first index, count) windows of at most `batch` indices covering every index in `indices`
-    (sorted), each starting at an index to pay and ending at the last one it covers."""
-    windows: list[tuple[int, int]] = []
-    i = 0
-    while i < len(indices):
-        first = indices[i]
-        j = i
-        while j + 1 < len(indices) and indices[j + 1] < first + batch:
-            j += 1
-        windows.append((first, indices[j] - first + 1))
-        i = j + 1
-    return windows
-
-
-def _settle_call(
-    context: AppContext, root_id: int, first: int, count: int
-) -> Callable[[LocalAccount], TxResult]:
-    return lambda account: context.ledger.settle_root(account, root_id, first, count)
-
-
-@router.post("/v1/roots/{root_id}/settle", response_model=RootSettlementWrite)
-def settle_root(
-    root_id: str,
+@router.post("/v1/notes/{note_id}/payment-claim/withdraw", response_model=SettlementWrite)
+def withdraw_payment_claim(
+    note_id: str,
     request: Request,
     context: Context,
     member: Obligor,
     idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
+    """The obligor withdraws its unconfirmed claim of an off-chain payment (made by mistake, or the
+    payment bounced). A claim also ends by itself with the note's next payment or its write-off."""
+
+    def action() -> Answer:
+        note = _load(context, member, note_id)
+        if note.obligor != member.address:
+            raise revert_problem("NotObligor", f"{member.id} is not the obligor of note {note.id}")
+        with context.session() as session:
+            claim = pending_claim(session, note.id)
+        if claim is None:
+            raise revert_problem(
+                "NoPaymentClaim", f"note {note.id} has no pending claim of an off-chain payment"
+            )
+        return transact(
+            context,
+            member,
+            settlement_answer,
+            {
+                "action": "claim_withdrawn",
+                "amount": str(claim.amount),
+                "remaining": str(remaining(note)),
+                "payment_reference": reference_text(claim.payment_reference),
+                "note_id": note.id,
+            },
+            lambda account: context.ledger.withdraw_payment_claim(account, note.id),
+        )
+
+    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+
+
+# ------------------------------------------------------------------ a whole tree
+def _settle_call(
+    context: AppContext, root_id: int, first: int, count: int
+) -> Callable[[LocalAccount], TxResult]:
+    return lambda account: context.ledger.settle_root(account, root_id, first, count)
+
+
+def _job_answer(response: JSONResponse) -> JSONResponse:
+    """A job answer (first or replayed) names the job's resource in `Location`."""
+    if response.status_code == 202:
+        job_id = json.loads(bytes(response.body))["id"]
+        response.headers["Location"] = f"/v1/settlement-jobs/{job_id}"
+    return response
+
+
+@router.post(
+    "/v1/roots/{root_id}/settle",
+    response_model=RootSettlementWrite,
+    responses={202: {"model": SettlementJobOut, "description": "settled in the background by a job"}},
+)
+def settle_root(
+    root_id: str,
+    request: Request,
+    context: Context,
+    member: Obligor,
+    idempotency_key: IdempotencyKey = None,
+    prefer: Annotated[str | None, Header(alias="Prefer")] = None,
+    body: Empty | None = None,
+) -> JSONResponse:
     """The obligor pays, on or after maturity, every live unfrozen note of a tree what remains of it,
-    in settlement tokens: in as many `settleRoot` transactions of up to 200 tree indices as needed,
-    each named in the answer. Frozen notes are left for later."""
+    in settlement tokens, in `settleRoot` transactions of up to 200 tree indices. A tree paid in one
+    transaction is answered at once (200). One that needs more, or a request with
+    `Prefer: respond-async`, is answered 202 with a settlement job (`Location:
+    /v1/settlement-jobs/{id}`) that the gateway runs in the background; while it is unfinished, a
+    new request for the same tree answers 202 with that job. Frozen notes are left for later."""
+    respond_async = prefer is not None and "respond-async" in prefer.lower()
 
     def action() -> Answer:
         with context.session() as session:
             root = visible_note(session, member, parse_note_id(root_id))
             if root.id != root.root_id:
                 raise ProblemError(404, "note-not-found", "No such root", f"note {root.id} is not a root")
-            tree = list(session.scalars(select(Note).where(Note.root_id == root.id).order_by(Note.id)))
+            running = active_job(session, root.id) if root.obligor == member.address else None
+            if running is not None:
+                return 202, job_out(running)
+            payable = payable_indices(session, root.id)
         if root.obligor != member.address:
             raise revert_problem("NotObligor", f"{member.id} is not the obligor of note {root.id}")
         if chain_now(context) < root.maturity:
             raise revert_problem(
                 "NoteNotMatured", f"note {root.id} matures at {to_datetime(root.maturity).isoformat()}"
             )
-        payable = [n for n in tree if NoteStatus(n.status) in PAYABLE and not n.frozen]
         if not payable:
             raise ProblemError(
                 409,
@@ -339,16 +394,85 @@ def settle_root(
                 "Nothing to settle",
                 f"no note of tree {root.id} is active or overdue and unfrozen",
             )
-        total = sum((remaining(n) for n in payable), 0)
+        total = sum((left for _, left in payable), 0)
         token = require_token(context, root.currency)
         require_funds(context, token, member.address, total)
+        windows = settle_batches([index for index, _ in payable])
+        if len(windows) > 1 or respond_async:
+            signer(context, member)  # a self-custodied obligor is refused now, not by the job
+            job, _new = create_job(context, member, root, windows, total, len(payable))
+            return 202, job_out(job)
         steps = [
             Step(_settle_call(context, root.id, first, count), {"first": first, "count": count})
-            for first, count in settle_batches([note_index(n.id) for n in payable])
+            for first, count in windows
         ]
         return transact(context, member, root_settled_answer, {"root_id": root.id}, *steps)
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return _job_answer(
+        run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    )
+
+
+def job_out(job: SettlementJob) -> SettlementJobOut:
+    return SettlementJobOut(
+        id=job.id,
+        root_id=str(job.root_id),
+        currency=job.currency,
+        status=job.status,  # type: ignore[arg-type]
+        batches_done=job.batches_done,
+        batches_total=job.batches_total,
+        notes_total=job.notes_total,
+        amount_total=str(job.amount_total),
+        notes_paid=job.notes_paid,
+        amount_paid=str(job.amount_paid),
+        tx_hashes=list(job.tx_hashes),
+        error=job.error,
+        created_at=_utc(job.created_at),
+        updated_at=_utc(job.updated_at),
+        finished_at=None if job.finished_at is None else _utc(job.finished_at),
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives timestamps back without their zone: they were written in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _visible_job(session: Session, member: ApiMember, job_id: str) -> SettlementJob:
+    """The job, if `member` may see it: its obligor, the auditor or the operator; else 404."""
+    job = session.get(SettlementJob, job_id)
+    if job is None or not (job.obligor == member.address or sees_everything(member)):
+        raise ProblemError(404, "settlement-job-not-found", "No such settlement job", f"no job {job_id!r}")
+    return job
+
+
+@router.get("/v1/settlement-jobs/{job_id}", response_model=SettlementJobOut)
+def get_settlement_job(job_id: str, context: Context, member: CurrentMember) -> SettlementJobOut:
+    """A settlement job: its status (queued, running, done, failed), batches done of the total
+    planned, notes and amount paid so far, every transaction, and the problem that failed it. Seen
+    by its obligor, the auditor and the operator."""
+    with context.session() as session:
+        return job_out(_visible_job(session, member, job_id))
+
+
+@router.get("/v1/settlement-jobs", response_model=SettlementJobList)
+def list_settlement_jobs(
+    context: Context,
+    member: CurrentMember,
+    root: str | None = None,
+    status: Literal["queued", "running", "done", "failed"] | None = None,
+) -> SettlementJobList:
+    """Settlement jobs, newest first (at most 100): an obligor's own, or all for the auditor and the
+    operator; `root` and `status` filter them."""
+    query = select(SettlementJob).order_by(SettlementJob.created_at.desc(), SettlementJob.id).limit(100)
+    if not sees_everything(member):
+        query = query.where(SettlementJob.obligor == member.address)
+    if root is not None:
+        query = query.where(SettlementJob.root_id == parse_note_id(root))
+    if status is not None:
+        query = query.where(SettlementJob.status == status)
+    with context.session() as session:
+        return SettlementJobList(items=[job_out(job) for job in session.scalars(query)])
 
 
 # ------------------------------------------------------------------ overdue and write-off

@@ -154,6 +154,14 @@ def _movement(
     with context.session() as session:
         target = find_member(session, body.member)
         status = member_status(session, target.address)
+    with context.write_lock():
+        used = token.reference_used(body.reference)
+    if used:  # each settlement-bank reference moves money once (deposits and withdrawals alike)
+        raise revert_problem(
+            "ReferenceAlreadyUsed",
+            f"the reference {body.reference!r} was already used by a {currency} deposit or withdrawal",
+            field="reference",
+        )
     if deposit and status is not MemberStatus.ACTIVE:
         raise revert_problem("NotAnActiveMember", f"{target.id} is not an active member", field="member")
     if not deposit:

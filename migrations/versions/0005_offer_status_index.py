@@ -2,8 +2,8 @@
 deadline, so the stored status and the side of the deadline (expired, or open/void) are found in the
 index instead of reading every offer the member ever made or received.
 
-Revision ID: 0004_offer_status_index
-Revises: 0003_financing
+Revision ID: 0005_offer_status_index
+Revises: 0004_credit_relationships
 Create Date: 2026-11-29
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_offer_status_index"
-down_revision: str | Sequence[str] | None = "0003_financing"
+revision: str = "0005_offer_status_index"
+down_revision: str | Sequence[str] | None = "0004_credit_relationships"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

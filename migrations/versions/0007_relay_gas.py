@@ -1,7 +1,7 @@
 """Relay gas: what the relayer spent for each member's relayed requests (the per-member budget).
 
-Revision ID: 0004_relay_gas
-Revises: 0003_financing
+Revision ID: 0007_relay_gas
+Revises: 0006_idempotency_journal
 Create Date: 2026-11-29
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_relay_gas"
-down_revision: str | Sequence[str] | None = "0003_financing"
+revision: str = "0007_relay_gas"
+down_revision: str | Sequence[str] | None = "0006_idempotency_journal"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

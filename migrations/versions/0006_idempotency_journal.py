@@ -3,8 +3,8 @@ broadcast), what the answer is built from, the full path's fingerprint and an ex
 Records written before this revision keep protecting their keys for a day from their creation; the
 API keys their onboarding answers held in plain text are scrubbed (replays say how to get a new one).
 
-Revision ID: 0004_idempotency_journal
-Revises: 0003_financing
+Revision ID: 0006_idempotency_journal
+Revises: 0005_offer_status_index
 Create Date: 2026-11-29
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_idempotency_journal"
-down_revision: str | Sequence[str] | None = "0003_financing"
+revision: str = "0006_idempotency_journal"
+down_revision: str | Sequence[str] | None = "0005_offer_status_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
