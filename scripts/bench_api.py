@@ -160,15 +160,26 @@ class Web3Splitter:
 
 
 class Gateway:
-    """`credchain init`, then `credchain run --workers W` in a subprocess; `stop()` ends it."""
+    """`credchain init`, then `credchain run --workers W` in a subprocess, both from the checkout at
+    `source` (default: this one); `stop()` ends it."""
 
     def __init__(
-        self, rpc_url: str, schema: str, log_path: Path, workers: int, provenance_cache_bytes: int | None
+        self,
+        rpc_url: str,
+        schema: str,
+        log_path: Path,
+        workers: int,
+        provenance_cache_bytes: int | None,
+        source: Path = REPO_ROOT,
+        ready_seconds: float = 60,
     ) -> None:
+        base_env = _env(rpc_url, schema)
+        if source != REPO_ROOT:
+            base_env["PYTHONPATH"] = str(source)
         init = subprocess.run(
             [sys.executable, "-m", "service.cli", "init"],
-            cwd=REPO_ROOT,
-            env=_env(rpc_url, schema),
+            cwd=source,
+            env=base_env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -186,21 +197,19 @@ class Gateway:
         self.log_path = log_path
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = _env(
-            rpc_url, schema, CREDCHAIN_CONTRACT_ADDRESS=contract[1], CREDCHAIN_FROM_BLOCK=from_block[1]
-        )
+        env = {**base_env, "CREDCHAIN_CONTRACT_ADDRESS": contract[1], "CREDCHAIN_FROM_BLOCK": from_block[1]}
         if provenance_cache_bytes is not None:
             env["CREDCHAIN_PROVENANCE_CACHE_BYTES"] = str(provenance_cache_bytes)
         command = [sys.executable, "-m", "service.cli", "run", "--port", str(self.port)]
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [*command, "--host", "127.0.0.1", "--workers", str(workers)],
-                cwd=REPO_ROOT,
+                cwd=source,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_seconds
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{log_path.read_text()}")

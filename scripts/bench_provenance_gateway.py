@@ -29,8 +29,6 @@ import asyncio
 import json
 import os
 import random
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,83 +43,15 @@ if str(REPO_ROOT) not in sys.path:
 import requests  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
-from scripts.bench_api import PG_URL, _env, _summary  # noqa: E402
+from scripts.bench_api import PG_URL, Gateway, _summary  # noqa: E402
 from scripts.bench_machine import machine_info  # noqa: E402
 from scripts.bench_provenance import EVENT_COLUMNS, NOTE_COLUMNS, OBLIGOR, TreeBuilder, copy_rows  # noqa: E402
 from service.db.gateway_models import ApiMember  # noqa: E402
 from service.db.session import make_engine  # noqa: E402
-from tests.anvil import free_port, start_anvil  # noqa: E402
+from tests.anvil import start_anvil  # noqa: E402
 
 BIG_ROOT_SEQ = 900_001
 SMALL_ROOT_SEQ = 900_002
-
-
-class Gateway:
-    """`credchain init` then `credchain run --workers W` from `source`, in subprocesses."""
-
-    def __init__(self, source: Path, rpc_url: str, schema: str, log_path: Path, workers: int) -> None:
-        env = _env(rpc_url, schema)
-        env["PYTHONPATH"] = str(source)
-        init = subprocess.run(
-            [sys.executable, "-m", "service.cli", "init"],
-            cwd=source,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        if init.returncode != 0:
-            raise RuntimeError(f"credchain init failed:\n{init.stdout}{init.stderr}")
-        contract = re.search(r"^CREDCHAIN_CONTRACT_ADDRESS=(0x[0-9a-fA-F]{40})$", init.stdout, re.M)
-        from_block = re.search(r"^CREDCHAIN_FROM_BLOCK=([0-9]+)$", init.stdout, re.M)
-        operator_key = re.search(r"operator API key \(shown once\): (\S+)$", init.stdout, re.M)
-        if not (contract and from_block and operator_key):
-            raise RuntimeError(f"unexpected `credchain init` output:\n{init.stdout}")
-        self.operator_key = operator_key[1]
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env.update(CREDCHAIN_CONTRACT_ADDRESS=contract[1], CREDCHAIN_FROM_BLOCK=from_block[1])
-        command = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "run",
-            "--port",
-            str(self.port),
-            "--host",
-            "127.0.0.1",
-        ]
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "--workers", str(workers)],
-                cwd=source,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 90
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gateway not ready in time:\n{log_path.read_text()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 class Connection:
@@ -238,7 +168,13 @@ def main() -> int:
     result: dict[str, Any] = {"size": args.size, "gateway_source": str(args.gateway_source)}
     try:
         gateway = Gateway(
-            args.gateway_source.resolve(), node.url, schema, Path(tmp.name) / "gw.log", args.workers
+            node.url,
+            schema,
+            Path(tmp.name) / "gw.log",
+            args.workers,
+            None,
+            source=args.gateway_source.resolve(),
+            ready_seconds=90,
         )
         engine = make_engine(PG_URL, schema=schema)
         rng = random.Random(args.seed)

@@ -22,6 +22,7 @@ from web3 import Web3
 from web3.middleware import Web3Middleware
 from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
+from service.api.background import BackgroundThread
 from service.api.edge import RateLimitConfig, RateLimiter
 from service.api.keyring import Keyring
 from service.api.metrics import Metrics
@@ -297,29 +298,17 @@ class SharedNonces(NonceManager):
         """Nothing is cached."""
 
 
-class IndexFollower:
+class IndexFollower(BackgroundThread):
     """Keeps the index at the chain head in a background thread (blocks written by anybody), taking
     the `indexer` lock for every batch, so that it never races the requests that index their own
     blocks (`AppContext.wait_indexed`) in this or another process. After a batch it looks again at
     once; when idle it polls the node every `poll_interval` seconds."""
 
+    thread_name = "credchain-index-follower"
+
     def __init__(self, context: AppContext) -> None:
+        super().__init__()
         self._context = context
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="credchain-index-follower", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _run(self) -> None:
         context = self._context

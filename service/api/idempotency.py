@@ -15,7 +15,8 @@ process died) resolves the recorded transactions from the chain: mined -> the an
 recorded builder from the receipts; reverted -> the revert's problem; unknown to the node -> the
 recorded raw transaction broadcast again; never minable (its nonce used by another transaction) ->
 nothing happened, the write runs anew. A write of several transactions interrupted between two of
-them runs anew after the ones mined, its pre-checks seeing what they did. Records expire after
+them runs anew after the ones mined, its pre-checks seeing what they did, and its labelled steps
+already mined are not sent again (`service.api.writes.Step`). Records expire after
 `idempotency_ttl_seconds` (deleted by `purge_expired`); a retry after that is a new request.
 """
 
@@ -37,6 +38,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from service.api.background import BackgroundThread
 from service.api.context import AppContext
 from service.api.problems import PROBLEM_JSON, ProblemError, ledger_problem
 from service.api.writes import Sent, WriteJournal, find_builder
@@ -583,27 +585,15 @@ def purge_expired(context: AppContext, *, batch: int, now: datetime | None = Non
     return total
 
 
-class IdempotencySweeper:
+class IdempotencySweeper(BackgroundThread):
     """Deletes expired idempotency records every `idempotency_sweep_seconds`, in bounded batches
     (`idempotency_sweep_batch` per statement), in a background thread of the gateway."""
 
+    thread_name = "credchain-idempotency-sweeper"
+
     def __init__(self, context: AppContext) -> None:
+        super().__init__()
         self._context = context
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="credchain-idempotency-sweeper", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _run(self) -> None:
         settings = self._context.settings

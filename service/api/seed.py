@@ -130,7 +130,14 @@ def registration_steps(context: AppContext, currency: str, decimals: int = 2) ->
     def register(account: LocalAccount) -> TxResult:
         return context.ledger.set_settlement_token(account, currency, deployed[-1])
 
-    return [Step(deploy, {"step": "deploy"}), Step(register, {"step": "register"})]
+    def deployed_before(result: TxResult) -> None:
+        assert result.contract_address is not None
+        deployed.append(result.contract_address)
+
+    return [
+        Step(deploy, {"step": "deploy"}, resumed=deployed_before),
+        Step(register, {"step": "register"}),
+    ]
 
 
 def deposit(context: AppContext, member_id: str, amount: int, reference: str, currency: str = "USD") -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.api.background import BackgroundThread
 from service.api.context import AppContext
 from service.api.problems import ProblemError, ledger_problem
 from service.api.writes import send
@@ -153,34 +154,27 @@ def _paid_events(result: TxResult) -> list[tuple[int, int]]:
     return [(int(e.args["noteId"]), int(e.args["amount"])) for e in result.events if e.name == "NotePaid"]
 
 
-class SettlementJobRunner:
+class SettlementJobRunner(BackgroundThread):
     """Runs this process's share of the settlement jobs in one background thread."""
 
+    thread_name = "credchain-settlement-jobs"
+
     def __init__(self, context: AppContext, poll_seconds: float | None = None) -> None:
+        super().__init__()
         self._context = context
         self._poll = (
             poll_seconds if poll_seconds is not None else context.settings.settlement_job_poll_seconds
         )
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.send: Callable[[AppContext, ApiMember, SettlementJob, int, int], TxResult] = _send_batch
         """How a batch is sent (tests replace it to simulate a crash)."""
 
     # ------------------------------------------------------------------ the thread
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="credchain-settlement-jobs", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
+        super().stop(timeout)
+
+    def _stopping(self) -> None:
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def wake(self) -> None:
         self._wake.set()

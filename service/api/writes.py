@@ -10,6 +10,7 @@ a lost receipt or a crash rebuilds the same answer from the chain without acting
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +35,13 @@ AnswerBuilder = Callable[[AppContext, dict[str, Any], "list[Sent]"], Answer]
 @dataclass(frozen=True)
 class Step:
     """One transaction of a write: the ledger call, and a JSON label kept with it (e.g. a batch's
-    first index) for the answer builder."""
+    first index) for the answer builder. A labelled step that an earlier attempt of the same
+    idempotent write already had mined is not sent again: `resumed`, if given, gets that attempt's
+    result instead (e.g. the address a deployment created, for the next step)."""
 
     call: Callable[[LocalAccount], TxResult]
     label: dict[str, Any] = field(default_factory=dict)
+    resumed: Callable[[TxResult], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,24 @@ def transact(
     if flow is not None:
         flow.plan(builder_name(build), inputs)
     done = list(flow.sent()) if flow is not None else []
+    mined = {_label_key(s.label): s for s in done if s.label}
     account = member if isinstance(member, LocalAccount) else signer(context, member)
     for i, given in enumerate(steps):
         step = given if isinstance(given, Step) else Step(given)
+        earlier = mined.get(_label_key(step.label)) if step.label else None
+        if earlier is not None:  # mined by an earlier attempt: never sent twice
+            if step.resumed is not None:
+                step.resumed(earlier.result)
+            continue
         if flow is not None:
             flow.label(step.label, last=i == len(steps) - 1)
         result, indexed = send_signed(context, account, step.call)
         done.append(Sent(result, indexed, step.label))
     return build(context, inputs, done)
+
+
+def _label_key(label: dict[str, Any]) -> str:
+    return json.dumps(label, sort_keys=True, separators=(",", ":"))
 
 
 def signer(context: AppContext, member: ApiMember) -> LocalAccount:

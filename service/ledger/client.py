@@ -55,6 +55,8 @@ class TxResult:
     block_number: int
     gas_used: int
     events: tuple[DecodedEvent, ...]
+    contract_address: str | None = None
+    """The contract a deployment created (None for calls)."""
 
     def created_note_ids(self) -> list[int]:
         """Ids of the notes the transaction created (issue or split), in order."""
@@ -518,6 +520,7 @@ def tx_result(receipt: Any, decoders: dict[str, EventDecoder]) -> TxResult:
         block_number=int(receipt["blockNumber"]),
         gas_used=int(receipt["gasUsed"]),
         events=tuple(events),
+        contract_address=str(receipt["contractAddress"]) if receipt.get("contractAddress") else None,
     )
 
 

@@ -145,7 +145,7 @@ def test_approve_refusals(gw: Gateway) -> None:
     assert gw.post("operator", f"/v1/members/{gw.ids['bank2']}/suspend").status_code == 200
     problem(_approve(gw, "bank2"), 409, "member-suspended")
     assert gw.post("operator", f"/v1/members/{gw.ids['core2']}/suspend").status_code == 200
-    problem(_approve(gw, "bank", by="core2"), 409, "member-suspended")
+    problem(_approve(gw, "bank", by="core2"), 403, "member-suspended")
 
 
 def test_a_member_that_is_obligor_and_financier_cannot_approve_itself(gw: Gateway) -> None:

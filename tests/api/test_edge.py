@@ -626,6 +626,9 @@ def test_credchain_run_restores_a_sane_recursion_limit(
         def close(self) -> None:
             pass
 
+        def relayer(self) -> None:
+            return None
+
     seen: list[int] = []
     monkeypatch.setattr(cli, "embedded_gateway", lambda *_args, **_kwargs: (Context(), "cc_key", None))
     monkeypatch.setattr(cli, "create_app", lambda context: "app")

@@ -129,6 +129,7 @@ def test_every_idempotent_write_takes_effect_once_through_a_faulty_node(
     for name, roles in cast.items():
         member = http.ok("operator", "POST", "/v1/members", {"name": name, "roles": roles}, status=201)
         http.keys[name], ids[name] = member["api_key"], member["id"]
+    http.ok("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]}, status=201)
     http.ok("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(FACE * ROUNDS)})
     http.ok("operator", "POST", "/v1/settlement-tokens", {"currency": "USD"}, status=201)
     for who, amount in SETUP_DEPOSIT.items():

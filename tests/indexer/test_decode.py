@@ -70,7 +70,12 @@ FINANCING_EVENTS = {
 
 def test_every_event_has_a_fast_path() -> None:
     decoder = LogDecoder(ABI, CONTRACT)
-    assert len(SPECS) == 28 and set(NAMES) >= FINANCING_EVENTS | {"FinancierApproved", "FinancierWithdrawn"}
+    assert len(SPECS) == 30 and set(NAMES) >= FINANCING_EVENTS | {
+        "FinancierApproved",
+        "FinancierWithdrawn",
+        "MinPartAmountSet",
+        "PaymentClaimWithdrawn",
+    }
     assert all(decoder._layouts["0x" + spec.topic0.hex()] is not None for spec in SPECS)
 
 

@@ -238,11 +238,11 @@ class LedgerModel:
         self.grants[(sender, obligor)] = grant
 
     def mark_financier_approved(self, sender: str, financier: str, approved: bool) -> None:
-        """The obligor `sender` approves `financier`, or withdraws its approval (the grant leaves the
-        limit at once; outstanding may then exceed the limit)."""
+        """The obligor `sender` (active) approves `financier`, or withdraws its approval (the grant
+        leaves the limit at once; outstanding may then exceed the limit)."""
         key = (financier, sender)
+        self.require_active(sender, Role.CORE_ENTERPRISE)
         if approved:
-            self.require_active(sender, Role.CORE_ENTERPRISE)
             if financier == sender:
                 raise Refused("SelfDealing")
             self.require_active(financier, Role.FINANCIER)
