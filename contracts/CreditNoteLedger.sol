@@ -691,6 +691,7 @@ contract CreditNoteLedger is MemberRegistry {
 
     /// @notice Withdraw, as the obligor, an unconfirmed claim of an off-chain payment (e.g. one made
     ///         by mistake, or for a payment that bounced).
+    /// @dev Allowed while the obligor is suspended (see `_requireActive`): it corrects its own claim.
     /// @param noteId A note of the caller's with a pending claim.
     function withdrawPaymentClaim(uint256 noteId) external {
         address caller = _msgSender();

@@ -173,9 +173,10 @@ abstract contract MemberRegistry is ERC2771Context {
     ///      The suspension guard: every state-changing function a member calls checks its caller
     ///      (`_msgSender()`) here, and the parties a note or an offer would reach. A suspended member
     ///      can do nothing but discharge what it owes and be paid what is due: as obligor `pay`,
-    ///      `claimPayment` and `settleRoot` (paying holders protects them), as holder `confirmPayment`
-    ///      (it acknowledges a payment to itself); payments reach suspended holders. Those four check
-    ///      the caller's part in the note (obligor, holder) instead; `markOverdue` is anyone's.
+    ///      `claimPayment`, `withdrawPaymentClaim` and `settleRoot` (paying holders protects them), as
+    ///      holder `confirmPayment` (it acknowledges a payment to itself); payments reach suspended
+    ///      holders. Those five check the caller's part in the note (obligor, holder) instead;
+    ///      `markOverdue` is anyone's.
     function _requireActive(address account, uint8 anyOfRoles) internal view {
         Member storage m = _members[account];
         MemberStatus status = m.status;

@@ -90,6 +90,7 @@ SUSPENDED_MAY: Final = frozenset(
         ("POST", "/v1/notes/{note_id}/settle"),
         ("POST", "/v1/roots/{root_id}/settle"),
         ("POST", "/v1/notes/{note_id}/confirm-payment"),
+        ("POST", "/v1/notes/{note_id}/payment-claim/withdraw"),
         ("POST", "/v1/relay/prepare"),
         ("POST", "/v1/relay"),
     }
@@ -97,10 +98,12 @@ SUSPENDED_MAY: Final = frozenset(
 """What a suspended member may still do (method, route), everything else being 403
 `member-suspended`: read its own notes (those it holds or owes, not their trees) and its own
 settlement-token account; discharge what it owes as obligor (pay or claim an off-chain payment,
-settle a tree, let the ledger take its tokens for that); confirm, as holder, an off-chain payment
-made to it. The ledger's own guard (`_requireActive`) allows the same and nothing more; a relayed
+settle a tree, let the ledger take its tokens for that, withdraw its own claim); confirm, as
+holder, an off-chain payment made to it. The ledger's own guard (`_requireActive`) allows the same and nothing more; a relayed
 request of a suspended member may call only `SUSPENDED_LEDGER_FUNCTIONS`."""
-SUSPENDED_LEDGER_FUNCTIONS: Final = frozenset({"pay", "claimPayment", "settleRoot", "confirmPayment"})
+SUSPENDED_LEDGER_FUNCTIONS: Final = frozenset(
+    {"pay", "claimPayment", "withdrawPaymentClaim", "settleRoot", "confirmPayment"}
+)
 """The ledger functions a suspended member may call (relayed or not)."""
 
 

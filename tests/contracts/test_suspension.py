@@ -198,6 +198,16 @@ def test_suspended_obligor_may_claim_and_suspended_holder_may_confirm_an_off_cha
     assert c.ledger.get_note(note).status == NoteStatus.SETTLED
 
 
+def test_suspended_obligor_may_withdraw_its_own_payment_claim(consortium: Consortium) -> None:
+    c = consortium
+    note = _matured(c)
+    c.ledger.claim_payment(c.core, note, AMOUNT, b"wire-8")
+    _suspend(c, c.core)
+    result = c.ledger.withdraw_payment_claim(c.core, note)
+    assert [e.name for e in result.events] == ["PaymentClaimWithdrawn"]
+    assert c.ledger.payment_claim(note) == bytes(32)
+
+
 def test_suspended_obligors_payment_still_needs_its_own_note(consortium: Consortium) -> None:
     """The exception is for the obligor's own debts: a suspended member paying another obligor's
     note is refused as before (NotObligor), never let through by the exception."""
