@@ -99,8 +99,9 @@ SUSPENDED_MAY: Final = frozenset(
 `member-suspended`: read its own notes (those it holds or owes, not their trees) and its own
 settlement-token account; discharge what it owes as obligor (pay or claim an off-chain payment,
 settle a tree, let the ledger take its tokens for that, withdraw its own claim); confirm, as
-holder, an off-chain payment made to it. The ledger's own guard (`_requireActive`) allows the same and nothing more; a relayed
-request of a suspended member may call only `SUSPENDED_LEDGER_FUNCTIONS`."""
+holder, an off-chain payment made to it. The ledger's own guard (`_requireActive`) allows the same
+and nothing more; a relayed request of a suspended member may call only
+`SUSPENDED_LEDGER_FUNCTIONS`."""
 SUSPENDED_LEDGER_FUNCTIONS: Final = frozenset(
     {"pay", "claimPayment", "withdrawPaymentClaim", "settleRoot", "confirmPayment"}
 )
