@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -469,18 +471,8 @@ def members_add(
         raise typer.Exit(code=2)
     context = build_context(settings)
     try:
-        with context.session() as session:
-            operator = session.get(ApiMember, OPERATOR_ID)
-        if operator is None:
-            typer.echo("no operator in the gateway's database: run `credchain init` first", err=True)
-            raise typer.Exit(code=1)
-        created = onboard_member(context, operator, name, role, address)
-    except ProblemError as exc:
-        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
-        raise typer.Exit(code=1) from exc
-    except LedgerError as exc:
-        typer.echo(f"refused: {ledger_problem(exc).title}: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+        with _refusal_exits():
+            created = onboard_member(context, _operator(context), name, role, address)
     finally:
         context.close()
     typer.echo(
@@ -488,6 +480,29 @@ def members_add(
         f"at {created.address} (tx {created.tx_hash})"
     )
     typer.echo(f"API key of {created.id} (shown once): {created.api_key}")
+
+
+def _operator(context: AppContext) -> ApiMember:
+    """The gateway's operator member (exit 1 if `credchain init` never made it)."""
+    with context.session() as session:
+        operator = session.get(ApiMember, OPERATOR_ID)
+    if operator is None:
+        typer.echo("no operator in the gateway's database: run `credchain init` first", err=True)
+        raise typer.Exit(code=1)
+    return operator
+
+
+@contextmanager
+def _refusal_exits() -> Iterator[None]:
+    """A refusal of the gateway's checks or of the ledger: one line on stderr and exit 1."""
+    try:
+        yield
+    except ProblemError as exc:
+        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
+        raise typer.Exit(code=1) from exc
+    except LedgerError as exc:
+        typer.echo(f"refused: {ledger_problem(exc).title}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 settings_app = typer.Typer(help="Rules the operator sets on the ledger.", no_args_is_help=True)
@@ -515,23 +530,13 @@ def min_part_amount_command(
         raise typer.Exit(code=2)
     context = build_context(settings)
     try:
-        if amount is None:
-            context.wait_indexed(int(context.chain.w3.eth.block_number))
-            current = read_min_part_amount(context, currency.upper())
-            typer.echo(f"minimum part amount of {current.currency}: {current.amount} minor units")
-            return
-        with context.session() as session:
-            operator = session.get(ApiMember, OPERATOR_ID)
-        if operator is None:
-            typer.echo("no operator in the gateway's database: run `credchain init` first", err=True)
-            raise typer.Exit(code=1)
-        written = apply_min_part_amount(context, operator, currency.upper(), amount)
-    except ProblemError as exc:
-        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
-        raise typer.Exit(code=1) from exc
-    except LedgerError as exc:
-        typer.echo(f"refused: {ledger_problem(exc).title}: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+        with _refusal_exits():
+            if amount is None:
+                context.wait_indexed(int(context.chain.w3.eth.block_number))
+                current = read_min_part_amount(context, currency.upper())
+                typer.echo(f"minimum part amount of {current.currency}: {current.amount} minor units")
+                return
+            written = apply_min_part_amount(context, _operator(context), currency.upper(), amount)
     finally:
         context.close()
     out = written.min_part_amount
