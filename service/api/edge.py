@@ -19,6 +19,7 @@ Three plain ASGI middlewares (no response buffering), outermost first:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import re
@@ -394,7 +395,10 @@ def client_address(scope: Scope) -> str:
     client = scope.get("client")
     host = str(client[0]) if client else "unknown"
     if ":" in host:
-        return ":".join(host.split(":")[:4]) + "::/64"
+        try:
+            return str(ipaddress.IPv6Network(f"{host}/64", strict=False))
+        except ValueError:
+            return host
     return host
 
 

@@ -30,6 +30,7 @@ from service.api.edge import (
     Cost,
     RateLimitConfig,
     RateLimiter,
+    client_address,
     nesting_exceeds,
     request_cost,
 )
@@ -643,3 +644,10 @@ def test_credchain_run_restores_a_sane_recursion_limit(
         sys.setrecursionlimit(before)
     assert result.exit_code == 0, result.output
     assert seen == [SERVER_RECURSION_LIMIT]
+
+
+def test_ipv6_clients_are_counted_by_their_64_network() -> None:
+    assert client_address({"client": ("2001:db8:1:2::5", 1)}) == "2001:db8:1:2::/64"
+    assert client_address({"client": ("2001:db8:1:2:aaaa::9", 1)}) == "2001:db8:1:2::/64"
+    assert client_address({"client": ("::1", 1)}) == "::/64"
+    assert client_address({"client": ("127.0.0.1", 1)}) == "127.0.0.1"
