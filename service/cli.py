@@ -29,7 +29,6 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from service.api.app import create_app
-from service.api.auth import ONBOARDABLE_ROLES
 from service.api.bootstrap import OPERATOR_ID, UnknownMember, deploy, register_operator, reissue_api_key
 from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
@@ -41,6 +40,7 @@ from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_c
 from service.db.gateway_models import ApiMember
 from service.db.migrate import downgrade, upgrade
 from service.db.session import make_engine, make_session_factory
+from service.domain import ONBOARDABLE_ROLES
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import Chain, http_chain, in_process_chain

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
-SECONDS_PER_DAY = 86_400
+from service.domain import SECONDS_PER_DAY
+
 MAX_RATE_DECIMALS = 18
 """Most decimal places a rate given to the API may have."""
 RATE_DECIMALS = 12

@@ -1,13 +1,14 @@
-"""API keys (random, `cc_`-prefixed, stored as sha256) and the per-endpoint role checks."""
+"""API keys (random, `cc_`-prefixed, stored as sha256), the suspension gate and the role checks.
+
+The FastAPI dependencies built on them (`CurrentMember`, `Operator`, ...) are in `service.api.deps`."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from typing import Annotated, Final
 
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -15,15 +16,9 @@ from service.api.context import AppContext, Caller
 from service.api.problems import ProblemError
 from service.db.gateway_models import ApiMember
 from service.db.models import Member
-from service.domain import MemberStatus
+from service.domain import AUDITOR, OPERATOR, MemberStatus
 
 KEY_PREFIX = "cc_"
-OPERATOR = "operator"
-CORE_ENTERPRISE = "core_enterprise"
-SUPPLIER = "supplier"
-FINANCIER = "financier"
-AUDITOR = "auditor"
-ONBOARDABLE_ROLES = (CORE_ENTERPRISE, SUPPLIER, FINANCIER, AUDITOR)
 
 
 def new_api_key() -> str:
@@ -32,14 +27,6 @@ def new_api_key() -> str:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-async def get_context(request: Request) -> AppContext:
-    context: AppContext = request.app.state.context
-    return context
-
-
-Context = Annotated[AppContext, Depends(get_context)]
 
 
 def _unauthorized(detail: str) -> ProblemError:
@@ -62,8 +49,6 @@ async def bearer_key(authorization: Annotated[str | None, Header()] = None) -> s
         raise _unauthorized("the Authorization header must be Bearer <api key>")
     return key.strip()
 
-
-BearerKey = Annotated[str, Depends(bearer_key)]
 
 REGISTRY_STATUS = func.coalesce(Member.status, int(MemberStatus.NONE))
 """The caller's status in the indexed registry (`members`, joined on the address); 0 for a gateway
@@ -137,8 +122,8 @@ def find_caller(session: Session, key_hash: str) -> Caller | None:
     return Caller(str(row[0]), str(row[1]), str(row[2]), int(row[3])) if row is not None else None
 
 
-def current_member(request: Request, context: Context, key: BearerKey) -> ApiMember:
-    """The member whose API key is in `Authorization: Bearer <key>` (401 if missing or unknown),
+def authenticate(request: Request, context: AppContext, key: str) -> ApiMember:
+    """The member whose API key is in `Authorization: Bearer <key>` (401 if unknown),
     read with its registry status in one statement on every request (no cache: a suspension or a
     new key takes effect at once, whichever process indexed it), and let through `admit`."""
     with context.session() as session:
@@ -151,9 +136,6 @@ def current_member(request: Request, context: Context, key: BearerKey) -> ApiMem
     return member
 
 
-CurrentMember = Annotated[ApiMember, Depends(current_member)]
-
-
 def require_role(member: ApiMember | Caller, *roles: str) -> None:
     """403 unless `member` has one of `roles`."""
     if not set(roles) & set(member.role_names):
@@ -164,14 +146,6 @@ def require_role(member: ApiMember | Caller, *roles: str) -> None:
             f"this needs one of the roles: {', '.join(roles)}",
             required_roles=list(roles),
         )
-
-
-def role_dependency(*roles: str) -> Callable[[ApiMember], ApiMember]:
-    def check(member: CurrentMember) -> ApiMember:
-        require_role(member, *roles)
-        return member
-
-    return check
 
 
 def sees_everything(member: ApiMember | Caller) -> bool:

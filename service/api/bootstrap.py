@@ -9,9 +9,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.auth import OPERATOR, hash_key, new_api_key
+from service.api.auth import hash_key, new_api_key
 from service.api.keyring import Keyring
 from service.db.gateway_models import ApiMember
+from service.domain import OPERATOR
 from service.ledger.chain import Chain
 from service.ledger.client import deploy_with_forwarder
 

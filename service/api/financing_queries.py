@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from service.api.auth import FINANCIER, sees_everything
+from service.api.auth import sees_everything
 from service.api.context import AppContext, Caller
 from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
 from service.api.problems import ProblemError, revert_problem
@@ -34,14 +34,9 @@ from service.db.models import (
     ObligorCredit,
     PaymentClaim,
 )
-from service.domain import INDEX_BITS, MemberStatus, NoteStatus
+from service.domain import FINANCIER, LIVE, MemberStatus, NoteStatus
 from service.ledger.client import SettlementTokenClient
 from service.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
-
-LIVE = (NoteStatus.PENDING, NoteStatus.ACTIVE, NoteStatus.OVERDUE)
-PAYABLE = (NoteStatus.ACTIVE, NoteStatus.OVERDUE)
-INDEX_MASK = (1 << INDEX_BITS) - 1
-SECONDS_PER_DAY = 86_400
 
 
 # ------------------------------------------------------------------ time and configuration
@@ -64,14 +59,9 @@ def grace_period(context: AppContext, session: Session) -> int:
 
 def remaining(note: Note) -> int:
     """What is left to pay on a live note (0 on any other)."""
-    if NoteStatus(note.status) not in LIVE:
+    if not NoteStatus(note.status).is_live:
         return 0
     return int(note.amount) - int(note.paid_amount or 0)
-
-
-def is_overdue(note: Note, now: int, grace: int) -> bool:
-    """Unpaid (active or marked overdue) at or past maturity plus the grace period."""
-    return NoteStatus(note.status) in PAYABLE and now >= note.maturity + grace
 
 
 def member_active(session: Session, member: ApiMember) -> None:
@@ -450,11 +440,3 @@ def csv_response(model: type[BaseModel], rows: Sequence[BaseModel], name: str) -
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
-
-
-def note_index(note_id: int) -> int:
-    return note_id & INDEX_MASK
-
-
-def days_overdue(note: Note, now: int, grace: int) -> int:
-    return max(0, (now - (note.maturity + grace)) // SECONDS_PER_DAY)

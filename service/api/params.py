@@ -19,11 +19,9 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
+from service.domain import MAX_ID_DIGITS, MAX_LEDGER_ID
+
 _CODE = re.compile(r"[A-Z]{3}")
-MAX_LEDGER_ID = 2**63 - 1
-"""The largest id SQL BIGINT holds (the ledger's uint256 ids are smaller in practice: a root's
-sequence shifted left by 32 bits)."""
-_UINT256_DIGITS = 78
 
 
 @cache
@@ -58,7 +56,7 @@ def _ledger_id(value: Any) -> int:
         raise ValueError("an id is a string of decimal digits")
     number: int
     if isinstance(value, str):
-        if not value.isascii() or not value.isdigit() or len(value) > _UINT256_DIGITS:
+        if not value.isascii() or not value.isdigit() or len(value) > MAX_ID_DIGITS:
             raise ValueError("an id is a string of decimal digits")
         number = int(value)
     else:

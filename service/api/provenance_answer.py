@@ -29,7 +29,7 @@ from service.api.queries import NoteRead, note_out, to_datetime
 from service.api.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
 from service.db import provenance
 from service.db.provenance import EventRow, NoteRow, TreeVersion
-from service.domain import NoteStatus
+from service.domain import NoteStatus, overdue_at
 
 NO_EVENTS = TreeVersion(-1, -1, "")
 """The version of a tree with no event in the index (not seen in practice: a note comes with its
@@ -160,7 +160,7 @@ def _assemble(
 def _clock(found: NoteRead, nodes: Iterable[NoteRow]) -> ClockWindow:
     now, grace = found.clock()
     return ClockWindow.around(
-        now, grace, (n.maturity + grace for n in nodes if n.status == NoteStatus.ACTIVE)
+        now, grace, (overdue_at(n.maturity, grace) for n in nodes if n.status == NoteStatus.ACTIVE)
     )
 
 

@@ -25,17 +25,22 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from service.api.auth import FINANCIER, find_caller, hash_key, sees_everything, unknown_key
+from service.api.auth import find_caller, hash_key, sees_everything, unknown_key
 from service.api.context import AppContext, Caller
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import MemberOut, NoteOut
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import Block, CreditGrant, Event, LedgerConfig, Member, Note
 from service.db.provenance import NoteRow, note_row, select_notes
-from service.domain import DEFAULT_GRACE_PERIOD, MemberStatus, NoteStatus, Role
-
-MAX_NOTE_ID: Final = 2**63 - 1
-"""Ids are stored as BIGINT: a larger one names no note."""
+from service.domain import (
+    DEFAULT_GRACE_PERIOD,
+    FINANCIER,
+    MemberStatus,
+    NoteStatus,
+    Role,
+    overdue_at,
+    parse_ledger_id,
+)
 
 
 def to_datetime(unix: int) -> datetime:
@@ -153,7 +158,7 @@ def payment_fields(n: Note | NoteRow, clock: OverdueClock | None) -> dict[str, A
     overdue = status is NoteStatus.OVERDUE
     if status is NoteStatus.ACTIVE and clock is not None:
         now, grace = clock()
-        overdue = now >= n.maturity + grace
+        overdue = now >= overdue_at(n.maturity, grace)
     return {
         "paid_amount": str(paid),
         "remaining": str(int(n.amount) - paid if status.is_live else 0),
@@ -373,13 +378,15 @@ def read_note(context: AppContext, session: Session, key: str, raw_id: str) -> N
 
 
 def is_note_id(raw: str) -> bool:
-    return raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) <= MAX_NOTE_ID
+    return parse_ledger_id(raw) is not None
 
 
 def parse_note_id(raw: str) -> int:
-    if not is_note_id(raw):
+    """The note id in a path or query (404 `note-not-found` if `raw` is not one)."""
+    note_id = parse_ledger_id(raw)
+    if note_id is None:
         raise note_not_found(raw)
-    return int(raw)
+    return note_id
 
 
 def note_not_found(raw: str | int) -> ProblemError:

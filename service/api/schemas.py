@@ -51,6 +51,8 @@ GrantAmount = Annotated[
 Party = Annotated[str, Field(min_length=1, max_length=64, description="member id or 0x address")]
 DocumentHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 RoleName = Literal["core_enterprise", "supplier", "financier", "auditor"]
+"""`service.domain.ONBOARDABLE_ROLES` spelled out for the OpenAPI schema (tests/test_domain.py checks
+they agree)."""
 
 
 class StrictModel(BaseModel):

@@ -11,7 +11,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from service.api.auth import AUDITOR, CORE_ENTERPRISE, FINANCIER, SUPPLIER, hash_key
+from service.api.auth import hash_key
 from service.api.bootstrap import OPERATOR_ID
 from service.api.context import AppContext
 from service.api.routes.credit_limits import grant_credit_limit
@@ -20,6 +20,7 @@ from service.api.routes.ledger_settings import apply_min_part_amount
 from service.api.routes.members import onboard_member
 from service.api.writes import Step, signer
 from service.db.gateway_models import ApiMember
+from service.domain import AUDITOR, CORE_ENTERPRISE, FINANCIER, SUPPLIER
 from service.ledger.client import SettlementTokenClient, TxResult, tx_result
 from service.secret_files import write_private_text
 

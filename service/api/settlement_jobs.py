@@ -40,7 +40,7 @@ from service.api.problems import ProblemError, ledger_problem
 from service.api.writes import send
 from service.db.gateway_models import ApiMember, SettlementJob, utcnow
 from service.db.models import Note, Payment
-from service.domain import MAX_SETTLE_BATCH, NoteStatus
+from service.domain import MAX_SETTLE_BATCH, PAYABLE, note_index
 from service.indexer.indexer import TRANSIENT_ERRORS
 from service.ledger.client import TxResult
 from service.ledger.errors import LedgerError, LedgerRevert, TransactionTimeout
@@ -56,8 +56,7 @@ MAX_ATTEMPTS = 20
 """Transient failures in a row (node or database away) after which a job fails."""
 _RETRIED: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TransactionTimeout)
 """Waited out: the node or database away, a receipt late (the batch is sent again: harmless)."""
-_PAYABLE = (int(NoteStatus.ACTIVE), int(NoteStatus.OVERDUE))
-_INDEX_MASK = (1 << 32) - 1
+_PAYABLE = [int(s) for s in PAYABLE]
 
 
 def lock_name(job_id: str) -> str:
@@ -91,7 +90,7 @@ def payable_indices(session: Session, root_id: int, from_index: int = 0) -> list
         )
         .order_by(Note.id)
     ).all()
-    return [(int(note_id) & _INDEX_MASK, int(amount) - int(paid or 0)) for note_id, amount, paid in rows]
+    return [(note_index(int(note_id)), int(amount) - int(paid or 0)) for note_id, amount, paid in rows]
 
 
 def active_job(session: Session, root_id: int) -> SettlementJob | None:

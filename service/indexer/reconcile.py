@@ -38,7 +38,7 @@ from service.db.models import (
     PaymentClaim,
     SettlementToken,
 )
-from service.domain import NoteStatus
+from service.domain import PAYABLE, NoteStatus
 from service.indexer.decode import LogDecoder
 from service.indexer.ranges import AdaptiveRange
 from service.indexer.source import LogSource, RpcError, source_for
@@ -74,7 +74,7 @@ CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
 TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
 MIN_PARTS: Table = MinPartAmount.__table__  # type: ignore[assignment]
 
-_PAYABLE = (int(NoteStatus.ACTIVE), int(NoteStatus.OVERDUE))
+_PAYABLE = tuple(int(s) for s in PAYABLE)
 _MAY_HAVE_PAID = (*_PAYABLE, int(NoteStatus.WRITTEN_OFF))
 
 

@@ -17,11 +17,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from service.domain import DEFAULT_GRACE_PERIOD, MemberStatus, NoteStatus, root_of
+from service.domain import DEFAULT_GRACE_PERIOD, DEFAULT_MAX_TENOR, MemberStatus, NoteStatus, root_of
 
 log = logging.getLogger("credchain.indexer")
 
-DEFAULT_MAX_TENOR = 365 * 86_400
 """The contract's initial `maxTenor` (365 days), before any MaxTenorChanged."""
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

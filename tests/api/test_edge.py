@@ -34,12 +34,12 @@ from service.api.edge import (
     nesting_exceeds,
     request_cost,
 )
-from service.api.params import MAX_LEDGER_ID, iso_4217_codes
+from service.api.params import iso_4217_codes
 from service.api.problems import PROBLEM_JSON
 from service.api.relay_schemas import MAX_CALLDATA_BYTES
 from service.cli import _bootstrap
 from service.db.session import make_engine
-from service.domain import MAX_AMOUNT, MAX_SPLIT_PARTS
+from service.domain import MAX_AMOUNT, MAX_LEDGER_ID, MAX_SPLIT_PARTS
 from service.ledger.chain import Chain
 from service.ledger.errors import LedgerError, LedgerUnavailable
 from service.settings import Settings, rate_limits

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from service.api.auth import FINANCIER, Context, role_dependency
 from service.api.context import AppContext
+from service.api.deps import Context, Financier
 from service.api.idempotency import run_idempotent
 from service.api.problems import revert_problem
 from service.api.queries import member_status, resolve_party
@@ -19,7 +19,6 @@ from service.db.models import CreditGrant, Member, ObligorCredit
 from service.domain import MemberStatus, Role
 
 router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
-Financier = Annotated[ApiMember, Depends(role_dependency(FINANCIER))]
 
 
 def grant_credit_limit(context: AppContext, financier: ApiMember, party: str, amount: int) -> CreditLimitOut:

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.api.auth import (
-    AUDITOR,
-    CORE_ENTERPRISE,
-    FINANCIER,
-    OPERATOR,
-    Context,
-    role_dependency,
-    sees_everything,
-)
+from service.api.auth import sees_everything
 from service.api.context import AppContext
+from service.api.deps import Context, IdempotencyKey, Obligor, RelationshipReader
 from service.api.idempotency import run_idempotent
 from service.api.problems import revert_problem
 from service.api.queries import member_status, resolve_party
@@ -35,9 +28,6 @@ from service.db.models import CreditGrant, Member
 from service.domain import MemberStatus, Role
 
 router = APIRouter(prefix="/v1/credit-relationships", tags=["credit relationships"])
-Obligor = Annotated[ApiMember, Depends(role_dependency(CORE_ENTERPRISE))]
-Reader = Annotated[ApiMember, Depends(role_dependency(CORE_ENTERPRISE, FINANCIER, AUDITOR, OPERATOR))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def relationship_out(context: AppContext, session: Session, row: CreditGrant) -> CreditRelationshipOut:
@@ -160,7 +150,7 @@ def withdraw(
 @router.get("", response_model=CreditRelationshipList)
 def list_relationships(
     context: Context,
-    member: Reader,
+    member: RelationshipReader,
     financier: Annotated[str | None, Query(description="only this financier (member id or address)")] = None,
     obligor: Annotated[str | None, Query(description="only this obligor (member id or address)")] = None,
     status: Annotated[str | None, Query(pattern="^(approved|withdrawn)$")] = None,

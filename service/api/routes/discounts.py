@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from service.api.auth import FINANCIER, Context, CurrentMember, role_dependency
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember, Financier, IdempotencyKey
 from service.api.financing_queries import (
     block_times,
     chain_now,
@@ -52,15 +52,12 @@ from service.api.queries import (
 )
 from service.api.schemas import Empty
 from service.api.writes import Answer, Sent, transact
-from service.db.gateway_models import ApiMember
 from service.db.models import DiscountOffer, Note
 from service.domain import MemberStatus, NoteStatus
 from service.ledger.client import TxResult
 from service.pricing import Basis, PricingError, days_between, parse_basis, parse_rate, price_for_rate
 
 router = APIRouter(tags=["discount"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-Financier = Annotated[ApiMember, Depends(role_dependency(FINANCIER))]
 MAX_PAGE = 200
 OFFER_STATUSES: tuple[OfferStatus, ...] = ("open", "accepted", "cancelled", "void", "expired")
 

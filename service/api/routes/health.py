@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from service.api.auth import Context
+from service.api.deps import Context
 from service.api.schemas import Health
 
 router = APIRouter(tags=["health"])

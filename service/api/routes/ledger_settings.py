@@ -7,16 +7,16 @@ changes them, on chain (`setMinPartAmount`), and the answer is read back from th
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.auth import OPERATOR, Context, CurrentMember, role_dependency
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
 from service.api.idempotency import run_idempotent
 from service.api.params import is_currency_code
 from service.api.problems import revert_problem
@@ -26,8 +26,6 @@ from service.db.gateway_models import ApiMember
 from service.db.models import MinPartAmount
 
 router = APIRouter(tags=["ledger settings"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
 
 
 class MinPartAmountIn(StrictModel):

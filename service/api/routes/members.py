@@ -4,46 +4,31 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from web3 import Web3
 
-from service.api.auth import OPERATOR, Context, CurrentMember, hash_key, new_api_key, role_dependency
+from service.api.auth import hash_key, new_api_key
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
 from service.api.idempotency import SECRET_FIELDS, run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_out, member_status
 from service.api.schemas import Empty, MemberCreate, MemberCreated, MemberList, MemberOut, MemberStatusChanged
 from service.api.writes import Answer, Sent, Step, transact
 from service.db.gateway_models import ApiMember
-from service.domain import MemberStatus, Role
+from service.domain import MemberStatus, ordered_roles, role_bits
 from service.ledger.client import TxResult
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
-Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-
-_ROLE_BITS = {
-    "core_enterprise": Role.CORE_ENTERPRISE,
-    "supplier": Role.SUPPLIER,
-    "financier": Role.FINANCIER,
-    "auditor": Role.AUDITOR,
-}
 
 
 def new_member_id() -> str:
     return "m_" + secrets.token_hex(5)
-
-
-def role_bits(roles: Sequence[str]) -> Role:
-    bits = Role(0)
-    for role in roles:
-        bits |= _ROLE_BITS[role]
-    return bits
 
 
 def onboard_member(
@@ -51,7 +36,7 @@ def onboard_member(
 ) -> MemberCreated:
     """Onboard a member on the ledger and in the gateway: with `address`, a self-custodied member;
     without, a new custodial key (funded if the chain needs gas). Also used to seed the demo."""
-    ordered = sorted(set(roles), key=list(_ROLE_BITS).index)
+    ordered = ordered_roles(roles)
     if address is not None:
         address = Web3.to_checksum_address(address)
         with context.session() as session:

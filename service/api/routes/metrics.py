@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from service.api.auth import Context
+from service.api.deps import Context
 
 router = APIRouter(tags=["health"])
 

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api import provenance_answer
-from service.api.auth import (
-    CORE_ENTERPRISE,
-    OPERATOR,
+from service.api.auth import admit, require_role
+from service.api.context import AppContext
+from service.api.deps import (
     BearerKey,
     Context,
     CurrentMember,
-    admit,
-    require_role,
-    role_dependency,
+    IdempotencyKey,
+    Obligor,
+    Operator,
 )
-from service.api.context import AppContext
 from service.api.financing_queries import min_part_amount
 from service.api.idempotency import run_idempotent
 from service.api.params import LedgerId
@@ -57,16 +56,12 @@ from service.api.writes import Answer, Sent, note_result, transact
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import LedgerConfig, Note, ObligorCredit
 from service.db.provenance import NoteRow
-from service.domain import MemberStatus, NoteStatus, Role
+from service.domain import CORE_ENTERPRISE, DEFAULT_MAX_TENOR, MemberStatus, NoteStatus, Role
 from service.ledger.client import SplitPart
 
 router = APIRouter(prefix="/v1/notes", tags=["notes"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-Obligor = Annotated[ApiMember, Depends(role_dependency(CORE_ENTERPRISE))]
-Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
 MAX_PAGE = 200
 HOLDER_ROLES = Role.SUPPLIER | Role.FINANCIER
-DEFAULT_MAX_TENOR = 365 * 86_400
 
 
 def _acting_member_active(session: Session, member: ApiMember) -> None:

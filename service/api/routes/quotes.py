@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from service.api.auth import Context, CurrentMember
+from service.api.deps import Context, CurrentMember
 from service.api.financing_queries import chain_now
 from service.api.financing_schemas import QuoteOut
 from service.api.problems import ProblemError

@@ -14,17 +14,18 @@ is answered with the ledger's own custom error as problem+json, and nothing is s
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from web3 import Web3
 
 from service.api import relay_budget
-from service.api.auth import SUSPENDED_LEDGER_FUNCTIONS, Context, CurrentMember, member_suspended
+from service.api.auth import SUSPENDED_LEDGER_FUNCTIONS, member_suspended
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember, IdempotencyKey
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError
 from service.api.relay_schemas import RelayIn, RelayPrepareIn, RelayPrepareOut
@@ -38,7 +39,6 @@ from service.ledger.errors import LedgerRevert
 from service.ledger.relay import ForwardRequest, recover_signer, typed_data
 
 router = APIRouter(prefix="/v1/relay", tags=["relay"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 GAS_MARGIN = 10_000
 """Gas added to the inner call's estimate (besides the percentage headroom): state may change a
 little between preparing and relaying."""

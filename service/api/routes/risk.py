@@ -17,13 +17,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from service.api.auth import FINANCIER, Context, CurrentMember
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember
 from service.api.financing_queries import (
     csv_response,
-    days_overdue,
     grants_of,
-    is_overdue,
     iso_week,
     live_notes,
     obligor_credit,
@@ -45,7 +43,7 @@ from service.api.financing_schemas import (
 )
 from service.api.queries import to_datetime
 from service.db.gateway_models import ApiMember
-from service.domain import NoteStatus
+from service.domain import FINANCIER, NoteStatus, days_overdue, is_overdue
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 Format = Annotated[str | None, Query(alias="format", description="json (default) or csv")]
@@ -88,7 +86,7 @@ def exposure(context: Context, member: CurrentMember, fmt: Format = None, accept
         left = remaining(note)
         totals[0] += 1
         totals[1] += left
-        if is_overdue(note, view.now, view.grace):
+        if is_overdue(note.status, note.maturity, view.now, view.grace):
             totals[2] += 1
             totals[3] += left
     rows: list[ExposureRow] = []
@@ -133,7 +131,7 @@ def maturity_ladder(
         left = remaining(note)
         bucket[0] += 1
         bucket[1] += left
-        if is_overdue(note, view.now, view.grace):
+        if is_overdue(note.status, note.maturity, view.now, view.grace):
             bucket[2] += left
     rows = [
         LadderRow(
@@ -192,7 +190,7 @@ def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept:
     as_csv = wants_csv(fmt, accept)
     with context.session() as session:
         view = _View(context, session, member)
-        late = [n for n in view.notes if is_overdue(n, view.now, view.grace)]
+        late = [n for n in view.notes if is_overdue(n.status, n.maturity, view.now, view.grace)]
         ids = context.members.ids(session, {n.holder for n in late} | {n.obligor for n in late})
     late.sort(key=lambda n: (n.maturity, n.id))
     rows = [
@@ -209,7 +207,7 @@ def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept:
             remaining=str(remaining(n)),
             maturity=to_datetime(n.maturity),
             overdue_since=to_datetime(n.maturity + view.grace),
-            days_overdue=days_overdue(n, view.now, view.grace),
+            days_overdue=days_overdue(n.maturity, view.now, view.grace),
             marked=n.status == NoteStatus.OVERDUE,
             frozen=bool(n.frozen),
         )

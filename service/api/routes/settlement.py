@@ -14,22 +14,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.auth import (
-    CORE_ENTERPRISE,
-    OPERATOR,
-    Context,
-    CurrentMember,
-    role_dependency,
-    sees_everything,
-)
+from service.api.auth import sees_everything
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember, IdempotencyKey, Obligor, Operator
 from service.api.financing_queries import (
-    PAYABLE,
     chain_now,
     grace_period,
     pending_claim,
@@ -58,13 +51,10 @@ from service.api.settlement_jobs import active_job, create_job, payable_indices,
 from service.api.writes import Answer, Sent, Step, signer, transact
 from service.db.gateway_models import ApiMember, SettlementJob
 from service.db.models import Note
-from service.domain import NoteStatus
+from service.domain import NoteStatus, overdue_at
 from service.ledger.client import TxResult
 
 router = APIRouter(tags=["settlement"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-Obligor = Annotated[ApiMember, Depends(role_dependency(CORE_ENTERPRISE))]
-Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
 
 
 def _load(context: AppContext, member: ApiMember, raw_id: str) -> Note:
@@ -103,7 +93,7 @@ def _notes(context: AppContext, indexed: bool, note_ids: list[int]) -> list[Note
 
 def _check_payable(context: AppContext, note: Note, member: ApiMember) -> int:
     """The contract's checks on a payment by `member`, in its order; returns what remains."""
-    if NoteStatus(note.status) not in PAYABLE:
+    if not NoteStatus(note.status).is_payable:
         raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
     if note.frozen:
         raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
@@ -127,7 +117,7 @@ def _too_large(note: Note, amount: int, left: int) -> ProblemError:
 
 def _overdue_at(context: AppContext, note: Note) -> int:
     with context.session() as session:
-        return note.maturity + grace_period(context, session)
+        return overdue_at(note.maturity, grace_period(context, session))
 
 
 def settlement_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
@@ -271,7 +261,7 @@ def confirm_payment(
                 "the pending claim has another payment reference",
                 claimed_reference=reference_text(claim.payment_reference),
             )
-        if NoteStatus(note.status) not in PAYABLE:
+        if not NoteStatus(note.status).is_payable:
             raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
         if note.frozen:
             raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
@@ -527,7 +517,7 @@ def write_off(
 
     def action() -> Answer:
         note = _load(context, member, note_id)
-        if NoteStatus(note.status) not in PAYABLE:
+        if not NoteStatus(note.status).is_payable:
             raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
         overdue_at = _overdue_at(context, note)
         if chain_now(context) < overdue_at:

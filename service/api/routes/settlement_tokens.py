@@ -9,16 +9,17 @@ embedded demo only, to reach maturity)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.auth import OPERATOR, Context, CurrentMember, role_dependency, sees_everything
+from service.api.auth import sees_everything
 from service.api.context import AppContext
+from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
 from service.api.financing_queries import require_token
 from service.api.idempotency import run_idempotent
 from service.api.params import Currency
@@ -44,8 +45,6 @@ from service.domain import MemberStatus
 from service.ledger.client import SettlementTokenClient, TxResult
 
 router = APIRouter(tags=["settlement tokens"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
 
 
 def _token_out(session: Session, currency: str) -> TokenOut | None:
