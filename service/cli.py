@@ -29,18 +29,18 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from service.api.app import create_app
-from service.api.bootstrap import OPERATOR_ID, UnknownMember, deploy, register_operator, reissue_api_key
+from service.api.bootstrap import UnknownMember, deploy, register_operator, reissue_api_key
 from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
 from service.api.keyring import Keyring
+from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
+from service.api.members.service import onboard_member
 from service.api.problems import ProblemError, ledger_problem
-from service.api.routes.ledger_settings import apply_min_part_amount, read_min_part_amount
-from service.api.routes.members import onboard_member
 from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
 from service.db.gateway_models import ApiMember
 from service.db.migrate import downgrade, upgrade
 from service.db.session import make_engine, make_session_factory
-from service.domain import ONBOARDABLE_ROLES
+from service.domain import ONBOARDABLE_ROLES, OPERATOR_ID
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import Chain, http_chain, in_process_chain

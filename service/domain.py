@@ -53,6 +53,8 @@ class Role(IntFlag):
 
 OPERATOR: Final = "operator"
 """The gateway's operator: a role of the gateway (it runs the registry), not a ledger role bit."""
+OPERATOR_ID: Final = "operator"
+"""The gateway member id of the operator (registered by `credchain init`)."""
 CORE_ENTERPRISE: Final = "core_enterprise"
 SUPPLIER: Final = "supplier"
 FINANCIER: Final = "financier"

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from service.api.app import create_app
 from service.api.bootstrap import deploy, register_operator
 from service.api.keyring import Keyring
-from service.api.seed import approve_ledger, deposit, setup_settlement_token
+from service.api.tokens.service import approve_ledger, deposit, setup_settlement_token
 from service.db.migrate import upgrade
 from service.db.models import DiscountOffer, Event, Note, ObligorCredit, Payment, PaymentClaim
 from service.ledger.chain import Chain, in_process_chain

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.api.seed import approve_ledger
+from service.api.tokens.service import approve_ledger
 from service.api.writes import signer
 from service.db.gateway_models import ApiMember
 from service.ledger import errors

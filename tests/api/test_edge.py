@@ -302,7 +302,7 @@ def test_the_largest_id_sql_holds_is_a_valid_filter(gw: Gateway) -> None:
 
 
 def test_a_deposit_reference_of_32_characters_but_more_bytes_is_422(gw: Gateway) -> None:
-    from service.api.seed import setup_settlement_token
+    from service.api.tokens.service import setup_settlement_token
 
     setup_settlement_token(gw.context, "USD")
     for kind in ("deposits", "withdrawals"):
@@ -405,7 +405,7 @@ def test_a_database_that_is_down_is_a_generic_503(gw: Gateway, monkeypatch: pyte
 
 # ------------------------------------------------------------------ currencies and bounded caches
 def test_many_distinct_currencies_neither_grow_the_token_cache_nor_answer_5xx(gw: Gateway) -> None:
-    from service.api.seed import setup_settlement_token
+    from service.api.tokens.service import setup_settlement_token
 
     setup_settlement_token(gw.context, "USD")
     cached = len(gw.context._tokens)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.api.seed import approve_ledger
+from service.api.tokens.service import approve_ledger
 from tests.api.financing import TOKENS, Fin, fin_fixture, fin_template_fixture, problem  # noqa: F401
 from tests.api.test_settlement_jobs_api import wait_for_job
 

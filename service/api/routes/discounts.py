@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, Financier, IdempotencyKey
+from service.api.financing.params import invalid_rate, parse_basis_param
 from service.api.financing_queries import (
     block_times,
     chain_now,
@@ -55,22 +56,11 @@ from service.api.writes import Answer, Sent, transact
 from service.db.models import DiscountOffer, Note
 from service.domain import MemberStatus, NoteStatus
 from service.ledger.client import TxResult
-from service.pricing import Basis, PricingError, days_between, parse_basis, parse_rate, price_for_rate
+from service.pricing import Basis, PricingError, days_between, parse_rate, price_for_rate
 
 router = APIRouter(tags=["discount"])
 MAX_PAGE = 200
 OFFER_STATUSES: tuple[OfferStatus, ...] = ("open", "accepted", "cancelled", "void", "expired")
-
-
-def invalid_rate(detail: str) -> ProblemError:
-    return ProblemError(422, "invalid-rate", "The rate is not valid", detail, field="rate")
-
-
-def parse_basis_param(raw: str | None) -> Basis:
-    try:
-        return parse_basis(raw)
-    except PricingError as exc:
-        raise ProblemError(422, "invalid-basis", "The day-count basis is not valid", str(exc)) from exc
 
 
 def _offered(result: TxResult, note: Note) -> DiscountOffer:

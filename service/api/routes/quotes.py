@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from service.api.deps import Context, CurrentMember
+from service.api.financing.params import invalid_rate, parse_basis_param
 from service.api.financing_queries import chain_now
 from service.api.financing_schemas import QuoteOut
 from service.api.problems import ProblemError
 from service.api.queries import parse_note_id, to_datetime, visible_note
-from service.api.routes.discounts import invalid_rate, parse_basis_param
 from service.pricing import PricingError, Quote, days_between, parse_rate, quote_for_price, quote_for_rate
 
 router = APIRouter(prefix="/v1/quotes", tags=["discount"])

@@ -25,7 +25,6 @@ from service.api.idempotency import run_idempotent
 from service.api.params import Currency
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_status
-from service.api.seed import registration_steps
 from service.api.token_schemas import (
     AccountOut,
     AccountWrite,
@@ -38,6 +37,7 @@ from service.api.token_schemas import (
     TokenRegister,
     TokenWrite,
 )
+from service.api.tokens.service import registration_steps
 from service.api.writes import Answer, Sent, signer, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import SettlementToken

@@ -1,0 +1,1 @@
+"""Financing: discounts, settlement, quotes, credit limits and relationships, pricing."""

@@ -1,0 +1,1 @@
+"""Ledger-wide rules the operator sets (the minimum part amount per currency)."""

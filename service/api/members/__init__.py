@@ -1,0 +1,1 @@
+"""Members: onboarding (custodial or self-custodied), the registry, suspension."""

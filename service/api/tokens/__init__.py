@@ -1,0 +1,1 @@
+"""Settlement tokens: registration, deposits, payouts, allowances and accounts."""
