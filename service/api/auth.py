@@ -12,7 +12,8 @@ from fastapi import Header, Request
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from service.api.context import AppContext, Caller
+from service.api.cache.callers import Caller
+from service.api.context import AppContext
 from service.api.problems import ProblemError
 from service.db.gateway_models import ApiMember
 from service.db.models import Member

@@ -20,7 +20,8 @@ from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, sel
 from sqlalchemy.orm import Session, aliased
 
 from service.api.auth import sees_everything
-from service.api.context import AppContext, Caller
+from service.api.cache.callers import Caller
+from service.api.context import AppContext
 from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import financed_obligors, member_status, overdue_clock, to_datetime
@@ -42,8 +43,7 @@ from service.pricing import Basis, days_between, format_rate, is_exact, rate_for
 # ------------------------------------------------------------------ time and configuration
 def chain_now(context: AppContext) -> int:
     """The chain's clock (latest block time): what the contract will compare against."""
-    with context.write_lock():
-        return context.chain.now()
+    return context.chain.now()
 
 
 def read_clock(context: AppContext, session: Session) -> tuple[int, int]:
@@ -81,9 +81,8 @@ def require_token(context: AppContext, currency: str) -> SettlementTokenClient:
 def require_funds(context: AppContext, token: SettlementTokenClient, payer: str, amount: int) -> None:
     """Pre-check that `payer` has `amount` settlement tokens and allows the ledger to take them (the
     order the token checks them in: allowance, then balance)."""
-    with context.write_lock():
-        allowance = token.allowance(payer, context.ledger.address)
-        balance = token.balance_of(payer)
+    allowance = token.allowance(payer, context.ledger.address)
+    balance = token.balance_of(payer)
     if allowance < amount:
         raise revert_problem(
             "ERC20InsufficientAllowance",

@@ -38,10 +38,10 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service.api.background import BackgroundThread
 from service.api.context import AppContext
 from service.api.problems import PROBLEM_JSON, ProblemError, ledger_problem
 from service.api.writes import Sent, WriteJournal, find_builder
+from service.background import BackgroundThread
 from service.db.gateway_models import ApiMember, IdempotencyRecord
 from service.ledger.abi_codec import EventDecoder
 from service.ledger.artifacts import load_artifact
@@ -501,17 +501,14 @@ def _resolve(context: AppContext, record_id: int, owner: str, path: str) -> JSON
     mined: list[tuple[dict[str, Any], Any]] = []
     kept: list[dict[str, Any]] = []
     try:
-        with context.write_lock():
-            for entry in recorded:
-                try:
-                    receipt = context.ledger.sender.resolve(entry["hash"], bytes.fromhex(entry["raw"][2:]))
-                except TransactionDropped as exc:
-                    log.warning(
-                        "recorded transaction dropped", extra={"record": record_id, "error": str(exc)}
-                    )
-                    continue
-                mined.append((entry, receipt))
-                kept.append(entry)
+        for entry in recorded:
+            try:
+                receipt = context.ledger.sender.resolve(entry["hash"], bytes.fromhex(entry["raw"][2:]))
+            except TransactionDropped as exc:
+                log.warning("recorded transaction dropped", extra={"record": record_id, "error": str(exc)})
+                continue
+            mined.append((entry, receipt))
+            kept.append(entry)
     except LedgerRevert as exc:
         problem = ledger_problem(exc)
         _finish(context, record_id, owner, problem.status, problem.body(path))

@@ -1,5 +1,5 @@
 """The answer of GET /v1/notes/{id}/provenance, assembled from parts rendered from SQL or taken from
-the gateway's `ProvenanceCache` while they are still the answer (see `service.api.provenance_cache`).
+the gateway's `ProvenanceCache` while they are still the answer (see `service.api.cache.provenance`).
 
 An answer is the note's path (ancestors and holder path), the summary of its root's tree and one
 page of the tree (nodes in id order after `cursor`, at most `limit`, each with its events). The page
@@ -22,9 +22,9 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from service.api.auth import sees_everything
+from service.api.cache.provenance import CachedPart, ClockWindow, EventPiece, NodePiece
 from service.api.context import AppContext
 from service.api.financing_queries import visible_offer_ids
-from service.api.provenance_cache import CachedPart, ClockWindow, EventPiece, NodePiece
 from service.api.queries import NoteRead, note_out, to_datetime
 from service.api.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
 from service.db import provenance

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from web3 import Web3
 
 from service.api.auth import find_caller, hash_key, sees_everything, unknown_key
-from service.api.context import AppContext, Caller
+from service.api.cache.callers import Caller
+from service.api.context import AppContext
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import MemberOut, NoteOut
 from service.db.gateway_models import ApiMember, NoteReference

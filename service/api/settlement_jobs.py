@@ -34,10 +34,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.api.background import BackgroundThread
 from service.api.context import AppContext
 from service.api.problems import ProblemError, ledger_problem
 from service.api.writes import send
+from service.background import BackgroundThread
 from service.db.gateway_models import ApiMember, SettlementJob, utcnow
 from service.db.models import Note, Payment
 from service.domain import MAX_SETTLE_BATCH, PAYABLE, note_index
@@ -103,8 +103,7 @@ def create_job(
 ) -> tuple[SettlementJob, bool]:
     """A queued job settling `root`'s tree for its obligor `member`; (the job, whether it is new).
     If the tree already has an unfinished job, that one (one job per tree at a time)."""
-    with context.write_lock():
-        head = int(context.chain.w3.eth.block_number)
+    head = int(context.chain.w3.eth.block_number)
     now = utcnow()
     job = SettlementJob(
         id="sj_" + secrets.token_hex(8),
@@ -294,8 +293,7 @@ class SettlementJobRunner(BackgroundThread):
         """A batch was pending when the job stopped: record what the index shows it paid (if it was
         mined), and count it as sent once its window is behind us."""
         context = self._context
-        with context.write_lock():
-            head = int(context.chain.w3.eth.block_number)
+        head = int(context.chain.w3.eth.block_number)
         context.wait_indexed(head)
         first = int(job.pending_first or 0)
         count = int(job.pending_count or 0)

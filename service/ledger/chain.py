@@ -3,7 +3,9 @@ JSON-RPC node over HTTP (anvil in integration tests, Besu/GoQuorum in production
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eth_account import Account
@@ -11,11 +13,25 @@ from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import get_default_account_keys
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from service.ledger.client import journal_broadcast
 
 ChainKind = Literal["in-process", "http"]
+
+
+class SerialisedTesterProvider(EthereumTesterProvider):
+    """An eth-tester provider whose requests run one at a time: eth-tester (py-evm) is not
+    thread-safe, and the gateway's request threads, indexer and background threads all call it.
+    `lock` (re-entrant) is the chain's: `Chain.serialised` holds it across several calls."""
+
+    def __init__(self, tester: EthereumTester, lock: threading.RLock) -> None:
+        super().__init__(tester)
+        self.lock = lock
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self.lock:
+            return super().make_request(method, params)
 
 
 @dataclass
@@ -30,6 +46,14 @@ class Chain:
     kind: ChainKind
     funder: LocalAccount | None
     tester: EthereumTester | None = None
+    lock: threading.RLock | None = field(default=None, repr=False)
+    """The in-process chain's lock (each request to it holds it); None over HTTP (a node serves
+    concurrent requests itself)."""
+
+    def serialised(self) -> AbstractContextManager[object]:
+        """Hold the in-process chain for a sequence of calls no other thread may interleave with
+        (each single call is serialised already); nothing over HTTP."""
+        return self.lock if self.lock is not None else nullcontext()
 
     def now(self) -> int:
         """Timestamp of the latest block."""
@@ -39,8 +63,9 @@ class Chain:
         """Move the chain's clock forward and mine a block (test chains only)."""
         target = self.now() + seconds
         if self.tester is not None:
-            self.tester.time_travel(target)
-            self.tester.mine_blocks(1)
+            with self.serialised():
+                self.tester.time_travel(target)
+                self.tester.mine_blocks(1)
             return
         self.w3.provider.make_request("evm_setNextBlockTimestamp", [target])  # type: ignore[arg-type]
         self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
@@ -48,13 +73,15 @@ class Chain:
     def snapshot(self) -> Any:
         """Take a snapshot of chain state (test chains only)."""
         if self.tester is not None:
-            return self.tester.take_snapshot()
+            with self.serialised():
+                return self.tester.take_snapshot()
         return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
 
     def revert(self, snapshot_id: Any) -> None:
         """Return to a snapshot (test chains only)."""
         if self.tester is not None:
-            self.tester.revert_to_snapshot(snapshot_id)
+            with self.serialised():
+                self.tester.revert_to_snapshot(snapshot_id)
             return
         self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
 
@@ -62,6 +89,11 @@ class Chain:
         """Send `wei` of ether from the funder to `address` and wait for it to be mined."""
         if self.funder is None:
             return
+        with self.serialised():  # the funder's nonce is read, then used
+            self._fund(address, wei)
+
+    def _fund(self, address: str, wei: int) -> None:
+        assert self.funder is not None
         tx: dict[str, Any] = {
             "to": Web3.to_checksum_address(address),
             "value": wei,
@@ -80,9 +112,10 @@ class Chain:
 def in_process_chain() -> Chain:
     """A fresh in-process chain (py-evm), its first dev account as funder."""
     tester = EthereumTester(PyEVMBackend())
-    w3 = Web3(EthereumTesterProvider(tester))
+    lock = threading.RLock()
+    w3 = Web3(SerialisedTesterProvider(tester, lock))
     funder: LocalAccount = Account.from_key(get_default_account_keys(1)[0].to_bytes())
-    return Chain(w3=w3, kind="in-process", funder=funder, tester=tester)
+    return Chain(w3=w3, kind="in-process", funder=funder, tester=tester, lock=lock)
 
 
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import urllib3
 from web3 import HTTPProvider, Web3
-from web3.types import RPCEndpoint
+from web3.middleware import Web3Middleware
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 DEFAULT_TIMEOUT = 10.0
 POOL_SIZE = 48
@@ -109,3 +111,39 @@ class JsonRpc:
             return json.loads(response.data)
         except ValueError as exc:
             raise NodeHttpError(response.status, response.data) from exc
+
+
+class PromptReceipts(Web3Middleware):
+    """Makes web3.py's `wait_for_transaction_receipt` prompt: when the node has no receipt yet,
+    ask again on the ledger client's schedule (`prompt_pauses`: 1 ms, then 2, 4, ... at most 20 ms
+    apart) for up to 90 ms, before answering
+    "none yet" (after which web3.py sleeps its fixed 100 ms and asks again). Only receipt look-ups
+    that find nothing are affected."""
+
+    BUDGET = RECEIPT_PROMPT_SECONDS
+    LONGEST_PAUSE = RECEIPT_LONGEST_PROMPT_PAUSE
+
+    def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+        def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+            response = make_request(method, params)
+            if method != "eth_getTransactionReceipt" or response.get("result") is not None:
+                return response
+            deadline = time.monotonic() + self.BUDGET
+            for pause in prompt_pauses():
+                if response.get("result") is not None or "error" in response:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                time.sleep(min(pause, remaining))
+                response = make_request(method, params)
+            return response
+
+        return middleware
+
+
+def prompt_receipts(w3: Web3) -> Web3:
+    """Add `PromptReceipts` to `w3` (once)."""
+    if "prompt_receipts" not in w3.middleware_onion:
+        w3.middleware_onion.add(PromptReceipts, name="prompt_receipts")
+    return w3

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 from web3 import HTTPProvider, Web3
 
@@ -77,3 +78,33 @@ def pending_nonce_reader(w3: Web3) -> Callable[[str], int]:
 
         return direct
     return lambda a: int(w3.eth.get_transaction_count(Web3.to_checksum_address(a), "pending"))
+
+
+class NamedLocks(Protocol):
+    """Locks by name held across processes (`service.db.locks.ProcessLocks`)."""
+
+    def hold(self, name: str, timeout: float | None = None) -> AbstractContextManager[bool]: ...
+
+
+class SharedNonces(NonceManager):
+    """Nonces for accounts that several processes sign for (gateway workers, several gateways):
+    under the account's lock in `locks` (`service.db.locks.ProcessLocks`), the next nonce is the
+    node's pending transaction count, read every time (nothing cached that another process could
+    make stale). A failed send leaves no gap: nothing was added to the pending count."""
+
+    def __init__(self, w3: Web3, locks: NamedLocks) -> None:
+        self._pending = pending_nonce_reader(w3)
+        super().__init__(self._pending)
+        self._process_locks = locks
+
+    def lock(self, address: str) -> AbstractContextManager[bool]:
+        """The lock of `address`'s nonces (also held while the funder pays for a new account)."""
+        return self._process_locks.hold(f"nonce:{Web3.to_checksum_address(address)}")
+
+    @contextmanager
+    def reserve(self, address: str) -> Iterator[int]:
+        with self.lock(address):
+            yield self._pending(address)
+
+    def forget(self, address: str) -> None:
+        """Nothing is cached."""

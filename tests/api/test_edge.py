@@ -24,7 +24,9 @@ from sqlalchemy.exc import OperationalError
 
 from service.api import app as app_module
 from service.api.app import create_app
-from service.api.context import BoundedCache, MemberDirectory, build_context
+from service.api.cache.bounded import BoundedCache
+from service.api.cache.members import MemberDirectory
+from service.api.context import build_context
 from service.api.edge import (
     SERVER_RECURSION_LIMIT,
     Cost,

@@ -319,8 +319,8 @@ def test_a_job_another_process_runs_is_left_to_it(fin: Fin) -> None:
     session with the same lock scope) holds it, this process's runner leaves the job alone."""
     from sqlalchemy import create_engine
 
-    from service.api.context import ProcessLocks
     from service.api.settlement_jobs import lock_name
+    from service.db.locks import ProcessLocks
     from tests.databases import PG_URL
 
     engine = create_engine(PG_URL)

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from service.api.app import create_app
 from service.api.bootstrap import deploy, register_operator
-from service.api.context import AppContext, ProcessLocks, PromptReceipts, SharedNonces, build_context
+from service.api.context import AppContext, build_context
 from service.api.keyring import Keyring
+from service.db.locks import ProcessLocks
 from service.db.migrate import upgrade
 from service.db.models import Member
 from service.db.session import make_engine
@@ -31,6 +32,8 @@ from service.domain import MemberStatus, Role
 from service.indexer.reconcile import reconcile
 from service.ledger.chain import ANVIL_DEV_KEY, Chain
 from service.ledger.client import LedgerClient
+from service.ledger.jsonrpc import PromptReceipts
+from service.ledger.nonces import SharedNonces
 from service.settings import Settings
 from tests.databases import PG_URL
 

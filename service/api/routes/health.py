@@ -31,8 +31,7 @@ def readyz(context: Context) -> JSONResponse:
         checks["database"] = f"error: {type(exc).__name__}"
         ready = False
     try:
-        with context.write_lock():
-            head = int(context.chain.w3.eth.block_number)
+        head = int(context.chain.w3.eth.block_number)
         checks["node"] = "ok"
         checks["head_block"] = head
     except Exception as exc:

@@ -70,8 +70,7 @@ def _acting_member_active(session: Session, member: ApiMember) -> None:
 
 
 def _chain_now(context: AppContext) -> int:
-    with context.write_lock():
-        return context.chain.now()
+    return context.chain.now()
 
 
 # ------------------------------------------------------------------ issue

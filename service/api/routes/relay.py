@@ -63,8 +63,7 @@ def _forwarder(context: AppContext) -> ForwarderClient:
     ledger = context.ledger
     forwarder = context.forwarders.get(ledger.address)
     if forwarder is None:
-        with context.write_lock():
-            forwarder = ForwarderClient.of_ledger(ledger)
+        forwarder = ForwarderClient.of_ledger(ledger)
         if forwarder is None:
             raise ProblemError(
                 409,
@@ -118,18 +117,15 @@ def _ledger_function(data: bytes) -> None:
 def _simulate(context: AppContext, forwarder: ForwarderClient, sender: str, data: bytes) -> int:
     """The gas estimate of the ledger call relayed for `sender`; a revert raises the ledger's own
     error (answered as its problem+json)."""
-    with context.write_lock():
-        return forwarder.simulate(context.ledger.address, sender, data)
+    return forwarder.simulate(context.ledger.address, sender, data)
 
 
 def _chain_now(context: AppContext) -> int:
-    with context.write_lock():
-        return context.chain.now()
+    return context.chain.now()
 
 
 def _nonce(context: AppContext, forwarder: ForwarderClient, owner: str) -> int:
-    with context.write_lock():
-        return forwarder.nonce_of(owner)
+    return forwarder.nonce_of(owner)
 
 
 # ------------------------------------------------------------------ prepare

@@ -57,9 +57,8 @@ def _token_out(session: Session, currency: str) -> TokenOut | None:
 def _account(
     context: AppContext, token: SettlementTokenClient, member: ApiMember, currency: str
 ) -> AccountOut:
-    with context.write_lock():
-        balance = token.balance_of(member.address)
-        allowance = token.allowance(member.address, context.ledger.address)
+    balance = token.balance_of(member.address)
+    allowance = token.allowance(member.address, context.ledger.address)
     return AccountOut(
         member=member.id,
         address=member.address,
@@ -153,8 +152,7 @@ def _movement(
     with context.session() as session:
         target = find_member(session, body.member)
         status = member_status(session, target.address)
-    with context.write_lock():
-        used = token.reference_used(body.reference)
+    used = token.reference_used(body.reference)
     if used:  # each settlement-bank reference moves money once (deposits and withdrawals alike)
         raise revert_problem(
             "ReferenceAlreadyUsed",
@@ -164,8 +162,7 @@ def _movement(
     if deposit and status is not MemberStatus.ACTIVE:
         raise revert_problem("NotAnActiveMember", f"{target.id} is not an active member", field="member")
     if not deposit:
-        with context.write_lock():
-            balance = token.balance_of(target.address)
+        balance = token.balance_of(target.address)
         if balance < body.amount:
             raise revert_problem(
                 "ERC20InsufficientBalance",
@@ -265,9 +262,8 @@ def advance_clock(body: ClockAdvance, context: Context, _operator: Operator) -> 
     a real node), so that notes can reach maturity in a demo."""
     if context.chain.kind != "in-process":
         raise ProblemError(404, "not-found", "Not found", "the clock can only be moved on the embedded chain")
-    with context.write_lock():
-        context.chain.advance_time(body.seconds)
-        block = context.chain.w3.eth.get_block("latest")
+    context.chain.advance_time(body.seconds)
+    block = context.chain.w3.eth.get_block("latest")
     context.wait_indexed(int(block["number"]))
     when = int(block["timestamp"])
     return ClockOut(

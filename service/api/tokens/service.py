@@ -33,10 +33,9 @@ def register_settlement_token(
     """Deploy a new settlement token of `currency` (minor-unit `decimals`) with the operator's key
     and register it with the ledger; the registration transaction is returned with it."""
     operator = signer(context, member_by_id(context, OPERATOR_ID))
-    with context.write_lock():
-        token = SettlementTokenClient.deploy(context.ledger, operator, currency, decimals=decimals)
-        result = context.ledger.set_settlement_token(operator, currency, token.address)
-        context.wait_indexed(result.block_number)
+    token = SettlementTokenClient.deploy(context.ledger, operator, currency, decimals=decimals)
+    result = context.ledger.set_settlement_token(operator, currency, token.address)
+    context.wait_indexed(result.block_number)
     registered = context.settlement_token(currency)
     assert registered is not None
     return registered, result
@@ -74,9 +73,8 @@ def deposit(context: AppContext, member_id: str, amount: int, reference: str, cu
         raise LookupError(f"no settlement token is registered for {currency}")
     operator = signer(context, member_by_id(context, OPERATOR_ID))
     address = member_by_id(context, member_id).address
-    with context.write_lock():
-        result = token.mint(operator, address, amount, reference)
-        context.wait_indexed(result.block_number)
+    result = token.mint(operator, address, amount, reference)
+    context.wait_indexed(result.block_number)
 
 
 def approve_ledger(context: AppContext, member_id: str, amount: int, currency: str = "USD") -> None:
@@ -86,6 +84,5 @@ def approve_ledger(context: AppContext, member_id: str, amount: int, currency: s
     if token is None:
         raise LookupError(f"no settlement token is registered for {currency}")
     account = signer(context, member_by_id(context, member_id))
-    with context.write_lock():
-        result = token.approve(account, context.ledger.address, amount)
-        context.wait_indexed(result.block_number)
+    result = token.approve(account, context.ledger.address, amount)
+    context.wait_indexed(result.block_number)

@@ -1,0 +1,127 @@
+"""Named locks held across the threads of one process and, on PostgreSQL, across every process
+sharing the database (session advisory locks)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger("credchain.api")
+
+
+class ProcessLocks:
+    """Named locks held across the threads of this process and, on PostgreSQL, across every process
+    using the same database, schema and contract (gateway workers, several gateways): session
+    advisory locks, released by `pg_advisory_unlock` or, if the process dies, with its connection.
+
+    Each name is first taken in-process, so a process waits with at most one connection per name.
+    Names in `dedicated` (the indexer's) keep a connection of their own: taking and releasing them
+    costs one round trip each; other names (one per signing account) use pooled connections.
+    """
+
+    def __init__(self, engine: Engine | None, scope: str, dedicated: Iterable[str] = ()) -> None:
+        self._engine = engine
+        self._scope = scope
+        self._guard = threading.Lock()
+        self._local: dict[str, threading.Lock] = {}
+        self._dedicated = set(dedicated)
+        self._connections: dict[str, Connection] = {}
+
+    @property
+    def shared(self) -> bool:
+        """Whether the locks also hold across processes (PostgreSQL)."""
+        return self._engine is not None
+
+    def _key(self, name: str) -> int:
+        digest = hashlib.sha256(f"{self._scope}:{name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _local_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            lock = self._local.get(name)
+            if lock is None:
+                lock = self._local[name] = threading.Lock()
+            return lock
+
+    @contextmanager
+    def hold(self, name: str, timeout: float | None = None) -> Iterator[bool]:
+        """Hold the lock `name` for the block; yields False (and holds nothing) if it could not be
+        had within `timeout` seconds (None: wait as long as it takes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        local = self._local_lock(name)
+        if not local.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            yield False
+            return
+        try:
+            if self._engine is None:
+                yield True
+                return
+            with self._connection(name) as conn:
+                key = self._key(name)
+                if not self._acquire(conn, key, deadline):
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    self._release(conn, name, key)
+        finally:
+            local.release()
+
+    @contextmanager
+    def _connection(self, name: str) -> Iterator[Connection]:
+        assert self._engine is not None
+        if name not in self._dedicated:
+            with self._engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        kept = self._connections.get(name)
+        if kept is None or kept.closed or kept.invalidated:
+            kept = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._connections[name] = kept
+        yield kept
+
+    @staticmethod
+    def _acquire(conn: Connection, key: int, deadline: float | None) -> bool:
+        if deadline is None:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            return True
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        if remaining_ms <= 0:
+            return bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        try:  # lock_timeout set in the same statement applies to its wait (and is undone if it fails)
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :ms, false), pg_advisory_lock(:key)"),
+                {"ms": str(remaining_ms), "key": key},
+            )
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                return False
+            raise
+        return True
+
+    def _release(self, conn: Connection, name: str, key: int) -> None:
+        try:
+            conn.execute(
+                text("SELECT pg_advisory_unlock(:key), set_config('lock_timeout', '0', false)"), {"key": key}
+            )
+        except Exception:
+            # the session ends with its connection, and the lock with it
+            log.warning("could not release the lock %s; dropping its connection", name, exc_info=True)
+            conn.invalidate()
+            self._connections.pop(name, None)
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+
+
+LOCK_NOT_AVAILABLE = "55P03"

@@ -1,0 +1,176 @@
+"""The index follower, and the coordination that lets a request wait for its own block to be
+indexed (`IndexCoordinator`): one thread per process (and, on PostgreSQL, one process at a time:
+the `indexer` lock of `service.db.locks.ProcessLocks`) applies batches, waking the requests whose
+blocks it applied."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from service.background import BackgroundThread
+from service.db.locks import ProcessLocks
+from service.indexer.indexer import TRANSIENT_ERRORS, Indexer, Outcome, SyncResult
+
+log = logging.getLogger("credchain.api")
+
+INDEXER_LOCK = "indexer"
+"""The `ProcessLocks` name held while a batch is applied (kept on a connection of its own)."""
+
+
+class IndexCoordinator:
+    """Applies index batches for the requests of one gateway process and its follower.
+
+    `sync`: a request runs the indexer itself up to its block, one thread at a time (embedded
+    mode and tests: deterministic). Otherwise too the request indexes its own block, under the
+    `indexer` lock of `locks` (shared by every gateway process on PostgreSQL), while an
+    `IndexFollower` applies everybody else's blocks (`index_batch`)."""
+
+    def __init__(self, indexer: Indexer, locks: ProcessLocks, *, sync: bool) -> None:
+        self.indexer = indexer
+        self.locks = locks
+        self.sync = sync
+        self._sync_lock = threading.RLock()
+        self._changed = threading.Condition()
+        self._indexing = False
+        """A thread of this process is applying batches (under the `indexer` lock)."""
+        self._applied = -1
+        """The last block this process knows to be in the index."""
+
+    def wait_indexed(self, block: int, timeout: float) -> bool:
+        """Wait (up to `timeout` seconds) until the index has applied `block`; whether it has.
+
+        The request indexes its block itself rather than waiting for a poll: one thread of the
+        process at a time (and, on PostgreSQL, one process at a time: the `indexer` lock) applies
+        batches up to the head, and after each batch wakes the requests whose blocks it applied.
+        If the block cannot be applied yet (not confirmed, node or database away), it looks again
+        after 2 ms, then 4, 8, ... at most 50 ms apart.
+        """
+        if self.sync:
+            with self._sync_lock:
+                try:
+                    self.indexer.run_until(block, timeout=timeout)
+                except TimeoutError:
+                    return False
+            return self.indexer.last_block() >= block
+        deadline = time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            try:
+                if self._applied >= block or self._index_up_to(block, deadline):
+                    return True
+            except TRANSIENT_ERRORS as exc:
+                log.info("indexing block %s: %s: %s", block, type(exc).__name__, exc)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
+
+    def index_batch(self) -> Outcome | None:
+        """One batch towards the head (the follower's step); None if another thread of this process
+        is indexing already."""
+        if not self._claim(None, None):
+            return None
+        try:
+            with self.locks.hold(INDEXER_LOCK):
+                return self._batch().outcome
+        finally:
+            self._release()
+
+    def _claim(self, block: int | None, deadline: float | None) -> bool:
+        """Become the thread of this process that indexes; with `block`, first wait (until
+        `deadline`) while another thread indexes and `block` is not applied yet. False if `block`
+        got applied meanwhile, or (without `block`) if another thread is indexing."""
+        with self._changed:
+            while self._indexing and (block is None or self._applied < block):
+                if block is None:
+                    return False
+                remaining = deadline - time.monotonic() if deadline is not None else None
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            if block is not None and self._applied >= block:
+                return False
+            self._indexing = True
+            return True
+
+    def _release(self) -> None:
+        with self._changed:
+            self._indexing = False
+            self._changed.notify_all()
+
+    def _applied_now(self, last: int, *, exact: bool = False) -> None:
+        """The index is at `last` (at least, unless `exact`: after a reorganisation); wake waiters."""
+        with self._changed:
+            self._applied = last if exact else max(self._applied, last)
+            self._changed.notify_all()
+
+    def _batch(self) -> SyncResult:
+        """One `sync_once`, and what it tells of the index (the caller holds the `indexer` lock)."""
+        result = self.indexer.sync_once()
+        if result.outcome is Outcome.APPLIED and result.last_block is not None:
+            self._applied_now(result.last_block)
+        elif result.outcome is Outcome.REORG:
+            self._applied_now(self.indexer.last_block(), exact=True)
+        return result
+
+    def _index_up_to(self, block: int, deadline: float) -> bool:
+        """Apply batches until `block` is in the index (or nothing more can be applied yet), unless
+        another thread of this process is at it, in which case wait for it; whether `block` is in."""
+        if not self._claim(block, deadline):
+            return self._applied >= block
+        try:
+            self._applied_now(self.indexer.last_block())  # another process may have applied it
+            if self._applied >= block:
+                return True
+            with self.locks.hold(INDEXER_LOCK, timeout=deadline - time.monotonic()) as held:
+                if not held:
+                    return False
+                last = self.indexer.last_block()
+                self._applied_now(last)
+                retries = 0
+                while last < block and time.monotonic() < deadline and retries <= 3:
+                    result = self._batch()
+                    if result.outcome is Outcome.IDLE:
+                        break
+                    retries = retries + 1 if result.outcome is Outcome.RETRY else 0
+                    last = self._applied
+                return last >= block
+        finally:
+            self._release()
+
+
+class IndexFollower(BackgroundThread):
+    """Keeps the index at the chain head in a background thread (blocks written by anybody), taking
+    the `indexer` lock for every batch, so that it never races the requests that index their own
+    blocks (`IndexCoordinator.wait_indexed`) in this or another process. After a batch it looks
+    again at once; when idle it polls the node every `poll_interval` seconds."""
+
+    thread_name = "credchain-index-follower"
+
+    def __init__(self, coordinator: IndexCoordinator, poll_interval: float) -> None:
+        super().__init__()
+        self._coordinator = coordinator
+        self._poll_interval = poll_interval
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                outcome = self._coordinator.index_batch()
+                failures = 0
+            except TRANSIENT_ERRORS as exc:
+                failures += 1
+                log.warning("index follower: %s: %s; retrying", type(exc).__name__, exc)
+                self._stop.wait(min(30.0, 0.25 * 2 ** min(failures - 1, 10)))
+                continue
+            except Exception:  # keep following: a bug in one batch must not stop the index for good
+                log.exception("index follower: unexpected error; retrying")
+                self._stop.wait(1.0)
+                continue
+            if outcome is Outcome.IDLE:
+                self._stop.wait(self._poll_interval)
+            elif outcome is None or outcome is Outcome.RETRY:  # a request is indexing, or try again
+                self._stop.wait(min(0.05, self._poll_interval))
