@@ -27,7 +27,7 @@ run: install
 
 ## the ledger-only walk-through (no gateway): issue -> accept -> split -> transfer, printed
 demo-ledger: install
-	$(BIN)/python -m service.demo
+	$(BIN)/python -m service.setup.demo
 
 ## lint, types, artifact check, and the whole test suite
 test: install

@@ -29,14 +29,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from service.api.app import create_app
-from service.api.bootstrap import UnknownMember, deploy, register_operator, reissue_api_key
 from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
-from service.api.keyring import Keyring
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
 from service.api.members.service import onboard_member
 from service.api.problems import ProblemError, ledger_problem
-from service.api.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
 from service.db.gateway_models import ApiMember
 from service.db.migrate import downgrade, upgrade
 from service.db.session import make_engine, make_session_factory
@@ -46,9 +43,12 @@ from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import LedgerClient, deploy_with_forwarder
 from service.ledger.errors import LedgerError
+from service.ledger.keyring import Keyring
 from service.logging_setup import configure_logging
 from service.secret_files import UnsafeSecretPath, read_private_text, write_private_text
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
+from service.setup.bootstrap import UnknownMember, deploy, register_operator, reissue_api_key
+from service.setup.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
 

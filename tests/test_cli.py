@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from service.api.auth import hash_key
-from service.api.bootstrap import register_operator
 from service.api.context import build_context
 from service.cli import app
 from service.db.gateway_models import ApiMember
@@ -30,6 +29,7 @@ from service.domain import OPERATOR_ID, MemberStatus, Role
 from service.ledger.chain import ANVIL_DEV_KEY, Chain
 from service.ledger.client import LedgerClient
 from service.settings import DEMO_MASTER_SECRET, InsecureMasterSecret, Settings, require_master_secret
+from service.setup.bootstrap import register_operator
 from tests.anvil import REPO_ROOT
 
 runner = CliRunner()

@@ -1,7 +1,7 @@
 from pytest import CaptureFixture
 
-from service.demo import run_demo
 from service.ledger.chain import in_process_chain
+from service.setup.demo import run_demo
 
 
 def test_demo_walks_issue_accept_split_transfer_discount_and_settlement(

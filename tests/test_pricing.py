@@ -1,8 +1,8 @@
 """Day count and rounding of discount prices: worked examples computed by hand, then properties.
 
-The rule (service/pricing.py): discount = ceil(face * rate * days / basis), price = face - discount;
-the rate for a price is (face - price) * basis / (face * days), written with at most 12 decimal
-places, rounded half to even.
+The rule (service/api/financing/pricing.py): discount = ceil(face * rate * days / basis),
+price = face - discount; the rate for a price is (face - price) * basis / (face * days), written
+with at most 12 decimal places, rounded half to even.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain import MAX_AMOUNT
-from service.pricing import (
+from service.api.financing.pricing import (
     Basis,
     PricingError,
     days_between,
@@ -28,6 +27,7 @@ from service.pricing import (
     quote_for_rate,
     rate_for_price,
 )
+from service.domain import MAX_AMOUNT
 
 A360, A365 = Basis.ACT_360, Basis.ACT_365
 FACE_MAX = 2**80 - 1  # 1_208_925_819_614_629_174_706_175

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.api.seed import Credential, write_credentials
 from service.cli import _write_env_file, app
 from service.secret_files import UnsafeSecretPath, read_private_text, write_private_text
+from service.setup.seed import Credential, write_credentials
 
 CREDENTIALS = {"acme": Credential("m_1", "Acme Motors", ["core_enterprise"], "0x" + "11" * 20, "cc_secret")}
 

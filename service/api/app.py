@@ -10,24 +10,24 @@ from fastapi import FastAPI
 
 from service.api.context import AppContext, build_context
 from service.api.edge import BodyLimits, ErrorBarrier, RateLimits, restore_recursion_limit
-from service.api.observe import RequestObserver
-from service.api.problems import install_handlers
-from service.api.routes import (
+from service.api.financing import (
     credit_limits,
     credit_relationships,
     discounts,
-    health,
-    ledger_settings,
-    members,
-    metrics,
-    notes,
     quotes,
-    relay,
-    risk,
     settlement,
-    settlement_tokens,
 )
-from service.api.settlement_jobs import SettlementJobRunner
+from service.api.financing.settlement_jobs import SettlementJobRunner
+from service.api.ledger_settings import routes as ledger_settings
+from service.api.members import routes as members
+from service.api.notes import routes as notes
+from service.api.observe import RequestObserver
+from service.api.ops import dev
+from service.api.ops import routes as ops
+from service.api.problems import install_handlers
+from service.api.relay import routes as relay
+from service.api.risk import routes as risk
+from service.api.tokens import routes as settlement_tokens
 from service.logging_setup import configure_logging
 from service.settings import Settings
 
@@ -84,10 +84,11 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         relay,
         quotes,
         risk,
-        health,
-        metrics,
+        ops,
     ):
         app.include_router(module.router)
+    if context.chain.kind == "in-process":
+        app.include_router(dev.router)  # /v1/dev/clock: not mounted on a node
     return app
 
 

@@ -27,7 +27,6 @@ from service.api.cache.callers import CallerCache
 from service.api.cache.members import MemberDirectory
 from service.api.cache.provenance import ProvenanceCache
 from service.api.edge import RateLimitConfig, RateLimiter
-from service.api.keyring import Keyring
 from service.api.metrics import Metrics
 from service.api.params import is_currency_code
 from service.db.locks import ProcessLocks
@@ -37,11 +36,12 @@ from service.indexer.indexer import Indexer, IndexerConfig, Outcome
 from service.ledger.chain import Chain, http_chain, in_process_chain
 from service.ledger.client import ForwarderClient, LedgerClient, SettlementTokenClient
 from service.ledger.jsonrpc import prompt_receipts
+from service.ledger.keyring import Keyring
 from service.ledger.nonces import SharedNonces
 from service.settings import Settings, require_master_secret
 
 if TYPE_CHECKING:
-    from service.api.settlement_jobs import SettlementJobRunner
+    from service.api.financing.settlement_jobs import SettlementJobRunner
 
 T = TypeVar("T")
 MAX_CACHED_TOKENS = 256
@@ -97,9 +97,10 @@ class AppContext:
         default_factory=lambda: BoundedCache(MAX_CACHED_TOKENS)
     )
     forwarders: BoundedCache[str, ForwarderClient] = field(default_factory=lambda: BoundedCache(16))
+    """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.relay)."""
     settlement_jobs: SettlementJobRunner | None = None
-    """This process's runner of settlement jobs (service.api.settlement_jobs), while the app runs."""
-    """The forwarder each ledger (by address) trusts, asked of the ledger once (service.api.routes.relay)."""
+    """This process's runner of settlement jobs (service.api.financing.settlement_jobs), while the
+    app runs."""
     rate_limiter: RateLimiter = field(init=False)
     """Per-key and per-address request limits (`service.api.edge`), from `settings`."""
     _relayer: LocalAccount | None = None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.models import ADDRESS, Base, ExactInteger
+from service.db.base import ADDRESS, Base, ExactInteger
 
 
 def utcnow() -> datetime:
@@ -93,7 +93,7 @@ class NoteReference(Base):
 
 class RelayGas(Base):
     """Gas the gateway's relayer spent (or reserved) for a member's relayed request: a member's
-    relay budget is what its rows of the last 24 hours leave (`service.api.relay_budget`)."""
+    relay budget is what its rows of the last 24 hours leave (`service.api.relay.budget`)."""
 
     __tablename__ = "relay_gas"
 
@@ -111,7 +111,7 @@ class RelayGas(Base):
 
 class SettlementJob(Base):
     """A root settlement paid in several `settleRoot` batches, run in the background by the gateway
-    (service.api.settlement_jobs): durable, picked up again by any gateway process that starts, run
+    (service.api.financing.settlement_jobs): durable, picked up again by any gateway process that starts, run
     by one process at a time. `next_index` is the first tree index not yet covered by a batch that
     was confirmed; a batch sent again after a crash pays nothing twice (settleRoot pays only unpaid
     live notes). `active_root_id` is the root while the job is queued or running (NULL once it is

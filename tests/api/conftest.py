@@ -17,13 +17,13 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from service.api.app import create_app
-from service.api.bootstrap import deploy, register_operator
 from service.api.context import AppContext, build_context
-from service.api.keyring import Keyring
 from service.db.migrate import upgrade
 from service.db.session import make_engine
 from service.ledger.chain import Chain, in_process_chain
+from service.ledger.keyring import Keyring
 from service.settings import Settings
+from service.setup.bootstrap import deploy, register_operator
 
 DAY = 86_400
 LIMIT = 10**15

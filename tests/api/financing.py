@@ -22,14 +22,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from service.api.app import create_app
-from service.api.bootstrap import deploy, register_operator
-from service.api.keyring import Keyring
 from service.api.tokens.service import approve_ledger, deposit, setup_settlement_token
 from service.db.migrate import upgrade
 from service.db.models import DiscountOffer, Event, Note, ObligorCredit, Payment, PaymentClaim
 from service.ledger.chain import Chain, in_process_chain
 from service.ledger.client import SettlementTokenClient
+from service.ledger.keyring import Keyring
 from service.settings import Settings
+from service.setup.bootstrap import deploy, register_operator
 from tests.api.conftest import DAY, Gateway, _context, settings_for
 
 LIMIT = 10**12

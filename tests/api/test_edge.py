@@ -38,7 +38,7 @@ from service.api.edge import (
 )
 from service.api.params import iso_4217_codes
 from service.api.problems import PROBLEM_JSON
-from service.api.relay_schemas import MAX_CALLDATA_BYTES
+from service.api.relay.schemas import MAX_CALLDATA_BYTES
 from service.cli import _bootstrap
 from service.db.session import make_engine
 from service.domain import MAX_AMOUNT, MAX_LEDGER_ID, MAX_SPLIT_PARTS

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 
-from service.api.financing_queries import offer_status, offers_with_status, read_clock, voided_offers
+from service.api.financing.queries import offer_status, offers_with_status, read_clock, voided_offers
 from service.db.models import DiscountOffer, Note
 from tests.api.financing import Fin, fin_fixture, fin_template_fixture  # noqa: F401
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.api.cache.provenance import MAX_TIME, MIN_TIME, CachedPart, ClockWindow, ProvenanceCache
-from service.api.provenance_answer import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
+from service.api.notes.provenance import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
 from service.api.queries import read_note
 from service.api.schemas import ProvenanceOut
 from service.db import provenance

@@ -1,5 +1,5 @@
 """GET /v1/quotes/discount: the price for a rate and the rate for a price of a note the caller may
-see, by the conventions of service/pricing.py (checked against hand-worked figures)."""
+see, by the conventions of service/api/financing/pricing.py (checked against hand-worked figures)."""
 
 from __future__ import annotations
 

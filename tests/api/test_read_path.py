@@ -12,9 +12,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from service.api.auth import hash_key
-from service.api.bootstrap import reissue_api_key
 from service.db import provenance
 from service.db.gateway_models import ApiMember
+from service.setup.bootstrap import reissue_api_key
 from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
 

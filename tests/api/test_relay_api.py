@@ -12,7 +12,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
-from service.api.routes.relay import _forwarder
+from service.api.relay.routes import _forwarder
 from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
 from tests.api.test_schemathesis import check_operation

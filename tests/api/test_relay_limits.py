@@ -11,10 +11,10 @@ from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from service.api import relay_budget
 from service.api.context import build_context
 from service.api.problems import ProblemError
-from service.api.relay_budget import FORWARDER_OVERHEAD_GAS, WINDOW_SECONDS
+from service.api.relay import budget as relay_budget
+from service.api.relay.budget import FORWARDER_OVERHEAD_GAS, WINDOW_SECONDS
 from service.db.gateway_models import ApiMember, RelayGas
 from service.db.session import make_engine
 from tests.api.conftest import Gateway

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.api.settlement_jobs import SettlementJobRunner, _send_batch
+from service.api.financing.settlement_jobs import SettlementJobRunner, _send_batch
 from service.db.gateway_models import SettlementJob
 from service.db.models import Payment
 from tests.api.financing import TOKENS, Fin, fin_fixture, fin_template_fixture, problem  # noqa: F401
@@ -319,7 +319,7 @@ def test_a_job_another_process_runs_is_left_to_it(fin: Fin) -> None:
     session with the same lock scope) holds it, this process's runner leaves the job alone."""
     from sqlalchemy import create_engine
 
-    from service.api.settlement_jobs import lock_name
+    from service.api.financing.settlement_jobs import lock_name
     from service.db.locks import ProcessLocks
     from tests.databases import PG_URL
 

@@ -21,9 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from service.api.app import create_app
-from service.api.bootstrap import deploy, register_operator
 from service.api.context import AppContext, build_context
-from service.api.keyring import Keyring
 from service.db.locks import ProcessLocks
 from service.db.migrate import upgrade
 from service.db.models import Member
@@ -33,8 +31,10 @@ from service.indexer.reconcile import reconcile
 from service.ledger.chain import ANVIL_DEV_KEY, Chain
 from service.ledger.client import LedgerClient
 from service.ledger.jsonrpc import PromptReceipts
+from service.ledger.keyring import Keyring
 from service.ledger.nonces import SharedNonces
 from service.settings import Settings
+from service.setup.bootstrap import deploy, register_operator
 from tests.databases import PG_URL
 
 pytestmark = pytest.mark.integration

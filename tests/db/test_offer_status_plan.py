@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from service.api.financing_queries import offer_status_condition, offer_visibility, offers_with_status
+from service.api.financing.queries import offer_status_condition, offer_visibility, offers_with_status
 from service.db.gateway_models import ApiMember
 from service.db.models import Base, DiscountOffer, Note
 from service.domain import INDEX_BITS, NoteStatus

@@ -1,7 +1,7 @@
 """Rendered parts of provenance answers, kept per gateway process and valid for one version of a
 tree.
 
-An answer (`service.api.provenance_answer`) is assembled from three parts, each cached on its own:
+An answer (`service.api.notes.provenance`) is assembled from three parts, each cached on its own:
 
 - the *path* of a note (its ancestors and holder path), keyed by note id;
 - a *page* of its root's tree (the nodes after a cursor, up to a limit, with their events), keyed by

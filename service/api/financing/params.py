@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from service.api.financing.pricing import Basis, PricingError, parse_basis
 from service.api.problems import ProblemError
-from service.pricing import Basis, PricingError, parse_basis
 
 
 def invalid_rate(detail: str) -> ProblemError:

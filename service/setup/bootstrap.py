@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.auth import hash_key, new_api_key
-from service.api.keyring import Keyring
 from service.db.gateway_models import ApiMember
 from service.domain import OPERATOR, OPERATOR_ID
 from service.ledger.chain import Chain
 from service.ledger.client import deploy_with_forwarder
+from service.ledger.keyring import Keyring
 
 
 @dataclass(frozen=True)

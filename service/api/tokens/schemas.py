@@ -58,13 +58,3 @@ class AccountWrite(BaseModel):
     tx_hash: str
     block_number: int
     account: AccountOut
-
-
-class ClockAdvance(StrictModel):
-    seconds: int = Field(ge=1, le=10 * 366 * 86_400, description="seconds to move the chain's clock forward")
-
-
-class ClockOut(BaseModel):
-    block_number: int
-    block_time: int
-    block_time_iso: str

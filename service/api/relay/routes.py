@@ -1,7 +1,7 @@
 """/v1/relay: writes of self-custodied members, signed by the member (EIP-712) and relayed by the
 gateway through the ledger's ERC-2771 forwarder, the gateway's relayer (`CREDCHAIN_RELAYER_KEY`, a
 key holding only gas, never the operator's) paying the gas, within a per-member gas budget
-(`service.api.relay_budget`).
+(`service.api.relay.budget`).
 
 `prepare` simulates the member's ledger call and answers the typed data to sign; `relay` checks
 the signed request (sender, target, value, signature, deadline, nonce), simulates the call again
@@ -22,13 +22,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from web3 import Web3
 
-from service.api import relay_budget
 from service.api.auth import SUSPENDED_LEDGER_FUNCTIONS, member_suspended
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, IdempotencyKey
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError
-from service.api.relay_schemas import RelayIn, RelayPrepareIn, RelayPrepareOut
+from service.api.relay import budget as relay_budget
+from service.api.relay.schemas import RelayIn, RelayPrepareIn, RelayPrepareOut
 from service.api.schemas import WriteResult
 from service.api.writes import Answer, Sent, note_result, transact
 from service.db.gateway_models import ApiMember

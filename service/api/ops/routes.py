@@ -1,8 +1,8 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics of this gateway."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -48,3 +48,10 @@ def readyz(context: Context) -> JSONResponse:
                 ready = False
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(context: Context) -> Response:
+    """Request and ledger transaction latency, indexer position and lag (Prometheus text format)."""
+    body, content_type = context.metrics.exposition()
+    return Response(content=body, media_type=content_type)

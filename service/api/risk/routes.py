@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember
-from service.api.financing_queries import (
+from service.api.financing.queries import (
     csv_response,
     grants_of,
     iso_week,
@@ -30,7 +30,7 @@ from service.api.financing_queries import (
     risk_scope,
     wants_csv,
 )
-from service.api.financing_schemas import (
+from service.api.financing.schemas import (
     ConcentrationOut,
     ConcentrationRow,
     ExposureOut,

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api import provenance_answer
 from service.api.auth import admit, require_role
 from service.api.context import AppContext
 from service.api.deps import (
@@ -21,11 +20,12 @@ from service.api.deps import (
     Obligor,
     Operator,
 )
-from service.api.financing_queries import min_part_amount
+from service.api.financing.queries import min_part_amount
 from service.api.idempotency import run_idempotent
+from service.api.notes import provenance as provenance_answer
+from service.api.notes.provenance import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
 from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
-from service.api.provenance_answer import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
 from service.api.queries import (
     NoteRead,
     is_note_id,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from service.api.auth import sees_everything
 from service.api.cache.provenance import CachedPart, ClockWindow, EventPiece, NodePiece
 from service.api.context import AppContext
-from service.api.financing_queries import visible_offer_ids
+from service.api.financing.queries import visible_offer_ids
 from service.api.queries import NoteRead, note_out, to_datetime
 from service.api.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
 from service.db import provenance

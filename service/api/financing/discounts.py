@@ -1,5 +1,5 @@
 """/v1/notes/{id}/discount-offers and /v1/discount-offers: a financier offers to buy a note before
-maturity (at a price, or at an annual discount rate converted by `service.pricing`); the holder
+maturity (at a price, or at an annual discount rate converted by `service.api.financing.pricing`); the holder
 accepts, and the note and the price in settlement tokens change hands in one transaction (delivery
 versus payment), or, for an off-chain offer, against the payment reference the financier recorded.
 
@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, Financier, IdempotencyKey
 from service.api.financing.params import invalid_rate, parse_basis_param
-from service.api.financing_queries import (
+from service.api.financing.pricing import Basis, PricingError, days_between, parse_rate, price_for_rate
+from service.api.financing.queries import (
     block_times,
     chain_now,
     member_active,
@@ -31,7 +32,7 @@ from service.api.financing_queries import (
     visible_offer,
     voided_offers,
 )
-from service.api.financing_schemas import (
+from service.api.financing.schemas import (
     DiscountOfferIn,
     OfferOut,
     OfferPage,
@@ -56,7 +57,6 @@ from service.api.writes import Answer, Sent, transact
 from service.db.models import DiscountOffer, Note
 from service.domain import MemberStatus, NoteStatus
 from service.ledger.client import TxResult
-from service.pricing import Basis, PricingError, days_between, parse_rate, price_for_rate
 
 router = APIRouter(tags=["discount"])
 MAX_PAGE = 200

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from service.api.auth import sees_everything
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, IdempotencyKey, Obligor, Operator
-from service.api.financing_queries import (
+from service.api.financing.queries import (
     chain_now,
     grace_period,
     pending_claim,
@@ -30,7 +30,7 @@ from service.api.financing_queries import (
     require_funds,
     require_token,
 )
-from service.api.financing_schemas import (
+from service.api.financing.schemas import (
     BatchOut,
     ConfirmPaymentIn,
     PaymentOut,
@@ -43,11 +43,11 @@ from service.api.financing_schemas import (
     reference_text,
     reference_to_bytes,
 )
+from service.api.financing.settlement_jobs import active_job, create_job, payable_indices, settle_batches
 from service.api.idempotency import run_idempotent
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import notes_out, parse_note_id, to_datetime, visible_note
 from service.api.schemas import Empty, NoteOut
-from service.api.settlement_jobs import active_job, create_job, payable_indices, settle_batches
 from service.api.writes import Answer, Sent, Step, signer, transact
 from service.db.gateway_models import ApiMember, SettlementJob
 from service.db.models import Note

@@ -1,6 +1,7 @@
 """/v1/quotes/discount: the price of a note for an annual discount rate, or the rate a price implies,
-under the conventions of `service.pricing` (ACT/360 unless `basis=ACT/365`; days from today's UTC
-date to the maturity date; discount rounded up; rates with at most 12 decimal places)."""
+under the conventions of `service.api.financing.pricing` (ACT/360 unless `basis=ACT/365`; days
+from today's UTC date to the maturity date; discount rounded up; rates with at most 12 decimal
+places)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import Context, CurrentMember
 from service.api.financing.params import invalid_rate, parse_basis_param
-from service.api.financing_queries import chain_now
-from service.api.financing_schemas import QuoteOut
+from service.api.financing.pricing import (
+    PricingError,
+    Quote,
+    days_between,
+    parse_rate,
+    quote_for_price,
+    quote_for_rate,
+)
+from service.api.financing.queries import chain_now
+from service.api.financing.schemas import QuoteOut
 from service.api.problems import ProblemError
 from service.api.queries import parse_note_id, to_datetime, visible_note
-from service.pricing import PricingError, Quote, days_between, parse_rate, quote_for_price, quote_for_rate
 
 router = APIRouter(prefix="/v1/quotes", tags=["discount"])
 

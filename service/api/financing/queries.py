@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, aliased
 from service.api.auth import sees_everything
 from service.api.cache.callers import Caller
 from service.api.context import AppContext
-from service.api.financing_schemas import OfferOut, OfferStatus, reference_text
+from service.api.financing.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
+from service.api.financing.schemas import OfferOut, OfferStatus, reference_text
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import financed_obligors, member_status, overdue_clock, to_datetime
 from service.db.gateway_models import ApiMember
@@ -37,7 +38,6 @@ from service.db.models import (
 )
 from service.domain import FINANCIER, LIVE, MemberStatus, NoteStatus
 from service.ledger.client import SettlementTokenClient
-from service.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
 
 
 # ------------------------------------------------------------------ time and configuration

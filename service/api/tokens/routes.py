@@ -8,7 +8,6 @@ embedded demo only, to reach maturity)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -20,17 +19,15 @@ from sqlalchemy.orm import Session
 from service.api.auth import sees_everything
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
-from service.api.financing_queries import require_token
+from service.api.financing.queries import require_token
 from service.api.idempotency import run_idempotent
 from service.api.params import Currency
 from service.api.problems import ProblemError, revert_problem
 from service.api.queries import find_member, member_status
-from service.api.token_schemas import (
+from service.api.tokens.schemas import (
     AccountOut,
     AccountWrite,
     AllowanceSet,
-    ClockAdvance,
-    ClockOut,
     TokenList,
     TokenMovement,
     TokenOut,
@@ -254,20 +251,3 @@ def set_allowance(
         )
 
     return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
-
-
-@router.post("/v1/dev/clock", response_model=ClockOut)
-def advance_clock(body: ClockAdvance, context: Context, _operator: Operator) -> ClockOut:
-    """Move the in-process chain's clock forward and mine a block (the embedded demo only: 404 on
-    a real node), so that notes can reach maturity in a demo."""
-    if context.chain.kind != "in-process":
-        raise ProblemError(404, "not-found", "Not found", "the clock can only be moved on the embedded chain")
-    context.chain.advance_time(body.seconds)
-    block = context.chain.w3.eth.get_block("latest")
-    context.wait_indexed(int(block["number"]))
-    when = int(block["timestamp"])
-    return ClockOut(
-        block_number=int(block["number"]),
-        block_time=when,
-        block_time_iso=datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z"),
-    )

@@ -2,7 +2,7 @@
 walked through issue -> accept -> split -> transfer -> discount -> settlement at maturity, printing
 every step.
 
-Run with `make demo-ledger` (or `python -m service.demo`): the ledger client alone, no gateway or
+Run with `make demo-ledger` (or `python -m service.setup.demo`): the ledger client alone, no gateway or
 SQL. `make run` (`credchain run`) serves the gateway over a seeded demo consortium instead.
 """
 

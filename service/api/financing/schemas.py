@@ -2,8 +2,9 @@
 
 As everywhere in the API, amounts come in as JSON integers or decimal strings of minor units and go
 out as strings; rates are decimal-fraction strings (``"0.045"`` is 4.5 % a year, see
-`service.pricing`), never JSON numbers. References (of off-chain payments and write-off decisions)
-are text of at most 32 bytes of UTF-8, or ``0x`` and 64 hex digits for raw bytes32.
+`service.api.financing.pricing`), never JSON numbers. References (of off-chain payments and
+write-off decisions) are text of at most 32 bytes of UTF-8, or ``0x`` and 64 hex digits for raw
+bytes32.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from service.api.financing.pricing import Basis
 from service.api.schemas import Amount, NoteOut, StrictModel
-from service.pricing import Basis
 
 _RAW_REFERENCE = re.compile(r"0x[0-9a-fA-F]{64}")
 

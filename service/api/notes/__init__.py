@@ -1,0 +1,1 @@
+"""Notes: issue, accept, reject, revoke, split, transfer, freeze; reads and provenance trees."""

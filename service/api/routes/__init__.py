@@ -1,1 +1,0 @@
-"""Routers of the gateway, one module per resource."""
