@@ -75,9 +75,9 @@ from service.db.gateway_models import ApiMember  # noqa: E402
 from service.db.session import make_engine, make_session_factory  # noqa: E402
 from service.ledger.artifacts import load_artifact  # noqa: E402
 from service.ledger.chain import ANVIL_DEV_KEY, http_chain  # noqa: E402
-from service.ledger.client import LEDGER_CONTRACT  # noqa: E402
 from service.ledger.jsonrpc import prompt_receipts  # noqa: E402
 from service.ledger.keyring import Keyring  # noqa: E402
+from service.ledger.types import LEDGER_CONTRACT  # noqa: E402
 from tests.anvil import free_port, start_anvil  # noqa: E402
 
 PG_URL = os.environ.get("CREDCHAIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -63,7 +63,6 @@ from scripts.bench_machine import machine_info  # noqa: E402
 from service.domain import Role  # noqa: E402
 from service.ledger.artifacts import load_artifact  # noqa: E402
 from service.ledger.chain import Chain, in_process_chain  # noqa: E402
-from service.ledger.client import LEDGER_CONTRACT, SplitPart, TxResult  # noqa: E402
 from service.ledger.compiler import (  # noqa: E402
     OPTIMIZER_RUNS,
     CompiledContract,
@@ -71,6 +70,7 @@ from service.ledger.compiler import (  # noqa: E402
     compile_sources,
 )
 from service.ledger.relay import ForwardRequest, sign_request  # noqa: E402
+from service.ledger.types import LEDGER_CONTRACT, SplitPart, TxResult  # noqa: E402
 from tests.consortium import Consortium, deploy_consortium, new_account  # noqa: E402
 
 SPLIT_RATIO_GOAL = 0.50

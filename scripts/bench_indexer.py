@@ -45,7 +45,7 @@ from service.indexer.source import JsonRpcSource  # noqa: E402
 from service.ledger.abi_codec import signature  # noqa: E402
 from service.ledger.artifacts import load_artifact  # noqa: E402
 from service.ledger.chain import ANVIL_DEV_KEY, http_chain  # noqa: E402
-from service.ledger.client import LEDGER_CONTRACT  # noqa: E402
+from service.ledger.types import LEDGER_CONTRACT  # noqa: E402
 from tests.anvil import start_anvil  # noqa: E402
 from tests.consortium import deploy_consortium  # noqa: E402
 from tests.workload import split_workload  # noqa: E402

@@ -35,20 +35,27 @@ from service.api.ledger_settings.service import apply_min_part_amount, read_min_
 from service.api.members.service import onboard_member
 from service.api.problems import ProblemError, ledger_problem
 from service.db.gateway_models import ApiMember
-from service.db.migrate import downgrade, upgrade
+from service.db.migrate import upgrade
 from service.db.session import make_engine, make_session_factory
 from service.domain import ONBOARDABLE_ROLES, OPERATOR_ID
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
-from service.ledger.chain import Chain, http_chain, in_process_chain
-from service.ledger.client import LedgerClient, deploy_with_forwarder
+from service.ledger.chain import http_chain
 from service.ledger.errors import LedgerError
-from service.ledger.keyring import Keyring
+from service.ledger.forwarder import deploy_with_forwarder
 from service.logging_setup import configure_logging
-from service.secret_files import UnsafeSecretPath, read_private_text, write_private_text
+from service.secret_files import UnsafeSecretPath, read_private_text, write_env_file
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
-from service.setup.bootstrap import UnknownMember, deploy, register_operator, reissue_api_key
-from service.setup.seed import DEFAULT_CREDENTIALS, Credential, seed_demo, write_credentials
+from service.setup.bootstrap import (
+    NotTheOperator,
+    UnknownMember,
+    bootstrap_gateway,
+    ensure_sqlite_dir,
+    reissue_api_key,
+    relayer_account,
+)
+from service.setup.embedded import embedded_gateway
+from service.setup.seed import DEFAULT_CREDENTIALS
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
 
@@ -85,13 +92,6 @@ LogFormat = Annotated[
         "--log-format", envvar="CREDCHAIN_LOG_FORMAT", help="json (one object per line) or text, on stderr"
     ),
 ]
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    """SQLite creates the file, not its directory (the default lives in var/)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and ":memory:" not in url:
-        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _require_contract(contract: str) -> None:
@@ -147,7 +147,7 @@ def index(
     """Index the ledger's events into SQL: follow the head, or backfill up to --until-block."""
     _logging(log_level, log_format)
     _require_contract(contract)
-    _ensure_sqlite_dir(database_url)
+    ensure_sqlite_dir(database_url)
     if migrate:
         upgrade(database_url, database_schema)
     engine = make_engine(database_url, schema=database_schema)
@@ -250,36 +250,6 @@ def _not_embedded(settings: Settings, what: str) -> None:
         raise typer.Exit(code=2)
 
 
-def _bootstrap(settings: Settings, chain: Chain, operator_key: str | None) -> tuple[Settings, str]:
-    """Migrate, deploy the ledger if there is no contract address, register the operator; returns
-    the completed settings and the operator's API key."""
-    _ensure_sqlite_dir(settings.database_url)
-    upgrade(settings.database_url, settings.database_schema)
-    keyring = Keyring(settings.master_secret.get_secret_value(), settings.key_kdf_iterations)
-    if settings.contract_address is None:
-        deployment = deploy(chain, keyring, settings.funding_wei)
-        settings = settings.model_copy(
-            update={"contract_address": deployment.contract_address, "from_block": deployment.block_number}
-        )
-        operator_address: str = deployment.operator.address
-        keystore: dict[str, object] | None = deployment.keystore
-    else:
-        operator_address = LedgerClient(chain.w3, settings.contract_address).operator()
-        keystore = None
-        if operator_key:
-            account: LocalAccount = Account.from_key(operator_key)
-            if account.address != operator_address:
-                raise typer.BadParameter(f"--operator-key is not the ledger's operator {operator_address}")
-            keystore = keyring.encrypt(account)
-    engine = make_engine(settings.database_url, schema=settings.database_schema)
-    try:
-        with make_session_factory(engine)() as session:
-            api_key = register_operator(session, operator_address, keystore)
-    finally:
-        engine.dispose()
-    return settings, api_key
-
-
 @app.command()
 def init(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
@@ -316,8 +286,11 @@ def init(
         _secret_path_usable(env_file)
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
     chain = http_chain(settings.rpc_url, funder)
-    settings, api_key = _bootstrap(settings, chain, operator_key)
-    relayer, created = _relayer_account(settings, chain)
+    try:
+        settings, api_key = bootstrap_gateway(settings, chain, operator_key)
+    except NotTheOperator as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    relayer, created = relayer_account(settings, chain)
     values = {
         "CREDCHAIN_CONTRACT_ADDRESS": str(settings.contract_address),
         "CREDCHAIN_FROM_BLOCK": str(settings.from_block),
@@ -333,33 +306,8 @@ def init(
             typer.echo(f"CREDCHAIN_RELAYER_KEY={relayer_key}")
             typer.echo("(the relayer's key, shown once: keep it in the gateway's environment)")
     if env_file is not None:
-        _write_env_file(env_file, values)
+        write_env_file(env_file, values)
         typer.echo(f"written to {env_file}")
-
-
-def _relayer_account(settings: Settings, chain: Chain) -> tuple[LocalAccount, bool]:
-    """The relayer's account: CREDCHAIN_RELAYER_KEY's, or a new one (True); funded with
-    `funding_wei` by the chain's funder if it has no ether. It is a plain account with gas only,
-    never the operator's key."""
-    key = settings.relayer_key
-    account: LocalAccount = Account.from_key(key.get_secret_value()) if key is not None else Account.create()
-    if chain.funder is not None and settings.funding_wei and not chain.w3.eth.get_balance(account.address):
-        chain.fund(account.address, settings.funding_wei)
-    return account, key is None
-
-
-def _write_env_file(path: Path, values: dict[str, str]) -> None:
-    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines. An env
-    file may carry secrets (CREDCHAIN_MASTER_SECRET, keys): it is read and written as a secret
-    file (`service.secret_files`: 0600, never through a symbolic link)."""
-    lines = (read_private_text(path) or "").splitlines()
-    kept: list[str] = []
-    for line in lines:
-        name = line.split("=", 1)[0].strip()
-        if name.removeprefix("export ").strip() not in values:
-            kept.append(line)
-    kept.extend(f"{name}={value}" for name, value in values.items())
-    write_private_text(path, "\n".join(kept) + "\n")
 
 
 def _secret_path_usable(path: Path) -> None:
@@ -428,7 +376,7 @@ def deploy_command(
     for name, value in values.items():
         typer.echo(f"{name}={value}")
     if env_file is not None:
-        _write_env_file(env_file, values)
+        write_env_file(env_file, values)
         typer.echo(f"written to {env_file}")
 
 
@@ -577,31 +525,6 @@ def operator_key_command(
 ) -> None:
     """Issue a new API key for the operator (the old one stops working) and print it once."""
     typer.echo(f"operator API key (shown once): {_reissue(OPERATOR_ID, database_url)}")
-
-
-def embedded_gateway(
-    settings: Settings, *, seed: bool, credentials_path: Path = DEFAULT_CREDENTIALS
-) -> tuple[AppContext, str, dict[str, Credential] | None]:
-    """A fresh in-process chain with the ledger deployed, the database reset (its old contents
-    described another chain), the operator registered and, with `seed`, the demo consortium
-    onboarded through the gateway's own code and its credentials written to `credentials_path`.
-    Returns the context, the operator's API key and the demo credentials."""
-    chain = in_process_chain()
-    _ensure_sqlite_dir(settings.database_url)
-    downgrade(settings.database_url, settings.database_schema)
-    settings = settings.model_copy(update={"contract_address": None})
-    settings, api_key = _bootstrap(settings, chain, None)
-    context = build_context(settings, chain=chain)
-    context.relayer()  # the embedded relayer's key: created and funded now, not on the first relay
-    credentials = None
-    if seed:
-        try:
-            credentials = seed_demo(context, api_key)
-            write_credentials(credentials_path, credentials)
-        except BaseException:
-            context.close()
-            raise
-    return context, api_key, credentials
 
 
 @app.command()

@@ -79,3 +79,17 @@ def write_private_text(path: Path, text: str) -> Path:
             os.unlink(temporary)
         raise
     return path
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    """Set `values` (NAME=value lines) in the env file at `path`, keeping its other lines. An env
+    file may carry secrets (CREDCHAIN_MASTER_SECRET, keys): it is read and written as a secret
+    file (`service.secret_files`: 0600, never through a symbolic link)."""
+    lines = (read_private_text(path) or "").splitlines()
+    kept: list[str] = []
+    for line in lines:
+        name = line.split("=", 1)[0].strip()
+        if name.removeprefix("export ").strip() not in values:
+            kept.append(line)
+    kept.extend(f"{name}={value}" for name, value in values.items())
+    write_private_text(path, "\n".join(kept) + "\n")

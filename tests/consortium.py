@@ -9,13 +9,9 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger.chain import Chain
-from service.ledger.client import (
-    ForwarderClient,
-    LedgerClient,
-    SettlementTokenClient,
-    TxResult,
-    deploy_with_forwarder,
-)
+from service.ledger.client import LedgerClient, SettlementTokenClient
+from service.ledger.forwarder import ForwarderClient, deploy_with_forwarder
+from service.ledger.types import TxResult
 
 FUNDING_WEI = 10**21
 DEFAULT_LIMIT = 10**15

@@ -10,7 +10,7 @@ from web3 import Web3
 
 from service.ledger.abi_codec import CallEncoder
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import FORWARDER_CONTRACT, LEDGER_CONTRACT, TOKEN_CONTRACT
+from service.ledger.types import FORWARDER_CONTRACT, LEDGER_CONTRACT, TOKEN_CONTRACT
 
 ADDRESS = Web3.to_checksum_address("0x" + "ab" * 20)
 CONTRACTS = (LEDGER_CONTRACT, TOKEN_CONTRACT, FORWARDER_CONTRACT)

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.api.app import create_app
-from service.cli import embedded_gateway
 from service.db.models import ObligorCredit
 from service.settings import Settings
+from service.setup.embedded import embedded_gateway
 from service.setup.seed import ACME_CREDIT_LIMIT, DEMO_MIN_PART_AMOUNTS
 
 KEYS = {"operator", "acme", "bank", "gearbox", "castings", "bearings", "auditor"}

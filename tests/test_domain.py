@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from service.api.schemas import RoleName
+from service.api.members.schemas import RoleName
 from service.domain import (
     DEFAULT_GRACE_PERIOD,
     LIVE,

@@ -18,9 +18,11 @@ from eth_utils import keccak
 
 from service.ledger.abi_codec import ErrorDecoder
 from service.ledger.chain import Chain, http_chain
-from service.ledger.client import LedgerClient, NodeRpc, SplitPart, revert_abi
+from service.ledger.client import LedgerClient
 from service.ledger.errors import AmountsDoNotSum, LedgerError, LedgerUnavailable, NotHolder, UnknownRevert
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
+from service.ledger.sender import NodeRpc, revert_abi
+from service.ledger.types import SplitPart
 from tests.anvil import free_port
 from tests.consortium import Consortium, deploy_consortium
 

@@ -15,9 +15,10 @@ from web3 import HTTPProvider, Web3
 
 from service.ledger.abi_codec import ErrorDecoder
 from service.ledger.chain import Chain, http_chain
-from service.ledger.client import LedgerClient, NodeRpc, journaling, revert_abi
+from service.ledger.client import LedgerClient
 from service.ledger.errors import LedgerUnavailable, NotHolder, TransactionDropped, TransactionTimeout
 from service.ledger.jsonrpc import NodeHttpError, NodeUnreachable
+from service.ledger.sender import NodeRpc, journaling, revert_abi
 from tests.consortium import Consortium, deploy_consortium
 from tests.rpc_faults import Faults, FaultyRpcProxy
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import _write_env_file, app
-from service.secret_files import UnsafeSecretPath, read_private_text, write_private_text
+from service.cli import app
+from service.secret_files import UnsafeSecretPath, read_private_text, write_env_file, write_private_text
 from service.setup.seed import Credential, write_credentials
 
 CREDENTIALS = {"acme": Credential("m_1", "Acme Motors", ["core_enterprise"], "0x" + "11" * 20, "cc_secret")}
@@ -80,7 +80,7 @@ def test_env_file_keeps_its_lines_and_ends_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "gateway.env"
     path.write_text("CREDCHAIN_MASTER_SECRET=s3cret\nCREDCHAIN_CONTRACT_ADDRESS=0xold\n")
     path.chmod(0o644)
-    _write_env_file(path, {"CREDCHAIN_CONTRACT_ADDRESS": "0xnew"})
+    write_env_file(path, {"CREDCHAIN_CONTRACT_ADDRESS": "0xnew"})
     assert path.read_text() == "CREDCHAIN_MASTER_SECRET=s3cret\nCREDCHAIN_CONTRACT_ADDRESS=0xnew\n"
     assert _mode(path) == 0o600
 
@@ -91,7 +91,7 @@ def test_env_file_symlink_is_refused_and_nothing_is_written_through_it(tmp_path:
     link = tmp_path / "gateway.env"
     link.symlink_to(target)
     with pytest.raises(UnsafeSecretPath):
-        _write_env_file(link, {"CREDCHAIN_CONTRACT_ADDRESS": "0xnew"})
+        write_env_file(link, {"CREDCHAIN_CONTRACT_ADDRESS": "0xnew"})
     assert target.read_text() == "keep\n"
 
 

@@ -19,7 +19,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from service.ledger.abi_codec import abi_type, signature
-from service.ledger.client import currency_bytes
+from service.ledger.types import currency_bytes
 from tests.consortium import DAY, Consortium
 
 MAX_FEE = 50 * 10**9

@@ -16,10 +16,12 @@ from service.api.financing import (
     discounts,
     quotes,
     settlement,
+    settlement_job_routes,
 )
 from service.api.financing.settlement_jobs import SettlementJobRunner
 from service.api.ledger_settings import routes as ledger_settings
 from service.api.members import routes as members
+from service.api.notes import reads as note_reads
 from service.api.notes import routes as notes
 from service.api.observe import RequestObserver
 from service.api.ops import dev
@@ -77,8 +79,10 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         credit_limits,
         credit_relationships,
         notes,
+        note_reads,
         discounts,
         settlement,
+        settlement_job_routes,
         settlement_tokens,
         ledger_settings,
         relay,

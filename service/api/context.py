@@ -34,7 +34,8 @@ from service.db.session import make_engine, make_session_factory
 from service.indexer.follower import INDEXER_LOCK, IndexCoordinator, IndexFollower
 from service.indexer.indexer import Indexer, IndexerConfig, Outcome
 from service.ledger.chain import Chain, http_chain, in_process_chain
-from service.ledger.client import ForwarderClient, LedgerClient, SettlementTokenClient
+from service.ledger.client import LedgerClient, SettlementTokenClient
+from service.ledger.forwarder import ForwarderClient
 from service.ledger.jsonrpc import prompt_receipts
 from service.ledger.keyring import Keyring
 from service.ledger.nonces import SharedNonces
@@ -214,7 +215,7 @@ class AppContext:
             self.follower.start()
         if self.settings.idempotency_sweep_seconds > 0:
             if self.sweeper is None:
-                from service.api.idempotency import IdempotencySweeper  # it imports this module
+                from service.api.idempotency_expiry import IdempotencySweeper  # it imports this module
 
                 self.sweeper = IdempotencySweeper(self)
             self.sweeper.start()

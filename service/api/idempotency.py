@@ -41,17 +41,17 @@ from sqlalchemy.exc import IntegrityError
 from service.api.context import AppContext
 from service.api.problems import PROBLEM_JSON, ProblemError, ledger_problem
 from service.api.writes import Sent, WriteJournal, find_builder
-from service.background import BackgroundThread
 from service.db.gateway_models import ApiMember, IdempotencyRecord
 from service.ledger.abi_codec import EventDecoder
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import FORWARDER_CONTRACT, TOKEN_CONTRACT, journaling, tx_result
 from service.ledger.errors import (
     LedgerError,
     LedgerRevert,
     TransactionDropped,
     TransactionTimeout,
 )
+from service.ledger.sender import journaling, tx_result
+from service.ledger.types import FORWARDER_CONTRACT, TOKEN_CONTRACT
 
 log = logging.getLogger(__name__)
 
@@ -554,51 +554,3 @@ def _decoders(context: AppContext, receipts: list[Any]) -> dict[str, EventDecode
 
 
 # ------------------------------------------------------------------ expiry
-def purge_expired(context: AppContext, *, batch: int, now: datetime | None = None, rounds: int = 10) -> int:
-    """Delete expired records (not leased), at most `batch` per statement and `rounds` statements;
-    how many went."""
-    moment = now or utcnow()
-    total = 0
-    for _ in range(rounds):
-        with context.session() as session:
-            ids = list(
-                session.scalars(
-                    select(IdempotencyRecord.id)
-                    .where(
-                        IdempotencyRecord.expires_at <= moment,
-                        (IdempotencyRecord.lease_expires_at.is_(None))
-                        | (IdempotencyRecord.lease_expires_at <= moment),
-                    )
-                    .order_by(IdempotencyRecord.expires_at)
-                    .limit(batch)
-                )
-            )
-            if ids:
-                session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids)))
-                session.commit()
-        total += len(ids)
-        if len(ids) < batch:
-            break
-    return total
-
-
-class IdempotencySweeper(BackgroundThread):
-    """Deletes expired idempotency records every `idempotency_sweep_seconds`, in bounded batches
-    (`idempotency_sweep_batch` per statement), in a background thread of the gateway."""
-
-    thread_name = "credchain-idempotency-sweeper"
-
-    def __init__(self, context: AppContext) -> None:
-        super().__init__()
-        self._context = context
-
-    def _run(self) -> None:
-        settings = self._context.settings
-        while not self._stop.wait(settings.idempotency_sweep_seconds):
-            try:
-                deleted = purge_expired(self._context, batch=settings.idempotency_sweep_batch)
-            except Exception:  # the database is away: the next sweep may work
-                log.warning("idempotency sweep failed", exc_info=True)
-                continue
-            if deleted:
-                log.info("expired idempotency records deleted", extra={"deleted": deleted})

@@ -21,12 +21,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from service.api.context import AppContext
+from service.api.notes.queries import notes_out
+from service.api.notes.schemas import WriteResult
 from service.api.problems import ProblemError
-from service.api.queries import notes_out
-from service.api.schemas import WriteResult
 from service.db.gateway_models import ApiMember
 from service.db.models import Note
-from service.ledger.client import TxResult, current_journal
+from service.ledger.sender import current_journal
+from service.ledger.types import TxResult
 
 Answer = tuple[int, BaseModel]
 AnswerBuilder = Callable[[AppContext, dict[str, Any], "list[Sent]"], Answer]

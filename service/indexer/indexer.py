@@ -31,8 +31,8 @@ from service.indexer.reorg import find_fork_point
 from service.indexer.source import BlockHeader, LogSource, RpcError, source_for
 from service.indexer.store import ConcurrentIndexer, IndexStore
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import LEDGER_CONTRACT
 from service.ledger.errors import LedgerUnavailable
+from service.ledger.types import LEDGER_CONTRACT
 
 log = logging.getLogger("credchain.indexer")
 

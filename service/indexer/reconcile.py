@@ -45,7 +45,8 @@ from service.indexer.source import LogSource, RpcError, source_for
 from service.indexer.state import OFFER_OPEN, ZERO_ADDRESS
 from service.indexer.store import IndexStore
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import LEDGER_CONTRACT, LedgerClient
+from service.ledger.client import LedgerClient
+from service.ledger.types import LEDGER_CONTRACT
 
 Entity = Literal[
     "note",

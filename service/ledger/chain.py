@@ -15,7 +15,7 @@ from eth_tester.backends.pyevm.main import get_default_account_keys
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
-from service.ledger.client import journal_broadcast
+from service.ledger.sender import journal_broadcast
 
 ChainKind = Literal["in-process", "http"]
 

@@ -18,14 +18,10 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import Role
 from service.ledger.chain import Chain, in_process_chain
-from service.ledger.client import (
-    LedgerClient,
-    SettlementTokenClient,
-    SplitPart,
-    TxResult,
-    deploy_with_forwarder,
-)
+from service.ledger.client import LedgerClient, SettlementTokenClient
 from service.ledger.errors import LedgerRevert
+from service.ledger.forwarder import deploy_with_forwarder
+from service.ledger.types import SplitPart, TxResult
 
 DAY = 86_400
 FUNDING_WEI = 10**20

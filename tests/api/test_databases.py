@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from service.api.app import create_app
 from service.api.context import build_context
-from service.cli import _bootstrap
 from service.cli import app as cli
 from service.ledger.chain import Chain
+from service.setup.bootstrap import bootstrap_gateway
 from tests.api.conftest import _Template, settings_for
 from tests.databases import TestDatabase
 
@@ -27,7 +27,7 @@ def snapshot_chain(_template: _Template) -> Iterator[Chain]:
 
 def test_flow_on_each_database(empty_db: TestDatabase, snapshot_chain: Chain) -> None:
     settings = settings_for(empty_db.url, database_schema=empty_db.schema)
-    settings, operator_key = _bootstrap(settings, snapshot_chain, None)
+    settings, operator_key = bootstrap_gateway(settings, snapshot_chain, None)
     context = build_context(settings, chain=snapshot_chain, engine=empty_db.engine)
     with TestClient(create_app(context)) as client:
 

@@ -39,12 +39,12 @@ from service.api.edge import (
 from service.api.params import iso_4217_codes
 from service.api.problems import PROBLEM_JSON
 from service.api.relay.schemas import MAX_CALLDATA_BYTES
-from service.cli import _bootstrap
 from service.db.session import make_engine
 from service.domain import MAX_AMOUNT, MAX_LEDGER_ID, MAX_SPLIT_PARTS
 from service.ledger.chain import Chain
 from service.ledger.errors import LedgerError, LedgerUnavailable
 from service.settings import Settings, rate_limits
+from service.setup.bootstrap import bootstrap_gateway
 from tests.anvil import REPO_ROOT, free_port
 from tests.api.conftest import Gateway, _Template, configured_gateway, settings_for
 from tests.api.test_flow import problem
@@ -604,7 +604,7 @@ def test_a_nul_character_is_refused_the_same_on_each_database(
     """PostgreSQL text cannot hold NUL: a name, a party or a reference with one failed the
     statement (a 500) where SQLite stored it."""
     settings = settings_for(empty_db.url, database_schema=empty_db.schema)
-    settings, operator_key = _bootstrap(settings, snapshot_chain, None)
+    settings, operator_key = bootstrap_gateway(settings, snapshot_chain, None)
     context = build_context(settings, chain=snapshot_chain, engine=empty_db.engine)
     auth = {"Authorization": f"Bearer {operator_key}", "Content-Type": "application/json"}
     with TestClient(create_app(context)) as client:

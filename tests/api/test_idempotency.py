@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from service.api.idempotency import IdempotencySweeper, LeaseKeeper, LeaseLost, RecordJournal, purge_expired
+from service.api.idempotency import LeaseKeeper, LeaseLost, RecordJournal
+from service.api.idempotency_expiry import IdempotencySweeper, purge_expired
 from service.db.gateway_models import ApiMember, IdempotencyRecord
 from service.ledger.errors import LedgerUnavailable, TransactionTimeout
 from tests.api.conftest import Gateway

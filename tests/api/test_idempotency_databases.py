@@ -11,9 +11,9 @@ from sqlalchemy import select
 from service.api.app import create_app
 from service.api.context import build_context
 from service.api.idempotency import MAX_STORED_PATH
-from service.cli import _bootstrap
 from service.db.gateway_models import IdempotencyRecord
 from service.ledger.chain import Chain
+from service.setup.bootstrap import bootstrap_gateway
 from tests.api.conftest import _Template, settings_for
 from tests.databases import TestDatabase
 
@@ -29,7 +29,7 @@ def test_a_path_longer_than_the_stored_one_answers_a_problem_not_a_500(
     empty_db: TestDatabase, chain: Chain
 ) -> None:
     settings = settings_for(empty_db.url, database_schema=empty_db.schema)
-    settings, operator_key = _bootstrap(settings, chain, None)
+    settings, operator_key = bootstrap_gateway(settings, chain, None)
     context = build_context(settings, chain=chain, engine=empty_db.engine)
     auth = {"Authorization": f"Bearer {operator_key}"}
     long_id = "m_" + "x" * 600

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from service.api.cache.provenance import MAX_TIME, MIN_TIME, CachedPart, ClockWindow, ProvenanceCache
 from service.api.notes.provenance import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
-from service.api.queries import read_note
-from service.api.schemas import ProvenanceOut
+from service.api.notes.queries import read_note
+from service.api.notes.schemas import ProvenanceOut
 from service.db import provenance
 from service.db.gateway_models import NoteReference
 from service.db.models import Event, LedgerConfig

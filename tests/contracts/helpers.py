@@ -11,7 +11,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from service.domain import INDEX_BITS, Role
-from service.ledger.client import ContractClient, SplitPart, TxResult
+from service.ledger.client import ContractClient
+from service.ledger.types import SplitPart, TxResult
 from tests.consortium import Consortium, new_account
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

@@ -13,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import NoteStatus, Role
 from service.ledger import errors
-from service.ledger.client import OfferState, reference_bytes
+from service.ledger.types import OfferState, reference_bytes
 from tests.consortium import DAY, Consortium
 from tests.contracts.helpers import (
     ROLE_FINANCIER,

@@ -8,7 +8,7 @@ from eth_utils.crypto import keccak
 
 from service.ledger import errors
 from service.ledger.abi_codec import ErrorDecoder
-from service.ledger.client import revert_abi
+from service.ledger.sender import revert_abi
 
 ABI = revert_abi()
 ABI_ERRORS = {entry["name"] for entry in ABI if entry["type"] == "error"}

@@ -12,8 +12,9 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import NoteStatus, Role
 from service.ledger import errors
-from service.ledger.client import LedgerClient, TxResult
+from service.ledger.client import LedgerClient
 from service.ledger.relay import ForwardRequest, recover_signer, sign_request
+from service.ledger.types import TxResult
 from tests.consortium import Consortium
 from tests.contracts.helpers import ZERO_ADDRESS, module_state
 

@@ -7,7 +7,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import INDEX_BITS, MAX_AMOUNT, NoteStatus, Role
 from service.ledger import errors
-from service.ledger.client import TxResult
+from service.ledger.types import TxResult
 from tests.consortium import DAY, Consortium
 from tests.contracts.helpers import ZERO_HASH, next_block_time, only_event, part
 

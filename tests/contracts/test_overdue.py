@@ -8,7 +8,7 @@ import pytest
 
 from service.domain import NoteStatus
 from service.ledger import errors
-from service.ledger.client import reference_bytes
+from service.ledger.types import reference_bytes
 from tests.consortium import DAY, Consortium
 from tests.contracts.helpers import at_maturity, only_event, part
 

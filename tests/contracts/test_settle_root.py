@@ -12,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import MAX_SETTLE_BATCH, NoteStatus
 from service.ledger import errors
-from service.ledger.client import TxResult
+from service.ledger.types import TxResult
 from tests.consortium import DAY, Consortium
 from tests.contracts.helpers import (
     ZERO_HASH,

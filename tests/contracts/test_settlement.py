@@ -10,7 +10,7 @@ from eth_utils.crypto import keccak
 
 from service.domain import NoteStatus
 from service.ledger import errors
-from service.ledger.client import reference_bytes
+from service.ledger.types import reference_bytes
 from tests.consortium import Consortium
 from tests.contracts.helpers import (
     ZERO_HASH,

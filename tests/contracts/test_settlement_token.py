@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from service.ledger import errors
-from service.ledger.client import SettlementTokenClient, reference_bytes
+from service.ledger.client import SettlementTokenClient
+from service.ledger.types import reference_bytes
 from tests.consortium import Consortium
 from tests.contracts.helpers import (
     ZERO_ADDRESS,

@@ -13,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.domain import NoteStatus
 from service.ledger import errors
-from service.ledger.client import SplitPart
+from service.ledger.types import SplitPart
 from tests.consortium import Consortium
 from tests.contracts.helpers import at_maturity
 

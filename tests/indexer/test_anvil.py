@@ -24,8 +24,9 @@ from service.domain import MAX_SETTLE_BATCH, NoteStatus, Role
 from service.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.source import BlockHeader, RpcLog
 from service.ledger.chain import Chain
-from service.ledger.client import SettlementTokenClient, SplitPart
+from service.ledger.client import SettlementTokenClient
 from service.ledger.errors import LedgerUnavailable
+from service.ledger.types import SplitPart
 from tests.anvil import REPO_ROOT, TcpProxy
 from tests.consortium import DAY, Consortium, deploy_consortium
 from tests.databases import TestDatabase

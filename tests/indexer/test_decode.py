@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from service.indexer.decode import JSON_SAFE_BITS, LogDecoder
 from service.ledger.abi_codec import EventDecoder, EventSpec
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import LEDGER_CONTRACT
+from service.ledger.types import LEDGER_CONTRACT
 
 ABI = load_artifact(LEDGER_CONTRACT).abi
 SLOW = EventDecoder(ABI)

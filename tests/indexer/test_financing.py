@@ -35,7 +35,7 @@ from service.indexer.reconcile import FieldMismatch, MissingInSql, MissingOnChai
 from service.indexer.state import currency_code
 from service.indexer.store import ConcurrentIndexer
 from service.ledger.chain import Chain
-from service.ledger.client import SplitPart, reference_bytes
+from service.ledger.types import SplitPart, reference_bytes
 from tests.consortium import DAY, Consortium
 from tests.databases import TestDatabase, _postgres, _sqlite
 from tests.indexer.helpers import (

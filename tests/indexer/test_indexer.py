@@ -15,7 +15,7 @@ from service.indexer import Outcome, ReorgTooDeep
 from service.indexer.source import RpcError, RpcLog
 from service.indexer.state import DEFAULT_MAX_TENOR
 from service.indexer.store import ConcurrentIndexer, _PostgresWriter, _Writer
-from service.ledger.client import SplitPart
+from service.ledger.types import SplitPart
 from tests.consortium import DAY, DEFAULT_LIMIT, Consortium, new_account
 from tests.databases import TestDatabase
 from tests.indexer.helpers import (

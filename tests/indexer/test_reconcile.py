@@ -6,7 +6,7 @@ from sqlalchemy import delete, insert, update
 
 from service.db.models import CreditGrant, Event, LedgerConfig, Member, Note, ObligorCredit
 from service.indexer.reconcile import FieldMismatch, MissingInSql, MissingOnChain, reconcile
-from service.ledger.client import SplitPart
+from service.ledger.types import SplitPart
 from tests.consortium import Consortium
 from tests.databases import TestDatabase
 from tests.indexer.helpers import assert_reconciled, make_indexer

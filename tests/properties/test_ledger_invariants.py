@@ -56,8 +56,9 @@ from hypothesis.stateful import (
 )
 
 from service.domain import MAX_SETTLE_BATCH, MemberStatus, NoteStatus, Role
-from service.ledger.client import SettlementTokenClient, SplitPart, TxResult, reference_bytes
+from service.ledger.client import SettlementTokenClient
 from service.ledger.errors import LedgerRevert
+from service.ledger.types import SplitPart, TxResult, reference_bytes
 from tests.consortium import DAY, Consortium
 from tests.properties.ledger_model import (
     HOLDER_ROLES,

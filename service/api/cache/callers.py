@@ -34,7 +34,7 @@ class CallerCache:
 
     An entry is a hint, never a proof: a read that uses one checks, in the same SQL statement, that
     the key still belongs to that member with the same address, roles and registry status
-    (`service.api.queries`), and drops the entry otherwise: a suspension indexed by any process
+    (`service.api.notes.queries`), and drops the entry otherwise: a suspension indexed by any process
     takes effect on the next request. So a key replaced by `credchain keys issue` in another process
     stops working at once. Only keys that were found are cached, so unknown keys cannot fill it.
     """

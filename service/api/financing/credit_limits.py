@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.api.deps import Context, Financier, IdempotencyKey
+from service.api.financing.schemas import CreditLimitOut, CreditLimitSet
 from service.api.financing.service import grant_credit_limit
 from service.api.idempotency import run_idempotent
-from service.api.schemas import CreditLimitOut, CreditLimitSet
 
 router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
 

@@ -11,15 +11,15 @@ from sqlalchemy import or_, select
 
 from service.api.auth import sees_everything
 from service.api.deps import Context, IdempotencyKey, Obligor, RelationshipReader
-from service.api.financing.service import approve_financier, relationship_answer, relationship_out
-from service.api.idempotency import run_idempotent
-from service.api.problems import revert_problem
-from service.api.queries import resolve_party
-from service.api.schemas import (
+from service.api.financing.schemas import (
     CreditRelationshipCreate,
     CreditRelationshipList,
     CreditRelationshipWrite,
 )
+from service.api.financing.service import approve_financier, relationship_answer, relationship_out
+from service.api.idempotency import run_idempotent
+from service.api.members.queries import resolve_party
+from service.api.problems import revert_problem
 from service.api.writes import Answer, transact
 from service.db.models import CreditGrant
 

@@ -42,21 +42,15 @@ from service.api.financing.schemas import (
     reference_to_bytes,
 )
 from service.api.idempotency import run_idempotent
+from service.api.members.queries import member_status, resolve_party
+from service.api.notes.queries import notes_out, parse_note_id, visible_note
 from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
-from service.api.queries import (
-    member_status,
-    notes_out,
-    parse_note_id,
-    resolve_party,
-    to_datetime,
-    visible_note,
-)
-from service.api.schemas import Empty
+from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, transact
 from service.db.models import DiscountOffer, Note
 from service.domain import MemberStatus, NoteStatus
-from service.ledger.client import TxResult
+from service.ledger.types import TxResult
 
 router = APIRouter(tags=["discount"])
 MAX_PAGE = 200

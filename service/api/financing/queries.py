@@ -8,14 +8,8 @@ would be wrong there.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
-from typing import Any
 
-from fastapi.responses import Response
-from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
@@ -24,19 +18,19 @@ from service.api.cache.callers import Caller
 from service.api.context import AppContext
 from service.api.financing.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
 from service.api.financing.schemas import OfferOut, OfferStatus, reference_text
+from service.api.members.queries import member_status
+from service.api.notes.queries import overdue_clock
 from service.api.problems import ProblemError, revert_problem
-from service.api.queries import financed_obligors, member_status, overdue_clock, to_datetime
+from service.api.schemas import to_datetime
 from service.db.gateway_models import ApiMember
 from service.db.models import (
-    CreditGrant,
     DiscountOffer,
     Event,
     MinPartAmount,
     Note,
-    ObligorCredit,
     PaymentClaim,
 )
-from service.domain import FINANCIER, LIVE, MemberStatus, NoteStatus
+from service.domain import MemberStatus, NoteStatus
 from service.ledger.client import SettlementTokenClient
 
 
@@ -359,83 +353,3 @@ def pending_claim(session: Session, note_id: int) -> PaymentClaim | None:
 
 
 # ------------------------------------------------------------------ risk views
-def risk_scope(session: Session, member: ApiMember) -> set[str] | None:
-    """The obligors whose risk `member` may see (None: all of them): a financier sees the obligors
-    that approved it and to which it grants credit (above 0), and those of the live notes it holds."""
-    if sees_everything(member):
-        return None
-    if FINANCIER not in member.role_names:
-        raise ProblemError(
-            403,
-            "forbidden",
-            "Your roles do not allow this",
-            "risk views are for financiers, auditors and the operator",
-            required_roles=[FINANCIER, "auditor", "operator"],
-        )
-    granted = session.scalars(financed_obligors(member.address))
-    held = session.scalars(
-        select(Note.obligor).where(Note.holder == member.address, Note.status.in_([int(s) for s in LIVE]))
-    )
-    return set(granted) | set(held)
-
-
-def live_notes(session: Session, obligors: set[str] | None) -> list[Note]:
-    stmt = select(Note).where(Note.status.in_([int(s) for s in LIVE])).order_by(Note.id)
-    if obligors is not None:
-        stmt = stmt.where(Note.obligor.in_(obligors))
-    return list(session.scalars(stmt))
-
-
-def obligor_credit(session: Session, obligors: set[str] | None) -> dict[str, ObligorCredit]:
-    stmt = select(ObligorCredit)
-    if obligors is not None:
-        stmt = stmt.where(ObligorCredit.obligor.in_(obligors))
-    return {row.obligor: row for row in session.scalars(stmt)}
-
-
-def grants_of(session: Session, financier: str) -> dict[str, int]:
-    rows = session.scalars(select(CreditGrant).where(CreditGrant.financier == financier))
-    return {row.obligor: int(row.amount) for row in rows}
-
-
-def iso_week(unix: int) -> tuple[str, date]:
-    """The ISO week of a moment's UTC date, as `2026-W18`, and the Monday it starts on."""
-    year, week, _ = datetime.fromtimestamp(unix, UTC).date().isocalendar()
-    return f"{year}-W{week:02d}", date.fromisocalendar(year, week, 1)
-
-
-def wants_csv(format_: str | None, accept: str | None) -> bool:
-    if format_ is not None:
-        if format_ not in ("json", "csv"):
-            raise ProblemError(
-                422, "invalid-request", "The request is not valid", "format must be json or csv"
-            )
-        return format_ == "csv"
-    return accept is not None and "text/csv" in accept.lower()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def csv_response(model: type[BaseModel], rows: Sequence[BaseModel], name: str) -> Response:
-    """`rows` as CSV, one column per field of `model` (amounts as integer strings)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    columns = list(model.model_fields)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, c)) for c in columns])
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )

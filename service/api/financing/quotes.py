@@ -19,8 +19,9 @@ from service.api.financing.pricing import (
 )
 from service.api.financing.queries import chain_now
 from service.api.financing.schemas import QuoteOut
+from service.api.notes.queries import parse_note_id, visible_note
 from service.api.problems import ProblemError
-from service.api.queries import parse_note_id, to_datetime, visible_note
+from service.api.schemas import to_datetime
 
 router = APIRouter(prefix="/v1/quotes", tags=["discount"])
 

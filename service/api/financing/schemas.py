@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from service.api.financing.pricing import Basis
-from service.api.schemas import Amount, NoteOut, StrictModel
+from service.api.notes.schemas import NoteOut
+from service.api.schemas import Amount, GrantAmount, Party, StrictModel
 
 _RAW_REFERENCE = re.compile(r"0x[0-9a-fA-F]{64}")
 
@@ -245,72 +246,50 @@ class QuoteOut(BaseModel):
     rate_exact: bool
 
 
-class ExposureRow(BaseModel):
+class CreditLimitSet(StrictModel):
+    obligor: Party
+    amount: GrantAmount
+
+
+class CreditRelationshipCreate(StrictModel):
+    financier: Party
+
+
+class CreditLimitOut(BaseModel):
+    tx_hash: str
+    block_number: int
+    financier: str
+    obligor: str
+    grant: str
+    credit_limit: str | None = Field(
+        description="the obligor's limit (sum of its approved financiers' grants); null unless the "
+        "caller may see the obligor's totals (a grant above 0) and the write is indexed"
+    )
+    outstanding: str | None = Field(description="the obligor's outstanding face amount; null as credit_limit")
+
+
+class CreditRelationshipOut(BaseModel):
+    financier: str
+    financier_member: str | None
     obligor: str
     obligor_member: str | None
-    credit_limit: str
-    grant: str | None = Field(description="the calling financier's own grant (None for others)")
-    outstanding: str = Field(description="the ledger's outstanding amount of the obligor")
-    headroom: str = Field(description="credit limit minus outstanding (negative when over)")
-    live_notes: int
-    live_amount: str = Field(description="unpaid remainder of live notes")
-    overdue_notes: int
-    overdue_amount: str
+    status: Literal["approved", "withdrawn"] = Field(
+        description="approved: the financier may grant the obligor credit; withdrawn: the obligor ended it "
+        "(the financier's grant was removed)"
+    )
+    grant: str = Field(description="the financier's grant, minor units (0 once withdrawn)")
+    approved_block: int | None = Field(description="block of the obligor's latest approval")
+    updated_block: int
 
 
-class LadderRow(BaseModel):
-    week: str = Field(description="ISO week of maturity, e.g. 2026-W18")
-    week_start: date
-    currency: str
-    notes: int
-    amount: str = Field(description="unpaid remainder due that week")
-    overdue_amount: str
+class CreditRelationshipList(BaseModel):
+    items: list[CreditRelationshipOut]
 
 
-class ConcentrationRow(BaseModel):
-    currency: str
-    holder: str
-    holder_member: str | None
-    notes: int
-    amount: str
-    share_bps: int = Field(description="share of the currency's total, in basis points (rounded down)")
-
-
-class OverdueRow(BaseModel):
-    note_id: str
-    root_id: str
-    obligor: str
-    obligor_member: str | None
-    holder: str
-    holder_member: str | None
-    currency: str
-    amount: str
-    paid_amount: str
-    remaining: str
-    maturity: datetime
-    overdue_since: datetime
-    days_overdue: int
-    marked: bool
-    frozen: bool
-
-
-class RiskMeta(BaseModel):
-    as_of: datetime
-    grace_period_seconds: int
-    scope: Literal["all", "granted"]
-
-
-class ExposureOut(RiskMeta):
-    items: list[ExposureRow]
-
-
-class LadderOut(RiskMeta):
-    items: list[LadderRow]
-
-
-class ConcentrationOut(RiskMeta):
-    items: list[ConcentrationRow]
-
-
-class OverdueOut(RiskMeta):
-    items: list[OverdueRow]
+class CreditRelationshipWrite(BaseModel):
+    tx_hash: str
+    block_number: int
+    indexed: bool
+    relationship: CreditRelationshipOut | None = Field(
+        description="the relationship as indexed after the write (null if the index has not caught up)"
+    )

@@ -7,13 +7,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
+from service.api.financing.schemas import CreditLimitOut, CreditRelationshipOut, CreditRelationshipWrite
+from service.api.members.queries import member_status, resolve_party
 from service.api.problems import revert_problem
-from service.api.queries import member_status, resolve_party
-from service.api.schemas import (
-    CreditLimitOut,
-    CreditRelationshipOut,
-    CreditRelationshipWrite,
-)
 from service.api.writes import Answer, Sent, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import CreditGrant, Member, ObligorCredit

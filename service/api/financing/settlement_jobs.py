@@ -42,8 +42,8 @@ from service.db.gateway_models import ApiMember, SettlementJob, utcnow
 from service.db.models import Note, Payment
 from service.domain import MAX_SETTLE_BATCH, PAYABLE, note_index
 from service.indexer.indexer import TRANSIENT_ERRORS
-from service.ledger.client import TxResult
 from service.ledger.errors import LedgerError, LedgerRevert, TransactionTimeout
+from service.ledger.types import TxResult
 
 log = logging.getLogger("credchain.settlement_jobs")
 

@@ -12,14 +12,21 @@ from sqlalchemy import select
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
 from service.api.idempotency import run_idempotent
+from service.api.members.queries import find_member, member_out, member_status
+from service.api.members.schemas import (
+    MemberCreate,
+    MemberCreated,
+    MemberList,
+    MemberOut,
+    MemberStatusChanged,
+)
 from service.api.members.service import onboard_member
 from service.api.problems import revert_problem
-from service.api.queries import find_member, member_out, member_status
-from service.api.schemas import Empty, MemberCreate, MemberCreated, MemberList, MemberOut, MemberStatusChanged
+from service.api.schemas import Empty
 from service.api.writes import Answer, Sent, transact
 from service.db.gateway_models import ApiMember
 from service.domain import MemberStatus
-from service.ledger.client import TxResult
+from service.ledger.types import TxResult
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 

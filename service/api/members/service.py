@@ -12,9 +12,9 @@ from web3 import Web3
 from service.api.auth import hash_key, new_api_key
 from service.api.context import AppContext
 from service.api.idempotency import SECRET_FIELDS
+from service.api.members.queries import member_out, member_status
+from service.api.members.schemas import MemberCreated
 from service.api.problems import ProblemError, revert_problem
-from service.api.queries import member_out, member_status
-from service.api.schemas import MemberCreated
 from service.api.writes import Answer, Sent, Step, transact
 from service.db.gateway_models import ApiMember
 from service.domain import MemberStatus, ordered_roles, role_bits

@@ -25,8 +25,9 @@ from service.api.auth import sees_everything
 from service.api.cache.provenance import CachedPart, ClockWindow, EventPiece, NodePiece
 from service.api.context import AppContext
 from service.api.financing.queries import visible_offer_ids
-from service.api.queries import NoteRead, note_out, to_datetime
-from service.api.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
+from service.api.notes.queries import NoteRead, note_out
+from service.api.notes.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
+from service.api.schemas import to_datetime
 from service.db import provenance
 from service.db.provenance import EventRow, NoteRow, TreeVersion
 from service.domain import NoteStatus, overdue_at

@@ -26,17 +26,19 @@ from service.api.auth import SUSPENDED_LEDGER_FUNCTIONS, member_suspended
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, IdempotencyKey
 from service.api.idempotency import run_idempotent
+from service.api.notes.schemas import WriteResult
 from service.api.problems import ProblemError
 from service.api.relay import budget as relay_budget
 from service.api.relay.schemas import RelayIn, RelayPrepareIn, RelayPrepareOut
-from service.api.schemas import WriteResult
 from service.api.writes import Answer, Sent, note_result, transact
 from service.db.gateway_models import ApiMember
 from service.ledger.abi_codec import signature as abi_signature
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import GAS_HEADROOM_PERCENT, LEDGER_CONTRACT, ForwarderClient, TxResult
 from service.ledger.errors import LedgerRevert
+from service.ledger.forwarder import ForwarderClient
 from service.ledger.relay import ForwardRequest, recover_signer, typed_data
+from service.ledger.sender import GAS_HEADROOM_PERCENT
+from service.ledger.types import LEDGER_CONTRACT, TxResult
 
 router = APIRouter(prefix="/v1/relay", tags=["relay"])
 GAS_MARGIN = 10_000

@@ -19,18 +19,17 @@ from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember
-from service.api.financing.queries import (
+from service.api.financing.queries import read_clock, remaining
+from service.api.risk.queries import (
     csv_response,
     grants_of,
     iso_week,
     live_notes,
     obligor_credit,
-    read_clock,
-    remaining,
     risk_scope,
     wants_csv,
 )
-from service.api.financing.schemas import (
+from service.api.risk.schemas import (
     ConcentrationOut,
     ConcentrationRow,
     ExposureOut,
@@ -41,7 +40,7 @@ from service.api.financing.schemas import (
     OverdueRow,
     RiskMeta,
 )
-from service.api.queries import to_datetime
+from service.api.schemas import to_datetime
 from service.db.gateway_models import ApiMember
 from service.domain import FINANCIER, NoteStatus, days_overdue, is_overdue
 

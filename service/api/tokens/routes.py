@@ -21,9 +21,9 @@ from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
 from service.api.financing.queries import require_token
 from service.api.idempotency import run_idempotent
+from service.api.members.queries import find_member, member_status
 from service.api.params import Currency
 from service.api.problems import ProblemError, revert_problem
-from service.api.queries import find_member, member_status
 from service.api.tokens.schemas import (
     AccountOut,
     AccountWrite,
@@ -39,7 +39,8 @@ from service.api.writes import Answer, Sent, signer, transact
 from service.db.gateway_models import ApiMember
 from service.db.models import SettlementToken
 from service.domain import MemberStatus
-from service.ledger.client import SettlementTokenClient, TxResult
+from service.ledger.client import SettlementTokenClient
+from service.ledger.types import TxResult
 
 router = APIRouter(tags=["settlement tokens"])
 

@@ -10,7 +10,9 @@ from service.api.context import AppContext
 from service.api.writes import Step, signer
 from service.db.gateway_models import ApiMember
 from service.domain import OPERATOR_ID
-from service.ledger.client import SettlementTokenClient, TxResult, tx_result
+from service.ledger.client import SettlementTokenClient
+from service.ledger.sender import tx_result
+from service.ledger.types import TxResult
 
 
 def member_by_id(context: AppContext, member_id: str) -> ApiMember:

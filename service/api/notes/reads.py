@@ -1,0 +1,176 @@
+"""Reads of notes: GET /v1/notes (pages of what the caller may see), /v1/notes/{id}, and the
+provenance tree of a note (cached parts re-validated per request, ETag / If-None-Match)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.api.auth import admit
+from service.api.context import AppContext
+from service.api.deps import (
+    BearerKey,
+    Context,
+    CurrentMember,
+)
+from service.api.members.queries import resolve_party
+from service.api.notes import provenance as provenance_answer
+from service.api.notes.provenance import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
+from service.api.notes.queries import (
+    NoteRead,
+    is_note_id,
+    note_not_found,
+    note_out,
+    notes_out,
+    read_note,
+    visibility,
+)
+from service.api.notes.schemas import (
+    NoteOut,
+    NotePage,
+    ProvenanceOut,
+)
+from service.api.params import LedgerId
+from service.api.problems import ProblemError
+from service.db.models import Note
+from service.db.provenance import NoteRow
+from service.domain import NoteStatus
+
+router = APIRouter(prefix="/v1/notes", tags=["notes"])
+
+MAX_PAGE = 200
+
+
+_STATUSES = {s.name.lower(): s for s in NoteStatus if s is not NoteStatus.NONE}
+
+
+@router.get("", response_model=NotePage)
+def list_notes(
+    context: Context,
+    member: CurrentMember,
+    holder: str | None = None,
+    obligor: str | None = None,
+    status: str | None = Query(default=None, description="pending, active, split, rejected or revoked"),
+    root: LedgerId | None = None,
+    cursor: Annotated[LedgerId | None, Query(description="next_cursor of the previous page")] = None,
+    limit: int = Query(default=50, ge=1, le=MAX_PAGE),
+) -> NotePage:
+    """Notes the caller may see, by id, `limit` at a time."""
+    stmt = select(Note).order_by(Note.id).limit(limit + 1)
+    with context.session() as session:
+        if holder is not None:
+            stmt = stmt.where(Note.holder == resolve_party(session, holder, "holder"))
+        if obligor is not None:
+            stmt = stmt.where(Note.obligor == resolve_party(session, obligor, "obligor"))
+        if status is not None:
+            if status not in _STATUSES:
+                raise ProblemError(
+                    422,
+                    "invalid-request",
+                    "The request is not valid",
+                    f"status must be one of {sorted(_STATUSES)}",
+                )
+            stmt = stmt.where(Note.status == _STATUSES[status])
+        if root is not None:
+            stmt = stmt.where(Note.root_id == root)
+        if cursor is not None:
+            stmt = stmt.where(Note.id > cursor)
+        condition = visibility(member)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        rows = list(session.scalars(stmt).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = str(rows[-1].id) if more else None
+        return NotePage(items=notes_out(context, session, rows), next_cursor=next_cursor)
+
+
+def _json(answer: BaseModel) -> Response:
+    """`answer` serialised once by pydantic (the route's response_model documents it)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _read_visible(
+    request: Request, context: AppContext, session: Session, key: str, note_id: str
+) -> tuple[NoteRow, NoteRead]:
+    """The note (and what came with it), if the key's member may see it (401, 404 otherwise); the
+    member goes into the request state for the access log."""
+    found = read_note(context, session, key, note_id)
+    admit(request, found.caller.id, found.caller.suspended)
+    if found.note is None:
+        raise note_not_found(note_id)
+    return found.note, found
+
+
+@router.get("/{note_id}", response_model=NoteOut)
+def get_note(note_id: str, request: Request, context: Context, key: BearerKey) -> Response:
+    """One note the caller may see."""
+
+    def read(session: Session) -> NoteOut:
+        note, found = _read_visible(request, context, session, key, note_id)
+        reference, clock = found.reference, found.clock
+        ids = context.members.ids(session, (note.holder, note.obligor))
+        return note_out(note, ids, reference, clock)
+
+    return _json(context.read(read))
+
+
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+
+
+@router.get(
+    "/{note_id}/provenance",
+    response_model=ProvenanceOut,
+    responses={304: {"description": "Not modified: the If-None-Match header names the current ETag"}},
+)
+def get_provenance(
+    note_id: str,
+    request: Request,
+    context: Context,
+    key: BearerKey,
+    if_none_match: IfNoneMatch = None,
+    cursor: str | None = Query(
+        default=None, description="next_cursor of the previous answer: the tree's next page"
+    ),
+    limit: int = Query(
+        default=DEFAULT_TREE_LIMIT, ge=1, le=MAX_TREE_LIMIT, description="nodes of the tree in one answer"
+    ),
+) -> Response:
+    """Ancestors to the root and the path of holders, a summary of the root's whole tree (notes and
+    amounts by status), and the tree's nodes with their events, `limit` at a time in id order (the
+    whole tree unless `next_cursor` is set). Events of discount offers appear only to callers who may
+    see the offer (its financier, the holder it was made to, the auditor and the operator).
+
+    The answer carries an `ETag`; a request whose `If-None-Match` names it gets 304 without a body.
+    Whether the caller may see the note is checked on every request."""
+    if cursor is not None and (not is_note_id(cursor)):
+        raise ProblemError(422, "invalid-request", "The request is not valid", "cursor must be a note id")
+    page = TreePage(int(cursor) if cursor is not None else -1, limit)
+
+    def respond(session: Session, render: bool) -> provenance_answer.Answer | None:
+        note, found = _read_visible(request, context, session, key, note_id)
+        return answer(context, session, note, found, page, render=render)
+
+    cache = context.provenance
+    known = cache.enabled and is_note_id(note_id) and cache.get(("path", int(note_id))) is not None
+    result = context.read(lambda session: respond(session, False)) if known else None
+    if result is None:
+        result = context.read(lambda session: respond(session, True), snapshot=True)
+    assert result is not None
+    if cache.enabled:
+        context.metrics.provenance_cache.labels(result="hit" if result.from_cache else "miss").inc()
+    headers = {"ETag": result.etag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and _names_etag(if_none_match, result.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(result.body, media_type="application/json", headers=headers)
+
+
+def _names_etag(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match value matches `etag` (weak comparison, RFC 9110 13.1.2)."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))

@@ -1,0 +1,108 @@
+"""Reads of the risk views from SQL: whose notes a member may see risk of, live notes, obligor credit,
+grants; ISO weeks for the ladder; CSV answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.api.auth import sees_everything
+from service.api.notes.queries import financed_obligors
+from service.api.problems import ProblemError
+from service.db.gateway_models import ApiMember
+from service.db.models import (
+    CreditGrant,
+    Note,
+    ObligorCredit,
+)
+from service.domain import FINANCIER, LIVE
+
+
+def risk_scope(session: Session, member: ApiMember) -> set[str] | None:
+    """The obligors whose risk `member` may see (None: all of them): a financier sees the obligors
+    that approved it and to which it grants credit (above 0), and those of the live notes it holds."""
+    if sees_everything(member):
+        return None
+    if FINANCIER not in member.role_names:
+        raise ProblemError(
+            403,
+            "forbidden",
+            "Your roles do not allow this",
+            "risk views are for financiers, auditors and the operator",
+            required_roles=[FINANCIER, "auditor", "operator"],
+        )
+    granted = session.scalars(financed_obligors(member.address))
+    held = session.scalars(
+        select(Note.obligor).where(Note.holder == member.address, Note.status.in_([int(s) for s in LIVE]))
+    )
+    return set(granted) | set(held)
+
+
+def live_notes(session: Session, obligors: set[str] | None) -> list[Note]:
+    stmt = select(Note).where(Note.status.in_([int(s) for s in LIVE])).order_by(Note.id)
+    if obligors is not None:
+        stmt = stmt.where(Note.obligor.in_(obligors))
+    return list(session.scalars(stmt))
+
+
+def obligor_credit(session: Session, obligors: set[str] | None) -> dict[str, ObligorCredit]:
+    stmt = select(ObligorCredit)
+    if obligors is not None:
+        stmt = stmt.where(ObligorCredit.obligor.in_(obligors))
+    return {row.obligor: row for row in session.scalars(stmt)}
+
+
+def grants_of(session: Session, financier: str) -> dict[str, int]:
+    rows = session.scalars(select(CreditGrant).where(CreditGrant.financier == financier))
+    return {row.obligor: int(row.amount) for row in rows}
+
+
+def iso_week(unix: int) -> tuple[str, date]:
+    """The ISO week of a moment's UTC date, as `2026-W18`, and the Monday it starts on."""
+    year, week, _ = datetime.fromtimestamp(unix, UTC).date().isocalendar()
+    return f"{year}-W{week:02d}", date.fromisocalendar(year, week, 1)
+
+
+def wants_csv(format_: str | None, accept: str | None) -> bool:
+    if format_ is not None:
+        if format_ not in ("json", "csv"):
+            raise ProblemError(
+                422, "invalid-request", "The request is not valid", "format must be json or csv"
+            )
+        return format_ == "csv"
+    return accept is not None and "text/csv" in accept.lower()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def csv_response(model: type[BaseModel], rows: Sequence[BaseModel], name: str) -> Response:
+    """`rows` as CSV, one column per field of `model` (amounts as integer strings)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    columns = list(model.model_fields)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(getattr(row, c)) for c in columns])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
