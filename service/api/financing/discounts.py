@@ -20,7 +20,6 @@ from service.api.financing.pricing import Basis, PricingError, days_between, par
 from service.api.financing.queries import (
     block_times,
     chain_now,
-    member_active,
     offer_out,
     offer_status_condition,
     offer_visibility,
@@ -42,14 +41,15 @@ from service.api.financing.schemas import (
     reference_to_bytes,
 )
 from service.api.idempotency import run_idempotent
-from service.api.members.queries import member_status, resolve_party
+from service.api.members.queries import member_status, require_acting_member_active, resolve_party
 from service.api.notes.queries import notes_out, parse_note_id, visible_note
+from service.api.notes.rules import require_active, require_not_frozen
 from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, transact
 from service.db.models import DiscountOffer, Note
-from service.domain import MemberStatus, NoteStatus
+from service.domain import MemberStatus
 from service.ledger.types import TxResult
 
 router = APIRouter(tags=["discount"])
@@ -156,12 +156,10 @@ def make_offer(
 
     def action() -> Answer:
         with context.session() as session:
-            member_active(session, member)
+            require_acting_member_active(session, member)
             note = visible_note(session, member, parse_note_id(note_id))
-        if note.status != NoteStatus.ACTIVE:
-            raise revert_problem("NoteNotActive", f"note {note.id} is {NoteStatus(note.status).name.lower()}")
-        if note.frozen:
-            raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+        require_active(note)
+        require_not_frozen(note)
         if note.holder == member.address:
             raise revert_problem("SelfDealing", f"{member.id} holds note {note.id}")
         now = chain_now(context)
@@ -247,14 +245,12 @@ def accept_offer(
             raise revert_problem(
                 "OfferExpired", f"offer {offer.id} expired at {to_datetime(offer.deadline).isoformat()}"
             )
-        if note.status != NoteStatus.ACTIVE:
-            raise revert_problem("NoteNotActive", f"note {note.id} is {NoteStatus(note.status).name.lower()}")
-        if note.frozen:
-            raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+        require_active(note)
+        require_not_frozen(note)
         if note.holder != member.address:
             raise revert_problem("NotHolder", f"{member.id} does not hold note {note.id}")
         with context.session() as session:
-            member_active(session, member)
+            require_acting_member_active(session, member)
             financier_status = member_status(session, offer.financier)
             moved = offer.id in voided_offers(session, [offer])
         if offer.holder != member.address:

@@ -18,7 +18,6 @@ from service.api.cache.callers import Caller
 from service.api.context import AppContext
 from service.api.financing.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
 from service.api.financing.schemas import OfferOut, OfferStatus, reference_text
-from service.api.members.queries import member_status
 from service.api.notes.queries import overdue_clock
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import to_datetime
@@ -30,7 +29,7 @@ from service.db.models import (
     Note,
     PaymentClaim,
 )
-from service.domain import MemberStatus, NoteStatus
+from service.domain import NoteStatus
 from service.ledger.client import SettlementTokenClient
 
 
@@ -56,12 +55,6 @@ def remaining(note: Note) -> int:
     if not NoteStatus(note.status).is_live:
         return 0
     return int(note.amount) - int(note.paid_amount or 0)
-
-
-def member_active(session: Session, member: ApiMember) -> None:
-    """409 member-suspended if the acting member is suspended on the ledger."""
-    if member_status(session, member.address) is MemberStatus.SUSPENDED:
-        raise revert_problem("MemberNotActive", f"{member.id} is suspended")
 
 
 # ------------------------------------------------------------------ settlement tokens

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
 from service.api.financing.schemas import CreditLimitOut, CreditRelationshipOut, CreditRelationshipWrite
-from service.api.members.queries import member_status, resolve_party
+from service.api.members.queries import member_status, require_acting_member_active, resolve_party
 from service.api.problems import revert_problem
 from service.api.writes import Answer, Sent, transact
 from service.db.gateway_models import ApiMember
@@ -83,8 +83,7 @@ def relationship_out(context: AppContext, session: Session, row: CreditGrant) ->
 
 def financier_of(session: Session, obligor: ApiMember, party: str) -> str:
     """The address of the financier `party` names; the same pre-checks as the contract's."""
-    if member_status(session, obligor.address) is MemberStatus.SUSPENDED:
-        raise revert_problem("MemberNotActive", f"{obligor.id} is suspended")
+    require_acting_member_active(session, obligor)
     financier = resolve_party(session, party, "financier")
     if financier == obligor.address:
         raise revert_problem("SelfDealing", "an obligor cannot be its own financier", field="financier")

@@ -43,6 +43,7 @@ from service.api.financing.settlement_job_routes import job_out
 from service.api.financing.settlement_jobs import active_job, create_job, payable_indices, settle_batches
 from service.api.idempotency import run_idempotent
 from service.api.notes.queries import notes_out, parse_note_id, visible_note
+from service.api.notes.rules import require_not_frozen, require_payable, status_name
 from service.api.notes.schemas import NoteOut
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import Empty, to_datetime
@@ -58,10 +59,6 @@ router = APIRouter(tags=["settlement"])
 def _load(context: AppContext, member: ApiMember, raw_id: str) -> Note:
     with context.session() as session:
         return visible_note(session, member, parse_note_id(raw_id))
-
-
-def _status_name(note: Note) -> str:
-    return NoteStatus(note.status).name.lower()
 
 
 def _payments(result: TxResult) -> list[PaymentOut]:
@@ -91,10 +88,8 @@ def _notes(context: AppContext, indexed: bool, note_ids: list[int]) -> list[Note
 
 def _check_payable(context: AppContext, note: Note, member: ApiMember) -> int:
     """The contract's checks on a payment by `member`, in its order; returns what remains."""
-    if not NoteStatus(note.status).is_payable:
-        raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
-    if note.frozen:
-        raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+    require_payable(note)
+    require_not_frozen(note)
     if note.obligor != member.address:
         raise revert_problem("NotObligor", f"{member.id} is not the obligor of note {note.id}")
     if chain_now(context) < note.maturity:
@@ -259,10 +254,8 @@ def confirm_payment(
                 "the pending claim has another payment reference",
                 claimed_reference=reference_text(claim.payment_reference),
             )
-        if not NoteStatus(note.status).is_payable:
-            raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
-        if note.frozen:
-            raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+        require_payable(note)
+        require_not_frozen(note)
         left = remaining(note)
         amount = int(claim.amount)
         if amount > left:
@@ -417,7 +410,7 @@ def mark_overdue(
     def action() -> Answer:
         note = _load(context, member, note_id)
         if note.status != NoteStatus.ACTIVE:
-            raise revert_problem("NoteNotActive", f"note {note.id} is {_status_name(note)}")
+            raise revert_problem("NoteNotActive", f"note {note.id} is {status_name(note)}")
         overdue_at = _overdue_at(context, note)
         if chain_now(context) < overdue_at:
             raise revert_problem(
@@ -453,8 +446,7 @@ def write_off(
 
     def action() -> Answer:
         note = _load(context, member, note_id)
-        if not NoteStatus(note.status).is_payable:
-            raise revert_problem("NoteNotPayable", f"note {note.id} is {_status_name(note)}")
+        require_payable(note)
         overdue_at = _overdue_at(context, note)
         if chain_now(context) < overdue_at:
             raise revert_problem(

@@ -68,3 +68,10 @@ def require_active_member(session: Session, address: str, field: str, needs: Rol
         raise revert_problem("NotAMember", f"{field}: {address} is not a member", field=field)
     if status is MemberStatus.SUSPENDED:
         raise revert_problem("MemberNotActive", f"{field}: {address} is suspended", field=field)
+
+
+def require_acting_member_active(session: Session, member: ApiMember) -> None:
+    """409 `member-not-active` (the contract's MemberNotActive) if the acting member is suspended on
+    the ledger."""
+    if member_status(session, member.address) is MemberStatus.SUSPENDED:
+        raise revert_problem("MemberNotActive", f"{member.id} is suspended")

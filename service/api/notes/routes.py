@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from service.api.auth import require_role
 from service.api.context import AppContext
@@ -20,11 +19,16 @@ from service.api.deps import (
 )
 from service.api.financing.queries import min_part_amount
 from service.api.idempotency import run_idempotent
-from service.api.members.queries import member_status, require_active_member, resolve_party
+from service.api.members.queries import (
+    require_acting_member_active,
+    require_active_member,
+    resolve_party,
+)
 from service.api.notes.queries import (
     parse_note_id,
     visible_note,
 )
+from service.api.notes.rules import require_not_frozen
 from service.api.notes.schemas import (
     NoteFreeze,
     NoteIssue,
@@ -37,16 +41,11 @@ from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, note_result, transact
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import LedgerConfig, Note, ObligorCredit
-from service.domain import CORE_ENTERPRISE, DEFAULT_MAX_TENOR, MemberStatus, NoteStatus, Role
+from service.domain import CORE_ENTERPRISE, DEFAULT_MAX_TENOR, NoteStatus, Role
 from service.ledger.types import SplitPart
 
 router = APIRouter(prefix="/v1/notes", tags=["notes"])
 HOLDER_ROLES = Role.SUPPLIER | Role.FINANCIER
-
-
-def _acting_member_active(session: Session, member: ApiMember) -> None:
-    if member_status(session, member.address) is MemberStatus.SUSPENDED:
-        raise revert_problem("MemberNotActive", f"{member.id} is suspended")
 
 
 def _chain_now(context: AppContext) -> int:
@@ -67,7 +66,7 @@ def issue(
     def action() -> Answer:
         maturity = body.maturity_unix()
         with context.session() as session:
-            _acting_member_active(session, member)
+            require_acting_member_active(session, member)
             to = resolve_party(session, body.to, "to")
             if to == member.address:
                 raise revert_problem("SelfDealing", "an obligor cannot issue a note to itself", field="to")
@@ -151,7 +150,7 @@ def note_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -
 def _load(context: AppContext, member: ApiMember, raw_id: str) -> Note:
     note_id = parse_note_id(raw_id)
     with context.session() as session:
-        _acting_member_active(session, member)
+        require_acting_member_active(session, member)
         return visible_note(session, member, note_id)
 
 
@@ -167,8 +166,7 @@ def _check_status(note: Note, wanted: NoteStatus) -> None:
 
 
 def _check_movable(context: AppContext, note: Note) -> None:
-    if note.frozen:
-        raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+    require_not_frozen(note)
     # a chain time up to a second old is early enough here: if the note matured since, the ledger
     # refuses the transaction when it is estimated, with the same problem
     if context.chain_time(max_age=1.0) >= note.maturity:
@@ -193,8 +191,7 @@ def _answer(
         else:
             _check_holder(note, member)
         _check_status(note, NoteStatus.PENDING)
-        if note.frozen:
-            raise revert_problem("NoteIsFrozen", f"note {note.id} is frozen")
+        require_not_frozen(note)
         fn = {
             "accept": context.ledger.accept,
             "reject": context.ledger.reject,
