@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
 import {MemberRegistry} from "./MemberRegistry.sol";
+import {ICreditNoteLedger} from "./interfaces/ICreditNoteLedger.sol";
 import {SettlementToken} from "./SettlementToken.sol";
 
 /// @title CreditNoteLedger
@@ -22,19 +23,8 @@ import {SettlementToken} from "./SettlementToken.sol";
 ///      Meta-transactions (ERC-2771): a member that holds its own key may sign a request that the
 ///      trusted forwarder (a CreditChainForwarder, fixed at deployment) relays; every check then
 ///      applies to the signer (`_msgSender()`), never to the forwarder or the relayer paying the gas.
-contract CreditNoteLedger is MemberRegistry {
-    enum NoteStatus {
-        None,
-        Pending,
-        Active,
-        Split,
-        Rejected,
-        Revoked,
-        Overdue,
-        Settled,
-        WrittenOff
-    }
-
+///      The note status, the split part, the errors and the events are declared in `ICreditNoteLedger`.
+contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
     /// @dev One slot: 160 + 80 + 8 + 8 bits.
     struct Note {
         address holder;
@@ -73,6 +63,11 @@ contract CreditNoteLedger is MemberRegistry {
     uint256 public constant MAX_TENOR_BOUND = 3650 days;
     uint256 internal constant INDEX_BITS = 32;
     uint256 internal constant INDEX_MASK = (1 << INDEX_BITS) - 1;
+    /// @dev Bit sets over NoteStatus, bit i for the status of value i (see `_isPayable`, `_isLive`):
+    ///      payable = Active (2) | Overdue (6); live = payable | Pending (1). Literals, as inline
+    ///      assembly reads only literal constants.
+    uint256 private constant PAYABLE_STATUSES = 0x44;
+    uint256 private constant LIVE_STATUSES = 0x46;
 
     /// @notice Longest grace period the operator may set.
     uint256 public constant MAX_GRACE_PERIOD = 90 days;
@@ -125,132 +120,6 @@ contract CreditNoteLedger is MemberRegistry {
         uint80 price;
         uint256 noteId;
     }
-
-    /// @notice One part of a split: the recipient and its amount in minor units.
-    struct Part {
-        address to;
-        uint256 amount;
-    }
-
-    error NoteNotFound(uint256 noteId);
-    error NotHolder(uint256 noteId, address caller);
-    error NotObligor(uint256 noteId, address caller);
-    error NoteNotPending(uint256 noteId, NoteStatus status);
-    error NoteNotActive(uint256 noteId, NoteStatus status);
-    error NoteNotLive(uint256 noteId, NoteStatus status);
-    error NoteIsFrozen(uint256 noteId);
-    error NoteNotFrozen(uint256 noteId);
-    error NoteMatured(uint256 noteId, uint256 maturity);
-    error ZeroAmount(uint256 partIndex);
-    error AmountTooLarge(uint256 amount, uint256 maxAmount);
-    error AmountsDoNotSum(uint256 expected, uint256 actual);
-    error InvalidPartCount(uint256 count, uint256 minParts, uint256 maxParts);
-    error InvalidCurrency(bytes3 currency);
-    error InvalidMaturity(uint256 maturity, uint256 earliest, uint256 latest);
-    error InvalidTenor(uint256 tenor);
-    error ZeroDocumentHash();
-    error DocumentAlreadyUsed(bytes32 documentHash, uint256 rootId);
-    error CreditLimitExceeded(address obligor, uint256 outstanding, uint256 amount, uint256 limit);
-    error CreditLimitTooLarge(uint256 limit, uint256 maxLimit);
-    error SelfDealing(address account);
-    error TreeFull(uint256 rootId);
-    error SettlementTokenNotSet(bytes3 currency);
-    error SettlementTokenAlreadySet(bytes3 currency, address token);
-    error SettlementTokenMismatch(address token);
-    error TokenTransferFailed(address token);
-    error InvalidGracePeriod(uint256 gracePeriod);
-    error InvalidPrice(uint256 price, uint256 maxPrice);
-    error InvalidDeadline(uint256 deadline, uint256 earliest, uint256 latest);
-    error OfferNotOpen(uint256 offerId);
-    error NotOfferer(uint256 offerId, address caller);
-    error OfferExpired(uint256 offerId, uint256 deadline);
-    error OfferVoid(uint256 offerId);
-    error NotAnOffChainOffer(uint256 offerId);
-    error DiscountPaymentNotRecorded(uint256 offerId);
-    error ZeroReference();
-    error NoteNotMatured(uint256 noteId, uint256 maturity);
-    error NoteNotPayable(uint256 noteId, NoteStatus status);
-    error PaymentTooLarge(uint256 noteId, uint256 amount, uint256 remaining);
-    error PaymentClaimMismatch(uint256 noteId);
-    error NotOverdueYet(uint256 noteId, uint256 overdueAt);
-    error InvalidBatch(uint256 firstIndex, uint256 count, uint256 lastIndex);
-    error FinancierNotApproved(address obligor, address financier);
-    error FinancierAlreadyApproved(address obligor, address financier);
-    /// @notice A note (partIndex 0 at issue) or split part below its currency's minimum part amount.
-    error AmountBelowMinimum(uint256 partIndex, uint256 amount, uint256 minimum);
-    error NoPaymentClaim(uint256 noteId);
-
-    event NoteIssued(
-        uint256 indexed noteId,
-        address indexed obligor,
-        address indexed holder,
-        uint256 amount,
-        bytes3 currency,
-        uint40 maturity,
-        bytes32 documentHash
-    );
-    event NoteAccepted(uint256 indexed noteId, address indexed holder);
-    event NoteRejected(uint256 indexed noteId, address indexed holder, uint256 amount);
-    event NoteRevoked(uint256 indexed noteId, address indexed obligor, uint256 amount);
-    /// @notice One child created by a split; the parent `parentId` is consumed by the first.
-    event NoteSplit(
-        uint256 indexed parentId, uint256 indexed noteId, address indexed holder, uint256 rootId, uint256 amount
-    );
-    event NoteTransferred(uint256 indexed noteId, address indexed from, address indexed to);
-    event NoteFrozen(uint256 indexed noteId, bytes32 reason);
-    event NoteUnfrozen(uint256 indexed noteId);
-    event CreditLimitSet(address indexed financier, address indexed obligor, uint256 grant, uint256 limit);
-    /// @notice The obligor agreed to a credit relationship with the financier.
-    event FinancierApproved(address indexed obligor, address indexed financier);
-    /// @notice The obligor ended its relationship with the financier; the financier's grant `grant`
-    ///         (0 if none) was removed, leaving the obligor's credit limit at `limit`.
-    event FinancierWithdrawn(address indexed obligor, address indexed financier, uint256 grant, uint256 limit);
-    event MaxTenorChanged(uint256 maxTenor);
-    event GracePeriodChanged(uint256 gracePeriod);
-    event SettlementTokenRegistered(bytes3 indexed currency, address indexed token);
-    event DiscountOffered(
-        uint256 indexed offerId,
-        uint256 indexed noteId,
-        address indexed financier,
-        address holder,
-        uint256 price,
-        uint40 deadline,
-        bool offChain
-    );
-    event DiscountOfferCancelled(uint256 indexed offerId, uint256 indexed noteId, address indexed financier);
-    event DiscountPaymentRecorded(uint256 indexed offerId, uint256 indexed noteId, bytes32 paymentReference);
-    /// @notice A note sold to a financier; `paymentReference` is zero when the price moved in tokens.
-    event NoteDiscounted(
-        uint256 indexed noteId,
-        address indexed from,
-        address indexed to,
-        uint256 offerId,
-        uint256 price,
-        bytes32 paymentReference
-    );
-    /// @notice A payment on a note; `remaining` 0 means settled; `paymentReference` is zero when paid
-    ///         in settlement tokens, else the confirmed off-chain payment's reference.
-    event NotePaid(
-        uint256 indexed noteId,
-        address indexed obligor,
-        address indexed holder,
-        uint256 amount,
-        uint256 remaining,
-        bytes32 paymentReference
-    );
-    /// @notice The obligor claims an off-chain payment. The claim ends with the note's next NotePaid
-    ///         (whichever way it was paid) or NoteWrittenOff, with a new PaymentClaimed replacing
-    ///         it, or with PaymentClaimWithdrawn.
-    event PaymentClaimed(
-        uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 paymentReference
-    );
-    /// @notice The obligor withdrew its unconfirmed claim of an off-chain payment.
-    event PaymentClaimWithdrawn(uint256 indexed noteId, address indexed obligor, address indexed holder);
-    event MinPartAmountSet(bytes3 indexed currency, uint256 amount);
-    event NoteOverdue(uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 remaining);
-    event NoteWrittenOff(
-        uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 decisionReference
-    );
 
     /// @param initialOperator The platform operator's address.
     /// @param trustedForwarder_ The ERC-2771 forwarder whose relayed requests act as their signer;
@@ -469,7 +338,7 @@ contract CreditNoteLedger is MemberRegistry {
         uint256 count = parts.length;
         if (count < 2 || count > MAX_SPLIT_PARTS) revert InvalidPartCount(count, 2, MAX_SPLIT_PARTS);
         Note storage n = _movableNote(noteId, caller);
-        uint256 rootId = noteId & ~INDEX_MASK;
+        uint256 rootId = _rootIdOf(noteId);
         Root storage r = _roots[rootId];
         _checkNotMatured(noteId, r.maturity);
 
@@ -509,7 +378,7 @@ contract CreditNoteLedger is MemberRegistry {
         Note storage n = _movableNote(noteId, caller);
         if (to == caller) revert SelfDealing(to);
         _requireActive(to, HOLDER_ROLES);
-        _checkNotMatured(noteId, _roots[noteId & ~INDEX_MASK].maturity);
+        _checkNotMatured(noteId, _roots[_rootIdOf(noteId)].maturity);
         n.holder = to;
         _voidOffers(noteId);
         emit NoteTransferred(noteId, caller, to);
@@ -536,7 +405,7 @@ contract CreditNoteLedger is MemberRegistry {
         if (n.frozen) revert NoteIsFrozen(noteId);
         address holder = n.holder;
         if (holder == caller) revert SelfDealing(holder);
-        Root storage r = _roots[noteId & ~INDEX_MASK];
+        Root storage r = _roots[_rootIdOf(noteId)];
         uint256 maturity = r.maturity;
         _checkNotMatured(noteId, maturity);
         uint256 amount = n.amount;
@@ -619,7 +488,7 @@ contract CreditNoteLedger is MemberRegistry {
             if (paymentReference == bytes32(0)) revert DiscountPaymentNotRecorded(offerId);
             delete discountPaymentReference[offerId];
         } else {
-            token = _tokenOf(_roots[noteId & ~INDEX_MASK].currency);
+            token = _tokenOf(_roots[_rootIdOf(noteId)].currency);
         }
 
         n.holder = financier;
@@ -677,11 +546,11 @@ contract CreditNoteLedger is MemberRegistry {
             revert PaymentClaimMismatch(noteId);
         }
         NoteStatus status = n.status;
-        if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
+        if (!_isPayable(status)) revert NoteNotPayable(noteId, status);
         if (n.frozen) revert NoteIsFrozen(noteId);
         uint256 remaining = n.amount - paidAmount[noteId];
         if (amount > remaining) revert PaymentTooLarge(noteId, amount, remaining);
-        address obligor = _roots[noteId & ~INDEX_MASK].obligor;
+        address obligor = _roots[_rootIdOf(noteId)].obligor;
 
         delete paymentClaim[noteId];
         _applyPayment(noteId, n, remaining, amount);
@@ -696,7 +565,7 @@ contract CreditNoteLedger is MemberRegistry {
     function withdrawPaymentClaim(uint256 noteId) external {
         address caller = _msgSender();
         Note storage n = _existingNote(noteId);
-        if (_roots[noteId & ~INDEX_MASK].obligor != caller) revert NotObligor(noteId, caller);
+        if (_roots[_rootIdOf(noteId)].obligor != caller) revert NotObligor(noteId, caller);
         if (paymentClaim[noteId] == bytes32(0)) revert NoPaymentClaim(noteId);
         delete paymentClaim[noteId];
         emit PaymentClaimWithdrawn(noteId, caller, n.holder);
@@ -737,7 +606,7 @@ contract CreditNoteLedger is MemberRegistry {
             uint256 noteId = rootId | i;
             Note storage n = _notes[noteId];
             NoteStatus status = n.status;
-            if ((status != NoteStatus.Active && status != NoteStatus.Overdue) || n.frozen) continue;
+            if (!_isPayable(status) || n.frozen) continue;
             uint256 paid = paidAmount[noteId];
             uint256 remaining = n.amount - paid;
             n.status = NoteStatus.Settled;
@@ -762,8 +631,8 @@ contract CreditNoteLedger is MemberRegistry {
     function markOverdue(uint256 noteId) external {
         Note storage n = _existingNote(noteId);
         if (n.status != NoteStatus.Active) revert NoteNotActive(noteId, n.status);
-        Root storage r = _roots[noteId & ~INDEX_MASK];
-        uint256 overdueAt = uint256(r.maturity) + gracePeriod;
+        Root storage r = _roots[_rootIdOf(noteId)];
+        uint256 overdueAt = _overdueAt(r.maturity, gracePeriod);
         if (block.timestamp < overdueAt) revert NotOverdueYet(noteId, overdueAt);
         n.status = NoteStatus.Overdue;
         emit NoteOverdue(noteId, r.obligor, n.holder, n.amount - paidAmount[noteId]);
@@ -777,9 +646,9 @@ contract CreditNoteLedger is MemberRegistry {
         if (decisionReference == bytes32(0)) revert ZeroReference();
         Note storage n = _existingNote(noteId);
         NoteStatus status = n.status;
-        if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
-        Root storage r = _roots[noteId & ~INDEX_MASK];
-        uint256 overdueAt = uint256(r.maturity) + gracePeriod;
+        if (!_isPayable(status)) revert NoteNotPayable(noteId, status);
+        Root storage r = _roots[_rootIdOf(noteId)];
+        uint256 overdueAt = _overdueAt(r.maturity, gracePeriod);
         if (block.timestamp < overdueAt) revert NotOverdueYet(noteId, overdueAt);
         uint256 remaining = n.amount - paidAmount[noteId];
         address obligor = r.obligor;
@@ -798,9 +667,7 @@ contract CreditNoteLedger is MemberRegistry {
     function freeze(uint256 noteId, bytes32 reason) external onlyOperator {
         Note storage n = _existingNote(noteId);
         NoteStatus status = n.status;
-        if (status != NoteStatus.Active && status != NoteStatus.Pending && status != NoteStatus.Overdue) {
-            revert NoteNotLive(noteId, status);
-        }
+        if (!_isLive(status)) revert NoteNotLive(noteId, status);
         if (n.frozen) revert NoteIsFrozen(noteId);
         n.frozen = true;
         _voidOffers(noteId);
@@ -813,9 +680,7 @@ contract CreditNoteLedger is MemberRegistry {
         Note storage n = _existingNote(noteId);
         if (!n.frozen) revert NoteNotFrozen(noteId);
         NoteStatus status = n.status;
-        if (status != NoteStatus.Active && status != NoteStatus.Pending && status != NoteStatus.Overdue) {
-            revert NoteNotLive(noteId, status);
-        }
+        if (!_isLive(status)) revert NoteNotLive(noteId, status);
         n.frozen = false;
         emit NoteUnfrozen(noteId);
     }
@@ -840,7 +705,7 @@ contract CreditNoteLedger is MemberRegistry {
         )
     {
         Note storage n = _notes[noteId];
-        rootId = noteId & ~INDEX_MASK;
+        rootId = _rootIdOf(noteId);
         if (n.status == NoteStatus.None) {
             return (address(0), address(0), 0, bytes3(0), 0, NoteStatus.None, false, rootId, bytes32(0));
         }
@@ -874,7 +739,7 @@ contract CreditNoteLedger is MemberRegistry {
         NoteStatus status = _notes[noteId].status;
         if (status == NoteStatus.Overdue) return true;
         if (status != NoteStatus.Active) return false;
-        return block.timestamp >= uint256(_roots[noteId & ~INDEX_MASK].maturity) + gracePeriod;
+        return block.timestamp >= _overdueAt(_roots[_rootIdOf(noteId)].maturity, gracePeriod);
     }
 
     /// @notice An obligor's credit limit (sum of grants) and outstanding face amount.
@@ -887,12 +752,42 @@ contract CreditNoteLedger is MemberRegistry {
     /// @notice Number of notes created in a tree so far (the root included); 0 for an unknown tree.
     /// @param noteId The root's id or the id of any note in the tree.
     function treeSize(uint256 noteId) external view returns (uint256) {
-        uint256 rootId = noteId & ~INDEX_MASK;
+        uint256 rootId = _rootIdOf(noteId);
         if (_notes[rootId].status == NoteStatus.None) return 0;
         return uint256(_roots[rootId].lastIndex) + 1;
     }
 
     // ------------------------------------------------------------------ internal
+
+    /// @dev The id of the root of `noteId`'s tree (index 0 of the same tree; a root is its own root).
+    function _rootIdOf(uint256 noteId) private pure returns (uint256) {
+        return noteId & ~INDEX_MASK;
+    }
+
+    /// @dev Live: pending, active or overdue (not yet closed); a live note may be frozen or unfrozen.
+    ///      A bit test in assembly: the Solidity form converts the enum, whose range check keeps via-IR
+    ///      from inlining the helper (a status read from storage is always in range).
+    function _isLive(NoteStatus status) private pure returns (bool live) {
+        assembly ("memory-safe") {
+            live := and(shr(status, LIVE_STATUSES), 1)
+        }
+    }
+
+    /// @dev Payable: active or overdue; its obligor may pay it or settle it, the operator write it off.
+    ///      A bit test in assembly, as in `_isLive`.
+    function _isPayable(NoteStatus status) private pure returns (bool payable_) {
+        assembly ("memory-safe") {
+            payable_ := and(shr(status, PAYABLE_STATUSES), 1)
+        }
+    }
+
+    /// @dev When an unpaid note maturing at `maturity` becomes overdue: `grace` seconds later (the
+    ///      ledger's `gracePeriod`). Pure, so that via-IR inlines it; two uint40 cannot overflow.
+    function _overdueAt(uint40 maturity, uint40 grace) private pure returns (uint256) {
+        unchecked {
+            return uint256(maturity) + grace;
+        }
+    }
 
     function _existingNote(uint256 noteId) private view returns (Note storage n) {
         n = _notes[noteId];
@@ -934,9 +829,9 @@ contract CreditNoteLedger is MemberRegistry {
         address caller = _msgSender();
         n = _existingNote(noteId);
         NoteStatus status = n.status;
-        if (status != NoteStatus.Active && status != NoteStatus.Overdue) revert NoteNotPayable(noteId, status);
+        if (!_isPayable(status)) revert NoteNotPayable(noteId, status);
         if (n.frozen) revert NoteIsFrozen(noteId);
-        Root storage r = _roots[noteId & ~INDEX_MASK];
+        Root storage r = _roots[_rootIdOf(noteId)];
         if (r.obligor != caller) revert NotObligor(noteId, caller);
         uint256 maturity = r.maturity;
         if (block.timestamp < maturity) revert NoteNotMatured(noteId, maturity);

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
+import {IMemberRegistry} from "./interfaces/IMemberRegistry.sol";
 
 /// @title MemberRegistry
 /// @notice Operator-managed registry of the consortium's members: who may hold or act on a
@@ -9,8 +10,9 @@ import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol"
 /// @dev Abstract: the ledger inherits it so that membership checks are plain storage reads
 ///      (no cross-contract call on the hot paths of split and transfer). The caller is always
 ///      `_msgSender()` (ERC-2771): the signer of a request relayed by the ledger's trusted forwarder,
-///      else `msg.sender`; the ledger's constructor names the forwarder.
-abstract contract MemberRegistry is ERC2771Context {
+///      else `msg.sender`; the ledger's constructor names the forwarder. Its status, errors and
+///      events are declared in `IMemberRegistry`.
+abstract contract MemberRegistry is IMemberRegistry, ERC2771Context {
     /// @notice Role bit of a core enterprise (an obligor that issues notes).
     uint8 public constant ROLE_CORE_ENTERPRISE = 1;
     /// @notice Role bit of a supplier (accepts, splits, passes on notes).
@@ -22,12 +24,6 @@ abstract contract MemberRegistry is ERC2771Context {
     uint8 internal constant ALL_ROLES = 15;
     /// @dev Roles that may hold a note passed on by split or transfer.
     uint8 internal constant HOLDER_ROLES = ROLE_SUPPLIER | ROLE_FINANCIER;
-
-    enum MemberStatus {
-        None,
-        Active,
-        Suspended
-    }
 
     /// @dev One storage slot per member.
     struct Member {
@@ -44,23 +40,6 @@ abstract contract MemberRegistry is ERC2771Context {
     uint32 public memberCount;
 
     mapping(address account => Member) internal _members;
-
-    error NotOperator(address caller);
-    error NotPendingOperator(address caller);
-    error ZeroAddress();
-    error InvalidRoles(uint8 roles);
-    error MemberAlreadyOnboarded(address account);
-    error NotAMember(address account);
-    error MemberNotActive(address account);
-    error MemberNotSuspended(address account);
-    error MissingRole(address account, uint8 role);
-
-    event OperatorTransferStarted(address indexed currentOperator, address indexed pendingOperator);
-    event OperatorTransferred(address indexed previousOperator, address indexed newOperator);
-    event MemberOnboarded(address indexed account, uint8 roles);
-    event MemberRolesChanged(address indexed account, uint8 roles);
-    event MemberSuspended(address indexed account);
-    event MemberReinstated(address indexed account);
 
     modifier onlyOperator() {
         address caller = _msgSender();
