@@ -610,6 +610,8 @@ def main() -> int:
         "provenance_cache_bytes": args.provenance_cache_bytes,
         "readers": args.readers,
         "rate_per_reader": args.rate,
+        "read_errors": errors,
+        "goals_missed": misses,
     }
     for label, (opened, closed) in reads.items():
         result[f"{label}_open_p50_ms"] = opened["p50_ms"]

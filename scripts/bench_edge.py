@@ -1,9 +1,10 @@
 """What the gateway's edge middlewares (service.api.edge) cost per request, measured on a trivial
 ASGI app so that nothing else is timed: the error barrier, rate limits and body limits with the
 default settings (plain reads not limited), with a per-key read limit, and the nesting scan of the
-largest legitimate body and of a hostile one.
+largest legitimate body and of a hostile one. The last line printed is one JSON object with the
+results (microseconds).
 
-    PYTHONPATH=$PWD .venv/bin/python scripts/bench_edge.py [--requests 20000]
+    PYTHONPATH=$PWD .venv/bin/python scripts/bench_edge.py [--requests 20000] [--scans 100]
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ import argparse
 import asyncio
 import hashlib
 import json
+import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from service.api.edge import (
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.bench_machine import machine_info  # noqa: E402
+from service.api.edge import (  # noqa: E402
     BodyLimits,
     ErrorBarrier,
     RateLimitConfig,
@@ -23,8 +32,8 @@ from service.api.edge import (
     RateLimits,
     nesting_exceeds,
 )
-from service.domain import MAX_AMOUNT, MAX_SPLIT_PARTS
-from service.settings import Settings
+from service.domain import MAX_AMOUNT, MAX_SPLIT_PARTS  # noqa: E402
+from service.settings import Settings  # noqa: E402
 
 KEY = b"cc_" + b"k" * 43
 SCOPE: dict[str, Any] = {
@@ -68,10 +77,14 @@ def _per_request(app: Any, n: int) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=20_000)
-    n = parser.parse_args().requests
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=20_000, help="requests timed per stack")
+    parser.add_argument("--scans", type=int, default=100, help="nesting scans timed per body")
+    args = parser.parse_args(argv)
+    n: int = args.requests
     bare = _per_request(_app, n)
     default = _per_request(_stack(Settings()), n)
     limited = _per_request(_stack(Settings(rate_limit_reads="1000000/minute")), n)
@@ -83,12 +96,27 @@ def main() -> None:
         {"parts": [{"to": "0x" + "ab" * 20, "amount": str(MAX_AMOUNT)}] * MAX_SPLIT_PARTS}
     ).encode()
     hostile = b"[" * 100_000 + b"]" * 100_000
-    for label, body in (("largest split body", split), ("100,000-deep body", hostile)):
+    scans: dict[str, dict[str, float]] = {}
+    for key, label, body in (
+        ("split_body", "largest split body", split),
+        ("hostile_body", "100,000-deep body", hostile),
+    ):
         started = time.perf_counter()
-        for _ in range(100):
+        for _ in range(args.scans):
             nesting_exceeds(body, 32)
-        took = (time.perf_counter() - started) / 100 * 1e6
+        took = (time.perf_counter() - started) / args.scans * 1e6
         print(f"nesting scan, {label} ({len(body):,} bytes): {took:.1f} us")
+        scans[key] = {"bytes": len(body), "us": round(took, 1)}
+    result = {
+        "requests": n,
+        "bare_us": round(bare, 2),
+        "edge_default_us": round(default, 2),
+        "edge_read_limit_us": round(limited, 2),
+        "nesting_scans": args.scans,
+        "nesting_scan": scans,
+        "machine": machine_info(),
+    }
+    print(json.dumps(result, sort_keys=True))
 
 
 if __name__ == "__main__":

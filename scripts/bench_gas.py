@@ -31,7 +31,12 @@ time), markOverdue and writeOff.
 Exits 1 if split_ratio > 0.50, transfer_ratio > 0.60 or dvp_ratio >= 1 (steady state; the
 project's goals) unless --no-check. The last line printed is one JSON object with the results.
 
-    .venv/bin/python scripts/bench_gas.py [--no-check] [--json-only]
+    .venv/bin/python scripts/bench_gas.py [--no-check] [--json-only] [--split-sizes 2,10,50,100]
+        [--settle-sizes 10,50] [--no-artifact-check]
+
+The split and settlement series are what the run spends most of its chain time on; the test suite's
+smoke run (tests/test_benchmarks.py) measures them at a few parts and leaves and skips the fresh
+compile of contracts/ (`make test` checks the artifacts on its own).
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ from web3 import Web3  # noqa: E402
 from web3.contract import Contract  # noqa: E402
 
 from scripts.bench_machine import machine_info  # noqa: E402
-from service.domain import Role  # noqa: E402
+from service.domain import MAX_SPLIT_PARTS, Role  # noqa: E402
 from service.ledger.artifacts import load_artifact  # noqa: E402
 from service.ledger.chain import Chain, in_process_chain  # noqa: E402
 from service.ledger.compiler import (  # noqa: E402
@@ -77,7 +82,11 @@ SPLIT_RATIO_GOAL = 0.50
 TRANSFER_RATIO_GOAL = 0.60
 DVP_RATIO_GOAL = 1.0  # the one-transaction DvP must cost less than the two transactions
 SPLIT_SIZES = (2, 10, 50, 100)
+"""Parts of the split series (default); 2 is the carve, the base of the per-part figures."""
 SETTLE_SIZES = (10, 50)
+"""Leaves of the trees settled by one settleRoot call each (default)."""
+PER_PART_SIZE = 50
+"""The split size `split_gas_per_extra_part` is measured at when the series has it."""
 
 REF_PACKAGE_DIR = "node_modules/@solvprotocol/erc-3525"
 REF_CONTRACT = "ERC3525Mintable"
@@ -233,8 +242,9 @@ class CredchainGas:
     onboard_member: int
 
 
-def bench_credchain(chain: Chain) -> CredchainGas:
-    """Measure every ledger operation on one deployed consortium."""
+def bench_credchain(chain: Chain, split_sizes: Sequence[int] = SPLIT_SIZES) -> CredchainGas:
+    """Measure every ledger operation on one deployed consortium (a split into each of
+    `split_sizes` parts)."""
     c: Consortium = deploy_consortium(chain, n_suppliers=6)
     ledger = c.ledger
     s = c.suppliers
@@ -272,13 +282,13 @@ def bench_credchain(chain: Chain) -> CredchainGas:
 
     # Split-size series: part 0 back to the holder, parts 1..n-1 to distinct members (each a cold read
     # of a different member record), so the 2-part split is the carve above.
-    recipients: list[LocalAccount] = [Account.create() for _ in range(max(SPLIT_SIZES) - 1)]
+    recipients: list[LocalAccount] = [Account.create() for _ in range(max(split_sizes) - 1)]
     onboard_gas: list[int] = [
         ledger.onboard_member(c.operator, r.address, Role.SUPPLIER).gas_used for r in recipients
     ]
     holder = s[5]
     splits: dict[int, int] = {}
-    for parts in SPLIT_SIZES:
+    for parts in split_sizes:
         root = c.active_note(SPLIT_NOTE_AMOUNT, holder)
         plan = [SplitPart(holder.address, SPLIT_NOTE_AMOUNT - (parts - 1) * SPLIT_PIECE)]
         plan += [SplitPart(r.address, SPLIT_PIECE) for r in recipients[: parts - 1]]
@@ -376,12 +386,13 @@ def _dvp(c: Consortium, holder: LocalAccount) -> tuple[int, int]:
     return offered.gas_used, accepted.gas_used
 
 
-def bench_financing(chain: Chain) -> FinancingGas:
-    """Discount, payment, settlement, overdue and write-off on one deployed consortium."""
+def bench_financing(chain: Chain, settle_sizes: Sequence[int] = SETTLE_SIZES) -> FinancingGas:
+    """Discount, payment, settlement (one tree of each of `settle_sizes` leaves), overdue and
+    write-off on one deployed consortium."""
     c: Consortium = deploy_consortium(chain, n_suppliers=4)
     ledger, token = c.ledger, c.token
     s = c.suppliers
-    payees: list[LocalAccount] = [Account.create() for _ in range(max(SETTLE_SIZES))]
+    payees: list[LocalAccount] = [Account.create() for _ in range(max(settle_sizes))]
     for payee in payees:
         ledger.onboard_member(c.operator, payee.address, Role.SUPPLIER)
 
@@ -402,12 +413,12 @@ def bench_financing(chain: Chain) -> FinancingGas:
     # Notes that will be paid: trees split to distinct payees (never paid before), and single notes
     # of s[0] (who holds tokens) to pay in full, in part, mark overdue and write off.
     roots: dict[int, int] = {}
-    for leaves in SETTLE_SIZES:
+    for leaves in settle_sizes:
         root = c.active_note(leaves * SPLIT_PIECE, s[3])
         ledger.split(s[3], root, [SplitPart(p.address, SPLIT_PIECE) for p in payees[:leaves]])
         roots[leaves] = root
     full, partial, overdue = (c.active_note(NOTE_AMOUNT, s[0]) for _ in range(3))
-    total = sum(SETTLE_SIZES) * SPLIT_PIECE + 2 * NOTE_AMOUNT
+    total = sum(settle_sizes) * SPLIT_PIECE + 2 * NOTE_AMOUNT
     c.fund_tokens(c.core, 2 * total, approve=total + 1)  # finite allowance, non-zero at the end
 
     # Past maturity plus the grace period: every note is payable and may be marked overdue.
@@ -551,6 +562,24 @@ def bench_reference(chain: Chain, compiled: CompiledContract) -> ReferenceGas:
 # ---------------------------------------------------------------------- report
 
 
+def sizes_argument(low: int, high: int, must_have: int | None = None, count: int = 1) -> Any:
+    """An argparse `type`: comma-separated sizes in [low, high], sorted and without repeats; at least
+    `count` of them, `must_have` among them."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from exc
+        if len(sizes) < count or any(not low <= n <= high for n in sizes):
+            raise argparse.ArgumentTypeError(f"need at least {count} distinct sizes in {low}..{high}")
+        if must_have is not None and must_have not in sizes:
+            raise argparse.ArgumentTypeError(f"the sizes must include {must_have}")
+        return sizes
+
+    return parse
+
+
 def table(rows: Sequence[tuple[str, int | None, int | None]]) -> list[str]:
     lines = [
         "| operation | credchain gas | ERC-3525 gas | ratio credchain/reference |",
@@ -568,37 +597,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Gas benchmark of credchain against the ERC-3525 reference.")
     parser.add_argument("--no-check", action="store_true", help="report only; do not enforce the gas goals")
     parser.add_argument("--json-only", action="store_true", help="print only the JSON result line")
+    parser.add_argument(
+        "--split-sizes",
+        type=sizes_argument(2, MAX_SPLIT_PARTS, must_have=2),
+        default=SPLIT_SIZES,
+        help="parts of the split series, comma-separated, 2 among them (default: 2,10,50,100)",
+    )
+    parser.add_argument(
+        "--settle-sizes",
+        type=sizes_argument(2, MAX_SPLIT_PARTS, count=2),
+        default=SETTLE_SIZES,
+        help="leaves of the settled trees, comma-separated, at least two sizes (default: 10,50)",
+    )
+    parser.add_argument(
+        "--no-artifact-check",
+        action="store_true",
+        help="skip the fresh compile of contracts/ that checks the committed artifact",
+    )
     args = parser.parse_args(argv)
+    split_sizes: tuple[int, ...] = args.split_sizes
+    settle_sizes: tuple[int, ...] = args.settle_sizes
     started = time.monotonic()
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # two solcjs processes at once
         reference_job = pool.submit(compile_reference)
-        current_job = pool.submit(artifact_is_current)
+        current_job = None if args.no_artifact_check else pool.submit(artifact_is_current)
         erc20_job = pool.submit(compile_erc20)
         reference, ref_settings = reference_job.result()
-        current = current_job.result()
+        current = None if current_job is None else current_job.result()
         erc20 = erc20_job.result()
     ours_settings = CompilerSettings(solc_version(), OPTIMIZER_RUNS, True)  # compile_project's settings
 
     chain = in_process_chain()
-    ours = bench_credchain(chain)
+    ours = bench_credchain(chain, split_sizes)
     relayed = bench_relay(chain)
-    fin = bench_financing(chain)
+    fin = bench_financing(chain, settle_sizes)
     ref = bench_reference(chain, reference)
     plain = bench_erc20(chain, erc20)
     fork = type(chain.tester.backend.chain.get_vm()).__name__ if chain.tester is not None else "?"
     elapsed = time.monotonic() - started
 
-    per_part_50 = round((ours.splits[50] - ours.splits[2]) / 48, 1)
-    per_part_100 = round((ours.splits[100] - ours.splits[2]) / 98, 1)
+    # gas per part beyond the carve's two, measured at each larger size of the series
+    per_part = {n: round((ours.splits[n] - ours.splits[2]) / (n - 2), 1) for n in split_sizes if n > 2}
+    largest_split = max(split_sizes)
+    per_part_size = PER_PART_SIZE if PER_PART_SIZE in per_part else largest_split
     split_ratio = ratio(ours.carve, ref.carve)
     transfer_ratio = ratio(ours.transfer, ref.transfer)
     two_tx = plain.transfer + ref.transfer_held
     two_tx_fresh = plain.transfer_fresh + ref.transfer_fresh_receiver
     dvp_ratio = ratio(fin.dvp, two_tx)
     dvp_fresh_ratio = ratio(fin.dvp_fresh, two_tx_fresh)
-    settle_per_note = {n: round(fin.settle[n] / n, 1) for n in SETTLE_SIZES}
-    settle_marginal = round((fin.settle[50] - fin.settle[10]) / 40, 1)
+    settle_per_note = {n: round(fin.settle[n] / n, 1) for n in settle_sizes}
+    settle_low, settle_high = min(settle_sizes), max(settle_sizes)
+    settle_marginal = round(
+        (fin.settle[settle_high] - fin.settle[settle_low]) / (settle_high - settle_low), 1
+    )
     machine = machine_info()
     result: dict[str, Any] = {
         "split_gas": ours.carve,
@@ -612,12 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ref_mint_gas": ref.mint,
         "issue_ratio": ratio(ours.issue, ref.mint),
         "issue_accept_ratio": ratio(ours.issue + ours.accept, ref.mint),
-        "split2_gas": ours.splits[2],
-        "split10_gas": ours.splits[10],
-        "split50_gas": ours.splits[50],
-        "split100_gas": ours.splits[100],
-        "split_gas_per_extra_part": per_part_50,
-        "split_gas_per_extra_part_100": per_part_100,
+        **{f"split{n}_gas": ours.splits[n] for n in split_sizes},
+        "split_gas_per_extra_part": per_part.get(per_part_size),
+        f"split_gas_per_extra_part_{largest_split}": per_part.get(largest_split),
         "freeze_gas": ours.freeze,
         "unfreeze_gas": ours.unfreeze,
         "set_credit_limit_gas": ours.set_credit_limit,
@@ -641,10 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "offer_discount_gas": fin.offer,
         "pay_full_gas": fin.pay_full,
         "pay_partial_gas": fin.pay_partial,
-        "settle10_gas": fin.settle[10],
-        "settle50_gas": fin.settle[50],
-        "settle10_gas_per_note": settle_per_note[10],
-        "settle50_gas_per_note": settle_per_note[50],
+        **{f"settle{n}_gas": fin.settle[n] for n in settle_sizes},
+        **{f"settle{n}_gas_per_note": settle_per_note[n] for n in settle_sizes},
         "settle_gas_per_extra_note": settle_marginal,
         "mark_overdue_gas": fin.mark_overdue,
         "write_off_gas": fin.write_off,
@@ -677,7 +725,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             ("whole transfer / ERC-721 transferFrom(from, to, id)", ours.transfer, ref.transfer),
         ]
-        rows += [(f"split into {n} parts", ours.splits[n], None) for n in SPLIT_SIZES]
+        rows += [(f"split into {n} parts", ours.splits[n], None) for n in split_sizes]
         rows += [
             ("freeze", ours.freeze, None),
             ("unfreeze", ours.unfreeze, None),
@@ -693,13 +741,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "| split parts | total gas | gas per extra part over 2 parts |",
             "|---:|---:|---:|",
         ]
-        for n in SPLIT_SIZES:
+        for n in split_sizes:
             extra = "-" if n == 2 else f"{(ours.splits[n] - ours.splits[2]) / (n - 2):,.1f}"
             out.append(f"| {n} | {ours.splits[n]:,} | {extra} |")
+        per_part_text = ", ".join(
+            f"{per_part[n]:,.1f} ((split{n} - split2) / {n - 2})"
+            for n in dict.fromkeys((per_part_size, largest_split))
+            if n in per_part
+        )
         out += [
             "",
-            f"split gas per extra part: {per_part_50:,.1f} ((split50 - split2) / 48), "
-            f"{per_part_100:,.1f} ((split100 - split2) / 98)",
+            f"split gas per extra part: {per_part_text or '- (no split of more than 2 parts)'}",
             "",
             "## Relayed: signed by a self-custodied member (EIP-712), sent through the ERC-2771 forwarder",
             "",
@@ -741,9 +793,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             *(
                 f"| settleRoot over a tree of {n} leaves (one call; {settle_per_note[n]:,.1f} per note) "
                 f"| {fin.settle[n]:,} |"
-                for n in SETTLE_SIZES
+                for n in settle_sizes
             ),
-            f"| settleRoot, gas per extra note ((50 leaves - 10 leaves) / 40) | {settle_marginal:,.1f} |",
+            f"| settleRoot, gas per extra note (({settle_high} leaves - {settle_low} leaves) / "
+            f"{settle_high - settle_low}) | {settle_marginal:,.1f} |",
             f"| markOverdue | {fin.mark_overdue:,} |",
             f"| writeOff (of a note marked overdue) | {fin.write_off:,} |",
             "",
@@ -755,7 +808,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             f"reference contract: {REF_CONTRACT} ({REF_UNIT}, @solvprotocol/erc-3525 with its own OZ 4)",
             f"credchain compiler: {ours_settings.describe()} - deployed from the committed artifact, "
-            + ("which matches a fresh compile of contracts/" if current else "WARNING: STALE vs contracts/"),
+            + (
+                "not compared with a fresh compile of contracts/ (--no-artifact-check)"
+                if current is None
+                else "which matches a fresh compile of contracts/"
+                if current
+                else "WARNING: STALE vs contracts/"
+            ),
             f"reference compiler: {ref_settings.describe()}",
             f"ERC-20: {ERC20_CONTRACT} (OpenZeppelin {openzeppelin_version()} ERC20 + open mint), "
             f"compiled here with credchain's settings",

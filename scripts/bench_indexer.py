@@ -8,7 +8,8 @@ end to end: eth_getLogs over HTTP, block headers, decoding, SQL writes, one tran
 Compared with web3.py's naive loop over the same logs, which only fetches and decodes and writes
 nothing: `w3.eth.get_logs(...)` per range, then `contract.events[name]().process_log(log)` per log.
 
-    .venv/bin/python scripts/bench_indexer.py [--roots 400] [--resplits 400] [--no-sqlite] [--json-only]
+    .venv/bin/python scripts/bench_indexer.py [--roots 500] [--resplits 500] [--parts 100] [--no-sqlite]
+        [--no-check] [--json-only]
 
 Needs PostgreSQL (CREDCHAIN_TEST_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 Exits 1 if PostgreSQL ingest is below 10,000 events/s or not faster than the naive loop, unless

@@ -1,0 +1,277 @@
+"""Benchmarks that cannot rot: every `scripts/bench_*.py` runs here at a tiny size, as a subprocess
+the way a person runs it, and must exit 0 and print its results as one JSON object on its last line.
+
+Nothing here asserts a timing (a smoke run on a shared machine measures nothing); each run is
+checked for the keys its JSON line promises and for what must hold at any size (rows counted, no
+request answered with an error, gas figures present). The goals the scripts enforce are switched
+off (`--no-check`) where a script has that switch. A new `bench_*.py` must get an entry in
+`SMOKE_RUNS`: `test_every_benchmark_has_a_smoke_run` fails until it has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.anvil import ANVIL_BIN, REPO_ROOT
+from tests.databases import PG_URL
+
+SCRIPTS = REPO_ROOT / "scripts"
+HELPERS = frozenset({"bench_machine.py"})
+"""`bench_*.py` files that are shared code of the benchmarks, not benchmarks."""
+TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """How one benchmark runs at a tiny size, and what its JSON line must show."""
+
+    args: tuple[str, ...]
+    keys: tuple[str, ...]
+    check: Callable[[dict[str, Any]], None]
+    """What must hold at any size (asserts)."""
+    needs_anvil: bool = False
+    needs_postgresql: bool = False
+
+    @property
+    def integration(self) -> bool:
+        return self.needs_anvil or self.needs_postgresql
+
+
+def _gas(result: dict[str, Any]) -> None:
+    gas = {k: v for k, v in result.items() if k.endswith("_gas")}
+    assert {"split2_gas", "split3_gas", "settle2_gas", "settle3_gas"} <= gas.keys()
+    assert all(isinstance(v, int) and v > 21_000 for v in gas.values()), gas
+    assert result["artifact_current"] is None  # --no-artifact-check: `make test` checks the artifacts
+
+
+def _indexer(result: dict[str, Any]) -> None:
+    assert result["events"] >= 200  # a few hundred events
+    assert result["postgresql"]["events"] == result["events"]
+    assert result["sqlite"]["events"] == result["events"]
+
+
+def _api(result: dict[str, Any]) -> None:
+    assert result["read_errors"] == 0
+    assert result["workers"] == 2
+
+
+def _provenance(result: dict[str, Any]) -> None:
+    assert result["tree_100_rows"] == 100
+    assert result["ancestors_100_rows"] == result["deepest_leaf_100_depth"] + 1
+    assert result["machine"]["postgresql"]
+
+
+def _provenance_gateway(result: dict[str, Any]) -> None:
+    assert result["errors"] == 0
+    assert result["size"] == 100
+    assert result["tree_nodes_in_answer"] == 100
+    assert result["tree_reads"] > 0
+
+
+def _edge(result: dict[str, Any]) -> None:
+    assert result["requests"] == 200
+    assert set(result["nesting_scan"]) == {"split_body", "hostile_body"}
+
+
+SMOKE_RUNS: dict[str, SmokeRun] = {
+    "bench_gas.py": SmokeRun(
+        ("--no-check", "--split-sizes", "2,3", "--settle-sizes", "2,3", "--no-artifact-check"),
+        (
+            "split_gas",
+            "ref_split_gas",
+            "split_ratio",
+            "transfer_ratio",
+            "dvp_ratio",
+            "relayed_split_gas",
+            "settle_gas_per_extra_note",
+            "split_gas_per_extra_part",
+            "compiler",
+            "machine",
+        ),
+        check=_gas,
+    ),
+    "bench_indexer.py": SmokeRun(
+        ("--roots", "2", "--resplits", "2", "--parts", "50", "--no-check"),
+        ("events", "naive_s", "index_s", "events_per_s", "ratio", "postgresql", "sqlite", "machine"),
+        needs_anvil=True,
+        needs_postgresql=True,
+        check=_indexer,
+    ),
+    "bench_api.py": SmokeRun(
+        (
+            *("--workers", "2", "--splits", "4", "--writers", "2", "--rounds", "2"),
+            *("--readers", "2", "--rate", "5", "--seconds", "0.5", "--reads", "20", "--no-check"),
+        ),
+        (
+            "gateway_splits_per_s",
+            "raw_splits_per_s",
+            "raw_prompt_splits_per_s",
+            "ratio",
+            "worker_restarts",
+            "note_open_p99_ms",
+            "provenance_closed_per_s",
+            "healthz_open_p50_ms",
+            "machine",
+        ),
+        needs_anvil=True,
+        needs_postgresql=True,
+        check=_api,
+    ),
+    "bench_provenance.py": SmokeRun(
+        (
+            *("--sizes", "100", "--ancestor-reps", "5", "--tree-reps", "3", "--events-reps", "2"),
+            *("--explain", "--no-check"),
+        ),
+        (
+            "ancestors_100_p95_ms",
+            "ancestors_100_ratio_p95",
+            "tree_100_p95_ms",
+            "tree_100_ref_p95_ms",
+            "tree_with_events_100_p95_ms",
+            "holder_path_100_p95_ms",
+            "first_page_200_100_p95_ms",
+            "summary_100_p95_ms",
+            "goals_met",
+            "machine",
+        ),
+        needs_postgresql=True,
+        check=_provenance,
+    ),
+    "bench_provenance_gateway.py": SmokeRun(
+        (
+            *("--size", "100", "--workers", "1", "--cyclers", "1"),
+            *("--readers", "2", "--rate", "5", "--seconds", "0.5"),
+        ),
+        (
+            "cold_read_ms",
+            "reference_p99_ms",
+            "loaded_p99_ms",
+            "p50_ratio",
+            "tree_p99_ms",
+            "tree_answer_bytes_mean",
+            "errors",
+            "machine",
+        ),
+        needs_anvil=True,
+        needs_postgresql=True,
+        check=_provenance_gateway,
+    ),
+    "bench_edge.py": SmokeRun(
+        ("--requests", "200", "--scans", "3"),
+        ("bare_us", "edge_default_us", "edge_read_limit_us", "nesting_scan", "machine"),
+        check=_edge,
+    ),
+}
+
+
+def _benchmark_scripts() -> set[str]:
+    return {path.name for path in SCRIPTS.glob("bench_*.py")} - HELPERS
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    scripts = _benchmark_scripts()
+    assert scripts, f"no bench_*.py under {SCRIPTS}"
+    assert set(SMOKE_RUNS) == scripts, (
+        f"without a smoke run: {sorted(scripts - set(SMOKE_RUNS))}; "
+        f"a smoke run without its script: {sorted(set(SMOKE_RUNS) - scripts)}"
+    )
+
+
+def _skip_without(run: SmokeRun) -> None:
+    """Skip as the rest of the suite does where the machine has no anvil or no PostgreSQL."""
+    if run.needs_anvil and not ANVIL_BIN.exists():
+        pytest.skip(f"anvil not installed at {ANVIL_BIN} (run `npm ci`)")
+    if run.needs_postgresql:
+        admin = create_engine(PG_URL)
+        try:
+            with admin.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # pragma: no cover - environment without PostgreSQL
+            pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+        finally:
+            admin.dispose()
+
+
+def _env() -> dict[str, str]:
+    """This environment without the gateway's CREDCHAIN_* settings (the scripts set their own), the
+    repository first on the import path."""
+    keep = {"CREDCHAIN_TEST_PG_URL", "CREDCHAIN_ANVIL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDCHAIN_") or k in keep}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _last_json_line(stdout: str) -> dict[str, Any]:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert lines, "printed nothing"
+    try:
+        result = json.loads(lines[-1])
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"the last line is not JSON: {lines[-1][:500]!r}") from exc
+    assert isinstance(result, dict), f"the last line is JSON but not an object: {lines[-1][:500]!r}"
+    return result
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(
+            name, id=name.removesuffix(".py"), marks=[pytest.mark.integration] if run.integration else []
+        )
+        for name, run in SMOKE_RUNS.items()
+    ],
+)
+def test_benchmark_runs_at_a_tiny_size_and_prints_its_json_line(script: str) -> None:
+    run = SMOKE_RUNS[script]
+    _skip_without(run)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *run.args],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    output = f"--- stdout (end)\n{done.stdout[-3000:]}\n--- stderr (end)\n{done.stderr[-3000:]}"
+    code = done.returncode
+    assert code == 0, f"{script} {' '.join(run.args)} exited {code}\n{output}"
+    result = _last_json_line(done.stdout)
+    missing = [key for key in run.keys if key not in result]
+    assert not missing, f"{script}: JSON line without {missing}\n{output}"
+    run.check(result)
+
+
+def test_bench_gas_sizes_are_sorted_without_repeats() -> None:
+    from scripts.bench_gas import sizes_argument
+
+    assert sizes_argument(2, 100, must_have=2)("10, 2,10,3") == (2, 3, 10)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3,10", "2,101", "1,2", "2,x", ""],
+    ids=["without-the-carve", "above-the-maximum", "below-two", "not-a-number", "empty"],
+)
+def test_bench_gas_refuses_a_split_series_it_cannot_measure(text: str) -> None:
+    from scripts.bench_gas import sizes_argument
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        sizes_argument(2, 100, must_have=2)(text)
+
+
+def test_bench_gas_refuses_a_single_settled_tree_size() -> None:
+    from scripts.bench_gas import sizes_argument
+
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 2"):
+        sizes_argument(2, 100, count=2)("10,10")
