@@ -8,12 +8,17 @@ Routes annotate their parameters with these; the rules behind them live in `serv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from service.api.auth import authenticate, bearer_key, require_role
 from service.api.context import AppContext
+from service.api.idempotency import run_idempotent
+from service.api.writes import Answer
 from service.db.gateway_models import ApiMember
 from service.domain import AUDITOR, CORE_ENTERPRISE, FINANCIER, OPERATOR
 
@@ -58,3 +63,30 @@ RelationshipReader = Annotated[
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 """The optional `Idempotency-Key` header of a write (see `service.api.idempotency`)."""
+
+
+@dataclass(frozen=True)
+class IdempotentWrite:
+    """A write request as the idempotency journal sees it: its `Idempotency-Key` (if any), method
+    and path, bound to the context. `run(member, body, action)` is every write route's one flow:
+    `action` (pre-checks, then `service.api.writes.transact`: sign, send, wait for the index, build
+    the answer) runs at most once per (member, key), and a retry is answered from the record or
+    resolved from the chain (`service.api.idempotency.run_idempotent`)."""
+
+    context: AppContext
+    key: str | None
+    method: str
+    path: str
+
+    def run(self, member: ApiMember, body: BaseModel | None, action: Callable[[], Answer]) -> JSONResponse:
+        return run_idempotent(self.context, member, self.key, self.method, self.path, body, action)
+
+
+def idempotent_write(
+    request: Request, context: Context, idempotency_key: IdempotencyKey = None
+) -> IdempotentWrite:
+    return IdempotentWrite(context, idempotency_key, request.method, request.url.path)
+
+
+Write = Annotated[IdempotentWrite, Depends(idempotent_write)]
+"""The write flow of a route (see `IdempotentWrite`), with its `Idempotency-Key` header."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.api.deps import Context, Financier, IdempotencyKey
+from service.api.deps import Context, Financier, Write
 from service.api.financing.schemas import CreditLimitOut, CreditLimitSet
 from service.api.financing.service import grant_credit_limit
-from service.api.idempotency import run_idempotent
 
 router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
 
@@ -16,10 +15,9 @@ router = APIRouter(prefix="/v1/credit-limits", tags=["credit limits"])
 @router.post("", response_model=CreditLimitOut)
 def set_credit_limit(
     body: CreditLimitSet,
-    request: Request,
+    write: Write,
     context: Context,
     financier: Financier,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Set this financier's grant to an obligor that approved it (the obligor's limit is the sum of
     its approved financiers' grants). The answer carries the obligor's limit and outstanding amount
@@ -28,4 +26,4 @@ def set_credit_limit(
     def action() -> tuple[int, CreditLimitOut]:
         return 200, grant_credit_limit(context, financier, body.obligor, body.amount)
 
-    return run_idempotent(context, financier, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(financier, body, action)

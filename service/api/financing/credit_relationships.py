@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import or_, select
 
 from service.api.auth import sees_everything
-from service.api.deps import Context, IdempotencyKey, Obligor, RelationshipReader
+from service.api.deps import Context, Obligor, RelationshipReader, Write
 from service.api.financing.schemas import (
     CreditRelationshipCreate,
     CreditRelationshipList,
     CreditRelationshipWrite,
 )
 from service.api.financing.service import approve_financier, relationship_answer, relationship_out
-from service.api.idempotency import run_idempotent
 from service.api.members.queries import resolve_party
 from service.api.problems import revert_problem
 from service.api.writes import Answer, transact
@@ -29,10 +28,9 @@ router = APIRouter(prefix="/v1/credit-relationships", tags=["credit relationship
 @router.post("", status_code=201, response_model=CreditRelationshipWrite)
 def approve(
     body: CreditRelationshipCreate,
-    request: Request,
+    write: Write,
     context: Context,
     obligor: Obligor,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Approve a financier: from now on it may grant you credit, and once its grant is above 0 it
     sees your notes, trees and risk."""
@@ -40,16 +38,15 @@ def approve(
     def action() -> tuple[int, CreditRelationshipWrite]:
         return 201, approve_financier(context, obligor, body.financier)
 
-    return run_idempotent(context, obligor, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(obligor, body, action)
 
 
 @router.delete("/{financier}", response_model=CreditRelationshipWrite)
 def withdraw(
     financier: str,
-    request: Request,
+    write: Write,
     context: Context,
     obligor: Obligor,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Withdraw your approval of a financier (member id or address): its grant is removed from your
     credit limit at once (issuance beyond what remains is refused; notes already issued stay valid)
@@ -73,7 +70,7 @@ def withdraw(
             lambda account: context.ledger.withdraw_financier(account, address),
         )
 
-    return run_idempotent(context, obligor, idempotency_key, "DELETE", request.url.path, None, action)
+    return write.run(obligor, None, action)
 
 
 @router.get("", response_model=CreditRelationshipList)

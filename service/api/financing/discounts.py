@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from service.api.context import AppContext
-from service.api.deps import Context, CurrentMember, Financier, IdempotencyKey
+from service.api.deps import Context, CurrentMember, Financier, Write
 from service.api.financing.params import invalid_rate, parse_basis_param
 from service.api.financing.pricing import Basis, PricingError, days_between, parse_rate, price_for_rate
 from service.api.financing.queries import (
@@ -40,7 +40,6 @@ from service.api.financing.schemas import (
     OfferWrite,
     reference_to_bytes,
 )
-from service.api.idempotency import run_idempotent
 from service.api.members.queries import member_status, require_acting_member_active, resolve_party
 from service.api.notes.queries import notes_out, parse_note_id, visible_note
 from service.api.notes.rules import require_active, require_not_frozen
@@ -146,10 +145,9 @@ def offer_written(context: AppContext, inputs: dict[str, Any], sent: list[Sent])
 def make_offer(
     note_id: str,
     body: DiscountOfferIn,
-    request: Request,
+    write: Write,
     context: Context,
     member: Financier,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Offer to buy an active note from its holder, at `price` or at an annual discount `rate`
     (ACT/360 unless `basis` says ACT/365), valid until `deadline`."""
@@ -210,7 +208,7 @@ def make_offer(
             ),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 # ------------------------------------------------------------------ accept, cancel, record payment
@@ -225,10 +223,9 @@ def _note_of(context: AppContext, offer: DiscountOffer) -> Note:
 @router.post("/v1/discount-offers/{offer_id}/accept", response_model=OfferWrite)
 def accept_offer(
     offer_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The holder accepts: the note goes to the financier and the price in settlement tokens comes
@@ -279,16 +276,15 @@ def accept_offer(
             lambda account: context.ledger.accept_discount_offer(account, offer.id),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(member, None, action)
 
 
 @router.post("/v1/discount-offers/{offer_id}/cancel", response_model=OfferWrite)
 def cancel_offer(
     offer_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: Financier,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The financier withdraws an offer it made (open, expired or void)."""
@@ -309,17 +305,16 @@ def cancel_offer(
             lambda account: context.ledger.cancel_discount_offer(account, offer.id),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(member, None, action)
 
 
 @router.post("/v1/discount-offers/{offer_id}/payment", response_model=OfferWrite)
 def record_payment(
     offer_id: str,
     body: OfferPaymentIn,
-    request: Request,
+    write: Write,
     context: Context,
     member: Financier,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The financier records the reference of the off-chain payment of an off-chain offer's price;
     the holder's acceptance then confirms receipt and delivers the note."""
@@ -354,7 +349,7 @@ def record_payment(
             lambda account: context.ledger.record_discount_payment(account, offer.id, reference),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 # ------------------------------------------------------------------ reads

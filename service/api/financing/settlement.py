@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from service.api.context import AppContext
-from service.api.deps import Context, CurrentMember, IdempotencyKey, Obligor, Operator
+from service.api.deps import Context, CurrentMember, Obligor, Operator, Write
 from service.api.financing.queries import (
     chain_now,
     grace_period,
@@ -41,7 +41,6 @@ from service.api.financing.schemas import (
 )
 from service.api.financing.settlement_job_routes import job_out
 from service.api.financing.settlement_jobs import active_job, create_job, payable_indices, settle_batches
-from service.api.idempotency import run_idempotent
 from service.api.notes.queries import notes_out, parse_note_id, visible_note
 from service.api.notes.rules import require_not_frozen, require_payable, status_name
 from service.api.notes.schemas import NoteOut
@@ -169,11 +168,10 @@ def root_settled_answer(context: AppContext, inputs: dict[str, Any], sent: list[
 @router.post("/v1/notes/{note_id}/settle", response_model=SettlementWrite)
 def settle_note(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: Obligor,
     body: SettleIn | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The obligor pays `amount` (default: all that remains) of a note on or after maturity, in
     settlement tokens; with `payment_reference`, it claims an off-chain payment instead, which the
@@ -215,17 +213,16 @@ def settle_note(
             lambda account: context.ledger.pay(account, note.id, amount),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 @router.post("/v1/notes/{note_id}/confirm-payment", response_model=SettlementWrite)
 def confirm_payment(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
     body: ConfirmPaymentIn | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The holder confirms the obligor's pending claim of an off-chain payment; it is then applied
     like a payment in tokens (the note settled, or paid in part)."""
@@ -274,16 +271,15 @@ def confirm_payment(
             lambda account: context.ledger.confirm_payment(account, note.id, amount, claimed),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 @router.post("/v1/notes/{note_id}/payment-claim/withdraw", response_model=SettlementWrite)
 def withdraw_payment_claim(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: Obligor,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The obligor withdraws its unconfirmed claim of an off-chain payment (made by mistake, or the
@@ -313,7 +309,7 @@ def withdraw_payment_claim(
             lambda account: context.ledger.withdraw_payment_claim(account, note.id),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(member, None, action)
 
 
 # ------------------------------------------------------------------ a whole tree
@@ -339,9 +335,9 @@ def _job_answer(response: JSONResponse) -> JSONResponse:
 def settle_root(
     root_id: str,
     request: Request,
+    write: Write,
     context: Context,
     member: Obligor,
-    idempotency_key: IdempotencyKey = None,
     prefer: Annotated[str | None, Header(alias="Prefer")] = None,
     body: Empty | None = None,
 ) -> JSONResponse:
@@ -389,19 +385,16 @@ def settle_root(
         ]
         return transact(context, member, root_settled_answer, {"root_id": root.id}, *steps)
 
-    return _job_answer(
-        run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
-    )
+    return _job_answer(write.run(member, None, action))
 
 
 # ------------------------------------------------------------------ overdue and write-off
 @router.post("/v1/notes/{note_id}/mark-overdue", response_model=SettlementWrite)
 def mark_overdue(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """Mark an active note overdue: unpaid at maturity plus the grace period (any member who may
@@ -429,17 +422,16 @@ def mark_overdue(
             lambda account: context.ledger.mark_overdue(account, note.id),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(member, None, action)
 
 
 @router.post("/v1/notes/{note_id}/write-off", response_model=SettlementWrite)
 def write_off(
     note_id: str,
     body: WriteOffIn,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The operator records a default: what remains of a note unpaid past maturity plus the grace
     period is written off and stops counting against the obligor's credit limit."""
@@ -468,4 +460,4 @@ def write_off(
             lambda account: context.ledger.write_off(account, note.id, reference),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)

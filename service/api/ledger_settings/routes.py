@@ -7,12 +7,11 @@ changes them, on chain (`setMinPartAmount`), and the answer is read back from th
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
-from service.api.idempotency import run_idempotent
+from service.api.deps import Context, CurrentMember, Operator, Write
 from service.api.ledger_settings.schemas import (
     MinPartAmountIn,
     MinPartAmountList,
@@ -49,10 +48,9 @@ def get_min_part_amount(currency: str, context: Context, member: CurrentMember) 
 def set_min_part_amount(
     currency: str,
     body: MinPartAmountIn,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The operator sets the smallest note or split part allowed in a currency (0 lifts it). Notes
     already smaller stay as they are: they may still be paid, moved whole, or split into parts that
@@ -62,4 +60,4 @@ def set_min_part_amount(
     def action() -> Answer:
         return 200, apply_min_part_amount(context, member, code, body.amount)
 
-    return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
+    return write.run(member, body, action)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from service.api.context import AppContext
-from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
-from service.api.idempotency import run_idempotent
+from service.api.deps import Context, CurrentMember, IdempotentWrite, Operator, Write
 from service.api.members.queries import find_member, member_out, member_status
 from service.api.members.schemas import (
     MemberCreate,
@@ -34,17 +33,16 @@ router = APIRouter(prefix="/v1/members", tags=["members"])
 @router.post("", status_code=201, response_model=MemberCreated)
 def onboard(
     body: MemberCreate,
-    request: Request,
+    write: Write,
     context: Context,
     operator: Operator,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Onboard a member; its API key is in this answer only."""
 
     def action() -> tuple[int, MemberCreated]:
         return 201, onboard_member(context, operator, body.name, body.roles, body.address)
 
-    return run_idempotent(context, operator, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(operator, body, action)
 
 
 @router.get("", response_model=MemberList)
@@ -64,8 +62,7 @@ def _change_status(
     context: Context,
     operator: ApiMember,
     member_id: str,
-    request: Request,
-    idempotency_key: str | None,
+    write: IdempotentWrite,
     suspend: bool,
 ) -> JSONResponse:
     def action() -> Answer:
@@ -86,31 +83,29 @@ def _change_status(
 
         return transact(context, operator, status_changed_answer, {"member_id": target.id}, call)
 
-    return run_idempotent(context, operator, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(operator, None, action)
 
 
 @router.post("/{member_id}/suspend", response_model=MemberStatusChanged)
 def suspend(
     member_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     operator: Operator,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
-    return _change_status(context, operator, member_id, request, idempotency_key, suspend=True)
+    return _change_status(context, operator, member_id, write, suspend=True)
 
 
 @router.post("/{member_id}/reinstate", response_model=MemberStatusChanged)
 def reinstate(
     member_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     operator: Operator,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
-    return _change_status(context, operator, member_id, request, idempotency_key, suspend=False)
+    return _change_status(context, operator, member_id, write, suspend=False)
 
 
 def status_changed_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -13,12 +13,12 @@ from service.api.context import AppContext
 from service.api.deps import (
     Context,
     CurrentMember,
-    IdempotencyKey,
+    IdempotentWrite,
     Obligor,
     Operator,
+    Write,
 )
 from service.api.financing.queries import min_part_amount
-from service.api.idempotency import run_idempotent
 from service.api.members.queries import (
     require_acting_member_active,
     require_active_member,
@@ -56,10 +56,9 @@ def _chain_now(context: AppContext) -> int:
 @router.post("", status_code=201, response_model=WriteResult)
 def issue(
     body: NoteIssue,
-    request: Request,
+    write: Write,
     context: Context,
     member: Obligor,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Issue a pending root note to a supplier, within the obligor's credit limit."""
 
@@ -118,7 +117,7 @@ def issue(
             ),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 def issued_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
@@ -177,10 +176,9 @@ def _check_movable(context: AppContext, note: Note) -> None:
 
 def _answer(
     raw_id: str,
-    request: Request,
+    write: IdempotentWrite,
     context: AppContext,
     member: ApiMember,
-    idempotency_key: str | None,
     check: str,
 ) -> JSONResponse:
     def action() -> Answer:
@@ -201,57 +199,53 @@ def _answer(
             context, member, note_answer, {"note_ids": [note.id]}, lambda account: fn(account, note.id)
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(member, None, action)
 
 
 @router.post("/{note_id}/accept", response_model=WriteResult)
 def accept(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The named holder accepts a pending note."""
-    return _answer(note_id, request, context, member, idempotency_key, "accept")
+    return _answer(note_id, write, context, member, "accept")
 
 
 @router.post("/{note_id}/reject", response_model=WriteResult)
 def reject(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The named holder rejects a pending note."""
-    return _answer(note_id, request, context, member, idempotency_key, "reject")
+    return _answer(note_id, write, context, member, "reject")
 
 
 @router.post("/{note_id}/revoke", response_model=WriteResult)
 def revoke(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The obligor withdraws a pending note."""
     require_role(member, CORE_ENTERPRISE)
-    return _answer(note_id, request, context, member, idempotency_key, "revoke")
+    return _answer(note_id, write, context, member, "revoke")
 
 
 @router.post("/{note_id}/transfer", response_model=WriteResult)
 def transfer(
     note_id: str,
     body: NoteTransfer,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The holder passes the whole note to another member."""
 
@@ -273,17 +267,16 @@ def transfer(
             lambda account: context.ledger.transfer(account, note.id, to),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 @router.post("/{note_id}/split", response_model=WriteResult)
 def split(
     note_id: str,
     body: NoteSplitIn,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The holder splits a note into parts whose amounts sum to the note's."""
 
@@ -322,17 +315,16 @@ def split(
             context, member, note_answer, {}, lambda account: context.ledger.split(account, note.id, parts)
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 @router.post("/{note_id}/freeze", response_model=WriteResult)
 def freeze(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
     body: NoteFreeze | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The operator freezes a note (dispute, court order)."""
     reason = (body or NoteFreeze()).reason
@@ -351,16 +343,15 @@ def freeze(
             lambda account: context.ledger.freeze(account, note.id, reason.encode()),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 @router.post("/{note_id}/unfreeze", response_model=WriteResult)
 def unfreeze(
     note_id: str,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
-    idempotency_key: IdempotencyKey = None,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The operator lifts a freeze."""
@@ -377,7 +368,7 @@ def unfreeze(
             lambda account: context.ledger.unfreeze(account, note.id),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, None, action)
+    return write.run(member, None, action)
 
 
 # ------------------------------------------------------------------ reads

@@ -24,8 +24,7 @@ from web3 import Web3
 
 from service.api.auth import SUSPENDED_LEDGER_FUNCTIONS, member_suspended
 from service.api.context import AppContext
-from service.api.deps import Context, CurrentMember, IdempotencyKey
-from service.api.idempotency import run_idempotent
+from service.api.deps import Context, CurrentMember, Write
 from service.api.notes.schemas import WriteResult
 from service.api.problems import ProblemError
 from service.api.relay import budget as relay_budget
@@ -277,9 +276,9 @@ def relayed_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]
 def relay(
     body: RelayIn,
     request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Relay a forward request the self-custodied caller signed (from /v1/relay/prepare): checked,
     simulated, then sent by the gateway's relayer through the ledger's forwarder. Answers like the
@@ -305,4 +304,4 @@ def relay(
             relay_budget.release(context, reserved)  # refused by its estimate: nothing was sent
             raise
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)

@@ -11,16 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.auth import sees_everything
 from service.api.context import AppContext
-from service.api.deps import Context, CurrentMember, IdempotencyKey, Operator
+from service.api.deps import Context, CurrentMember, Operator, Write
 from service.api.financing.queries import require_token
-from service.api.idempotency import run_idempotent
 from service.api.members.queries import find_member, member_status
 from service.api.params import Currency
 from service.api.problems import ProblemError, revert_problem
@@ -89,10 +88,9 @@ def list_tokens(context: Context, _member: CurrentMember) -> TokenList:
 @router.post("/v1/settlement-tokens", response_model=TokenWrite, status_code=201)
 def register_token(
     body: TokenRegister,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Deploy the settlement token of a currency and register it with the ledger (once per currency)."""
 
@@ -111,7 +109,7 @@ def register_token(
             *registration_steps(context, body.currency, decimals=body.decimals),
         )
 
-    return run_idempotent(context, member, idempotency_key, "POST", request.url.path, body, action)
+    return write.run(member, body, action)
 
 
 def token_registered_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
@@ -181,42 +179,24 @@ def _movement(
 def deposit(
     currency: Currency,
     body: TokenMovement,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The settlement bank received `amount` from a member: mint it as settlement tokens."""
-    return run_idempotent(
-        context,
-        member,
-        idempotency_key,
-        "POST",
-        request.url.path,
-        body,
-        lambda: _movement(context, member, currency, body, deposit=True),
-    )
+    return write.run(member, body, lambda: _movement(context, member, currency, body, deposit=True))
 
 
 @router.post("/v1/settlement-tokens/{currency}/withdrawals", response_model=AccountWrite)
 def withdraw(
     currency: Currency,
     body: TokenMovement,
-    request: Request,
+    write: Write,
     context: Context,
     member: Operator,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The settlement bank paid `amount` out to a member: burn that many of its tokens."""
-    return run_idempotent(
-        context,
-        member,
-        idempotency_key,
-        "POST",
-        request.url.path,
-        body,
-        lambda: _movement(context, member, currency, body, deposit=False),
-    )
+    return write.run(member, body, lambda: _movement(context, member, currency, body, deposit=False))
 
 
 @router.get("/v1/settlement-tokens/{currency}/accounts/{member_id}", response_model=AccountOut)
@@ -232,10 +212,9 @@ def get_account(currency: Currency, member_id: str, context: Context, member: Cu
 def set_allowance(
     currency: Currency,
     body: AllowanceSet,
-    request: Request,
+    write: Write,
     context: Context,
     member: CurrentMember,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Set how much of the caller's settlement tokens the ledger may take: the price of discount
     offers it accepts as financier, its payments at maturity as obligor."""
@@ -251,4 +230,4 @@ def set_allowance(
             lambda account: token.approve(account, context.ledger.address, body.amount),
         )
 
-    return run_idempotent(context, member, idempotency_key, "PUT", request.url.path, body, action)
+    return write.run(member, body, action)
