@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -334,7 +334,6 @@ def _job_answer(response: JSONResponse) -> JSONResponse:
 )
 def settle_root(
     root_id: str,
-    request: Request,
     write: Write,
     context: Context,
     member: Obligor,

@@ -18,7 +18,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from web3 import Web3
 
@@ -275,7 +275,6 @@ def relayed_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]
 @router.post("", response_model=WriteResult)
 def relay(
     body: RelayIn,
-    request: Request,
     write: Write,
     context: Context,
     member: CurrentMember,
