@@ -32,6 +32,25 @@ NOTE_ID = re.compile(r"^[0-9]+$")
 FACE = 1_000_000
 
 
+def wait_until_answering(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, seconds: float, pause: float = 0.1
+) -> None:
+    """Wait until the gateway `process` answers 200 at `url`; fail the test (with its log) if it
+    exits or does not answer within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"gateway exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"gateway not answering {url} in time:\n{log_path.read_text()}")
+        time.sleep(pause)
+
+
 def _env(rpc_url: str, schema: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDCHAIN_")}
     env.update(
@@ -111,18 +130,7 @@ def _gateway(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gateway exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gateway not ready in time:\n{log_path.read_text()}")
-            time.sleep(0.1)
+        wait_until_answering(process, f"{base}/readyz", log_path, 60)
         yield {
             "base": base,
             "rpc_url": rpc_url,

@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from service.settings import Settings, rate_limits
 from service.setup.bootstrap import bootstrap_gateway
 from tests.anvil import REPO_ROOT, free_port
 from tests.api.conftest import Gateway, _Template, configured_gateway, settings_for
+from tests.api.test_e2e_http import wait_until_answering
 from tests.api.test_flow import problem
 from tests.databases import TestDatabase
 
@@ -206,18 +206,7 @@ def embedded_process(tmp_path: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gateway exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gateway not up in time:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until_answering(process, f"{base}/healthz", log_path, 90, pause=0.2)
         yield base
         assert process.poll() is None, f"the gateway died ({process.returncode}):\n{log_path.read_text()}"
     finally:
