@@ -28,7 +28,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from service.api.app import create_app
+from service.api.app import SUPERVISOR_PID_VARIABLE, create_app
 from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
@@ -554,7 +554,8 @@ def run(
     """Serve the REST gateway. Embedded (default): a fresh in-process chain, the ledger deployed,
     the database reset, the operator key printed and the demo consortium seeded (its API keys
     written to --credentials), in one process. Against a node: --workers N serves from N processes
-    (PostgreSQL only) while this one follows the chain head into the index."""
+    (PostgreSQL only), supervised by this one; one gateway process at a time (the holder of the
+    `follower` lock) follows the chain head into the index, another takes over if it dies."""
     restore_recursion_limit()  # eth-account's py_ecc raised it to 100,000 when it was imported
     _logging(log_level, log_format)
     settings = _settings(rpc_url=rpc_url, database_url=database_url, workers=workers)
@@ -604,6 +605,7 @@ def run(
             create_app(context),
             host=host,
             port=port,
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
             log_level=log_level.lower(),
             log_config=None,
             access_log=False,
@@ -621,31 +623,29 @@ seconds of CPU on imports."""
 
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log_format: str) -> None:
     """`settings.workers` uvicorn processes, each with a context of its own built from the
-    environment (`service.api.app:worker_app`), and the index follower in this process."""
+    environment (`service.api.app:worker_app`) and a candidate for the index follower role; this
+    process only supervises them (they end when it dies: `service.parent_watch`)."""
     os.environ.update(
         CREDCHAIN_RPC_URL=settings.rpc_url,
         CREDCHAIN_DATABASE_URL=settings.database_url,
         CREDCHAIN_LOG_LEVEL=log_level,
         CREDCHAIN_LOG_FORMAT=log_format,
+        **{SUPERVISOR_PID_VARIABLE: str(os.getpid())},
     )
-    context = build_context(settings)
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
-    typer.echo(f"{settings.workers} worker processes; this process follows the chain head")
-    context.start()
-    try:
-        uvicorn.run(
-            "service.api.app:worker_app",
-            factory=True,
-            workers=settings.workers,
-            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-            host=host,
-            port=port,
-            log_level=log_level.lower(),
-            log_config=None,
-            access_log=False,
-        )
-    finally:
-        context.close()
+    typer.echo(f"{settings.workers} worker processes; one of them at a time follows the chain head")
+    uvicorn.run(
+        "service.api.app:worker_app",
+        factory=True,
+        workers=settings.workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,
+        access_log=False,
+    )
 
 
 def main() -> None:

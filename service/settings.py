@@ -33,6 +33,23 @@ class Settings(BaseSettings):
     from_block: int = Field(default=0, ge=0)
     confirmations: int = Field(default=0, ge=0)
     poll_interval: float = Field(default=1.0, gt=0)
+    follower_contend_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often a gateway process that does not follow the chain head tries to take "
+        "the follower role (so another takes over this soon after the follower's process dies)",
+    )
+    follower_max_backoff_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="longest wait of the head follower after failures (node or database away)",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="a worker process stopping (or orphaned by its supervisor) lets requests in flight "
+        "finish this long; it exits at most 2 s later in any case",
+    )
     master_secret: SecretStr = SecretStr(DEMO_MASTER_SECRET)
     key_kdf_iterations: int = Field(default=100_000, ge=1, description="PBKDF2 rounds of custodial keys")
     write_wait_seconds: float = Field(default=10.0, ge=0)

@@ -123,6 +123,7 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)
+        self.metrics.watch_follower(lambda: self.index_role() == "follower")
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
 
@@ -206,12 +207,28 @@ class AppContext:
         is indexing already."""
         return self.index.index_batch()
 
+    def index_role(self) -> str:
+        """This process's part in keeping the index at the chain head: "inline" (each request
+        indexes its own block, nothing follows: embedded mode), "follower" (it follows the head),
+        "standby" (another process follows; this one takes over if that one stops) or "none" (not
+        started)."""
+        if self.sync_indexing:
+            return "inline"
+        if self.follower is None:
+            return "none"
+        return "follower" if self.follower.active else "standby"
+
     def start(self) -> None:
         """Start following the chain head in the background (not with `sync_indexing`), and deleting
         expired idempotency records."""
         if not self.sync_indexing:
             if self.follower is None:
-                self.follower = IndexFollower(self.index, self.settings.poll_interval)
+                self.follower = IndexFollower(
+                    self.index,
+                    self.settings.poll_interval,
+                    contend_seconds=self.settings.follower_contend_seconds,
+                    max_backoff=self.settings.follower_max_backoff_seconds,
+                )
             self.follower.start()
         if self.settings.idempotency_sweep_seconds > 0:
             if self.sweeper is None:

@@ -62,6 +62,20 @@ class _IndexerCollector(Collector):
         )
 
 
+class _FollowerCollector(Collector):
+    """Whether this process follows the chain head (holds the follower role)."""
+
+    def __init__(self, active: Callable[[], bool]) -> None:
+        self._active = active
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "credchain_follower_active",
+            "1 if this gateway process follows the chain head into the index (the follower role), else 0",
+            value=1 if self._active() else 0,
+        )
+
+
 class Metrics:
     """The registry and instruments of one gateway."""
 
@@ -88,12 +102,19 @@ class Metrics:
             registry=self.registry,
         )
         self._indexer_registered = False
+        self._follower_registered = False
 
     def watch_indexer(self, indexer: Indexer, head: Callable[[], int]) -> None:
         """Report `indexer`'s position at every scrape (once per registry)."""
         if not self._indexer_registered:
             self.registry.register(_IndexerCollector(indexer, head))
             self._indexer_registered = True
+
+    def watch_follower(self, active: Callable[[], bool]) -> None:
+        """Report at every scrape whether this process holds the follower role (`active()`)."""
+        if not self._follower_registered:
+            self.registry.register(_FollowerCollector(active))
+            self._follower_registered = True
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger("credchain.api")
 
@@ -33,6 +34,9 @@ class ProcessLocks:
         self._local: dict[str, threading.Lock] = {}
         self._dedicated = set(dedicated)
         self._connections: dict[str, Connection] = {}
+        self._kept: dict[str, Connection] = {}
+        """Locks taken by `try_keep`, each on its connection."""
+        self._kept_guard = threading.Lock()
 
     @property
     def shared(self) -> bool:
@@ -118,7 +122,68 @@ class ProcessLocks:
             conn.invalidate()
             self._connections.pop(name, None)
 
+    def try_keep(self, name: str) -> bool:
+        """Take the lock `name` without waiting if it is free, and keep it across calls until
+        `let_go(name)`, `close` or the loss of its connection (one of its own, named
+        `credchain-<name>:<pid>` in pg_stat_activity while it holds the lock); whether this process
+        holds it now. While it is held each call pings its connection: a terminated backend (its
+        lock freed, maybe taken by another process) raises, the connection dropped, and the next
+        call contends again. Without a database (one process): always True."""
+        if self._engine is None:
+            return True
+        with self._kept_guard:
+            kept = self._kept.get(name)
+            if kept is not None:
+                try:
+                    kept.execute(text("SELECT 1"))
+                except DBAPIError:
+                    self._drop_kept(name)
+                    raise
+                return True
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                held = bool(
+                    conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key(name)}).scalar()
+                )
+                if held:
+                    conn.execute(
+                        text("SELECT set_config('application_name', :app, false)"),
+                        {"app": f"credchain-{name}:{os.getpid()}"},
+                    )
+                    self._kept[name] = conn
+                    return True
+            except DBAPIError:
+                conn.invalidate()
+                conn.close()
+                raise
+            conn.close()
+            return False
+
+    def let_go(self, name: str) -> None:
+        """Release a lock taken by `try_keep` (nothing if it is not held)."""
+        with self._kept_guard:
+            conn = self._kept.pop(name, None)
+            if conn is None:
+                return
+            try:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:key), set_config('application_name', '', false)"),
+                    {"key": self._key(name)},
+                )
+            except Exception:
+                log.warning("could not release the lock %s; dropping its connection", name, exc_info=True)
+                conn.invalidate()
+            conn.close()
+
+    def _drop_kept(self, name: str) -> None:
+        conn = self._kept.pop(name)
+        log.warning("lost the connection holding the lock %s; dropping it", name)
+        conn.invalidate()
+        conn.close()
+
     def close(self) -> None:
+        for name in list(self._kept):
+            self.let_go(name)
         for conn in self._connections.values():
             conn.close()
         self._connections.clear()

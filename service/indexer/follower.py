@@ -6,6 +6,7 @@ blocks it applied."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 
@@ -142,33 +143,94 @@ class IndexCoordinator:
             self._release()
 
 
+FOLLOWER_LOCK = "follower"
+"""The `ProcessLocks` name kept (`try_keep`) by the one gateway process that follows the chain head."""
+
+FIRST_BACKOFF = 0.25
+"""Seconds the follower waits after its first failure in a row; doubled after each further one."""
+
+
+def follower_backoff(failures: int, cap: float, rng: random.Random) -> float:
+    """Seconds to wait after `failures` failures in a row: 0.25, 0.5, 1, ... but never more than
+    `cap`, each drawn between half of it and all of it (jitter: processes that failed together do not
+    retry together)."""
+    ceiling = min(cap, FIRST_BACKOFF * 2 ** min(max(failures, 1) - 1, 16))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
 class IndexFollower(BackgroundThread):
     """Keeps the index at the chain head in a background thread (blocks written by anybody), taking
     the `indexer` lock for every batch, so that it never races the requests that index their own
     blocks (`IndexCoordinator.wait_indexed`) in this or another process. After a batch it looks
-    again at once; when idle it polls the node every `poll_interval` seconds."""
+    again at once; when idle it polls the node every `poll_interval` seconds.
+
+    On PostgreSQL every gateway process runs one, but only the holder of the `follower` lock
+    (`ProcessLocks.try_keep`, on a connection of its own) follows: the others try to take it every
+    `contend_seconds`, so when the holder dies (its connection closes, PostgreSQL frees the lock) or
+    loses its connection, another process takes over within a few seconds. The role only saves
+    work (one process polls the node): the `indexer` lock keeps two followers from racing anyway.
+    After a failure it waits `follower_backoff`, at most `max_backoff` seconds."""
 
     thread_name = "credchain-index-follower"
 
-    def __init__(self, coordinator: IndexCoordinator, poll_interval: float) -> None:
+    def __init__(
+        self,
+        coordinator: IndexCoordinator,
+        poll_interval: float,
+        *,
+        contend_seconds: float = 2.0,
+        max_backoff: float = 2.0,
+    ) -> None:
         super().__init__()
         self._coordinator = coordinator
         self._poll_interval = poll_interval
+        self._contend_seconds = contend_seconds
+        self._max_backoff = max_backoff
+        self._rng = random.Random()
+        self._active = False
+
+    @property
+    def active(self) -> bool:
+        """Whether this process follows the chain head now (it holds the follower role)."""
+        return self._active
 
     def _run(self) -> None:
+        try:
+            self._follow()
+        finally:
+            self._active = False
+            self._coordinator.locks.let_go(FOLLOWER_LOCK)  # another process takes over at once
+
+    def _has_role(self) -> bool:
+        """Whether this process holds the follower role (taking it if it is free); logs changes."""
+        try:
+            held = self._coordinator.locks.try_keep(FOLLOWER_LOCK)
+        except Exception:
+            if self._active:
+                log.warning("index follower: lost the follower role's connection", exc_info=True)
+            held = False
+        if held != self._active:
+            log.info("index follower: %s the follower role", "took" if held else "lost")
+        self._active = held
+        return held
+
+    def _follow(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            if not self._has_role():
+                self._stop.wait(self._contend_seconds)
+                continue
             try:
                 outcome = self._coordinator.index_batch()
                 failures = 0
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 log.warning("index follower: %s: %s; retrying", type(exc).__name__, exc)
-                self._stop.wait(min(30.0, 0.25 * 2 ** min(failures - 1, 10)))
+                self._stop.wait(follower_backoff(failures, self._max_backoff, self._rng))
                 continue
             except Exception:  # keep following: a bug in one batch must not stop the index for good
                 log.exception("index follower: unexpected error; retrying")
-                self._stop.wait(1.0)
+                self._stop.wait(min(1.0, self._max_backoff))
                 continue
             if outcome is Outcome.IDLE:
                 self._stop.wait(self._poll_interval)

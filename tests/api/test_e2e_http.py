@@ -141,6 +141,8 @@ def _gateway(
             "chain": anvil,
             "log": log_path,
             "pid": process.pid,
+            "port": port,
+            "env": env,
         }
     finally:
         process.terminate()

@@ -29,7 +29,7 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Health)
 def readyz(context: Context) -> JSONResponse:
     """Ready when the database and the node answer and the index is not too far behind."""
-    checks: dict[str, object] = {}
+    checks: dict[str, object] = {"index_role": context.index_role()}
     ready = True
     try:
         with context.engine.connect() as conn:
