@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,20 @@ ORPHAN_EXIT_SECONDS = 4.0
 """The supervisor killed: its workers are gone within this."""
 
 
-@pytest.fixture
-def workers_gateway(anvil: Chain, pg_schema: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    yield from _gateway(anvil, pg_schema, tmp_path, workers=2)
+@pytest.fixture(scope="module")
+def workers_gateway(anvil: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One `credchain run --workers 2` for the module (a start costs seconds): the tests run in file
+    order, the one that kills the supervisor last."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield from _gateway(anvil, schema, tmp_path_factory.mktemp("supervision"), workers=2)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def _alive(pid: int) -> bool:
@@ -122,14 +134,12 @@ def test_workers_end_with_their_killed_supervisor_and_the_port_serves_again(
     workers_gateway: dict[str, Any], tmp_path: Path
 ) -> None:
     gateway = workers_gateway
+    _wait_for(lambda: len(_workers(gateway["pid"])) == 2, 10, "two workers (one may be a replacement)")
     workers = _workers(gateway["pid"])
-    assert len(workers) == 2, workers
 
     os.kill(gateway["pid"], signal.SIGKILL)
     killed = time.monotonic()
-    took = _wait_for(
-        lambda: not any(_alive(pid) for pid in workers), ORPHAN_EXIT_SECONDS, "the workers exit"
-    )
+    took = _wait_for(lambda: not any(_alive(pid) for pid in workers), ORPHAN_EXIT_SECONDS, "the workers exit")
     with socket.socket() as sock:  # as uvicorn binds it: nobody listens on the port any more
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", gateway["port"]))
@@ -138,7 +148,7 @@ def test_workers_end_with_their_killed_supervisor_and_the_port_serves_again(
     log_path = tmp_path / "restarted.log"
     with log_path.open("wb") as log:
         restarted = subprocess.Popen(
-            [*RUN, "--host", "127.0.0.1", "--port", str(gateway["port"]), "--workers", "2"],
+            [*RUN, "--host", "127.0.0.1", "--port", str(gateway["port"]), "--workers", "1"],
             cwd=REPO_ROOT,
             env=gateway["env"],
             stdout=log,
