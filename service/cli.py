@@ -28,7 +28,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from service.api.app import SUPERVISOR_PID_VARIABLE, create_app
+from service.api.app import create_app
 from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
@@ -56,6 +56,7 @@ from service.setup.bootstrap import (
 )
 from service.setup.embedded import embedded_gateway
 from service.setup.seed import DEFAULT_CREDENTIALS
+from service.worker import SUPERVISOR_PID_VARIABLE
 
 app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
 
@@ -623,7 +624,7 @@ seconds of CPU on imports."""
 
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log_format: str) -> None:
     """`settings.workers` uvicorn processes, each with a context of its own built from the
-    environment (`service.api.app:worker_app`) and a candidate for the index follower role; this
+    environment (`service.worker:worker_app`) and a candidate for the index follower role; this
     process only supervises them (they end when it dies: `service.parent_watch`)."""
     os.environ.update(
         CREDCHAIN_RPC_URL=settings.rpc_url,
@@ -635,7 +636,7 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
     typer.echo(f"{settings.workers} worker processes; one of them at a time follows the chain head")
     uvicorn.run(
-        "service.api.app:worker_app",
+        "service.worker:worker_app",
         factory=True,
         workers=settings.workers,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,

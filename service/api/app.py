@@ -31,7 +31,6 @@ from service.api.relay import routes as relay
 from service.api.risk import routes as risk
 from service.api.tokens import routes as settlement_tokens
 from service.logging_setup import configure_logging
-from service.parent_watch import exit_with_parent
 from service.settings import Settings
 
 
@@ -97,23 +96,14 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
     return app
 
 
-SUPERVISOR_PID_VARIABLE = "CREDCHAIN_SUPERVISOR_PID"
-"""Set by `credchain run --workers N` to its own pid, for its workers to end when it dies."""
-
-HARD_EXIT_MARGIN_SECONDS = 2.0
-"""An orphaned worker exits this long after its graceful shutdown should have ended."""
-
-
 def worker_app() -> FastAPI:
-    """The app of one of several uvicorn worker processes (`credchain run --workers N`): a context
-    of its own from the `CREDCHAIN_*` environment, with a candidate for the index follower role
-    (every worker runs one; the holder of the `follower` lock follows the chain head), in a process
-    that ends when its supervisor dies (`service.parent_watch`)."""
+    """The app of one of several uvicorn worker processes (`credchain run --workers N`, through
+    `service.worker`): a context of its own from the `CREDCHAIN_*` environment, with a candidate for
+    the index follower role (every worker runs one; the holder of the `follower` lock follows the
+    chain head)."""
     restore_recursion_limit()  # eth-account's py_ecc raised it to 100,000 when this module was imported
     settings = Settings()
     configure_logging(
         os.environ.get("CREDCHAIN_LOG_LEVEL", "INFO"), os.environ.get("CREDCHAIN_LOG_FORMAT", "json")
     )
-    supervisor = int(os.environ.get(SUPERVISOR_PID_VARIABLE) or os.getppid())
-    exit_with_parent(supervisor, settings.shutdown_grace_seconds + HARD_EXIT_MARGIN_SECONDS)
     return create_app(build_context(settings), close_context=True)

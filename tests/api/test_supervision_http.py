@@ -134,8 +134,13 @@ def test_workers_end_with_their_killed_supervisor_and_the_port_serves_again(
     workers_gateway: dict[str, Any], tmp_path: Path
 ) -> None:
     gateway = workers_gateway
-    _wait_for(lambda: len(_workers(gateway["pid"])) == 2, 10, "two workers (one may be a replacement)")
-    workers = _workers(gateway["pid"])
+
+    def serving() -> list[int]:  # a worker still starting exits as soon as its code runs: not timed
+        log = gateway["log"].read_text()
+        return [pid for pid in _workers(gateway["pid"]) if f"Started server process [{pid}]" in log]
+
+    _wait_for(lambda: len(serving()) == 2, 30, "two workers serve (one may be a replacement)")
+    workers = serving()
 
     os.kill(gateway["pid"], signal.SIGKILL)
     killed = time.monotonic()
