@@ -29,6 +29,7 @@ from service.api.cache.provenance import ProvenanceCache
 from service.api.edge import RateLimitConfig, RateLimiter
 from service.api.metrics import Metrics
 from service.api.params import is_currency_code
+from service.api.write_capacity import WriteCapacity
 from service.db.locks import ProcessLocks
 from service.db.session import make_engine, make_session_factory
 from service.indexer.follower import INDEXER_LOCK, IndexCoordinator, IndexFollower
@@ -103,6 +104,8 @@ class AppContext:
     """This process's runner of settlement jobs (service.api.financing.settlement_jobs), while the
     app runs."""
     rate_limiter: RateLimiter = field(init=False)
+    writes: WriteCapacity = field(init=False)
+    """The threads writes run on, apart from the request threads (`service.api.write_capacity`)."""
     """Per-key and per-address request limits (`service.api.edge`), from `settings`."""
     _relayer: LocalAccount | None = None
 
@@ -124,6 +127,7 @@ class AppContext:
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
+        self.writes = WriteCapacity(self.settings.write_concurrency, self.settings.write_queue)
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
 
     def head_block(self) -> int:
@@ -229,6 +233,7 @@ class AppContext:
 
     def close(self) -> None:
         self.stop()
+        self.writes.shutdown()
         self.locks.close()
         self.engine.dispose()
         if self.read_engine is not None and self.read_engine is not self.engine:
