@@ -53,27 +53,35 @@ ERROR_PAUSE = 0.1
 class PromptTuner:
     """Whether a new waiter should look its receipt up promptly (for `RECEIPT_PROMPT_SECONDS`):
     yes while recent prompt phases found it, no after `misses` in a row (a node with a block
-    period), except one waiter in `probe_every`, which finds out whether that still holds."""
+    period), except one waiter in `probe_every`, which finds out whether that still holds; and at
+    most `concurrent` waiters at once (a burst of writes waits for the block, not each polling)."""
 
-    def __init__(self, misses: int = 4, probe_every: int = 32) -> None:
+    def __init__(self, misses: int = 4, probe_every: int = 32, concurrent: int = 8) -> None:
         self._misses_allowed = misses
         self._probe_every = probe_every
+        self._concurrent = concurrent
         self._missed = 0
         self._skipped = 0
+        self._prompting = 0
         self._lock = threading.Lock()
 
     def should_prompt(self) -> bool:
+        """Whether the next waiter prompts now; if so it must call `record` when done."""
         with self._lock:
-            if self._missed < self._misses_allowed:
-                return True
-            self._skipped += 1
-            if self._skipped >= self._probe_every:
+            if self._prompting >= self._concurrent:
+                return False
+            if self._missed >= self._misses_allowed:
+                self._skipped += 1
+                if self._skipped < self._probe_every:
+                    return False
                 self._skipped = 0
-                return True
-            return False
+            self._prompting += 1
+            return True
 
     def record(self, found: bool) -> None:
+        """A prompt phase ended: whether it found the receipt."""
         with self._lock:
+            self._prompting = max(0, self._prompting - 1)
             self._missed = 0 if found else self._missed + 1
 
 
@@ -81,6 +89,10 @@ class PromptTuner:
 class _Waiter:
     found: threading.Event = field(default_factory=threading.Event)
     receipt: dict[str, Any] | None = None
+    checked: bool = False
+    """Its receipt was looked up once it was registered (so a block mined before the follower
+    came to it cannot be missed); if the node could not be asked then, the follower looks it up
+    after its next successful step."""
 
 
 class BlockReceipts:
@@ -121,7 +133,7 @@ class BlockReceipts:
         with self._lock:
             self._waiters.setdefault(key, []).append(waiter)
         try:
-            found = self._prompt(tx_hash, started)
+            found = self._prompt(tx_hash, started, waiter)
             if found is not None:
                 return found
             self._ensure_follower()
@@ -133,7 +145,7 @@ class BlockReceipts:
                 if waiter.found.wait(min(self.fallback_seconds, remaining)):
                     assert waiter.receipt is not None
                     return waiter.receipt
-                found = self._look_up(tx_hash)
+                found, _asked = self._look_up(tx_hash)
                 if found is not None:
                     return found
                 self._ensure_follower()  # it may have ended after an idle spell
@@ -149,33 +161,33 @@ class BlockReceipts:
         with self._lock:
             return sum(len(w) for w in self._waiters.values())
 
-    def _prompt(self, tx_hash: str, started: float) -> dict[str, Any] | None:
+    def _prompt(self, tx_hash: str, started: float, waiter: _Waiter) -> dict[str, Any] | None:
         """One direct look-up, repeated promptly while the tuner says it pays off."""
         prompt = self.tuner.should_prompt()
-        found = self._look_up(tx_hash)
-        if not prompt or found is not None:
-            if prompt:
-                self.tuner.record(True)
-            return found
-        pauses = prompt_pauses()
-        while found is None:
-            elapsed = time.monotonic() - started
-            if elapsed >= RECEIPT_PROMPT_SECONDS:
-                break
-            time.sleep(min(next(pauses), RECEIPT_PROMPT_SECONDS - elapsed))
-            found = self._look_up(tx_hash)
-        self.tuner.record(found is not None)
+        found, asked = self._look_up(tx_hash)
+        if prompt and found is None:
+            pauses = prompt_pauses()
+            while found is None:
+                elapsed = time.monotonic() - started
+                if elapsed >= RECEIPT_PROMPT_SECONDS:
+                    break
+                time.sleep(min(next(pauses), RECEIPT_PROMPT_SECONDS - elapsed))
+                found, asked_again = self._look_up(tx_hash)
+                asked = asked or asked_again
+        if prompt:
+            self.tuner.record(found is not None)
+        waiter.checked = asked
         return found
 
-    def _look_up(self, tx_hash: str) -> dict[str, Any] | None:
-        """The receipt if the node has it; None if not yet, or if the node cannot be asked now
-        (transient: the follower and the next look-up try again)."""
+    def _look_up(self, tx_hash: str) -> tuple[dict[str, Any] | None, bool]:
+        """The receipt if the node has it (None if not yet), and whether the node could be asked
+        (a node away is transient: the follower and the next look-up try again)."""
         try:
             found = self._request("eth_getTransactionReceipt", [tx_hash])
         except LedgerUnavailable as exc:
             self.last_error = exc
-            return None
-        return dict(found) if found is not None else None
+            return None, False
+        return (dict(found) if found is not None else None), True
 
     # ------------------------------------------------------------------ following the head
     def _ensure_follower(self) -> None:
@@ -221,6 +233,22 @@ class BlockReceipts:
             self._last_block = number
             self.last_error = None
             self._wake(receipts)
+        self._check_unchecked()
+
+    def _check_unchecked(self) -> None:
+        """Look up at once the receipts of waiters whose own look-up found the node away (their
+        transactions may be in blocks mined before the follower's)."""
+        with self._lock:
+            unchecked = {h: ws for h, ws in self._waiters.items() if any(not w.checked for w in ws)}
+        if not unchecked:
+            return
+        hashes = list(unchecked)
+        found = self._batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        self._wake([r for r in found if r])
+        with self._lock:
+            for waiters in unchecked.values():
+                for waiter in waiters:
+                    waiter.checked = True
 
     def _receipts_of(self, number: int) -> list[dict[str, Any]]:
         if self._block_receipts_supported:
