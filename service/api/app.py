@@ -92,8 +92,8 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         risk,
         ops,
     ):
+        document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`
         app.include_router(module.router)
-    document_write_routes(app, idempotent_write)  # the 202 of `Prefer: respond-async`
     if context.chain.kind == "in-process":
         app.include_router(dev.router)  # /v1/dev/clock: not mounted on a node
     return app

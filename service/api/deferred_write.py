@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
@@ -150,10 +150,11 @@ def _log_background_failure(future: Future[JSONResponse]) -> None:
         log.warning("background write failed: %s: %s", type(exc).__name__, exc)
 
 
-def document_write_routes(app: FastAPI, dependency: Callable[..., Any]) -> None:
+def document_write_routes(router: APIRouter, dependency: Callable[..., Any]) -> None:
     """Add `WRITE_RESPONSES` (202 with `Prefer: respond-async`) to the OpenAPI of every route of
-    `app` that depends on `dependency` (the write flow), once, in one place."""
-    for route in app.routes:
+    `router` that depends on `dependency` (the write flow), in one place (before the router is
+    included in an app; again is a no-op)."""
+    for route in router.routes:
         if isinstance(route, APIRoute) and _depends_on(route.dependant, dependency):
             for status, response in WRITE_RESPONSES.items():
                 if status in route.responses:  # the route's own (e.g. a settlement job's 202)
@@ -162,7 +163,6 @@ def document_write_routes(app: FastAPI, dependency: Callable[..., Any]) -> None:
                 route.response_fields[status] = create_model_field(
                     name=f"Response_{status}_{route.unique_id}", type_=response["model"], mode="serialization"
                 )
-    app.openapi_schema = None
 
 
 def _depends_on(dependant: Any, dependency: Callable[..., Any]) -> bool:
