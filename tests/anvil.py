@@ -51,7 +51,9 @@ class AnvilNode:
             self.process.wait(timeout=10)
 
 
-def start_anvil(port: int | None = None, timeout: float = 30.0, args: tuple[str, ...] = ()) -> AnvilNode:
+def start_anvil(
+    port: int | None = None, timeout: float = 30.0, args: tuple[str, ...] = (), gas_limit: int = 100_000_000
+) -> AnvilNode:
     """Start anvil on `port` (a free one by default), with extra command-line `args` (e.g.
     `("--block-time", "1")`: a block period instead of automine), and wait until it answers."""
     if not ANVIL_BIN.exists():
@@ -66,7 +68,7 @@ def start_anvil(port: int | None = None, timeout: float = 30.0, args: tuple[str,
             str(port),
             "--quiet",
             "--gas-limit",
-            "100000000",
+            str(gas_limit),
             "--balance",
             "10000000000",
             *args,
