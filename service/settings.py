@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="writes run at once per gateway process, on threads of their own (waiting for their "
         "block does not hold a request thread)",
     )
+    write_active: int = Field(
+        default=4,
+        ge=1,
+        description="of the writes running, how many work at once (the others wait for their block "
+        "or the index): few, so that reads are not left waiting for the interpreter",
+    )
     write_queue: int = Field(
         default=64,
         ge=0,

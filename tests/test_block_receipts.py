@@ -139,7 +139,7 @@ def test_a_transaction_never_mined_times_out(slow_node: AnvilNode) -> None:
     with pytest.raises(TransactionTimeout, match="no receipt for 0x"):
         receipts.wait("0x" + "ab" * 32, 0.5)
     assert 0.5 <= time.monotonic() - started < 2.0
-    assert receipts.waiting() == 0
+    assert receipts.waiters() == 0
 
 
 def test_a_node_away_for_a_while_is_asked_again_until_the_receipt_is_found(slow_node: AnvilNode) -> None:

@@ -40,6 +40,7 @@ from service.ledger.forwarder import ForwarderClient
 from service.ledger.jsonrpc import prompt_receipts
 from service.ledger.keyring import Keyring
 from service.ledger.nonces import SharedNonces
+from service.ledger.waiting import waiting
 from service.settings import Settings, require_master_secret
 
 if TYPE_CHECKING:
@@ -127,7 +128,9 @@ class AppContext:
     def __post_init__(self) -> None:
         self.metrics.watch_indexer(self.indexer, self.head_block)
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
-        self.writes = WriteCapacity(self.settings.write_concurrency, self.settings.write_queue)
+        self.writes = WriteCapacity(
+            self.settings.write_concurrency, self.settings.write_queue, self.settings.write_active
+        )
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
 
     def head_block(self) -> int:
@@ -203,7 +206,8 @@ class AppContext:
     def wait_indexed(self, block: int) -> bool:
         """Wait (up to `write_wait_seconds`) until the index has applied `block`; whether it has
         (`service.indexer.follower.IndexCoordinator.wait_indexed`)."""
-        return self.index.wait_indexed(block, self.settings.write_wait_seconds)
+        with waiting():  # a write waiting here lets another work (service.api.write_capacity)
+            return self.index.wait_indexed(block, self.settings.write_wait_seconds)
 
     def index_batch(self) -> Outcome | None:
         """One batch towards the head (the follower's step); None if another thread of this process

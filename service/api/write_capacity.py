@@ -7,6 +7,11 @@ write routes' handlers only check and hand the write over (`service.api.deps.Ide
 it runs on `WriteCapacity`'s own bounded thread pool (`write_concurrency` threads per process,
 made on first use), and the handler's thread is free again within microseconds.
 
+Of the writes running, at most `write_active` work at once (check, estimate, sign, send, build
+the answer): a write waiting for its block or the index (`service.ledger.waiting.waiting`) lets
+another one work meanwhile. Hundreds of threads all busy in one Python process would take turns
+at the interpreter lock with the event loop, and every read would wait its turn behind them.
+
 At most `write_concurrency + write_queue` writes are admitted at once per process; one more is
 answered `503 gateway-busy` with Retry-After at once, never queued without bound.
 """
@@ -15,11 +20,13 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from service.api.problems import ProblemError
+from service.ledger.waiting import waits_marked_by
 
 T = TypeVar("T")
 
@@ -41,8 +48,9 @@ class WriteCapacity:
     variables (request id, broadcast journal) on one of `concurrency` threads, or raises
     `gateway-busy` when `concurrency + queue` writes are admitted already."""
 
-    def __init__(self, concurrency: int, queue: int) -> None:
+    def __init__(self, concurrency: int, queue: int, active: int | None = None) -> None:
         self.concurrency = concurrency
+        self._active = threading.Semaphore(active or concurrency)
         self.limit = concurrency + queue
         self._admitted = 0
         self._lock = threading.Lock()
@@ -65,13 +73,31 @@ class WriteCapacity:
             self._admitted += 1
             executor = self._executor
         context = contextvars.copy_context()
+
+        def working() -> T:
+            self._active.acquire()
+            try:
+                with waits_marked_by(self._waiting):
+                    return fn()
+            finally:
+                self._active.release()
+
         try:
-            future = executor.submit(context.run, fn)
+            future = executor.submit(context.run, working)
         except BaseException:
             self._release()
             raise
         future.add_done_callback(lambda _done: self._release())
         return future
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """While a write only waits, another may work."""
+        self._active.release()
+        try:
+            yield
+        finally:
+            self._active.acquire()
 
     def _release(self) -> None:
         with self._lock:

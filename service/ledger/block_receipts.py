@@ -30,6 +30,7 @@ from typing import Any
 
 from service.ledger.errors import LedgerError, LedgerUnavailable, TransactionTimeout
 from service.ledger.jsonrpc import RECEIPT_PROMPT_SECONDS, prompt_pauses
+from service.ledger.waiting import waiting
 
 log = logging.getLogger(__name__)
 
@@ -137,27 +138,31 @@ class BlockReceipts:
             if found is not None:
                 return found
             self._ensure_follower()
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    detail = f": {self.last_error}" if self.last_error is not None else ""
-                    raise TransactionTimeout(f"no receipt for {tx_hash}{detail}")
-                if waiter.found.wait(min(self.fallback_seconds, remaining)):
-                    assert waiter.receipt is not None
-                    return waiter.receipt
-                found, _asked = self._look_up(tx_hash)
-                if found is not None:
-                    return found
-                self._ensure_follower()  # it may have ended after an idle spell
+            with waiting():
+                return self._wait_woken(tx_hash, waiter, deadline)
         finally:
             with self._lock:
-                waiting = self._waiters.get(key, [])
-                if waiter in waiting:
-                    waiting.remove(waiter)
-                if not waiting:
+                waiting_here = self._waiters.get(key, [])
+                if waiter in waiting_here:
+                    waiting_here.remove(waiter)
+                if not waiting_here:
                     self._waiters.pop(key, None)
 
-    def waiting(self) -> int:
+    def _wait_woken(self, tx_hash: str, waiter: _Waiter, deadline: float) -> dict[str, Any]:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                detail = f": {self.last_error}" if self.last_error is not None else ""
+                raise TransactionTimeout(f"no receipt for {tx_hash}{detail}")
+            if waiter.found.wait(min(self.fallback_seconds, remaining)):
+                assert waiter.receipt is not None
+                return waiter.receipt
+            found, _asked = self._look_up(tx_hash)
+            if found is not None:
+                return found
+            self._ensure_follower()  # it may have ended after an idle spell
+
+    def waiters(self) -> int:
         with self._lock:
             return sum(len(w) for w in self._waiters.values())
 
