@@ -36,6 +36,18 @@ approves and which grants the core a limit) and a few suppliers; issue and accep
     .venv/bin/python scripts/bench_api.py [--workers 2] [--splits 200] [--writers 4] [--rounds 5]
         [--readers 50] [--rate 4] [--seconds 15] [--reads 3000]
 
+With --block-time T (e.g. 2, a QBFT block period) the run measures a slow chain instead of (a)-(c):
+anvil with a high block gas limit, automining first, then mining a block every T seconds
+(`evm_setIntervalMining`), the same gateway throughout. Per phase, --clients (500) concurrent
+clients each send one split (each of its own active note, prepared beforehand through the API)
+while --readers clients read GET /v1/notes/{id} in an open loop (--rate each). Reported per phase:
+for the answered writes, in which block after the head at sending they were mined (1st, 2nd,
+later), answer latency p50/p99, and the GET note latency while writes were in flight; automine is
+the in-run reference. Goals (T > 0 phase): every write mined in the first or second block after it
+was sent; GET note p99 < 50 ms.
+
+    .venv/bin/python scripts/bench_api.py --block-time 2 [--clients 500] [--readers 50] [--rate 4]
+
 Needs PostgreSQL (CREDCHAIN_TEST_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 Exits 1 if a goal is missed (gateway/raw split ratio >= 0.70; open-loop note and provenance p99
 < 50 ms), unless --no-check. The last line printed is one JSON object with the results.
@@ -401,6 +413,286 @@ def _read_latency(
     return opened, closed
 
 
+# ---------------------------------------------------------------------------- slow blocks
+def _rpc(url: str, method: str, params: list[Any]) -> Any:
+    answer = requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=10
+    )
+    answer.raise_for_status()
+    body = answer.json()
+    if "error" in body:
+        raise RuntimeError(f"{method}: {body['error']}")
+    return body.get("result")
+
+
+class HeadWatch:
+    """The node's head block, looked up every 10 ms in a thread: `at(t)`, the head at time `t`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HeadWatch:
+        self.samples.append((time.perf_counter(), int(_rpc(self.url, "eth_blockNumber", []), 16)))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        session = requests.Session()
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+        while not self._stop.wait(0.01):
+            head = int(session.post(self.url, json=body, timeout=10).json()["result"], 16)
+            self.samples.append((time.perf_counter(), head))
+
+    def at(self, moment: float) -> int:
+        head = self.samples[0][1]
+        for seen, number in self.samples:
+            if seen > moment:
+                break
+            head = number
+        return head
+
+
+async def _post_once(port: int, request: bytes) -> tuple[int, bytes]:
+    """One request on a connection of its own; (status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return int(head[9:12]), await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def _post_request(port: int, key: str, path: str, body: Any) -> bytes:
+    data = json.dumps(body).encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+
+
+async def _writes_under_reads(
+    port: int, writes: list[bytes], reads: list[bytes], readers: int, rate: float
+) -> tuple[list[tuple[float, float, int, bytes]], list[float], int]:
+    """All `writes` at once (one connection each) while `readers` clients read in an open loop at
+    `rate` each, until the last write is answered. (writes: (sent, answered, status, body)),
+    read latencies in ms while writes were in flight, read errors)."""
+    connections = [_Connection(port) for _ in range(readers)]
+    await asyncio.gather(*(c.get(reads[i % len(reads)]) for i, c in enumerate(connections)))
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    samples: list[float] = []
+    errors = 0
+    interval = 1.0 / rate
+    start = loop.time()
+
+    async def reader(index: int, connection: _Connection) -> None:
+        nonlocal errors
+        due = start + interval * index / readers
+        k = index
+        while not done.is_set():
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if await connection.get(reads[k % len(reads)]) != 200:
+                errors += 1
+            if not done.is_set():
+                samples.append((loop.time() - due) * 1000)
+            due += interval
+            k += readers
+
+    async def writer(request: bytes) -> tuple[float, float, int, bytes]:
+        sent = time.perf_counter()
+        status, body = await _post_once(port, request)
+        return sent, time.perf_counter(), status, body
+
+    reading = [asyncio.create_task(reader(i, c)) for i, c in enumerate(connections)]
+    await asyncio.sleep(0.2)  # the readers' own pace first
+    answered = await asyncio.gather(*(writer(w) for w in writes))
+    done.set()
+    await asyncio.gather(*reading)
+    for c in connections:
+        c.close()
+    return answered, samples, errors
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 1) if ordered else float("nan")
+
+
+def _slow_phase(
+    node_url: str, port: int, label: str, writes: list[bytes], reads: list[bytes], args: argparse.Namespace
+) -> dict[str, Any]:
+    with HeadWatch(node_url) as heads:
+        answered, samples, read_errors = asyncio.run(
+            _writes_under_reads(port, writes, reads, args.readers, args.rate)
+        )
+    blocks = {"1st": 0, "2nd": 0, "later": 0}
+    latencies = []
+    failed: dict[int, int] = {}
+    for sent, done, status, body in answered:
+        if status not in (200, 201):
+            failed[status] = failed.get(status, 0) + 1
+            continue
+        latencies.append((done - sent) * 1000)
+        after = int(json.loads(body)["block_number"]) - heads.at(sent)
+        blocks["1st" if after <= 1 else "2nd" if after == 2 else "later"] += 1
+    result = {
+        "phase": label,
+        "writes": len(writes),
+        "write_errors": failed,
+        "mined_in_block_after_send": blocks,
+        "write_p50_ms": _percentile(latencies, 0.5),
+        "write_p99_ms": _percentile(latencies, 0.99),
+        "note_p50_ms": _percentile(samples, 0.5),
+        "note_p99_ms": _percentile(samples, 0.99),
+        "reads": len(samples),
+        "read_errors": read_errors,
+    }
+    print(f"{label}: {result}")
+    return result
+
+
+def slow_blocks(args: argparse.Namespace) -> int:
+    """The --block-time run (see the module)."""
+    run_started = time.perf_counter()
+    load_before = os.getloadavg()
+    n: int = args.clients
+    node = start_anvil(gas_limit=args.gas_limit)
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    gateway: Gateway | None = None
+    tmp = tempfile.TemporaryDirectory()
+    phases: list[dict[str, Any]] = []
+    restarts = 0
+    try:
+        gateway = Gateway(node.url, schema, Path(tmp.name) / "gateway.log", args.workers, None)
+        http = Client(gateway.base)
+        op = gateway.operator_key
+        keys: dict[str, str] = {}
+        ids: dict[str, str] = {}
+        cast = {"core": ["core_enterprise"], "bank": ["financier"]}
+        cast.update({f"sup{i}": ["supplier"] for i in range(SUPPLIERS)})
+        for name, roles in cast.items():
+            member = http.ok(op, "POST", "/v1/members", {"name": name, "roles": roles})
+            keys[name], ids[name] = member["api_key"], member["id"]
+        http.ok(keys["core"], "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
+        http.ok(keys["bank"], "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(10**15)})
+        suppliers = [f"sup{i}" for i in range(SUPPLIERS)]
+        now = int(http_chain(node.url).now())
+        maturity = datetime.fromtimestamp(now + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
+
+        def issue(i: int) -> tuple[str, str]:
+            holder = suppliers[i % SUPPLIERS]
+            body = {
+                "to": ids[holder],
+                "amount": str(FACE),
+                "currency": "USD",
+                "maturity": maturity,
+                "document_hash": "0x" + uuid.uuid4().hex * 2,
+            }
+            (note_id,) = http.ok(keys["core"], "POST", "/v1/notes", body)["note_ids"]
+            http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/accept")
+            return holder, note_id
+
+        pool, seconds = _parallel([lambda i=i: issue(i) for i in range(2 * n)], args.writers)
+        print(f"setup: {len(pool)} notes issued and accepted via the API ({seconds:.1f} s)")
+
+        def split(holder: str, note_id: str) -> bytes:
+            other = suppliers[(suppliers.index(holder) + 1) % SUPPLIERS]
+            body = {"parts": [{"to": ids[other], "amount": "600"}, {"to": ids[holder], "amount": "400"}]}
+            return _post_request(gateway_port, keys[holder], f"/v1/notes/{note_id}/split", body)
+
+        gateway_port = gateway.port
+        reads = _requests(gateway_port, keys["sup0"], [f"/v1/notes/{i}" for h, i in pool if h == "sup0"])
+        phases.append(
+            _slow_phase(node.url, gateway_port, "automine", [split(*p) for p in pool[:n]], reads, args)
+        )
+        _rpc(node.url, "evm_setAutomine", [False])
+        _rpc(node.url, "evm_setIntervalMining", [args.block_time])
+        time.sleep(args.block_time)
+        label = f"block time {args.block_time:g} s"
+        phases.append(_slow_phase(node.url, gateway_port, label, [split(*p) for p in pool[n:]], reads, args))
+    finally:
+        if gateway is not None:
+            gateway.stop()
+            restarts = gateway.worker_restarts()
+        node.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+        tmp.cleanup()
+
+    auto, slow = phases
+    load = f"{n} concurrent writes, {args.readers} readers x {args.rate:g}/s"
+    print(f"\n| {load} | automine | {slow['phase']} | goal |")
+    print("|---|---:|---:|---|")
+    for name, key in (("1st block after sending", "1st"), ("2nd block", "2nd"), ("later", "later")):
+        goal = "0" if key == "later" else ""
+        print(
+            f"| writes mined in the {name} | {auto['mined_in_block_after_send'][key]} | "
+            f"{slow['mined_in_block_after_send'][key]} | {goal} |"
+        )
+    print(
+        f"| write answer p50 / p99 ms | {auto['write_p50_ms']} / {auto['write_p99_ms']} | "
+        f"{slow['write_p50_ms']} / {slow['write_p99_ms']} | |"
+    )
+    print(
+        f"| GET note p50 / p99 ms while writes in flight | {auto['note_p50_ms']} / {auto['note_p99_ms']} | "
+        f"{slow['note_p50_ms']} / {slow['note_p99_ms']} | p99 < {GOAL_P99_MS:.0f} |"
+    )
+    print(f"| write errors | {auto['write_errors']} | {slow['write_errors']} | none |")
+    ratio = slow["note_p99_ms"] / auto["note_p99_ms"] if auto["note_p99_ms"] else float("nan")
+    print(f"| GET note p99 ratio block time / automine | | {ratio:.2f} | |")
+    machine = machine_info()
+    machine["load_before"] = [round(x, 2) for x in load_before]
+    print(
+        f"machine: {machine['platform']}, {machine['cpu']}, {machine['cores']} cores; "
+        f"load average before the run {machine['load_before']}"
+    )
+    print(f"total run: {time.perf_counter() - run_started:.1f} s")
+    misses = []
+    if slow["mined_in_block_after_send"]["later"]:
+        misses.append(f"{slow['mined_in_block_after_send']['later']} writes mined later than the 2nd block")
+    if not slow["note_p99_ms"] < GOAL_P99_MS:
+        misses.append(f"GET note p99 {slow['note_p99_ms']} ms >= {GOAL_P99_MS} ms")
+    for phase in phases:
+        if phase["write_errors"] or phase["read_errors"]:
+            misses.append(f"{phase['phase']}: errors {phase['write_errors']}, {phase['read_errors']} reads")
+    for miss in misses:
+        print(f"goal missed: {miss}")
+    result = {
+        "workers": args.workers,
+        "block_time": args.block_time,
+        "clients": n,
+        "readers": args.readers,
+        "rate_per_reader": args.rate,
+        "automine": auto,
+        "slow": slow,
+        "note_p99_ratio": round(ratio, 2),
+        "worker_restarts": restarts,
+        "goals_missed": misses,
+        "machine": machine,
+    }
+    print(json.dumps(result))
+    return 0 if args.no_check or not misses else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -419,8 +711,17 @@ def main() -> int:
         default=None,
         help="the gateway's CREDCHAIN_PROVENANCE_CACHE_BYTES (default: its own, 64 MiB; 0: no cache)",
     )
+    parser.add_argument(
+        "--block-time", type=int, default=0, help="> 0: the slow-chain run (see above), this block period"
+    )
+    parser.add_argument("--clients", type=int, default=500, help="--block-time: concurrent writers")
+    parser.add_argument(
+        "--gas-limit", type=int, default=2_000_000_000, help="--block-time: anvil's block gas limit"
+    )
     parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()
+    if args.block_time > 0:
+        return slow_blocks(args)
     n: int = args.splits
     run_started = time.perf_counter()
     load_before = os.getloadavg()

@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     master_secret: SecretStr = SecretStr(DEMO_MASTER_SECRET)
     key_kdf_iterations: int = Field(default=100_000, ge=1, description="PBKDF2 rounds of custodial keys")
     write_wait_seconds: float = Field(default=10.0, ge=0)
+    write_concurrency: int = Field(
+        default=512,
+        ge=1,
+        description="writes run at once per gateway process, on threads of their own (waiting for their "
+        "block does not hold a request thread)",
+    )
+    write_active: int = Field(
+        default=4,
+        ge=1,
+        description="of the writes running, how many work at once (the others wait for their block "
+        "or the index): few, so that reads are not left waiting for the interpreter",
+    )
+    write_queue: int = Field(
+        default=64,
+        ge=0,
+        description="writes admitted beyond write_concurrency, queued; more: 503 gateway-busy",
+    )
     funder_key: SecretStr | None = None
     funding_wei: int = Field(default=10**20, ge=0, description="ether given to each new custodial key")
     max_indexer_lag: int = Field(default=50, ge=0, description="readiness fails beyond this many blocks")

@@ -51,8 +51,11 @@ class AnvilNode:
             self.process.wait(timeout=10)
 
 
-def start_anvil(port: int | None = None, timeout: float = 30.0) -> AnvilNode:
-    """Start anvil on `port` (a free one by default) and wait until it answers."""
+def start_anvil(
+    port: int | None = None, timeout: float = 30.0, args: tuple[str, ...] = (), gas_limit: int = 100_000_000
+) -> AnvilNode:
+    """Start anvil on `port` (a free one by default), with extra command-line `args` (e.g.
+    `("--block-time", "1")`: a block period instead of automine), and wait until it answers."""
     if not ANVIL_BIN.exists():
         pytest.skip(f"anvil not installed at {ANVIL_BIN} (run `npm ci`)")
     port = port or free_port()
@@ -65,9 +68,10 @@ def start_anvil(port: int | None = None, timeout: float = 30.0) -> AnvilNode:
             str(port),
             "--quiet",
             "--gas-limit",
-            "100000000",
+            str(gas_limit),
             "--balance",
             "10000000000",
+            *args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

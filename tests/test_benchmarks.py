@@ -65,6 +65,13 @@ def _api(result: dict[str, Any]) -> None:
     assert result["workers"] == 2
 
 
+def _slow_blocks(result: dict[str, Any]) -> None:
+    for phase in (result["automine"], result["slow"]):
+        assert phase["write_errors"] == {} and phase["read_errors"] == 0, phase
+        assert sum(phase["mined_in_block_after_send"].values()) == result["clients"]
+    assert result["block_time"] == 1
+
+
 def _provenance(result: dict[str, Any]) -> None:
     assert result["tree_100_rows"] == 100
     assert result["ancestors_100_rows"] == result["deepest_leaf_100_depth"] + 1
@@ -127,6 +134,16 @@ SMOKE_RUNS: dict[str, SmokeRun] = {
         needs_postgresql=True,
         check=_api,
     ),
+    "bench_api.py --block-time": SmokeRun(  # the slow-chain run of the same script
+        (
+            *("--block-time", "1", "--clients", "10", "--writers", "4"),
+            *("--readers", "5", "--rate", "5", "--no-check"),
+        ),
+        ("automine", "slow", "note_p99_ratio", "worker_restarts", "machine"),
+        needs_anvil=True,
+        needs_postgresql=True,
+        check=_slow_blocks,
+    ),
     "bench_provenance.py": SmokeRun(
         (
             *("--sizes", "100", "--ancestor-reps", "5", "--tree-reps", "3", "--events-reps", "2"),
@@ -181,10 +198,16 @@ def _benchmark_scripts() -> set[str]:
 def test_every_benchmark_has_a_smoke_run() -> None:
     scripts = _benchmark_scripts()
     assert scripts, f"no bench_*.py under {SCRIPTS}"
-    assert set(SMOKE_RUNS) == scripts, (
-        f"without a smoke run: {sorted(scripts - set(SMOKE_RUNS))}; "
-        f"a smoke run without its script: {sorted(set(SMOKE_RUNS) - scripts)}"
+    run_scripts = {_script_of(name) for name in SMOKE_RUNS}
+    assert run_scripts == scripts, (
+        f"without a smoke run: {sorted(scripts - run_scripts)}; "
+        f"a smoke run without its script: {sorted(run_scripts - scripts)}"
     )
+
+
+def _script_of(run_name: str) -> str:
+    """The script of a smoke run: its name's first word (e.g. "bench_api.py --block-time")."""
+    return run_name.split()[0]
 
 
 def _skip_without(run: SmokeRun) -> None:
@@ -226,7 +249,9 @@ def _last_json_line(stdout: str) -> dict[str, Any]:
     "script",
     [
         pytest.param(
-            name, id=name.removesuffix(".py"), marks=[pytest.mark.integration] if run.integration else []
+            name,
+            id=name.replace(".py", "").replace(" --", "-"),
+            marks=[pytest.mark.integration] if run.integration else [],
         )
         for name, run in SMOKE_RUNS.items()
     ],
@@ -235,7 +260,7 @@ def test_benchmark_runs_at_a_tiny_size_and_prints_its_json_line(script: str) -> 
     run = SMOKE_RUNS[script]
     _skip_without(run)
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *run.args],
+        [sys.executable, str(SCRIPTS / _script_of(script)), *run.args],
         cwd=REPO_ROOT,
         env=_env(),
         capture_output=True,

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.api.context import AppContext, build_context
+from service.api.deferred_write import document_write_routes
+from service.api.deps import idempotent_write
 from service.api.edge import BodyLimits, ErrorBarrier, RateLimits, restore_recursion_limit
 from service.api.financing import (
     credit_limits,
@@ -90,6 +92,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         risk,
         ops,
     ):
+        document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`
         app.include_router(module.router)
     if context.chain.kind == "in-process":
         app.include_router(dev.router)  # /v1/dev/clock: not mounted on a node

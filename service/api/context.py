@@ -29,6 +29,7 @@ from service.api.cache.provenance import ProvenanceCache
 from service.api.edge import RateLimitConfig, RateLimiter
 from service.api.metrics import Metrics
 from service.api.params import is_currency_code
+from service.api.write_capacity import WriteCapacity
 from service.db.locks import ProcessLocks
 from service.db.session import make_engine, make_session_factory
 from service.indexer.follower import INDEXER_LOCK, IndexCoordinator, IndexFollower
@@ -39,6 +40,7 @@ from service.ledger.forwarder import ForwarderClient
 from service.ledger.jsonrpc import prompt_receipts
 from service.ledger.keyring import Keyring
 from service.ledger.nonces import SharedNonces
+from service.ledger.waiting import waiting
 from service.settings import Settings, require_master_secret
 
 if TYPE_CHECKING:
@@ -103,6 +105,8 @@ class AppContext:
     """This process's runner of settlement jobs (service.api.financing.settlement_jobs), while the
     app runs."""
     rate_limiter: RateLimiter = field(init=False)
+    writes: WriteCapacity = field(init=False)
+    """The threads writes run on, apart from the request threads (`service.api.write_capacity`)."""
     """Per-key and per-address request limits (`service.api.edge`), from `settings`."""
     _relayer: LocalAccount | None = None
 
@@ -125,6 +129,9 @@ class AppContext:
         self.metrics.watch_indexer(self.indexer, self.head_block)
         self.metrics.watch_follower(lambda: self.index_role() == "follower")
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
+        self.writes = WriteCapacity(
+            self.settings.write_concurrency, self.settings.write_queue, self.settings.write_active
+        )
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
 
     def head_block(self) -> int:
@@ -200,7 +207,8 @@ class AppContext:
     def wait_indexed(self, block: int) -> bool:
         """Wait (up to `write_wait_seconds`) until the index has applied `block`; whether it has
         (`service.indexer.follower.IndexCoordinator.wait_indexed`)."""
-        return self.index.wait_indexed(block, self.settings.write_wait_seconds)
+        with waiting():  # a write waiting here lets another work (service.api.write_capacity)
+            return self.index.wait_indexed(block, self.settings.write_wait_seconds)
 
     def index_batch(self) -> Outcome | None:
         """One batch towards the head (the follower's step); None if another thread of this process
@@ -246,6 +254,7 @@ class AppContext:
 
     def close(self) -> None:
         self.stop()
+        self.writes.shutdown()
         self.locks.close()
         self.engine.dispose()
         if self.read_engine is not None and self.read_engine is not self.engine:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from service.api.auth import authenticate, bearer_key, require_role
 from service.api.context import AppContext
+from service.api.deferred_write import Finish, WriteResponse, prefers_async
 from service.api.idempotency import run_idempotent
 from service.api.writes import Answer
 from service.db.gateway_models import ApiMember
@@ -64,6 +65,15 @@ RelationshipReader = Annotated[
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 """The optional `Idempotency-Key` header of a write (see `service.api.idempotency`)."""
 
+Prefer = Annotated[
+    str | None,
+    Header(
+        alias="Prefer",
+        description="`respond-async`: answer 202 Accepted once the write's transaction is broadcast",
+    ),
+]
+"""The optional `Prefer` header of a write (RFC 7240; see `service.api.deferred_write`)."""
+
 
 @dataclass(frozen=True)
 class IdempotentWrite:
@@ -71,21 +81,39 @@ class IdempotentWrite:
     and path, bound to the context. `run(member, body, action)` is every write route's one flow:
     `action` (pre-checks, then `service.api.writes.transact`: sign, send, wait for the index, build
     the answer) runs at most once per (member, key), and a retry is answered from the record or
-    resolved from the chain (`service.api.idempotency.run_idempotent`)."""
+    resolved from the chain (`service.api.idempotency.run_idempotent`).
+
+    The write runs on the context's write threads (`service.api.write_capacity`: 503
+    `gateway-busy` when they are all taken), not the request's: `run` returns at once a
+    `WriteResponse` that awaits it (`service.api.deferred_write`), 202 Accepted once its
+    transaction is broadcast if the request said `Prefer: respond-async`. `finish` post-processes
+    the final answer."""
 
     context: AppContext
     key: str | None
     method: str
     path: str
+    respond_async: bool = False
 
-    def run(self, member: ApiMember, body: BaseModel | None, action: Callable[[], Answer]) -> JSONResponse:
-        return run_idempotent(self.context, member, self.key, self.method, self.path, body, action)
+    def run(
+        self,
+        member: ApiMember,
+        body: BaseModel | None,
+        action: Callable[[], Answer],
+        finish: Finish | None = None,
+    ) -> JSONResponse:
+        def work() -> JSONResponse:
+            return run_idempotent(self.context, member, self.key, self.method, self.path, body, action)
+
+        return WriteResponse(self.context.writes, work, respond_async=self.respond_async, finish=finish)
 
 
 def idempotent_write(
-    request: Request, context: Context, idempotency_key: IdempotencyKey = None
+    request: Request, context: Context, idempotency_key: IdempotencyKey = None, prefer: Prefer = None
 ) -> IdempotentWrite:
-    return IdempotentWrite(context, idempotency_key, request.method, request.url.path)
+    return IdempotentWrite(
+        context, idempotency_key, request.method, request.url.path, respond_async=prefers_async(prefer)
+    )
 
 
 Write = Annotated[IdempotentWrite, Depends(idempotent_write)]

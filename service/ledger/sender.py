@@ -5,6 +5,7 @@ typed exceptions of `service.ledger.errors`, an unreachable node `LedgerUnavaila
 from __future__ import annotations
 
 import ast
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFou
 
 from service.ledger.abi_codec import ErrorDecoder, EventDecoder
 from service.ledger.artifacts import load_artifact
+from service.ledger.block_receipts import BlockReceipts
 from service.ledger.errors import (
     LedgerError,
     LedgerUnavailable,
@@ -28,7 +30,7 @@ from service.ledger.errors import (
     UnknownRevert,
     revert_from_data,
 )
-from service.ledger.jsonrpc import RECEIPT_PROMPT_SECONDS, JsonRpc, NodeHttpError, prompt_pauses
+from service.ledger.jsonrpc import JsonRpc, NodeHttpError
 from service.ledger.nonces import NonceManager
 from service.ledger.types import FORWARDER_CONTRACT, LEDGER_CONTRACT, TOKEN_CONTRACT, TxResult
 
@@ -108,6 +110,23 @@ def current_journal() -> BroadcastJournal | None:
     return _JOURNAL.get()
 
 
+_BROADCAST_LISTENER: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "credchain_broadcast_listener", default=None
+)
+
+
+@contextmanager
+def listening_for_broadcasts(listener: Callable[[str], None]) -> Iterator[None]:
+    """Within this block (this thread or task's context), `listener(tx_hash)` is called after each
+    transaction a `TransactionSender` broadcast was accepted by the node (before its receipt is
+    waited for): e.g. to answer `202 Accepted` while the write goes on."""
+    token = _BROADCAST_LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _BROADCAST_LISTENER.reset(token)
+
+
 def journal_broadcast(tx_hash: str, raw: bytes) -> None:
     """Hand a signed transaction to the journal of the current context, if any, before broadcasting."""
     journal = _JOURNAL.get()
@@ -137,8 +156,9 @@ class TransactionSender:
 
     Over HTTP the node is asked directly, one JSON-RPC request per step (`NodeRpc`), without
     web3.py's middleware and result formatters, which cost more CPU per request than the request
-    itself; a receipt not there yet is asked for again promptly for the first 90 ms
-    (`prompt_pauses`: 1 ms, then 2, 4, ... at most 20 ms apart), then every 100 ms. The in-process
+    itself; receipts are waited for with `service.ledger.block_receipts.BlockReceipts` (asked for
+    promptly for the first 90 ms while that finds them, else found per block for every waiter of
+    the process at once). The in-process
     chain (eth-tester) is driven through web3.py.
     """
 
@@ -201,6 +221,9 @@ class TransactionSender:
             signed = sender.sign_transaction(tx)
             journal_broadcast(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
             tx_hash = self._send_raw(signed.raw_transaction)
+        listener = _BROADCAST_LISTENER.get()
+        if listener is not None:
+            listener(tx_hash)
         receipt = self._receipt(tx_hash)
         if receipt["status"] != 1:
             raise self._replay_failure(call, int(receipt["blockNumber"]))
@@ -334,11 +357,13 @@ class NodeRpc:
     the contract's custom error)."""
 
     PAUSE = 0.1
-    """Between look-ups of a receipt once the prompt ones (`prompt_pauses`) are over."""
+    """Between look-ups of a receipt through web3.py (the in-process chain) after a fault."""
 
     def __init__(self, w3: Web3, errors: ErrorDecoder) -> None:
         self._rpc = JsonRpc(w3)
         self._errors = errors
+        self._receipts: BlockReceipts | None = None
+        self._receipts_lock = threading.Lock()
 
     def request(self, method: str, params: list[Any]) -> Any:
         try:
@@ -365,28 +390,37 @@ class NodeRpc:
             return UnknownRevert(revert)
         return LedgerError(message or str(error))
 
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """The results of `calls`, sent as one JSON-RPC batch, in order; an error answer raises."""
+        try:
+            responses = self._rpc.batch(calls)
+        except (NodeHttpError, *CONNECTION_ERRORS) as exc:
+            raise LedgerUnavailable(f"batch: {exc}") from exc
+        if isinstance(responses, dict):
+            raise self.error(responses.get("error", responses))
+        results = []
+        for response in responses:
+            error = response.get("error")
+            if error is not None:
+                raise self.error(error)
+            results.append(response.get("result"))
+        return results
+
+    @property
+    def receipts(self) -> BlockReceipts:
+        """This node's receipt waiter (one head follower for every transaction waited for)."""
+        if self._receipts is None:
+            with self._receipts_lock:
+                if self._receipts is None:
+                    self._receipts = BlockReceipts(self.request, self.batch)
+        return self._receipts
+
     def receipt(self, tx_hash: str, timeout: float) -> dict[str, Any]:
         """The receipt of `tx_hash` (shaped as web3.py's: ints, HexBytes, checksummed addresses),
-        asked for until it is there; TransactionTimeout after `timeout` seconds."""
-        started = time.monotonic()
-        pauses = prompt_pauses()
-        while True:
-            try:
-                found = self.request("eth_getTransactionReceipt", [tx_hash])
-            except LedgerUnavailable as exc:  # transient: asked again until the timeout
-                if not transient(exc):
-                    raise
-                if time.monotonic() - started >= timeout:
-                    raise TransactionTimeout(f"no receipt for {tx_hash}: {exc}") from exc
-                time.sleep(min(self.PAUSE, max(timeout - (time.monotonic() - started), 0.0)))
-                continue
-            if found is not None:
-                return _receipt(found)
-            elapsed = time.monotonic() - started
-            if elapsed >= timeout:
-                raise TransactionTimeout(f"no receipt for {tx_hash}")
-            wait = next(pauses) if elapsed < RECEIPT_PROMPT_SECONDS else self.PAUSE
-            time.sleep(min(wait, timeout - elapsed))
+        once it is there (`BlockReceipts`: looked up promptly while that pays off, else found in
+        its block with every other transaction waited for); TransactionTimeout after `timeout`
+        seconds."""
+        return _receipt(self.receipts.wait(tx_hash, timeout))
 
 
 def _receipt(raw: dict[str, Any]) -> dict[str, Any]:

@@ -384,7 +384,7 @@ def settle_root(
         ]
         return transact(context, member, root_settled_answer, {"root_id": root.id}, *steps)
 
-    return _job_answer(write.run(member, None, action))
+    return write.run(member, None, action, finish=_job_answer)
 
 
 # ------------------------------------------------------------------ overdue and write-off
