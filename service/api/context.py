@@ -125,6 +125,7 @@ class AppContext:
         self.metrics.watch_indexer(self.indexer, self.head_block)
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
+        self.index.on_reorg(self.ledger.nonces.forget_all)  # a reorganisation may lower the chain's counts
 
     def head_block(self) -> int:
         return int(self.chain.w3.eth.block_number)
