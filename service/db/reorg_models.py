@@ -8,6 +8,7 @@ gateway's tables it is not derived from the chain as it is now, so re-indexing k
 from __future__ import annotations
 
 from datetime import datetime
+
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 

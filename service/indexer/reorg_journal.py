@@ -126,7 +126,9 @@ def record_reorg(conn: Connection, rolled_back: RolledBack) -> None:
     affected = sorted(set().union(*notes_of.values())) if notes_of else []
     remaining: set[int] = set()
     for part in _chunks(affected):
-        remaining.update(int(n) for n in conn.execute(select(NOTES.c.id).where(NOTES.c.id.in_(part))).scalars())
+        remaining.update(
+            int(n) for n in conn.execute(select(NOTES.c.id).where(NOTES.c.id.in_(part))).scalars()
+        )
     gone = [note for note in affected if note not in remaining]
     if affected:
         conn.execute(
