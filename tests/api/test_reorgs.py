@@ -41,7 +41,10 @@ def other_process(gw: Gateway) -> Iterator[AppContext]:
     """A second gateway context on the same database ("another process"), indexing on its own
     (not the in-process sync mode), whose process never rolled anything back."""
     context = build_context(
-        gw.context.settings, chain=gw.chain, engine=make_engine(gw.context.settings.database_url), sync_indexing=False
+        gw.context.settings,
+        chain=gw.chain,
+        engine=make_engine(gw.context.settings.database_url),
+        sync_indexing=False,
     )
     try:
         yield context
