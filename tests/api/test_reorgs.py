@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pytest import MonkeyPatch
 from sqlalchemy import select
 
 from service.api.app import create_app
@@ -19,6 +20,9 @@ from service.db.gateway_models import NoteReference
 from service.db.reorg_models import Reorg, ReorgIdempotencyRecord, ReorgNote, ReorgTransaction
 from service.db.session import make_engine
 from tests.api.conftest import Gateway
+from tests.api.financing import Fin, fin_fixture, fin_template_fixture  # noqa: F401
+from tests.api.test_idempotency import Crash, broadcasts, expire_lease, simulate_crash  # noqa: F401
+from tests.api.test_settlement_jobs_api import wait_for_job
 
 KEY = "Idempotency-Key"
 
@@ -105,6 +109,30 @@ def test_a_replay_of_a_reverted_write_answers_reverted_by_reorg(gw: Gateway) -> 
     assert "NEW Idempotency-Key" in problem["detail"]
 
 
+def test_a_write_whose_process_died_after_a_reorg_removed_it_is_not_broadcast_again(
+    gw: Gateway,
+    monkeypatch: MonkeyPatch,
+    broadcasts: list[bytes],  # noqa: F811
+) -> None:
+    """The attempt's transaction was mined and indexed, then the process died building the answer;
+    a reorganisation removed the transaction. The retry answers `reverted-by-reorg` rather than
+    broadcasting the recorded transaction again."""
+    body = gw.issue_body(reference="invoice A")
+    simulate_crash(monkeypatch)
+    note_result = "service.api.notes.routes.note_result"
+    monkeypatch.setattr(note_result, lambda *args: (_ for _ in ()).throw(Crash()))
+    snapshot = gw.chain.snapshot()
+    assert gw.post("core", "/v1/notes", body, **{KEY: "died"}).status_code == 500
+    monkeypatch.undo()
+    gw.chain.revert(snapshot)
+    see_reorg(gw)
+    expire_lease(gw, "core", "died")
+    retry = gw.post("core", "/v1/notes", body, **{KEY: "died"})
+    assert retry.status_code == 409, retry.text
+    assert retry.json()["type"].endswith("/reverted-by-reorg")
+    assert len(broadcasts) == 1
+
+
 def test_the_next_write_after_a_reorg_gets_a_nonce_the_chain_accepts(gw: Gateway) -> None:
     snapshot = gw.chain.snapshot()
     issue(gw, "invoice A")
@@ -141,3 +169,24 @@ def test_metrics_of_another_process_count_the_reorgs_in_the_journal(
     assert "credchain_reorgs_total 1.0" in text
     assert f"credchain_reorg_last_fork_block {float(fork)}" in text
     assert "credchain_indexer_reorgs_total 0.0" in text  # that process rolled nothing back itself
+
+
+def test_a_settlement_job_whose_batch_a_reorg_removed_fails_and_the_tree_can_be_settled_again(
+    fin: Fin,
+) -> None:
+    root = fin.issue_to("s1", 1_000_000, days=30)
+    fin.advance(31)
+    snapshot = fin.chain.snapshot()
+    answer = fin.post("core", f"/v1/roots/{root}/settle", None, Prefer="respond-async")
+    assert answer.status_code == 202, answer.text
+    location = answer.headers["Location"]
+    assert wait_for_job(fin, location)["status"] == "done"
+    fin.chain.revert(snapshot)
+    assert fin.context.wait_indexed(int(fin.chain.w3.eth.block_number))
+    job = fin.get("core", location).json()
+    assert job["status"] == "failed"
+    assert job["error"]["type"].endswith("/reverted-by-reorg")
+    assert job["error"]["tx_hashes"] == job["tx_hashes"]
+    again = fin.post("core", f"/v1/roots/{root}/settle")
+    assert again.status_code == 200, again.text
+    assert fin.balance("s1") == 1_000_000
