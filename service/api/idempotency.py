@@ -18,6 +18,10 @@ nothing happened, the write runs anew. A write of several transactions interrupt
 them runs anew after the ones mined, its pre-checks seeing what they did, and its labelled steps
 already mined are not sent again (`service.api.writes.Step`). Records expire after
 `idempotency_ttl_seconds` (deleted by `purge_expired`); a retry after that is a new request.
+
+A write whose transaction a reorganisation removed (the journal of `service.indexer.reorg_journal`;
+each signed hash is kept in `idempotency_transactions` to be found by) is never re-executed nor
+broadcast again: a retry answers 409 `reverted-by-reorg` (why: `_reverted_by_reorg`).
 """
 
 from __future__ import annotations
