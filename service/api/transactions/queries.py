@@ -23,7 +23,7 @@ from service.api.notes.queries import visibility
 from service.api.problems import ProblemError
 from service.api.transactions.schemas import ReorgOut, TransactionOut, TxState, WriteOut
 from service.db.gateway_models import ApiMember, IdempotencyRecord, IdempotencyTransaction
-from service.db.models import Block, Note
+from service.db.models import Block, Checkpoint, Note
 from service.db.reorg_models import Reorg, ReorgTransaction
 from service.indexer.reorg_journal import touched_notes
 from service.indexer.state import StoredEvent
@@ -174,8 +174,10 @@ def _latest_reorg(session: Session, tx_hash: str) -> tuple[Reorg, ReorgTransacti
 def _indexed(context: AppContext, session: Session, block: int, block_hash: str) -> bool:
     """Whether the index holds `block` of this branch: the checkpoint is at or past it and the
     index's hash of that block (if it still keeps it) is the receipt's."""
-    position = context.indexer.store.position()
-    if position.last_block is None or position.last_block < block:
+    last = session.scalar(
+        select(Checkpoint.last_block).where(Checkpoint.contract == context.indexer.contract)
+    )
+    if last is None or last < block:
         return False
     kept = session.scalar(select(Block.hash).where(Block.number == block))
     return kept is None or kept.lower() == block_hash.lower()
