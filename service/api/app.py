@@ -32,6 +32,7 @@ from service.api.problems import install_handlers
 from service.api.relay import routes as relay
 from service.api.risk import routes as risk
 from service.api.tokens import routes as settlement_tokens
+from service.api.transactions import routes as transactions
 from service.logging_setup import configure_logging
 from service.settings import Settings
 
@@ -90,6 +91,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         relay,
         quotes,
         risk,
+        transactions,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`

@@ -133,6 +133,7 @@ class AppContext:
             self.settings.write_concurrency, self.settings.write_queue, self.settings.write_active
         )
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
+        self.index.on_reorg(self.ledger.nonces.forget_all)  # a reorganisation may lower the chain's counts
 
     def head_block(self) -> int:
         return int(self.chain.w3.eth.block_number)

@@ -18,6 +18,10 @@ nothing happened, the write runs anew. A write of several transactions interrupt
 them runs anew after the ones mined, its pre-checks seeing what they did, and its labelled steps
 already mined are not sent again (`service.api.writes.Step`). Records expire after
 `idempotency_ttl_seconds` (deleted by `purge_expired`); a retry after that is a new request.
+
+A write whose transaction a reorganisation removed (the journal of `service.indexer.reorg_journal`;
+each signed hash is kept in `idempotency_transactions` to be found by) is never re-executed nor
+broadcast again: a retry answers 409 `reverted-by-reorg` (why: `_reverted_by_reorg`).
 """
 
 from __future__ import annotations
@@ -35,13 +39,18 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import Executable, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
 from service.api.problems import PROBLEM_JSON, ProblemError, ledger_problem
 from service.api.writes import Sent, WriteJournal, find_builder
-from service.db.gateway_models import ApiMember, IdempotencyRecord
+from service.db.gateway_models import ApiMember, IdempotencyRecord, IdempotencyTransaction
+from service.db.reorg_models import Reorg, ReorgIdempotencyRecord
+from service.indexer.reorg_journal import reverted_problem
 from service.ledger.abi_codec import EventDecoder
 from service.ledger.artifacts import load_artifact
 from service.ledger.errors import (
@@ -133,6 +142,44 @@ def _replay_response(record: IdempotencyRecord) -> JSONResponse:
         headers={REPLAY_HEADER: "true"},
         media_type=media_type,
     )
+
+
+def _reverted_by_reorg(
+    context: AppContext, session: Session, record: IdempotencyRecord
+) -> JSONResponse | None:
+    """The `reverted-by-reorg` answer of a record whose transactions a reorganisation removed (the
+    reorganisation journal, `service.indexer.reorg_journal`) and that are not on the chain now;
+    None if there are none (the common case: one indexed look-up).
+
+    Why not broadcast the gateway's own signed transaction again: on a permissioned (QBFT) network a
+    reorganisation is an operator's event (a restore, a fork resolved by hand), and the state the
+    write was checked against (the note's holder and status, the credit limit, the document) is
+    gone; sending it again could act on a different state, silently. The client is told instead,
+    with the transaction hashes and the fork block, and decides: check the state, send again with a
+    new key. A removed transaction that is back on the chain (mined again in the new branch) is not
+    reverted: the stored answer is replayed."""
+    rows = session.execute(
+        select(ReorgIdempotencyRecord.tx_hashes, Reorg.fork_block, Reorg.detected_at)
+        .join(Reorg, Reorg.id == ReorgIdempotencyRecord.reorg_id)
+        .where(
+            ReorgIdempotencyRecord.record_id == record.id,
+            ReorgIdempotencyRecord.member_id == record.member_id,
+            ReorgIdempotencyRecord.key == record.key,
+        )
+        .order_by(Reorg.id)
+    ).all()
+    if not rows:
+        return None
+    removed = sorted({str(tx) for tx_hashes, _, _ in rows for tx in tx_hashes})
+    gone = [tx for tx in removed if context.ledger.sender.find_receipt(tx) is None]
+    if not gone:
+        return None
+    fork_block = min(int(fork) for _, fork, _ in rows)
+    detected_at = _aware(rows[-1][2])
+    assert detected_at is not None
+    body = reverted_problem(gone, fork_block, detected_at)
+    body["instance"] = record.path
+    return JSONResponse(body, status_code=409, headers={REPLAY_HEADER: "true"}, media_type=PROBLEM_JSON)
 
 
 def _in_use(seconds: float) -> ProblemError:
@@ -244,7 +291,7 @@ def _claim(
                     "with another body",
                 )
             if existing.status_code is not None:
-                return _replay_response(existing)
+                return _reverted_by_reorg(context, session, existing) or _replay_response(existing)
             expires = _aware(existing.lease_expires_at)
             if expires is not None and expires > now:
                 # the write may finish any moment: ask again soon, not when the lease would expire
@@ -371,12 +418,23 @@ class RecordJournal(WriteJournal):
                 .where(IdempotencyRecord.id == self._record_id, IdempotencyRecord.lease_owner == self._owner)
                 .values(transactions=recorded, lease_expires_at=utcnow() + lease, **self._plan)
             )
+            if _rowcount(done) == 1:  # the hash, to find the write by (transactions, reorg journal)
+                session.execute(record_transaction(session, tx_hash, self._record_id))
             session.commit()
         if _rowcount(done) != 1:
             raise LeaseLost(f"idempotency record {self._record_id} is no longer this request's")
         self._recorded = recorded
         self._plan = {}
         self._label, self._last = {}, False
+
+
+def record_transaction(session: Session, tx_hash: str, record_id: int) -> Executable:
+    """The INSERT of `tx_hash` into `idempotency_transactions`, kept if already there (a write run
+    anew may sign the very same transaction again)."""
+    values = {"tx_hash": tx_hash, "record_id": record_id}
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(IdempotencyTransaction).values(values).on_conflict_do_nothing()
+    return sqlite_insert(IdempotencyTransaction).values(values).on_conflict_do_nothing()
 
 
 def _recorded(context: AppContext, record_id: int) -> list[dict[str, Any]]:
@@ -496,6 +554,10 @@ def _resolve(context: AppContext, record_id: int, owner: str, path: str) -> JSON
         assert record is not None
         recorded = list(record.transactions or [])
         builder, inputs = record.answer_builder, dict(record.answer_inputs or {})
+        reverted = _reverted_by_reorg(context, session, record)
+    if reverted is not None:  # not broadcast again: see `_reverted_by_reorg`
+        _finish(context, record_id, owner, reverted.status_code, json.loads(bytes(reverted.body)))
+        return reverted
     if not recorded:
         return []
     mined: list[tuple[dict[str, Any], Any]] = []

@@ -1,7 +1,8 @@
 """Prometheus metrics of one gateway, in a registry of its own (several apps may share a process).
 
 Request latency is observed by `service.api.observe`, ledger transaction latency by
-`service.api.writes.send`; the indexer's position is read at scrape time.
+`service.api.writes.send`; the indexer's position and the reorganisations in the journal (rolled
+back by whichever process follows the chain) are read at scrape time.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ class _IndexerCollector(Collector):
             "Reorganisations rolled back by this process's indexer",
             value=stats.reorgs,
         )
+        try:
+            reorgs = self._indexer.store.reorgs()
+        except Exception:  # the database is down
+            return
+        yield CounterMetricFamily(
+            "credchain_reorgs",
+            "Reorganisations rolled back by any process (the reorganisation journal in SQL)",
+            value=reorgs.count,
+        )
+        if reorgs.last_fork_block is not None:
+            yield GaugeMetricFamily(
+                "credchain_reorg_last_fork_block",
+                "Fork block (highest block kept) of the latest reorganisation in the journal",
+                value=reorgs.last_fork_block,
+            )
 
 
 class _FollowerCollector(Collector):

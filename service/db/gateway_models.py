@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import ADDRESS, Base, ExactInteger
@@ -78,6 +78,21 @@ class IdempotencyRecord(Base):
         UniqueConstraint("member_id", "key", name="uq_idempotency_member_key"),
         Index("ix_idempotency_records_expires_at", "expires_at"),
     )
+
+
+class IdempotencyTransaction(Base):
+    """A transaction the gateway signed for an idempotent write, by hash (recorded with the record's
+    journal before broadcasting): how `GET /v1/transactions/{hash}` and the reorganisation journal
+    find the write a transaction belongs to. Deleted with its record."""
+
+    __tablename__ = "idempotency_transactions"
+
+    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("idempotency_records.id", ondelete="CASCADE")
+    )
+
+    __table_args__ = (Index("ix_idempotency_transactions_record_id", "record_id"),)
 
 
 class NoteReference(Base):

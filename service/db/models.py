@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 # The gateway's own tables share `Base.metadata` (one schema, one migration history): importing the
 # models registers them all. Neither module imports the other's classes (both build on `base`).
 from service.db import gateway_models as _gateway_models  # noqa: F401
+from service.db import reorg_models as _reorg_models  # noqa: F401
 from service.db.base import ADDRESS as ADDRESS
 from service.db.base import HASH as HASH
 from service.db.base import Base as Base

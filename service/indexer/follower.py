@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from service.background import BackgroundThread
 from service.db.locks import ProcessLocks
@@ -26,7 +27,13 @@ class IndexCoordinator:
     `sync`: a request runs the indexer itself up to its block, one thread at a time (embedded
     mode and tests: deterministic). Otherwise too the request indexes its own block, under the
     `indexer` lock of `locks` (shared by every gateway process on PostgreSQL), while an
-    `IndexFollower` applies everybody else's blocks (`index_batch`)."""
+    `IndexFollower` applies everybody else's blocks (`index_batch`).
+
+    The mark of what this process knows to be indexed (`_applied`) is only a hint: before a request
+    is told its block is indexed, the checkpoint is read (one statement, with the journal's latest
+    reorganisation), so a rollback by another process lowers it at once. A reorganisation seen
+    (rolled back here or found in the journal) is told to the `on_reorg` listeners (e.g. nonce
+    caches)."""
 
     def __init__(self, indexer: Indexer, locks: ProcessLocks, *, sync: bool) -> None:
         self.indexer = indexer
@@ -37,7 +44,14 @@ class IndexCoordinator:
         self._indexing = False
         """A thread of this process is applying batches (under the `indexer` lock)."""
         self._applied = -1
-        """The last block this process knows to be in the index."""
+        """The last block this process knows to be in the index (a hint: see the class)."""
+        self._latest_reorg: int | None = None
+        """The journal's latest reorganisation this process has seen (None: not read yet)."""
+        self._reorg_listeners: list[Callable[[], None]] = []
+
+    def on_reorg(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever this process sees a new reorganisation in the journal."""
+        self._reorg_listeners.append(listener)
 
     def wait_indexed(self, block: int, timeout: float) -> bool:
         """Wait (up to `timeout` seconds) until the index has applied `block`; whether it has.
@@ -54,12 +68,14 @@ class IndexCoordinator:
                     self.indexer.run_until(block, timeout=timeout)
                 except TimeoutError:
                     return False
-            return self.indexer.last_block() >= block
+            return self._refresh() >= block
         deadline = time.monotonic() + timeout
         pause = 0.002
         while True:
             try:
-                if self._applied >= block or self._index_up_to(block, deadline):
+                if (self._applied >= block and self._refresh() >= block) or self._index_up_to(
+                    block, deadline
+                ):
                     return True
             except TRANSIENT_ERRORS as exc:
                 log.info("indexing block %s: %s: %s", block, type(exc).__name__, exc)
@@ -108,13 +124,29 @@ class IndexCoordinator:
             self._applied = last if exact else max(self._applied, last)
             self._changed.notify_all()
 
+    def _refresh(self) -> int:
+        """Read the checkpoint (and the journal's latest reorganisation) and make the mark say it:
+        lowered if another process rolled the index back. Tells the listeners of a new
+        reorganisation. Returns the checkpoint's last block."""
+        position = self.indexer.store.position()
+        last = position.last_block if position.last_block is not None else self.indexer.config.from_block - 1
+        self._applied_now(last, exact=True)
+        seen, self._latest_reorg = self._latest_reorg, position.latest_reorg
+        if seen is not None and position.latest_reorg != seen:
+            for listener in self._reorg_listeners:
+                try:
+                    listener()
+                except Exception:  # a listener's failure must not fail the request that noticed
+                    log.exception("reorganisation listener failed")
+        return last
+
     def _batch(self) -> SyncResult:
         """One `sync_once`, and what it tells of the index (the caller holds the `indexer` lock)."""
         result = self.indexer.sync_once()
         if result.outcome is Outcome.APPLIED and result.last_block is not None:
             self._applied_now(result.last_block)
         elif result.outcome is Outcome.REORG:
-            self._applied_now(self.indexer.last_block(), exact=True)
+            self._refresh()
         return result
 
     def _index_up_to(self, block: int, deadline: float) -> bool:
@@ -123,14 +155,12 @@ class IndexCoordinator:
         if not self._claim(block, deadline):
             return self._applied >= block
         try:
-            self._applied_now(self.indexer.last_block())  # another process may have applied it
-            if self._applied >= block:
+            if self._refresh() >= block:  # another process may have applied it
                 return True
             with self.locks.hold(INDEXER_LOCK, timeout=deadline - time.monotonic()) as held:
                 if not held:
                     return False
-                last = self.indexer.last_block()
-                self._applied_now(last)
+                last = self._refresh()
                 retries = 0
                 while last < block and time.monotonic() < deadline and retries <= 3:
                     result = self._batch()

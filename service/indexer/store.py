@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from service.db.models import (
     SettlementToken,
 )
 from service.indexer.decode import DecodedLog
+from service.indexer.reorg_journal import REORGS, RolledBack, record_reorg
 from service.indexer.source import BlockHeader
 from service.indexer.state import (
     CONFIG_EVENTS,
@@ -111,6 +112,13 @@ PRUNE_EVERY = 16
 needed is harmless: it only lets deeper reorganisations be undone)."""
 
 
+RollbackHook = Callable[[Connection, RolledBack], None]
+"""Called by `IndexStore.rollback_to` inside the rollback's transaction, after the index's own
+tables were rolled back and before the checkpoint moves (e.g. the gateway's tables keyed by chain
+ids and the reorganisation journal: `service.indexer.reorg_journal.record_reorg`)."""
+DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg,)
+
+
 class ConcurrentIndexer(RuntimeError):
     """The checkpoint moved under this indexer: another one writes the same database."""
 
@@ -122,6 +130,23 @@ class CheckpointState:
     last_block: int
     last_block_hash: str
     events_applied: int
+
+
+@dataclass(frozen=True)
+class IndexPosition:
+    """The checkpoint's last block (None: no checkpoint yet) and the latest reorganisation in the
+    journal (its id; 0: none), read together in one statement."""
+
+    last_block: int | None
+    latest_reorg: int
+
+
+@dataclass(frozen=True)
+class ReorgSummary:
+    """The reorganisations of this contract in the journal: how many, and the latest's fork block."""
+
+    count: int
+    last_fork_block: int | None
 
 
 @dataclass(frozen=True)
@@ -387,16 +412,50 @@ def _write_financing(writer: _Writer, state: StateBatch) -> None:
 class IndexStore:
     """The index of one ledger contract in one database."""
 
-    def __init__(self, engine: Engine, contract: str, *, keep_blocks: int = 128) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        contract: str,
+        *,
+        keep_blocks: int = 128,
+        rollback_hooks: Sequence[RollbackHook] = DEFAULT_ROLLBACK_HOOKS,
+    ) -> None:
         self.engine = engine
         self.contract = contract
         self.keep_blocks = keep_blocks
+        self.rollback_hooks = tuple(rollback_hooks)
         self._batches = 0
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint(self) -> CheckpointState | None:
         with self.engine.connect() as conn:
             return self._read_checkpoint(conn)
+
+    def position(self) -> IndexPosition:
+        """The checkpoint's last block and the journal's latest reorganisation, in one statement
+        (a primary-key look-up and an index-only max)."""
+        latest = select(func.coalesce(func.max(REORGS.c.id), 0)).scalar_subquery()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(CHECKPOINT.c.last_block, latest).where(CHECKPOINT.c.contract == self.contract)
+            ).first()
+            if row is None:
+                return IndexPosition(None, int(conn.execute(select(latest)).scalar_one()))
+        return IndexPosition(int(row[0]), int(row[1]))
+
+    def reorgs(self) -> ReorgSummary:
+        """How many reorganisations of this contract the journal holds, and the latest's fork block."""
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                select(func.count()).select_from(REORGS).where(REORGS.c.contract == self.contract)
+            ).scalar_one()
+            fork = conn.execute(
+                select(REORGS.c.fork_block)
+                .where(REORGS.c.contract == self.contract)
+                .order_by(REORGS.c.id.desc())
+                .limit(1)
+            ).scalar()
+        return ReorgSummary(int(count), None if fork is None else int(fork))
 
     def _read_checkpoint(self, conn: Connection) -> CheckpointState | None:
         row = (
@@ -516,8 +575,9 @@ class IndexStore:
         return None if value is None else int(value)
 
     def rollback_to(self, fork_block: int, fork_hash: str, expected_last: int) -> int:
-        """Undo every event above `fork_block` (the highest block still on the chain) and move the
-        checkpoint there, in one transaction. Returns the number of events removed."""
+        """Undo every event above `fork_block` (the highest block still on the chain), run the
+        `rollback_hooks`, and move the checkpoint there, in one transaction. Returns the number of
+        events removed."""
         with self.engine.begin() as conn:
             current = self._lock_checkpoint(conn, expected_last)
             assert current is not None
@@ -531,6 +591,9 @@ class IndexStore:
             ]
             self._undo(conn, removed, fork_block)
             conn.execute(delete(BLOCKS).where(BLOCKS.c.number > fork_block))
+            rolled_back = RolledBack(self.contract, fork_block, fork_hash, current.last_block, removed)
+            for hook in self.rollback_hooks:
+                hook(conn, rolled_back)
             conn.execute(
                 update(CHECKPOINT)
                 .where(CHECKPOINT.c.contract == self.contract)

@@ -58,6 +58,14 @@ class NonceManager:
         with self._lock_for(address):
             self._next.pop(address, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached nonce (after a reorganisation: the chain's counts may be lower than
+        the cache's, and a nonce above the chain's would wait in the node's queue for ever)."""
+        with self._guard:
+            addresses = list(self._next)
+        for address in addresses:
+            self.forget(address)
+
 
 def pending_nonce_reader(w3: Web3) -> Callable[[str], int]:
     """Reads an account's next nonce (transactions mined and pending) from the node: over HTTP as one
@@ -107,4 +115,7 @@ class SharedNonces(NonceManager):
             yield self._pending(address)
 
     def forget(self, address: str) -> None:
+        """Nothing is cached."""
+
+    def forget_all(self) -> None:
         """Nothing is cached."""

@@ -153,6 +153,13 @@ READ_NOTE = _only(NOTE_VIEWERS, (200, None), (404, "note-not-found"))
 
 ENDPOINTS = [
     Endpoint("members-list", "GET", "/v1/members", expect=READ_ALL),
+    # any member may ask; a hash neither the node nor the gateway knows is 404
+    Endpoint(
+        "transactions-get",
+        "GET",
+        "/v1/transactions/{tx_hash}",
+        default=(404, "transaction-not-found"),
+    ),
     Endpoint("members-get", "GET", "/v1/members/{core}", expect=READ_ALL),
     Endpoint(
         "members-create",
@@ -283,7 +290,13 @@ def _expected(endpoint: Endpoint, role: str) -> tuple[int, str | None]:
 def _fill(value: Any, world: World) -> Any:
     gw = world.gw
     if isinstance(value, str):
-        names = {"active": world.active, "revoked": world.revoked, "victim": world.victim, **gw.ids}
+        names = {
+            "active": world.active,
+            "revoked": world.revoked,
+            "victim": world.victim,
+            "tx_hash": "0x" + "ab" * 32,
+            **gw.ids,
+        }
         for name, address in gw.addresses.items():
             value = value.replace("{addr:" + name + "}", address)
         for name, ident in names.items():

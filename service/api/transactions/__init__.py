@@ -1,0 +1,1 @@
+"""/v1/transactions/{hash}: the fate of a ledger transaction."""
