@@ -127,7 +127,8 @@ class AppContext:
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
 
     def head_block(self) -> int:
-        return int(self.chain.w3.eth.block_number)
+        """The chain's head block (LedgerUnavailable if the node cannot be asked: a 503)."""
+        return self.chain.head_block()
 
     def session(self) -> Session:
         return self.sessions()
@@ -251,7 +252,7 @@ def build_context(
             chain = in_process_chain()
         else:
             funder = settings.funder_key.get_secret_value() if settings.funder_key else None
-            chain = http_chain(settings.rpc_url, funder)
+            chain = http_chain(settings.rpc_url, funder, timeout=settings.node_timeout_seconds)
             prompt_receipts(chain.w3)
     read_engine = engine
     if engine is None:
