@@ -289,6 +289,11 @@ def database_fault(exc: DBAPIError) -> bool:
     return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
 
 
+def is_database_fault(exc: BaseException) -> bool:
+    """Whether `exc` is the database's fault (unreachable, a dropped connection): a 503."""
+    return isinstance(exc, DATABASE_FAULTS) or (isinstance(exc, DBAPIError) and database_fault(exc))
+
+
 def fault_problem(exc: BaseException) -> ProblemError:
     """The answer for an exception that escaped every handler (`service.api.edge.ErrorBarrier`):
     a node or database fault is still its 503, anything else a 500."""
@@ -298,7 +303,7 @@ def fault_problem(exc: BaseException) -> ProblemError:
         return ledger_problem(exc)
     if isinstance(exc, NODE_FAULTS):
         return ledger_unavailable()
-    if isinstance(exc, DATABASE_FAULTS) or (isinstance(exc, DBAPIError) and database_fault(exc)):
+    if is_database_fault(exc):
         return database_unavailable()
     return internal_error()
 

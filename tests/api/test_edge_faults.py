@@ -13,6 +13,7 @@ never answered as failed nor sent again: the retry with its Idempotency-Key answ
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -312,34 +313,63 @@ def test_readiness_with_the_node_black_holed_answers_503_within_3_seconds(edge: 
     assert edge.client.get("/readyz").status_code == 200
 
 
-def test_after_the_gateways_database_backends_are_terminated_requests_answer_or_503_and_recover(
-    edge: Edge,
-) -> None:
+def _database_requests(edge: Edge, round_: int) -> list[tuple[str, str, str, Any, dict[str, str]]]:
+    """Reads and writes (each write with an Idempotency-Key of its own) that all use the database."""
     note, ids = edge.note, edge.ids
-    requests: list[tuple[str, str, str, Any]] = [
-        ("s1", "GET", f"/v1/members/{ids['s1']}", None),
-        ("s1", "GET", f"/v1/notes/{note}", None),
-        ("bank", "GET", f"/v1/settlement-tokens/USD/accounts/{ids['bank']}", None),
-        ("core", "POST", "/v1/notes", edge.issue_body()),
-        ("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(102 * FACE)}),
+    run = uuid.uuid4().hex[:8]
+    deposit = {"member": ids["bank"], "amount": str(7 + round_), "reference": f"pg {run}"}
+    limit = {"obligor": ids["core"], "amount": str(102 * FACE + round_)}
+    return [
+        ("s1", "GET", f"/v1/members/{ids['s1']}", None, {}),
+        ("s1", "GET", f"/v1/notes/{note}", None, {}),
+        ("bank", "GET", f"/v1/settlement-tokens/USD/accounts/{ids['bank']}", None, {}),
+        ("core", "POST", "/v1/notes", edge.issue_body(), {"Idempotency-Key": f"pg-issue-{run}"}),
+        ("bank", "POST", "/v1/credit-limits", limit, {"Idempotency-Key": f"pg-limit-{run}"}),
         (
             "operator",
             "POST",
             "/v1/settlement-tokens/USD/deposits",
-            {"member": ids["bank"], "amount": "7", "reference": "pg"},
+            deposit,
+            {"Idempotency-Key": f"pg-dep-{run}"},
         ),
     ]
-    for i, (who, method, path, body) in enumerate(requests):
-        key = {"Idempotency-Key": f"pg-{uuid.uuid4().hex}-{i}"} if method != "GET" else {}
-        assert edge.terminate_backends() > 0
-        answer = edge.call(who, method, path, body, **key)
+
+
+def test_while_the_gateways_database_backends_are_terminated_requests_answer_or_503_and_recover(
+    edge: Edge,
+) -> None:
+    requests = _database_requests(edge, 0) + _database_requests(edge, 1)
+    stop = threading.Event()
+    terminated = []
+
+    def terminate_repeatedly() -> None:
+        while not stop.is_set():
+            terminated.append(edge.terminate_backends())
+            stop.wait(0.05)
+
+    def final(request: tuple[str, str, str, Any, dict[str, str]], answer: Any) -> Any:
+        who, method, path, body, headers = request
+        what = f"{method} {path}"
         assert answer.status_code < 500 or answer.status_code == 503, (
-            f"{path}: {answer.status_code} {answer.text}"
+            f"{what}: {answer.status_code} {answer.text}"
         )
         if answer.status_code == 503:
-            _assert_unavailable(answer, "database-unavailable", f"{method} {path}")
-            answer = _until_final(edge, who, method, path, body, key)
-        assert answer.status_code in (200, 201), f"{method} {path}: {answer.status_code} {answer.text}"
+            _assert_unavailable(answer, "database-unavailable", what)
+            answer = _until_final(edge, who, method, path, body, headers)
+        assert answer.status_code in (200, 201), f"{what}: {answer.status_code} {answer.text}"
+        return answer
+
+    killer = threading.Thread(target=terminate_repeatedly)
+    killer.start()
+    try:
+        with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            answers = list(pool.map(lambda r: edge.call(r[0], r[1], r[2], r[3], **r[4]), requests))
+    finally:
+        stop.set()
+        killer.join()
+    assert sum(terminated) > 0
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        list(pool.map(final, requests, answers))
     assert edge.client.get("/readyz").status_code == 200
 
 
@@ -375,11 +405,12 @@ def test_a_mined_write_whose_answer_hits_a_database_fault_is_answered_on_retry_w
         monkeypatch.undo()
         edge.database.up()
     _assert_unavailable(first, "database-unavailable", "POST /v1/notes")
+    sent = first.json()["tx_hashes"]
+    assert len(sent) == 1 and edge.chain.w3.eth.get_transaction_receipt(sent[0])["status"] == 1
     assert edge.nonce("core") == nonce + 1  # it was mined
     retry = _until_final(edge, "core", "POST", "/v1/notes", body, key)
     assert retry.status_code == 201, retry.text
-    receipt = edge.chain.w3.eth.get_transaction_receipt(retry.json()["tx_hash"])
-    assert receipt["status"] == 1
+    assert retry.json()["tx_hash"] == sent[0]
     assert edge.nonce("core") == nonce + 1  # and never sent again
     assert _until_final(edge, "core", "POST", "/v1/notes", body, key).json() == retry.json()
 
