@@ -32,6 +32,8 @@ from web3 import Web3
 from service.api.app import create_app
 from service.api.context import AppContext, build_context
 from service.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS
+from service.db.locks import ProcessLocks
+from service.db.session import make_engine
 from service.ledger.chain import ANVIL_DEV_KEY, Chain, http_chain
 from service.settings import Settings
 from service.setup.bootstrap import bootstrap_gateway
@@ -115,24 +117,28 @@ class Edge:
 
     def terminate_backends(self) -> int:
         """Terminate every PostgreSQL backend of the gateway; how many there were."""
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                return len(
-                    conn.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                            "AND application_name = :name"
-                        ),
-                        {"name": self.application_name},
-                    ).all()
-                )
-        finally:
-            admin.dispose()
+        return _terminate(self.application_name)
 
     def nonce(self, who: str) -> int:
         return int(self.chain.w3.eth.get_transaction_count(Web3.to_checksum_address(self.addresses[who])))
+
+
+def _terminate(application_name: str) -> int:
+    """Terminate the PostgreSQL backends connected as `application_name`; how many there were."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            terminated = conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = :name"
+                ),
+                {"name": application_name},
+            )
+            return len(terminated.all())
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -433,3 +439,22 @@ def test_a_lost_answer_to_send_raw_transaction_is_503_and_the_retry_resolves_the
     assert retry.json()["tx_hash"] == sent[0]
     assert edge.nonce("core") == nonce + 1
     assert edge.rpc.counts["send_answer_dropped"] == 1
+
+
+def test_locks_are_had_again_after_their_connections_backends_were_terminated(pg_schema: str) -> None:
+    name = f"credchain-locks-{pg_schema}"
+    engine = make_engine(
+        PG_URL, schema=pg_schema, pool_pre_ping=False, connect_args={"application_name": name}
+    )
+    locks = ProcessLocks(engine, f"test:{pg_schema}", dedicated=["indexer"])
+    try:
+        for lock in ("indexer", "nonce:0x1"):
+            with locks.hold(lock) as held:
+                assert held
+        assert _terminate(name) == 2  # the indexer's kept connection and the pooled one
+        for lock in ("indexer", "nonce:0x1"):
+            with locks.hold(lock, timeout=5) as held:
+                assert held
+    finally:
+        locks.close()
+        engine.dispose()
