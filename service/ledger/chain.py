@@ -52,7 +52,7 @@ class Chain:
     """The in-process chain's lock (each request to it holds it); None over HTTP (a node serves
     concurrent requests itself)."""
 
-    _rpc: JsonRpc | None = field(default=None, init=False, repr=False)
+    _rpc: JsonRpc | None = field(default=None, init=False, repr=False, compare=False)
 
     def node(self) -> JsonRpc:
         """The chain's JSON-RPC client (`JsonRpc`: a urllib3 pool of its own over HTTP, with the
