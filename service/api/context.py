@@ -122,7 +122,10 @@ class AppContext:
             return self._relayer
 
     def __post_init__(self) -> None:
-        self.metrics.watch_indexer(self.indexer, self.head_block)
+        # a scrape asks the head as readiness does: given up after its short timeout
+        self.metrics.watch_indexer(
+            self.indexer, lambda: self.chain.probe(self.settings.readiness_timeout_seconds)
+        )
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
         self.index = IndexCoordinator(self.indexer, self.locks, sync=self.sync_indexing)
 

@@ -53,6 +53,7 @@ class Chain:
     concurrent requests itself)."""
 
     _rpc: JsonRpc | None = field(default=None, init=False, repr=False, compare=False)
+    _probes: dict[float, JsonRpc] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def node(self) -> JsonRpc:
         """The chain's JSON-RPC client (`JsonRpc`: a urllib3 pool of its own over HTTP, with the
@@ -86,7 +87,10 @@ class Chain:
         the node does not answer within `timeout` seconds."""
         if self.kind == "in-process":
             return self.head_block()
-        return int(self.request("eth_blockNumber", [], rpc=JsonRpc(self.w3, timeout=timeout)), 16)
+        rpc = self._probes.get(timeout)
+        if rpc is None:
+            rpc = self._probes.setdefault(timeout, JsonRpc(self.w3, timeout=timeout))
+        return int(self.request("eth_blockNumber", [], rpc=rpc), 16)
 
     def serialised(self) -> AbstractContextManager[object]:
         """Hold the in-process chain for a sequence of calls no other thread may interleave with
