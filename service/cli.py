@@ -610,6 +610,7 @@ def run(
             log_level=log_level.lower(),
             log_config=None,
             access_log=False,
+            timeout_keep_alive=settings.keep_alive_seconds,  # > Retry-After: see problems.RETRY_AFTER_SECONDS
         )
     finally:
         context.close()
@@ -646,6 +647,7 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log
         log_level=log_level.lower(),
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_seconds,  # > Retry-After: see problems.RETRY_AFTER_SECONDS
     )
 
 

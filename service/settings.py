@@ -70,6 +70,21 @@ class Settings(BaseSettings):
         ge=0,
         description="writes admitted beyond write_concurrency, queued; more: 503 gateway-busy",
     )
+    node_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a request to the node not answered within this is given up (503 ledger-unavailable); "
+        "requests are not retried by the HTTP client",
+    )
+    readiness_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="/readyz gives up on the node or the database after this (503)"
+    )
+    keep_alive_seconds: int = Field(
+        default=30,
+        ge=5,
+        description="uvicorn keeps an idle client connection open this long; always well above the "
+        "Retry-After the gateway sends (service.api.problems.RETRY_AFTER_SECONDS)",
+    )
     funder_key: SecretStr | None = None
     funding_wei: int = Field(default=10**20, ge=0, description="ether given to each new custodial key")
     max_indexer_lag: int = Field(default=50, ge=0, description="readiness fails beyond this many blocks")

@@ -126,7 +126,10 @@ class AppContext:
             return self._relayer
 
     def __post_init__(self) -> None:
-        self.metrics.watch_indexer(self.indexer, self.head_block)
+        # a scrape asks the head as readiness does: given up after its short timeout
+        self.metrics.watch_indexer(
+            self.indexer, lambda: self.chain.probe(self.settings.readiness_timeout_seconds)
+        )
         self.metrics.watch_follower(lambda: self.index_role() == "follower")
         self.rate_limiter = RateLimiter(RateLimitConfig.from_settings(self.settings))
         self.writes = WriteCapacity(
@@ -136,7 +139,8 @@ class AppContext:
         self.index.on_reorg(self.ledger.nonces.forget_all)  # a reorganisation may lower the chain's counts
 
     def head_block(self) -> int:
-        return int(self.chain.w3.eth.block_number)
+        """The chain's head block (LedgerUnavailable if the node cannot be asked: a 503)."""
+        return self.chain.head_block()
 
     def session(self) -> Session:
         return self.sessions()
@@ -278,7 +282,7 @@ def build_context(
             chain = in_process_chain()
         else:
             funder = settings.funder_key.get_secret_value() if settings.funder_key else None
-            chain = http_chain(settings.rpc_url, funder)
+            chain = http_chain(settings.rpc_url, funder, timeout=settings.node_timeout_seconds)
             prompt_receipts(chain.w3)
     read_engine = engine
     if engine is None:

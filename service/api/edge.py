@@ -2,8 +2,9 @@
 
 Three plain ASGI middlewares (no response buffering), outermost first:
 
-- `ErrorBarrier`: any exception no handler took becomes a 500 problem+json (logged with the
-  request id, nothing of the exception in the body), so no answer is ever text/plain.
+- `ErrorBarrier`: any exception no handler took becomes a problem+json (logged with the request
+  id, nothing of the exception in the body): a node or database fault its 503 with Retry-After,
+  anything else a 500, so no answer is ever text/plain.
 - `RateLimits`: per API key (writes, reads, expensive reads) and, for requests without a known key
   answered 401, 400 or 413, per client address; 429 problem+json with `Retry-After` over a limit.
 - `BodyLimits`: a NUL character in the path, query or a JSON string is refused with 400 (SQL text
@@ -37,7 +38,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.problems import ProblemError, internal_error, problem_response
+from service.api.problems import ProblemError, fault_problem, problem_response
 from service.settings import Settings, rate_limits
 
 log = logging.getLogger("credchain.api")
@@ -75,7 +76,7 @@ class ErrorBarrier:
 
         try:
             await self.app(scope, receive, send_tracked)
-        except Exception:
+        except Exception as exc:
             state = scope.get("state", {})
             log.exception(
                 "unhandled error answering %s %s",
@@ -85,7 +86,7 @@ class ErrorBarrier:
             )
             if started:
                 raise
-            await problem_response(internal_error(), Request(scope))(scope, receive, send)
+            await problem_response(fault_problem(exc), Request(scope))(scope, receive, send)
 
 
 # ------------------------------------------------------------------ body limits

@@ -46,7 +46,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
-from service.api.problems import PROBLEM_JSON, ProblemError, ledger_problem
+from service.api.problems import (
+    PROBLEM_JSON,
+    RETRY_AFTER_SECONDS,
+    ProblemError,
+    is_database_fault,
+    ledger_problem,
+)
 from service.api.writes import Sent, WriteJournal, find_builder
 from service.db.gateway_models import ApiMember, IdempotencyRecord, IdempotencyTransaction
 from service.db.reorg_models import Reorg, ReorgIdempotencyRecord
@@ -67,7 +73,6 @@ log = logging.getLogger(__name__)
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 MAX_STORED_PATH = 500
-RETRY_AFTER_SECONDS = 1
 SECRET_FIELDS = {
     "api_key": (
         "api_key_note",
@@ -399,6 +404,11 @@ class RecordJournal(WriteJournal):
     def sent(self) -> list[Sent]:
         return list(self._prior)
 
+    def recorded(self) -> list[dict[str, Any]]:
+        """The transactions on the record as this request last wrote them (known without asking
+        the database)."""
+        return list(self._recorded)
+
     def plan(self, builder: str, inputs: dict[str, Any]) -> None:
         self._plan = {"answer_builder": builder, "answer_inputs": inputs}
 
@@ -457,19 +467,34 @@ def _run(
         with journaling(journal):
             status, answer = action()
     except BaseException as exc:
-        _failed(context, record_id, owner, path, exc)
+        _failed(context, record_id, owner, path, exc, journal.recorded())
         raise
     content: Any = answer.model_dump(mode="json")
     _finish(context, record_id, owner, status, content)
     return JSONResponse(content, status_code=status)
 
 
-def _failed(context: AppContext, record_id: int, owner: str, path: str, exc: BaseException) -> None:
+def _failed(
+    context: AppContext,
+    record_id: int,
+    owner: str,
+    path: str,
+    exc: BaseException,
+    journaled: list[dict[str, Any]],
+) -> None:
     """After an attempt failed: with nothing ever broadcast the record goes (the write never
     happened; the key may be used again); after a revert its problem is the final answer; else the
     record is kept for a retry to resolve from the chain (the lease released: at once), and a
-    ledger failure's problem says so."""
-    recorded = _recorded(context, record_id)
+    ledger or database failure's problem says so, with the transactions sent (`journaled`: as this
+    request recorded them, for when the database cannot be asked)."""
+    try:
+        recorded = _recorded(context, record_id)
+    except Exception as lookup:
+        if not journaled or not is_database_fault(lookup):
+            raise
+        # the database is away: the record keeps its transactions and its lease, which expires;
+        # the retry after that resolves them from the chain
+        raise _pending_problem(lookup, journaled) from exc
     if not recorded:
         with context.session() as session:
             session.execute(
@@ -484,17 +509,30 @@ def _failed(context: AppContext, record_id: int, owner: str, path: str, exc: Bas
         _finish(context, record_id, owner, problem.status, problem.body(path))
         return
     _release(context, record_id, owner)
-    if isinstance(exc, LedgerError):
+    if isinstance(exc, LedgerError) or is_database_fault(exc):
         raise _pending_problem(exc, recorded) from exc
 
 
-def _pending_problem(exc: LedgerError, recorded: list[dict[str, Any]]) -> ProblemError:
+def _pending_problem(exc: BaseException, recorded: list[dict[str, Any]]) -> ProblemError:
+    """The 503 (504 for a receipt not there in time) of a write whose transactions were sent but
+    whose outcome is not known or could not be answered: they are named, and the retry resolves
+    them. A database fault's own words are not shown (they may name the server)."""
     hashes = [entry["hash"] for entry in recorded]
-    detail = (
-        f"{exc}; sent: {', '.join(hashes)}. Retry with the same Idempotency-Key: the outcome is then "
+    retry = (
+        f"sent: {', '.join(hashes)}. Retry with the same Idempotency-Key: the outcome is then "
         "read from the ledger, the transaction is never sent twice"
     )
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if not isinstance(exc, LedgerError):
+        return ProblemError(
+            503,
+            "database-unavailable",
+            "The database cannot be reached",
+            f"the gateway's database failed after the write was sent; {retry}",
+            headers=headers,
+            tx_hashes=hashes,
+        )
+    detail = f"{exc}; {retry}"
     if isinstance(exc, TransactionTimeout):
         return ProblemError(
             504,

@@ -7,12 +7,21 @@ import logging
 from typing import Any
 
 import requests
+import urllib3
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+    ResourceClosedError,
+)
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3.exceptions import ProviderConnectionError as Web3ProviderConnectionError
+from web3.exceptions import TimeExhausted as Web3TimeExhausted
 
 from service.ledger.errors import (
     REVERT_CLASSES,
@@ -22,11 +31,15 @@ from service.ledger.errors import (
     TransactionTimeout,
     UnknownRevert,
 )
-from service.ledger.jsonrpc import NodeUnreachable
+from service.ledger.jsonrpc import NodeHttpError, NodeUnreachable
 
 ERRORS_BASE = "https://credchain.dev/errors/"
 PROBLEM_JSON = "application/problem+json"
-RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_SECONDS = 1
+"""Retry-After of a 503 for a node or database fault. Invariant: well below the server's keep-alive
+timeout (`Settings.keep_alive_seconds`, at least 5, uvicorn's `timeout_keep_alive`): a client that
+waits this long and reuses its connection must find it still open, not closing under it (with both
+at 5 s, such retries often met a connection the server was just closing)."""
 
 log = logging.getLogger("credchain.api")
 
@@ -243,6 +256,58 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+NODE_FAULTS: tuple[type[Exception], ...] = (
+    NodeUnreachable,
+    NodeHttpError,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.HTTPError,
+    urllib3.exceptions.HTTPError,
+    Web3ProviderConnectionError,
+    Web3TimeExhausted,
+)
+"""Exceptions of a node request made without the ledger client's mapping (which makes them
+`LedgerUnavailable`): each is a 503 `ledger-unavailable`. `TimeExhausted` is web3's "no receipt
+in time" (funding an account): the transaction may still be mined, the write is resolved on retry."""
+
+DATABASE_FAULTS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    SqlTimeoutError,
+    PendingRollbackError,
+    ResourceClosedError,
+)
+"""SQLAlchemy exceptions of a database that cannot be reached, dropped the connection (a backend
+terminated, PostgreSQL restarted) or left a session unusable because of it: each a 503
+`database-unavailable`. Any other `DBAPIError` is one too if its connection was invalidated
+(`database_fault`)."""
+
+
+def database_fault(exc: DBAPIError) -> bool:
+    """Whether a driver error is the database's fault, not the request's or the code's: the
+    connection was invalidated (a disconnect), or the driver says the server went away."""
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
+
+
+def is_database_fault(exc: BaseException) -> bool:
+    """Whether `exc` is the database's fault (unreachable, a dropped connection): a 503."""
+    return isinstance(exc, DATABASE_FAULTS) or (isinstance(exc, DBAPIError) and database_fault(exc))
+
+
+def fault_problem(exc: BaseException) -> ProblemError:
+    """The answer for an exception that escaped every handler (`service.api.edge.ErrorBarrier`):
+    a node or database fault is still its 503, anything else a 500."""
+    if isinstance(exc, ProblemError):
+        return exc
+    if isinstance(exc, LedgerError):
+        return ledger_problem(exc)
+    if isinstance(exc, NODE_FAULTS):
+        return ledger_unavailable()
+    if is_database_fault(exc):
+        return database_unavailable()
+    return internal_error()
+
+
 def install_handlers(app: FastAPI) -> None:
     """Every error the app can raise becomes application/problem+json."""
 
@@ -271,7 +336,7 @@ def install_handlers(app: FastAPI) -> None:
         )
         return problem_response(ledger_unavailable(), request)
 
-    for unreachable in (NodeUnreachable, requests.ConnectionError, requests.Timeout):
+    for unreachable in NODE_FAULTS:
         app.add_exception_handler(unreachable, _node_unreachable)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
@@ -283,8 +348,23 @@ def install_handlers(app: FastAPI) -> None:
         )
         return problem_response(database_unavailable(), request)
 
-    for unavailable in (OperationalError, InterfaceError, SqlTimeoutError):
+    for unavailable in DATABASE_FAULTS:
         app.add_exception_handler(unavailable, _database)
+
+    async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
+        """Any other DBAPI error: a 503 if the connection was lost under it, else a bug (500)."""
+        if isinstance(exc, DBAPIError) and database_fault(exc):
+            return await _database(request, exc)
+        log.error(
+            "database error: %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"request_id": request_id_of(request), "path": request.url.path},
+        )
+        return problem_response(internal_error(), request)
+
+    app.add_exception_handler(DBAPIError, _driver_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,6 +3,7 @@ sharing the database (session advisory locks)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -67,30 +68,53 @@ class ProcessLocks:
             if self._engine is None:
                 yield True
                 return
-            with self._connection(name) as conn:
-                key = self._key(name)
-                if not self._acquire(conn, key, deadline):
+            key = self._key(name)
+            conn, held = self._connect_and_acquire(name, key, deadline)
+            try:
+                if not held:
                     yield False
                     return
                 try:
                     yield True
                 finally:
                     self._release(conn, name, key)
+            finally:
+                if name not in self._dedicated:
+                    conn.close()
         finally:
             local.release()
 
-    @contextmanager
-    def _connection(self, name: str) -> Iterator[Connection]:
+    def _connect_and_acquire(self, name: str, key: int, deadline: float | None) -> tuple[Connection, bool]:
+        """A connection for `name` and whether the lock was had on it. Connections are not pinged
+        before use: one the database dropped (a terminated backend, a restart) fails the first
+        statement with the connection invalidated, and the lock is asked for once more on a fresh
+        connection (nothing was held on the dead one: its session, and any lock of it, are gone),
+        so a dropped connection never poisons a lock, the dedicated ones included."""
+        for attempt in (1, 2):
+            conn = self._checkout(name)
+            try:
+                return conn, self._acquire(conn, key, deadline)
+            except DBAPIError as exc:
+                self._discard(name, conn)
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _checkout(self, name: str) -> Connection:
         assert self._engine is not None
         if name not in self._dedicated:
-            with self._engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-            return
+            return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         kept = self._connections.get(name)
         if kept is None or kept.closed or kept.invalidated:
             kept = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             self._connections[name] = kept
-        yield kept
+        return kept
+
+    def _discard(self, name: str, conn: Connection) -> None:
+        if self._connections.get(name) is conn:
+            del self._connections[name]
+        with contextlib.suppress(Exception):
+            conn.close()
 
     @staticmethod
     def _acquire(conn: Connection, key: int, deadline: float | None) -> bool:

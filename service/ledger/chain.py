@@ -15,6 +15,8 @@ from eth_tester.backends.pyevm.main import get_default_account_keys
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
+from service.ledger.errors import LedgerUnavailable
+from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
 from service.ledger.sender import journal_broadcast
 
 ChainKind = Literal["in-process", "http"]
@@ -50,6 +52,46 @@ class Chain:
     """The in-process chain's lock (each request to it holds it); None over HTTP (a node serves
     concurrent requests itself)."""
 
+    _rpc: JsonRpc | None = field(default=None, init=False, repr=False, compare=False)
+    _probes: dict[float, JsonRpc] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def node(self) -> JsonRpc:
+        """The chain's JSON-RPC client (`JsonRpc`: a urllib3 pool of its own over HTTP, with the
+        provider's timeout and no retries)."""
+        if self._rpc is None:
+            self._rpc = JsonRpc(self.w3)
+        return self._rpc
+
+    def request(self, method: str, params: list[Any], *, rpc: JsonRpc | None = None) -> Any:
+        """One JSON-RPC request's result. An unreachable node, one that does not answer in time or
+        answers with an HTTP error or a JSON-RPC error is `LedgerUnavailable`: every read of the
+        chain made outside the ledger client (chain time, head block, readiness) comes here, so a
+        dead or black-holed node is a 503 `ledger-unavailable`, never an unmapped exception."""
+        try:
+            response = (rpc or self.node()).request(method, params)
+        except (NodeUnreachable, NodeHttpError, OSError) as exc:
+            raise LedgerUnavailable(f"{method}: {exc}") from exc
+        error = response.get("error")
+        if error is not None:
+            raise LedgerUnavailable(f"{method}: {error}")
+        return response.get("result")
+
+    def head_block(self) -> int:
+        """The number of the latest block."""
+        if self.kind == "in-process":
+            return int(self.w3.eth.block_number)
+        return int(self.request("eth_blockNumber", []), 16)
+
+    def probe(self, timeout: float) -> int:
+        """The head block asked with a timeout of its own (readiness checks); LedgerUnavailable if
+        the node does not answer within `timeout` seconds."""
+        if self.kind == "in-process":
+            return self.head_block()
+        rpc = self._probes.get(timeout)
+        if rpc is None:
+            rpc = self._probes.setdefault(timeout, JsonRpc(self.w3, timeout=timeout))
+        return int(self.request("eth_blockNumber", [], rpc=rpc), 16)
+
     def serialised(self) -> AbstractContextManager[object]:
         """Hold the in-process chain for a sequence of calls no other thread may interleave with
         (each single call is serialised already); nothing over HTTP."""
@@ -57,7 +99,9 @@ class Chain:
 
     def now(self) -> int:
         """Timestamp of the latest block."""
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        if self.kind == "in-process":
+            return int(self.w3.eth.get_block("latest")["timestamp"])
+        return int(self.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
     def advance_time(self, seconds: int) -> None:
         """Move the chain's clock forward and mine a block (test chains only)."""
@@ -123,7 +167,10 @@ ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2f
 
 
 def http_chain(url: str, funder_key: str | None = None, timeout: float = 10.0) -> Chain:
-    """A JSON-RPC node over HTTP; `funder_key` pays other accounts' gas if given."""
+    """A JSON-RPC node over HTTP; `funder_key` pays other accounts' gas if given. A request not
+    answered within `timeout` seconds fails, and is not retried by web3's provider (its default
+    retries five times, with the timeout each time: a black-holed node held a request for a minute);
+    whoever asked decides whether to ask again."""
     # web3's validation middleware asks the node for its chain id before every eth_call and
     # eth_estimateGas (and once more on the answer): cached, that is one round trip per connection
     # instead of two or three per call
@@ -132,6 +179,7 @@ def http_chain(url: str, funder_key: str | None = None, timeout: float = 10.0) -
         request_kwargs={"timeout": timeout},
         cache_allowed_requests=True,
         cacheable_requests={RPCEndpoint("eth_chainId")},
+        exception_retry_configuration=None,
     )
     w3 = Web3(provider)
     funder: LocalAccount | None = Account.from_key(funder_key) if funder_key else None

@@ -57,14 +57,16 @@ class JsonRpc:
     """`request(method, params)` and `batch(calls)` to the node behind `w3`, answering the JSON-RPC
     response objects as the node sent them (a dict with `result` or `error`; a list for a batch)."""
 
-    def __init__(self, w3: Web3) -> None:
+    def __init__(self, w3: Web3, *, timeout: float | None = None) -> None:
+        """`timeout`: seconds per request (default: the provider's own timeout)."""
         self._provider = w3.provider
         self._ids = itertools.count(1)
         self._url: str | None = None
         self._pool: urllib3.PoolManager | None = None
         if isinstance(w3.provider, HTTPProvider):
             self._url = str(w3.provider.endpoint_uri)
-            timeout = dict(w3.provider.get_request_kwargs()).get("timeout", DEFAULT_TIMEOUT)
+            if timeout is None:
+                timeout = dict(w3.provider.get_request_kwargs()).get("timeout", DEFAULT_TIMEOUT)
             self._pool = urllib3.PoolManager(
                 maxsize=POOL_SIZE,
                 retries=False,

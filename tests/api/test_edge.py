@@ -29,6 +29,7 @@ from service.api.context import build_context
 from service.api.edge import (
     SERVER_RECURSION_LIMIT,
     Cost,
+    ErrorBarrier,
     RateLimitConfig,
     RateLimiter,
     client_address,
@@ -36,7 +37,7 @@ from service.api.edge import (
     request_cost,
 )
 from service.api.params import iso_4217_codes
-from service.api.problems import PROBLEM_JSON
+from service.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS
 from service.api.relay.schemas import MAX_CALLDATA_BYTES
 from service.db.session import make_engine
 from service.domain import MAX_AMOUNT, MAX_LEDGER_ID, MAX_SPLIT_PARTS
@@ -271,6 +272,26 @@ def test_an_unexpected_error_is_a_500_problem_logged_with_the_request_id(
     logged = [r for r in caplog.records if getattr(r, "request_id", None) == "req-500"]
     assert logged and logged[0].exc_info is not None
     assert body["instance"] == f"/v1/notes/{note_id}"
+
+
+@pytest.mark.parametrize(
+    ("fault", "slug"),
+    [
+        (
+            OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")),
+            "database-unavailable",
+        ),
+        (requests.ConnectionError("connection refused"), "ledger-unavailable"),
+    ],
+)
+def test_a_fault_escaping_every_handler_is_still_its_503_problem(fault: Exception, slug: str) -> None:
+    async def failing(scope: Any, receive: Any, send: Any) -> None:  # e.g. a middleware's own lookup
+        raise fault
+
+    answer = TestClient(ErrorBarrier(failing)).get("/v1/notes")
+    assert answer.status_code == 503 and answer.headers["content-type"] == PROBLEM_JSON
+    assert answer.json()["type"] == f"https://credchain.dev/errors/{slug}"
+    assert answer.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
 
 
 @pytest.mark.parametrize("value", [str(2**63), str(2**63 + 5), "9" * 20, str(2**256), "-1", "1e3", "abc"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.api.problems import REVERT_PROBLEMS, ledger_problem
+from service.api.problems import RETRY_AFTER_SECONDS, REVERT_PROBLEMS, ledger_problem
 from service.ledger.errors import REVERT_CLASSES, LedgerUnavailable, TransactionTimeout, UnknownRevert
 from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
@@ -193,7 +193,7 @@ def test_ledger_unavailable_is_503(gw: Gateway, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(gw.context.ledger, "issue", down)
     answer = gw.post("core", "/v1/notes", gw.issue_body())
     problem(answer, 503, "ledger-unavailable")
-    assert answer.headers["retry-after"] == "5"
+    assert answer.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
 
 
 def test_a_write_whose_receipt_timed_out_is_never_sent_again_under_its_key(

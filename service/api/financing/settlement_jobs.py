@@ -103,7 +103,7 @@ def create_job(
 ) -> tuple[SettlementJob, bool]:
     """A queued job settling `root`'s tree for its obligor `member`; (the job, whether it is new).
     If the tree already has an unfinished job, that one (one job per tree at a time)."""
-    head = int(context.chain.w3.eth.block_number)
+    head = context.head_block()
     now = utcnow()
     job = SettlementJob(
         id="sj_" + secrets.token_hex(8),
@@ -293,7 +293,7 @@ class SettlementJobRunner(BackgroundThread):
         """A batch was pending when the job stopped: record what the index shows it paid (if it was
         mined), and count it as sent once its window is behind us."""
         context = self._context
-        head = int(context.chain.w3.eth.block_number)
+        head = context.head_block()
         context.wait_indexed(head)
         first = int(job.pending_first or 0)
         count = int(job.pending_count or 0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -9,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from service.api.context import AppContext
 from service.api.deps import Context
 
 
@@ -28,34 +32,53 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health)
 def readyz(context: Context) -> JSONResponse:
-    """Ready when the database and the node answer and the index is not too far behind."""
+    """Ready when the database and the node answer and the index is not too far behind. Each check
+    is asked once, and given up on after `readiness_timeout_seconds` (a black-holed node or database
+    makes this answer 503 in about that long, not hang)."""
+    timeout = context.settings.readiness_timeout_seconds
     checks: dict[str, object] = {"index_role": context.index_role()}
-    ready = True
+    probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="credchain-readyz")
     try:
-        with context.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-        ready = False
-    try:
-        head = int(context.chain.w3.eth.block_number)
-        checks["node"] = "ok"
+        database = probes.submit(_database_probe, context)
+        node = probes.submit(context.chain.probe, timeout)
+        deadline = time.monotonic() + timeout
+        indexed = _outcome(database, deadline, checks, "database")
+        head = _outcome(node, deadline, checks, "node")
+    finally:
+        probes.shutdown(wait=False, cancel_futures=True)  # a hung probe is left to its own timeout
+    ready = indexed is not None and head is not None
+    if head is not None:
         checks["head_block"] = head
-    except Exception as exc:
-        checks["node"] = f"error: {type(exc).__name__}"
-        ready = False
-        head = None
-    if checks["database"] == "ok":
-        last = context.indexer.last_block()
-        checks["indexed_block"] = last
+    if indexed is not None:
+        checks["indexed_block"] = indexed
         if head is not None:
-            lag = max(0, head - last)
+            lag = max(0, head - indexed)
             checks["indexer_lag"] = lag
             if lag > context.settings.max_indexer_lag and not context.sync_indexing:
                 ready = False
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+
+
+def _database_probe(context: AppContext) -> int:
+    """The index's last block, read on a fresh check of the database (`SELECT 1` first)."""
+    with context.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return context.indexer.last_block()
+
+
+def _outcome(probe: Future[int], deadline: float, checks: dict[str, object], name: str) -> int | None:
+    """The probe's answer by `deadline` (`checks[name]` "ok"), else None and what went wrong."""
+    try:
+        value = probe.result(timeout=max(deadline - time.monotonic(), 0.0))
+    except FutureTimeout:
+        checks[name] = "error: no answer in time"
+        return None
+    except Exception as exc:
+        checks[name] = f"error: {type(exc).__name__}"
+        return None
+    checks[name] = "ok"
+    return value
 
 
 @router.get("/metrics", response_class=Response)
