@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -117,9 +118,10 @@ def run_scenario(chaos: Chaos, name: str, fault: Callable[[Load], None], *, reor
     reconcile = reconcile_gateway({**where, "from_block": rig.from_block})
     if reconcile.returncode != 0 or not reconcile.stdout.strip().endswith(": 0 differences"):
         failures.append(f"reconcile: {reconcile.stdout.strip()[-3000:]} {reconcile.stderr[-2000:]}")
-    answers = sum(len(w.answers) for w in writes)
+    statuses = Counter(str(a.status or a.error) for w in writes for a in w.answers)
     summary = (
-        f"chaos {name}: {len(writes)} writes, {answers} attempts, {time.monotonic() - started:.1f} s; "
+        f"chaos {name}: {len(writes)} writes, {sum(statuses.values())} attempts {dict(statuses)}, "
+        f"{time.monotonic() - started:.1f} s, slowest write {max((w.seconds for w in writes), default=0):.1f} s; "
         f"proxy {dict(rig.faulty.counts)}; {'; '.join(notes)}"
     )
     print(summary)

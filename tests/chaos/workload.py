@@ -71,6 +71,8 @@ class Write:
     final: Answer | None = None
     """The first non-retryable answer (None: none came within the bound)."""
     replay: Answer | None = None
+    seconds: float = 0.0
+    """From the first attempt to the final answer (or giving up)."""
 
     @property
     def succeeded(self) -> bool:
@@ -219,7 +221,9 @@ class Story:
 
     @staticmethod
     def _send(write: Write, gateway: Gateway, on_answer: Any) -> bool:
+        started = time.monotonic()
         write.final = gateway.send(write, write.answers)
+        write.seconds = time.monotonic() - started
         on_answer()
         return write.succeeded
 
