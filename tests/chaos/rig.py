@@ -38,6 +38,8 @@ from tests.rpc_faults import Faults, FaultyRpcProxy
 
 NO_FAULTS = Faults(receipt_drop=0, receipt_delay=0, send_answer_drop=0, send_lost=0, reset=0)
 READY_SECONDS = 60.0
+ORPHAN_SECONDS = 5.0
+"""How long the supervisor's workers get to notice its death and exit."""
 _ACCESS_BELOW_500 = re.compile(r'"status": [1-4][0-9][0-9],')
 
 
@@ -152,10 +154,11 @@ class Rig:
         pgid = self.process.pid
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        if not self._group_gone(pgid, 10):
+        if not self._group_gone(pgid, ORPHAN_SECONDS):
             orphans = _group_pids(pgid)
             self.findings.append(
-                f"kill -9 of the supervisor left {len(orphans)} process(es) of its group alive 10 s later"
+                f"kill -9 of the supervisor left {len(orphans)} process(es) of its group alive "
+                f"{ORPHAN_SECONDS:.0f} s later"
             )
             restarted = self.spawn()
             exited = await_condition(lambda: restarted.poll() is not None, 20)

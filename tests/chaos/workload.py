@@ -73,6 +73,8 @@ class Write:
     replay: Answer | None = None
     seconds: float = 0.0
     """From the first attempt to the final answer (or giving up)."""
+    previous: Write | None = None
+    """The write before this one in its client's story (what this one builds on)."""
 
     @property
     def succeeded(self) -> bool:
@@ -216,6 +218,7 @@ class Story:
         self, step: str, member: str, method: str, path: str, body: Any, intent: dict[str, Any]
     ) -> Write:
         write = Write(self.scenario, self.client, step, member, method, path, body, intent)
+        write.previous = self.writes[-1] if self.writes else None
         self.writes.append(write)
         return write
 
