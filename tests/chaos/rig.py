@@ -268,10 +268,16 @@ def start_rig(tmp_path: Path) -> Rig:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
     finally:
         admin.dispose()
+    started = time.monotonic()
     rig = Rig(start_anvil(), schema, tmp_path)
     try:
         rig.init()
+        initialised = time.monotonic()
         rig.start()
+        print(
+            f"chaos rig: anvil and init {initialised - started:.1f} s, "
+            f"credchain run ready {time.monotonic() - initialised:.1f} s"
+        )
     except BaseException:
         rig.close()
         rig.node.stop()

@@ -78,7 +78,9 @@ def _onboard(rig: Rig) -> tuple[Members, Gateway, list[str]]:
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     rig = start_rig(tmp_path_factory.mktemp("chaos"))
     try:
+        started = time.monotonic()
         members, gateway, suppliers = _onboard(rig)
+        print(f"chaos onboarding: {time.monotonic() - started:.1f} s")
         now = int(rig.w3.eth.get_block("latest")["timestamp"])
         yield Chaos(rig, members, gateway, suppliers, maturity_in(now))
     finally:

@@ -252,6 +252,7 @@ class Load:
         self.rounds = rounds
         self.stories: list[Story] = []
         self._done = 0
+        self._running = len(suppliers)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._threads = [
@@ -269,6 +270,16 @@ class Load:
             self._cond.notify_all()
 
     def _client(self, i: int) -> None:
+        try:
+            self._stories(i)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def _stories(self, i: int) -> None:
+        """Stories one after another (a broken one -- a write without a 2xx -- ends early, and the
+        next begins) until told to stop, and at least `rounds` of them."""
         n = len(self.suppliers)
         story_count = 0
         while story_count < self.rounds or not self._stop.is_set():
@@ -277,8 +288,6 @@ class Load:
                 self.stories.append(story)
             story.run(self.gateway, self.members, self._answered)
             story_count += 1
-            if not (story.writes and story.writes[-1].succeeded):
-                return  # the chain of this client's writes is broken: stop, the verdict tells why
 
     def start(self) -> Load:
         for thread in self._threads:
@@ -286,10 +295,12 @@ class Load:
         return self
 
     def await_answers(self, more: int, seconds: float) -> bool:
-        """Wait until `more` further final answers (or failed sends) came in; False after `seconds`."""
+        """Wait until `more` further final answers (or failed sends) came in; False after `seconds`
+        or once no client is running any more."""
         with self._cond:
             target = self._done + more
-            return self._cond.wait_for(lambda: self._done >= target, timeout=seconds)
+            self._cond.wait_for(lambda: self._done >= target or not self._running, timeout=seconds)
+            return self._done >= target
 
     def finish(self, seconds: float) -> list[str]:
         """Tell the clients to stop after their current story; the names of those still running."""
