@@ -114,6 +114,7 @@ def run_scenario(chaos: Chaos, name: str, fault: Callable[[Load], None], *, reor
     failures += check_answers(writes)
     failures += check_chain(rig, writes, reorg=reorg)
     failures += check_replays(rig, chaos.gateway, chaos.members, writes)
+    failures += check_answers(writes, replays=True)
     if not rig.index_caught_up():
         failures.append("the index did not reach the chain's head within 30 s")
     where = {"rpc_url": rig.node.url, "schema": rig.schema, "contract": rig.contract}
@@ -163,9 +164,10 @@ def test_lost_answers_to_send_raw_transaction(chaos: Chaos) -> None:
 
     def fault(load: Load) -> None:
         rig.faulty.faults = replace(NO_FAULTS, send_answer_drop=0.5)
+        target = rig.faulty.counts["send_answer_dropped"] + CLIENTS
         rig.faulty.enabled = True
         try:
-            await_condition(lambda: rig.faulty.counts["send_answer_dropped"] >= CLIENTS, LOAD_SECONDS, 0.1)
+            await_condition(lambda: rig.faulty.counts["send_answer_dropped"] >= target, LOAD_SECONDS, 0.1)
         finally:
             rig.faulty.enabled = False
             rig.faulty.faults = NO_FAULTS

@@ -25,14 +25,19 @@ REVERTED_BY_REORG = ERRORS_BASE + "reverted-by-reorg"
 NOT_ACCEPTED = (NoteStatus.NONE, NoteStatus.PENDING, NoteStatus.REJECTED, NoteStatus.REVOKED)
 
 
-def check_answers(writes: list[Write]) -> list[str]:
+def check_answers(writes: list[Write], *, replays: bool = False) -> list[str]:
+    """No 500 and no 5xx but problem+json among the answers (to the replays if `replays`); every
+    write answered in time."""
     failures = []
     for write in writes:
-        for answer in write.answers:
+        what = "replay" if replays else "answer"
+        for answer in write.replay_answers if replays else write.answers:
             if answer.status == 500:
-                failures.append(f"{write}: 500 ({answer})")
+                failures.append(f"{write}: {what} 500 ({answer})")
             elif answer.status is not None and answer.status >= 500 and not is_problem(answer):
-                failures.append(f"{write}: 5xx not problem+json ({answer})")
+                failures.append(f"{write}: {what} 5xx not problem+json ({answer})")
+        if replays:
+            continue
         if write.final is None:
             last = ", ".join(str(a) for a in write.answers[-3:])
             failures.append(f"{write}: no final answer in time after {len(write.answers)} attempts ({last})")
@@ -148,7 +153,7 @@ def check_replays(rig: Rig, gateway: Gateway, members: Members, writes: list[Wri
     answered = [w for w in writes if w.final is not None]
     before = chain_counts(rig, members)
     for write in answered:
-        write.replay = gateway.send(write, [])
+        write.replay = gateway.send(write, write.replay_answers)
     after = chain_counts(rig, members)
     failures = []
     changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}

@@ -71,6 +71,7 @@ class Write:
     final: Answer | None = None
     """The first non-retryable answer (None: none came within the bound)."""
     replay: Answer | None = None
+    replay_answers: list[Answer] = field(default_factory=list)
     seconds: float = 0.0
     """From the first attempt to the final answer (or giving up)."""
     previous: Write | None = None
