@@ -45,6 +45,7 @@ class Chaos:
     gateway: Gateway
     suppliers: list[str]
     maturity: str
+    deadline: str
 
 
 def _onboard(rig: Rig) -> tuple[Members, Gateway, list[str]]:
@@ -82,7 +83,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         members, gateway, suppliers = _onboard(rig)
         print(f"chaos onboarding: {time.monotonic() - started:.1f} s")
         now = int(rig.w3.eth.get_block("latest")["timestamp"])
-        yield Chaos(rig, members, gateway, suppliers, maturity_in(now))
+        yield Chaos(rig, members, gateway, suppliers, maturity_in(now, 90), maturity_in(now, 30))
     finally:
         rig.close()
         rig.node.stop()
@@ -102,7 +103,9 @@ def run_scenario(chaos: Chaos, name: str, fault: Callable[[Load], None], *, reor
     _ensure_running(rig)
     findings_before = len(rig.findings)
     started = time.monotonic()
-    load = Load(name, chaos.gateway, chaos.members, chaos.suppliers, chaos.maturity, ROUNDS).start()
+    load = Load(
+        name, chaos.gateway, chaos.members, chaos.suppliers, chaos.maturity, chaos.deadline, ROUNDS
+    ).start()
     notes = []
     if not load.await_answers(CLIENTS, LOAD_SECONDS):
         notes.append("the load made no progress before the fault")

@@ -65,14 +65,28 @@ def _happened(rig: Rig, write: Write, block: int | str = "latest") -> bool:
             block_identifier=block
         )
         return int(root) != 0
+    if write.step == "offer":
+        return _logged(
+            rig, "DiscountOffered", block, noteId=int(intent["note_id"]), financier=intent["financier"]
+        )
+    if write.step == "payment":
+        return _logged(rig, "DiscountPaymentRecorded", block, offerId=int(intent["offer_id"]))
     note = _note(rig, int(intent["note_id"]), block)
     if write.step == "accept":
         return note["status"] not in NOT_ACCEPTED
     if write.step == "split":
         return bool(note["status"] == NoteStatus.SPLIT)
-    if write.step == "transfer":
+    if write.step in ("transfer", "take-offer"):
         return bool(note["holder"].lower() == intent["to"].lower())
     raise AssertionError(write.step)
+
+
+def _logged(rig: Rig, event: str, block: int | str, **arguments: Any) -> bool:
+    """Whether the ledger emitted `event` with `arguments` (indexed) up to `block`."""
+    logs = getattr(rig.ledger.events, event)().get_logs(
+        from_block=int(rig.from_block), to_block=block, argument_filters=arguments
+    )
+    return bool(logs)
 
 
 def _reverted_before(rig: Rig, write: Write) -> Write | None:

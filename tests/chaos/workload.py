@@ -59,7 +59,7 @@ class Write:
     scenario: str
     client: int
     step: str
-    """issue, accept, split or transfer."""
+    """issue, accept, split, transfer, offer, payment or take-offer."""
     member: str
     method: str
     path: str
@@ -160,14 +160,18 @@ def maturity_in(now: int, days: int = 90) -> str:
 
 @dataclass
 class Story:
-    """One client's writes: issue to its supplier, accept, split (a part to the next supplier), and
-    transfer the part kept to the next supplier; stops at the first write without a 2xx answer."""
+    """One client's writes: issue to its supplier, accept, split (a part to the next supplier),
+    transfer of the part kept to the next supplier, and the bank's discount of the part the next
+    supplier got (an off-ledger offer, its payment recorded, the holder's acceptance); stops at the
+    first write without a 2xx answer."""
 
     scenario: str
     client: int
     supplier: str
     next_supplier: str
     maturity: str
+    deadline: str
+    """Of the discount offers (before `maturity`)."""
     writes: list[Write] = field(default_factory=list)
 
     def run(self, gateway: Gateway, members: Members, on_answer: Any) -> None:
@@ -213,7 +217,33 @@ class Story:
             {"to": ids[self.next_supplier]},
             {"note_id": kept, "to": members.addresses[self.next_supplier]},
         )
-        self._send(transfer, gateway, on_answer)
+        if not self._send(transfer, gateway, on_answer):
+            return
+        # the bank buys the part sent to the next supplier, paid off the ledger
+        part = split.final.body["note_ids"][0]  # type: ignore[union-attr]
+        bank = members.addresses["bank"]
+        offer = self._write(
+            "offer",
+            "bank",
+            "POST",
+            f"/v1/notes/{part}/discount-offers",
+            {"price": str(FACE * 4 // 10 - 10), "deadline": self.deadline, "off_chain": True},
+            {"note_id": part, "financier": bank},
+        )
+        if not self._send(offer, gateway, on_answer):
+            return
+        offer_id = offer.final.body["offer"]["id"]  # type: ignore[union-attr]
+        reference = {"reference": f"wire-{uuid.uuid4().hex[:12]}"}
+        path = f"/v1/discount-offers/{offer_id}"
+        payment = self._write("payment", "bank", "POST", f"{path}/payment", reference, {"offer_id": offer_id})
+        if not self._send(payment, gateway, on_answer):
+            return
+        intent = {"note_id": part, "to": bank}
+        self._send(
+            self._write("take-offer", self.next_supplier, "POST", f"{path}/accept", None, intent),
+            gateway,
+            on_answer,
+        )
 
     def _write(
         self, step: str, member: str, method: str, path: str, body: Any, intent: dict[str, Any]
@@ -243,6 +273,7 @@ class Load:
         members: Members,
         suppliers: list[str],
         maturity: str,
+        deadline: str,
         rounds: int,
     ) -> None:
         self.scenario = scenario
@@ -250,6 +281,7 @@ class Load:
         self.members = members
         self.suppliers = suppliers
         self.maturity = maturity
+        self.deadline = deadline
         self.rounds = rounds
         self.stories: list[Story] = []
         self._done = 0
@@ -284,7 +316,9 @@ class Load:
         n = len(self.suppliers)
         story_count = 0
         while story_count < self.rounds or not self._stop.is_set():
-            story = Story(self.scenario, i, self.suppliers[i], self.suppliers[(i + 1) % n], self.maturity)
+            story = Story(
+                self.scenario, i, self.suppliers[i], self.suppliers[(i + 1) % n], self.maturity, self.deadline
+            )
             with self._cond:
                 self.stories.append(story)
             story.run(self.gateway, self.members, self._answered)
