@@ -194,7 +194,7 @@ class Rig:
         pgid = self.process.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        if not self._group_gone(pgid, 15):
+        if not self._group_gone(pgid, 5):  # a request stuck on the node would hold it for a minute
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
             self._group_gone(pgid, 10)

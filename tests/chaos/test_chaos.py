@@ -125,7 +125,11 @@ def run_scenario(chaos: Chaos, name: str, fault: Callable[[Load], None], *, reor
     if reconcile.returncode != 0 or not reconcile.stdout.strip().endswith(": 0 differences"):
         failures.append(f"reconcile: {reconcile.stdout.strip()[-3000:]} {reconcile.stderr[-2000:]}")
     slowest = max((w.seconds for w in writes), default=0.0)
-    statuses = Counter(str(a.status or a.error) for w in writes for a in w.answers)
+    statuses = Counter(
+        f"{a.status} {a.content_type}" if (a.status or 0) >= 500 else str(a.status or a.error)
+        for w in writes
+        for a in w.answers
+    )
     summary = (
         f"chaos {name}: {len(writes)} writes, {sum(statuses.values())} attempts {dict(statuses)}, "
         f"{time.monotonic() - started:.1f} s, slowest write {slowest:.1f} s; "
