@@ -3,6 +3,8 @@ seeded RNG): it drops or delays receipt polls (`eth_getTransactionReceipt`), dro
 `eth_sendRawTransaction` after forwarding it (the node has the transaction, the sender does not
 know), loses `eth_sendRawTransaction` before forwarding it (the node never sees it), and resets
 connections. `FaultyRpcProxy.counts` says what it did; faults apply only while `enabled`.
+`black_hole()` makes it accept every request and answer none (until `release()`, then it resets the
+held connections), as a node that hangs does.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class FaultyRpcProxy:
         self.enabled = False
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(seed)
+        self._released = threading.Event()
+        self._released.set()
         self._lock = threading.Lock()
         self._pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(total=30))
         proxy = self
@@ -76,7 +80,16 @@ class FaultyRpcProxy:
         self._thread.start()
         return self
 
+    def black_hole(self) -> None:
+        """From now on, hold every request unanswered (a hung node)."""
+        self._released.clear()
+
+    def release(self) -> None:
+        """End the black hole: the held requests get a reset connection, new ones are served."""
+        self._released.set()
+
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
         self._pool.clear()
@@ -96,6 +109,10 @@ class FaultyRpcProxy:
 
     # ------------------------------------------------------------------ serving
     def _serve(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        if not self._released.is_set():
+            self._count("black_holed")
+            self._released.wait(timeout=300)
+            return _reset(handler)
         try:
             request = json.loads(body)
         except ValueError:

@@ -12,6 +12,11 @@ currency SQL knows (`settlementToken`), the operator, pending operator, maximum 
 period. SQL's payments must add up to each note's paid amount. Optionally
 the logs themselves: the `events` table must hold exactly one row per log of the contract, in the
 block the chain has it in.
+
+The gateway's own tables that name chain objects are checked too: every `note_references` row must
+be a root note on chain whose obligor is the member that wrote the reference, and every idempotency
+record answered with a 2xx and a transaction hash must name a transaction mined (and not reverted)
+on the chain (a reorg that removed it, and nothing told, leaves the record a phantom success).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine, Table, select
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
 
+from service.db.gateway_models import ApiMember, IdempotencyRecord, NoteReference
 from service.db.models import (
     CreditGrant,
     DiscountOffer,
@@ -61,6 +68,8 @@ Entity = Literal[
     "claim",
     "token",
     "min_part_amount",
+    "note_reference",
+    "idempotency",
 ]
 
 NOTES: Table = Note.__table__  # type: ignore[assignment]
@@ -74,6 +83,9 @@ PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
 TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
 MIN_PARTS: Table = MinPartAmount.__table__  # type: ignore[assignment]
+NOTE_REFERENCES: Table = NoteReference.__table__  # type: ignore[assignment]
+API_MEMBERS: Table = ApiMember.__table__  # type: ignore[assignment]
+IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 
 _PAYABLE = tuple(int(s) for s in PAYABLE)
 _MAY_HAVE_PAID = (*_PAYABLE, int(NoteStatus.WRITTEN_OFF))
@@ -132,6 +144,9 @@ class ReconcileReport:
     claims: int = 0
     tokens: int = 0
     events: int | None = None
+    note_references: int = 0
+    answered_writes: int = 0
+    """Idempotency records answered with a 2xx naming a transaction."""
 
     @property
     def clean(self) -> bool:
@@ -143,7 +158,8 @@ class ReconcileReport:
     def summary(self) -> str:
         checked = (
             f"{self.notes} notes, {self.members} members, {self.obligors} obligors, {self.grants} grants, "
-            f"{self.offers} offers, {self.claims} payment claims, {self.tokens} settlement tokens"
+            f"{self.offers} offers, {self.claims} payment claims, {self.tokens} settlement tokens, "
+            f"{self.note_references} note references, {self.answered_writes} answered writes"
             + ("" if self.events is None else f", {self.events} events")
         )
         where = "latest block" if self.block is None else f"block {self.block}"
@@ -224,6 +240,8 @@ class Reconciler:
         self._config(ledger, None if config is None else dict(config), report)
         self._tokens(ledger, tokens, {n["currency"] for n in notes.values()}, report)
         self._min_parts(ledger, min_parts, {n["currency"] for n in notes.values()} | set(tokens), report)
+        self._note_references(ledger, report)
+        self._answered_writes(report)
         if check_events:
             self._events(from_block, at_block, report)
         return report
@@ -351,6 +369,52 @@ class Reconciler:
                     )
         for offer_id in sorted(offer_id for offer_id in offers if not 1 <= offer_id <= count):
             report.differences.append(MissingOnChain("offer", str(offer_id)))
+
+    def _note_references(self, ledger: LedgerClient, report: ReconcileReport) -> None:
+        """Every off-chain reference belongs to a root note on chain issued by the member that
+        wrote it (a reference left behind by a reorg would be inherited by the next note that gets
+        the same id)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(NOTE_REFERENCES.c.note_id, API_MEMBERS.c.address).join_from(
+                    NOTE_REFERENCES,
+                    API_MEMBERS,
+                    API_MEMBERS.c.id == NOTE_REFERENCES.c.created_by,
+                    isouter=True,
+                )
+            ).all()
+        report.note_references = len(rows)
+        for note_id, writer in rows:
+            state = ledger.get_note(note_id)
+            if int(state.status) == NoteStatus.NONE or state.root_id != note_id:
+                report.differences.append(MissingOnChain("note_reference", str(note_id)))
+            elif writer is None or writer.lower() != state.obligor.lower():
+                report.differences.append(
+                    FieldMismatch("note_reference", str(note_id), "obligor", writer, state.obligor)
+                )
+
+    def _answered_writes(self, report: ReconcileReport) -> None:
+        """Every write the gateway answered with a 2xx and a transaction hash (and replays to
+        retries) names a transaction the chain has mined, and not reverted."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(IDEMPOTENCY.c.member_id, IDEMPOTENCY.c.key, IDEMPOTENCY.c.response_body).where(
+                    IDEMPOTENCY.c.status_code >= 200, IDEMPOTENCY.c.status_code < 300
+                )
+            ).all()
+        for member_id, key, body in rows:
+            tx_hash = body.get("tx_hash") if isinstance(body, dict) else None
+            if not isinstance(tx_hash, str):
+                continue
+            report.answered_writes += 1
+            where = f"{member_id}/{key} {tx_hash}"
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                report.differences.append(MissingOnChain("idempotency", where))
+                continue
+            if receipt["status"] != 1:
+                report.differences.append(FieldMismatch("idempotency", where, "status", 1, receipt["status"]))
 
     def _tokens(
         self, ledger: LedgerClient, tokens: dict[str, str], note_currencies: set[str], report: ReconcileReport
