@@ -542,6 +542,15 @@ def _pending_problem(exc: BaseException, recorded: list[dict[str, Any]]) -> Prob
             headers=headers,
             tx_hashes=hashes,
         )
+    if isinstance(exc, TransactionDropped):  # e.g. a reorganisation removed it while it waited
+        return ProblemError(
+            503,
+            "transaction-dropped",
+            "The transaction was sent but the node no longer has it",
+            detail,
+            headers=headers,
+            tx_hashes=hashes,
+        )
     return ProblemError(
         503,
         "ledger-unavailable",

@@ -15,6 +15,8 @@ thousands of requests a second and find nothing until the block comes. So `Block
   transaction is in it; it ends when nobody has waited for a while;
 - a waiter also looks its receipt up directly every `FALLBACK_LOOKUP_SECONDS` (a block the follower
   skipped: it starts at the head, and catches up at most `MAX_CATCH_UP` blocks after a pause);
+- a waiter whose transaction the node no longer knows (a reorganisation dropped it) stops at its
+  second fallback look-up with `TransactionDropped`;
 - a node error in the follower is logged and the block asked for again; a waiter not woken by its
   deadline raises `TransactionTimeout`.
 """
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.ledger.errors import LedgerError, LedgerUnavailable, TransactionTimeout
+from service.ledger.errors import LedgerError, LedgerUnavailable, TransactionDropped, TransactionTimeout
 from service.ledger.jsonrpc import RECEIPT_PROMPT_SECONDS, prompt_pauses
 from service.ledger.waiting import waiting
 
@@ -45,6 +47,11 @@ IDLE_SECONDS = 2.0
 """The follower thread ends after this long without waiters."""
 FALLBACK_LOOKUP_SECONDS = 4.0
 """A waiter also asks for its own receipt this often."""
+VANISHED_LOOKUPS = 2
+"""A waiter whose transaction the node no longer knows at this many fallback look-ups in a row
+(neither mined nor pending: a reorganisation or a node restart dropped it) stops waiting with
+`TransactionDropped`, rather than until its timeout: the write's idempotency record keeps the
+signed transaction, and a retry resolves it (broadcast again if its nonce is still free)."""
 MAX_CATCH_UP = 16
 """After a pause the follower fetches at most this many blocks it missed (older ones: see the
 fallback look-ups)."""
@@ -149,6 +156,7 @@ class BlockReceipts:
                     self._waiters.pop(key, None)
 
     def _wait_woken(self, tx_hash: str, waiter: _Waiter, deadline: float) -> dict[str, Any]:
+        unknown = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -157,10 +165,23 @@ class BlockReceipts:
             if waiter.found.wait(min(self.fallback_seconds, remaining)):
                 assert waiter.receipt is not None
                 return waiter.receipt
-            found, _asked = self._look_up(tx_hash)
+            found, asked = self._look_up(tx_hash)
             if found is not None:
                 return found
+            unknown = unknown + 1 if asked and not self._known(tx_hash) else 0
+            if unknown >= VANISHED_LOOKUPS:
+                raise TransactionDropped(
+                    f"{tx_hash} is neither mined nor pending any more (a reorganisation or a node "
+                    "restart dropped it)"
+                )
             self._ensure_follower()  # it may have ended after an idle spell
+
+    def _known(self, tx_hash: str) -> bool:
+        """Whether the node still knows `tx_hash` (pending or mined); True if it cannot be asked."""
+        try:
+            return self._request("eth_getTransactionByHash", [tx_hash]) is not None
+        except LedgerUnavailable:
+            return True
 
     def waiters(self) -> int:
         with self._lock:
