@@ -26,6 +26,7 @@ from service.api.notes.schemas import WriteResult
 from service.api.problems import ProblemError
 from service.db.gateway_models import ApiMember
 from service.db.models import Note
+from service.ledger.errors import TransactionDropped
 from service.ledger.sender import current_journal
 from service.ledger.types import TxResult
 
@@ -163,6 +164,16 @@ def send_signed(
     finally:
         context.metrics.ledger_tx_seconds.labels(outcome=outcome).observe(time.perf_counter() - started)
     indexed = context.wait_indexed(result.block_number)
+    if (
+        indexed
+        and result.block_hash
+        and not context.index.on_indexed_branch(result.block_number, result.block_hash)
+    ):
+        # the block it was mined in was replaced before the index got to it: it is not on the
+        # chain any more; the write's record keeps it, and a retry resolves it from the chain
+        raise TransactionDropped(
+            f"{result.tx_hash} was mined in block {result.block_number}, which a reorganisation replaced"
+        )
     return result, indexed
 
 

@@ -124,6 +124,15 @@ class IndexCoordinator:
             self._applied = last if exact else max(self._applied, last)
             self._changed.notify_all()
 
+    def on_indexed_branch(self, block: int, block_hash: str) -> bool:
+        """Whether the index holds block `block` with hash `block_hash` (so a transaction mined in
+        it is in the index); False if it holds another block of that number (a reorganisation
+        replaced it); True if the index keeps no hash that deep (nothing to tell them apart)."""
+        stored = self.indexer.store.stored_blocks(block, 1)
+        if not stored or stored[0][0] != block:
+            return True
+        return stored[0][1].lower() == block_hash.lower()
+
     def _refresh(self) -> int:
         """Read the checkpoint (and the journal's latest reorganisation) and make the mark say it:
         lowered if another process rolled the index back. Tells the listeners of a new

@@ -45,6 +45,7 @@ from service.db.models import (
     PaymentClaim,
     SettlementToken,
 )
+from service.db.reorg_models import ReorgTransaction
 from service.domain import PAYABLE, NoteStatus
 from service.indexer.decode import LogDecoder
 from service.indexer.ranges import AdaptiveRange
@@ -86,6 +87,7 @@ MIN_PARTS: Table = MinPartAmount.__table__  # type: ignore[assignment]
 NOTE_REFERENCES: Table = NoteReference.__table__  # type: ignore[assignment]
 API_MEMBERS: Table = ApiMember.__table__  # type: ignore[assignment]
 IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+REORG_TRANSACTIONS: Table = ReorgTransaction.__table__  # type: ignore[assignment]
 
 _PAYABLE = tuple(int(s) for s in PAYABLE)
 _MAY_HAVE_PAID = (*_PAYABLE, int(NoteStatus.WRITTEN_OFF))
@@ -395,17 +397,26 @@ class Reconciler:
 
     def _answered_writes(self, report: ReconcileReport) -> None:
         """Every write the gateway answered with a 2xx and a transaction hash (and replays to
-        retries) names a transaction the chain has mined, and not reverted."""
+        retries) names a transaction the chain has mined, and not reverted; or one that the
+        reorganisation journal lists as removed (its replays answer `reverted-by-reorg`)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(IDEMPOTENCY.c.member_id, IDEMPOTENCY.c.key, IDEMPOTENCY.c.response_body).where(
                     IDEMPOTENCY.c.status_code >= 200, IDEMPOTENCY.c.status_code < 300
                 )
             ).all()
+            removed = set(conn.execute(select(REORG_TRANSACTIONS.c.tx_hash)).scalars())
+        removed = {h.lower() for h in removed}
         for member_id, key, body in rows:
             tx_hash = body.get("tx_hash") if isinstance(body, dict) else None
             if not isinstance(tx_hash, str):
                 continue
+            if tx_hash.lower() in removed:
+                try:
+                    self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+                except TransactionNotFound:
+                    report.answered_writes += 1  # told: its replays answer reverted-by-reorg
+                    continue
             report.answered_writes += 1
             where = f"{member_id}/{key} {tx_hash}"
             try:

@@ -462,4 +462,15 @@ def tx_result(receipt: Any, decoders: dict[str, EventDecoder]) -> TxResult:
         gas_used=int(receipt["gasUsed"]),
         events=tuple(events),
         contract_address=str(receipt["contractAddress"]) if receipt.get("contractAddress") else None,
+        block_hash=_hex(receipt.get("blockHash")),
     )
+
+
+def _hex(value: Any) -> str | None:
+    """A hash as 0x-hex (receipts carry HexBytes or str)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text

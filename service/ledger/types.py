@@ -30,6 +30,9 @@ class TxResult:
     events: tuple[DecodedEvent, ...]
     contract_address: str | None = None
     """The contract a deployment created (None for calls)."""
+    block_hash: str | None = None
+    """The hash of the block it was mined in (0x-hex), to tell it from a block of the same number
+    on another branch after a reorganisation."""
 
     def created_note_ids(self) -> list[int]:
         """Ids of the notes the transaction created (issue or split), in order."""

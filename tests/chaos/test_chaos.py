@@ -116,7 +116,7 @@ def run_scenario(chaos: Chaos, name: str, fault: Callable[[Load], None], *, reor
     failures += [f"clients still running: {still_running}"] if still_running else []
     failures += check_answers(writes)
     failures += check_chain(rig, writes, reorg=reorg)
-    failures += check_replays(rig, chaos.gateway, chaos.members, writes)
+    failures += check_replays(rig, chaos.gateway, chaos.members, writes, reorg=reorg)
     failures += check_answers(writes, replays=True)
     if not rig.index_caught_up():
         failures.append("the index did not reach the chain's head within 30 s")

@@ -161,9 +161,14 @@ def chain_counts(rig: Rig, members: Members) -> dict[str, int]:
     return counts
 
 
-def check_replays(rig: Rig, gateway: Gateway, members: Members, writes: list[Write]) -> list[str]:
+def check_replays(
+    rig: Rig, gateway: Gateway, members: Members, writes: list[Write], *, reorg: bool = False
+) -> list[str]:
     """Send every write that had a final answer again with its key; nothing new may happen on chain,
-    and the answer must be the first one (a 2xx for a transaction a reorg removed: reverted-by-reorg)."""
+    and the answer must be the first one (a 2xx for a transaction a reorg removed: reverted-by-reorg).
+    A write refused before anything was sent keeps no record: its replay is judged afresh, so after
+    a reorg (`reorg`) it may be refused for another reason (its note's issue reverted meanwhile),
+    but it must still be refused."""
     answered = [w for w in writes if w.final is not None]
     before = chain_counts(rig, members)
     for write in answered:
@@ -185,6 +190,9 @@ def check_replays(rig: Rig, gateway: Gateway, members: Members, writes: list[Wri
                 if replay.problem_type != REVERTED_BY_REORG:
                     failures.append(f"{write}: {tx_hash} is gone from the chain, replay answered {replay}")
             elif not (replay.status == write.final.status and replay.body.get("tx_hash") == tx_hash):
+                failures.append(f"{write}: answered {write.final}, replay answered {replay}")
+        elif reorg and write.final.status is not None and 400 <= write.final.status < 500:
+            if not (replay.status is not None and 400 <= replay.status < 500):
                 failures.append(f"{write}: answered {write.final}, replay answered {replay}")
         elif replay.status != write.final.status or replay.problem_type != write.final.problem_type:
             failures.append(f"{write}: answered {write.final}, replay answered {replay}")
