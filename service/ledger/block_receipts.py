@@ -115,8 +115,11 @@ class BlockReceipts:
         interval: float = FOLLOW_INTERVAL,
         fallback_seconds: float = FALLBACK_LOOKUP_SECONDS,
         idle_seconds: float = IDLE_SECONDS,
+        transient: Callable[[BaseException], bool] = lambda _exc: True,
     ) -> None:
         self._request = request
+        self._transient = transient
+        """Whether a node fault may pass if asked again (a 401 from the node will not: raised)."""
         self._batch = batch
         self.interval = interval
         self.fallback_seconds = fallback_seconds
@@ -211,6 +214,8 @@ class BlockReceipts:
         try:
             found = self._request("eth_getTransactionReceipt", [tx_hash])
         except LedgerUnavailable as exc:
+            if not self._transient(exc):
+                raise
             self.last_error = exc
             return None, False
         return (dict(found) if found is not None else None), True

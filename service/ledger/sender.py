@@ -412,7 +412,7 @@ class NodeRpc:
         if self._receipts is None:
             with self._receipts_lock:
                 if self._receipts is None:
-                    self._receipts = BlockReceipts(self.request, self.batch)
+                    self._receipts = BlockReceipts(self.request, self.batch, transient=transient)
         return self._receipts
 
     def receipt(self, tx_hash: str, timeout: float) -> dict[str, Any]:
