@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         "block does not hold a request thread)",
     )
     write_active: int = Field(
-        default=4,
+        default=2,
         ge=1,
         description="of the writes running, how many work at once (the others wait for their block "
         "or the index): few, so that reads are not left waiting for the interpreter",

@@ -72,7 +72,7 @@ def _key_hash(url: str, member_id: str) -> str:
 def test_keys_issue_replaces_a_members_key_and_prints_the_new_one_once(database: str) -> None:
     result = runner.invoke(app, ["keys", "issue", "m_supplier", "--database-url", database])
     assert result.exit_code == 0, result.output
-    new_key = result.output.strip().rsplit(" ", 1)[-1]
+    new_key = result.stdout.strip().rsplit(" ", 1)[-1]  # log lines of other threads go to stderr
     assert new_key.startswith("cc_") and new_key != "cc_old"
     assert _key_hash(database, "m_supplier") == hash_key(new_key) != hash_key("cc_old")
 
@@ -88,7 +88,7 @@ def test_operator_key_replaces_the_operators_key(database: str) -> None:
     before = _key_hash(database, OPERATOR_ID)
     result = runner.invoke(app, ["operator-key", "--database-url", database])
     assert result.exit_code == 0, result.output
-    new_key = result.output.strip().rsplit(" ", 1)[-1]
+    new_key = result.stdout.strip().rsplit(" ", 1)[-1]  # log lines of other threads go to stderr
     assert _key_hash(database, OPERATOR_ID) == hash_key(new_key) != before
 
 

@@ -243,8 +243,9 @@ class BlockReceipts:
             try:
                 self._step()
             except LedgerError as exc:
+                if self.last_error is None:  # once per outage, not every ERROR_PAUSE
+                    log.warning("block receipts: %s: %s; asking again", type(exc).__name__, exc)
                 self.last_error = exc
-                log.info("block receipts: %s: %s", type(exc).__name__, exc)
                 time.sleep(ERROR_PAUSE)
                 continue
             except Exception:  # never let the follower die silently with waiters left
@@ -255,6 +256,9 @@ class BlockReceipts:
 
     def _step(self) -> None:
         head = int(self._request("eth_blockNumber", []), 16)
+        if self.last_error is not None:
+            log.info("block receipts: the node answers again")
+            self.last_error = None
         last = self._last_block
         if last is None or head < last or head - last > MAX_CATCH_UP:
             last = head - 1  # a fresh start, a reorganisation to a shorter chain, or a long pause
