@@ -7,10 +7,12 @@ Routes annotate their parameters with these; the rules behind them live in `serv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -36,19 +38,37 @@ BearerKey = Annotated[str, Depends(bearer_key)]
 """The API key in `Authorization: Bearer <key>` (401 if missing or malformed), not yet looked up."""
 
 
-def current_member(request: Request, context: Context, key: BearerKey) -> ApiMember:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITE_ADMISSION_THREADS = 4
+"""Threads of a process that authenticate write requests (a SQL statement each) before the write
+is handed to its own threads (`service.api.write_capacity`): a burst of hundreds of writes then
+queues here, not on the threads that serve reads."""
+
+
+async def current_member(request: Request, context: Context, key: BearerKey) -> ApiMember:
     """The authenticated member, read with its registry status on every request and let through
-    the suspension gate (`service.api.auth.authenticate`)."""
-    return authenticate(request, context, key)
+    the suspension gate (`service.api.auth.authenticate`). A write request's look-up runs on the
+    app's write admission threads (`WRITE_ADMISSION_THREADS`), a read's on the threads reads use."""
+    limiter = None if request.method in SAFE_METHODS else write_admission(request)
+    return await anyio.to_thread.run_sync(authenticate, request, context, key, limiter=limiter)
+
+
+def write_admission(request: Request) -> anyio.CapacityLimiter:
+    """The app's limiter of write admission threads, made in its event loop on first use."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "write_admission", None)
+    if limiter is None:
+        limiter = state.write_admission = anyio.CapacityLimiter(WRITE_ADMISSION_THREADS)
+    return limiter
 
 
 CurrentMember = Annotated[ApiMember, Depends(current_member)]
 
 
-def role_dependency(*roles: str) -> Callable[[ApiMember], ApiMember]:
+def role_dependency(*roles: str) -> Callable[[ApiMember], Awaitable[ApiMember]]:
     """A dependency: the current member, 403 `forbidden` unless it has one of `roles`."""
 
-    def check(member: CurrentMember) -> ApiMember:
+    async def check(member: CurrentMember) -> ApiMember:  # no I/O: no thread needed
         require_role(member, *roles)
         return member
 
@@ -108,7 +128,7 @@ class IdempotentWrite:
         return WriteResponse(self.context.writes, work, respond_async=self.respond_async, finish=finish)
 
 
-def idempotent_write(
+async def idempotent_write(  # no I/O: no thread needed
     request: Request, context: Context, idempotency_key: IdempotencyKey = None, prefer: Prefer = None
 ) -> IdempotentWrite:
     return IdempotentWrite(

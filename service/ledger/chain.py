@@ -18,6 +18,7 @@ from web3.types import RPCEndpoint, RPCResponse
 from service.ledger.errors import LedgerUnavailable
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
 from service.ledger.sender import journal_broadcast
+from service.ledger.waiting import waiting
 
 ChainKind = Literal["in-process", "http"]
 
@@ -101,7 +102,8 @@ class Chain:
         """Timestamp of the latest block."""
         if self.kind == "in-process":
             return int(self.w3.eth.get_block("latest")["timestamp"])
-        return int(self.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        with waiting():  # a write's pre-check: another write may work meanwhile
+            return int(self.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
     def advance_time(self, seconds: int) -> None:
         """Move the chain's clock forward and mine a block (test chains only)."""

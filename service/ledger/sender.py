@@ -33,6 +33,7 @@ from service.ledger.errors import (
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError
 from service.ledger.nonces import NonceManager
 from service.ledger.types import FORWARDER_CONTRACT, LEDGER_CONTRACT, TOKEN_CONTRACT, TxResult
+from service.ledger.waiting import waiting
 
 T = TypeVar("T")
 
@@ -205,7 +206,9 @@ class TransactionSender:
         call: dict[str, Any] = {"from": sender.address, "data": data}
         if to is not None:
             call["to"] = to
-        gas = self._estimate(call)
+        with waiting():  # node requests before the nonce is reserved: another write may work
+            gas = self._estimate(call)
+            base_fee = self._base_fee()
         tx: dict[str, Any] = {
             "data": data,
             "gas": gas + gas * GAS_HEADROOM_PERCENT // 100,
@@ -213,7 +216,7 @@ class TransactionSender:
             "chainId": self.chain_id,
             "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
         }
-        tx["maxFeePerGas"] = 2 * self._base_fee() + PRIORITY_FEE_WEI
+        tx["maxFeePerGas"] = 2 * base_fee + PRIORITY_FEE_WEI
         if to is not None:
             tx["to"] = to
         with self.nonces.reserve(sender.address) as nonce:

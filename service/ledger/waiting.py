@@ -14,9 +14,20 @@ _WAIT_HOOK: ContextVar[Callable[[], AbstractContextManager[object]] | None] = Co
 
 
 def waiting() -> AbstractContextManager[object]:
-    """A block in which this thread only waits (no CPU work, no locks held)."""
+    """A block in which this thread only waits (no CPU work, no locks held that another write may
+    need: never inside a nonce reservation). Nested blocks are one wait."""
     hook = _WAIT_HOOK.get()
-    return hook() if hook is not None else nullcontext()
+    return _waiting(hook) if hook is not None else nullcontext()
+
+
+@contextmanager
+def _waiting(hook: Callable[[], AbstractContextManager[object]]) -> Iterator[None]:
+    token = _WAIT_HOOK.set(None)  # already waiting: a nested `waiting()` does nothing
+    try:
+        with hook():
+            yield
+    finally:
+        _WAIT_HOOK.reset(token)
 
 
 @contextmanager
