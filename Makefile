@@ -1,4 +1,5 @@
-# credchain: two commands on a fresh machine, `make run` and `make test`; each installs what it needs.
+# credchain: two commands on a fresh machine, `make run` and `make test`; each installs what it needs
+# (`make run` only the Python side: the embedded demo needs neither npm nor anvil).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,6 +8,9 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
 .PHONY: run demo-ledger test lint typecheck unit integration build check-artifacts bench install clean
+
+PORT ?=
+RESET ?=
 
 install: $(STAMP_PY) $(STAMP_NPM)
 
@@ -21,12 +25,13 @@ $(STAMP_NPM): package.json package-lock.json
 	touch $@
 
 ## the embedded gateway: in-process chain, contracts deployed, the demo consortium seeded
-## (API keys in var/demo-credentials.json), serving http://127.0.0.1:8000 (OpenAPI at /docs)
-run: install
-	$(BIN)/credchain run
+## (API keys in var/demo-credentials.json), serving http://127.0.0.1:8000 (OpenAPI at /docs);
+## `make run PORT=8123` (or CREDCHAIN_PORT=8123) serves another port, `make run RESET=1` starts over
+run: $(STAMP_PY)
+	$(BIN)/credchain run $(if $(PORT),--port $(PORT)) $(if $(RESET),--reset)
 
 ## the ledger-only walk-through (no gateway): issue -> accept -> split -> transfer, printed
-demo-ledger: install
+demo-ledger: $(STAMP_PY)
 	$(BIN)/python -m service.setup.demo
 
 ## lint, types, artifact check, and the whole test suite

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -531,13 +532,19 @@ def operator_key_command(
 @app.command()
 def run(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    port: Annotated[int, typer.Option("--port", envvar="CREDCHAIN_PORT", min=0, max=65535)] = 8000,
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="'embedded' or a JSON-RPC URL")] = None,
     database_url: Annotated[str | None, typer.Option("--database-url")] = None,
     seed: Annotated[
         bool | None,
         typer.Option("--seed/--no-seed", help="onboard the demo consortium (default: in embedded mode)"),
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset", help="embedded: start the demo over (a fresh chain, the database emptied, new keys)"
+        ),
+    ] = False,
     credentials: Annotated[
         Path, typer.Option("--credentials", help="where the demo members' API keys are written")
     ] = DEFAULT_CREDENTIALS,
@@ -552,14 +559,17 @@ def run(
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "json",
 ) -> None:
-    """Serve the REST gateway. Embedded (default): a fresh in-process chain, the ledger deployed,
-    the database reset, the operator key printed and the demo consortium seeded (its API keys
-    written to --credentials), in one process. Against a node: --workers N serves from N processes
+    """Serve the REST gateway. Embedded (default): an in-process chain, the ledger deployed, the
+    operator key printed and the demo consortium seeded (its API keys written to --credentials), in
+    one process; a restart keeps the chain (in a file beside the SQLite database), the database and
+    the keys, --reset starts over. Against a node: --workers N serves from N processes
     (PostgreSQL only), supervised by this one; one gateway process at a time (the holder of the
     `follower` lock) follows the chain head into the index, another takes over if it dies."""
     restore_recursion_limit()  # eth-account's py_ecc raised it to 100,000 when it was imported
     _logging(log_level, log_format)
     settings = _settings(rpc_url=rpc_url, database_url=database_url, workers=workers)
+    if reset and not settings.embedded:
+        raise typer.BadParameter("only the embedded demo is started over", param_hint="--reset")
     if not settings.embedded:
         if seed:
             raise typer.BadParameter(
@@ -573,6 +583,13 @@ def run(
                 err=True,
             )
             raise typer.Exit(code=2)
+    if not _port_free(host, port):
+        typer.echo(
+            f"port {port} on {host} is in use: stop what serves it or choose another port "
+            "(--port, CREDCHAIN_PORT, make run PORT=...)",
+            err=True,
+        )
+        raise typer.Exit(code=2)
     if settings.workers > 1:
         if settings.embedded:
             raise typer.BadParameter(
@@ -589,9 +606,10 @@ def run(
         if seed is not False:
             _secret_path_usable(credentials)
         context, api_key, seeded = embedded_gateway(
-            settings, seed=True if seed is None else seed, credentials_path=credentials
+            settings, seed=True if seed is None else seed, credentials_path=credentials, reset=reset
         )
-        typer.echo(f"embedded ledger at {context.settings.contract_address}; operator API key: {api_key}")
+        shown = api_key or "unchanged (shown on the first start; `credchain operator-key` issues a new one)"
+        typer.echo(f"embedded ledger at {context.settings.contract_address}; operator API key: {shown}")
         relayer = context.relayer()
         if relayer is not None:
             typer.echo(f"relayer (pays self-custodied members' relayed requests) at {relayer.address}")
@@ -614,6 +632,24 @@ def run(
         )
     finally:
         context.close()
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound now (as uvicorn binds it: SO_REUSEADDR), asked before
+    anything is reset or written. Port 0 (any free port) always can."""
+    if port == 0:
+        return True
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        return True  # uvicorn reports the host itself
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 WORKER_HEALTHCHECK_SECONDS = 60

@@ -15,6 +15,7 @@ from eth_tester.backends.pyevm.main import get_default_account_keys
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
+from service.ledger.chain_store import ChainStore
 from service.ledger.errors import LedgerUnavailable
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
 from service.ledger.sender import journal_broadcast
@@ -155,9 +156,15 @@ class Chain:
         self.w3.eth.wait_for_transaction_receipt(tx_hash)
 
 
-def in_process_chain() -> Chain:
-    """A fresh in-process chain (py-evm), its first dev account as funder."""
-    tester = EthereumTester(PyEVMBackend())
+def in_process_chain(store: ChainStore | None = None) -> Chain:
+    """An in-process chain (py-evm), its first dev account as funder: fresh and in memory, or kept
+    in `store` (its genesis written there first if the store is empty, else resumed at its head)."""
+    backend = PyEVMBackend()
+    if store is not None:
+        if store.empty():
+            store.load(dict(backend.chain.chaindb.db.wrapped_db.kv_store))
+        backend.chain = type(backend.chain)(store.db)
+    tester = EthereumTester(backend)
     lock = threading.RLock()
     w3 = Web3(SerialisedTesterProvider(tester, lock))
     funder: LocalAccount = Account.from_key(get_default_account_keys(1)[0].to_bytes())

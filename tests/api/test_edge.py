@@ -651,7 +651,7 @@ def test_credchain_run_restores_a_sane_recursion_limit(
     before = sys.getrecursionlimit()
     sys.setrecursionlimit(100_000)  # what importing py_ecc does
     try:
-        result = CliRunner().invoke(cli.app, ["run", "--no-seed"])
+        result = CliRunner().invoke(cli.app, ["run", "--no-seed", "--port", "0"])
     finally:
         sys.setrecursionlimit(before)
     assert result.exit_code == 0, result.output
