@@ -52,6 +52,21 @@ def references(session: Session, root_ids: Iterable[int]) -> dict[int, str]:
     return {int(row[0]): str(row[1]) for row in rows}
 
 
+def with_reference(reference: str) -> Select[Any]:
+    """The roots issued with `reference` (exactly: the same text, case and spaces included)."""
+    return select(NoteReference.note_id).where(NoteReference.reference == reference)
+
+
+def updated_at_or_after(unix: int) -> ColumnElement[bool]:
+    """SQL condition on `notes`: the note's row last changed (`updated_block`) in a block of time
+    `unix` or later. The block's time is read from an event of that block (every change of a note
+    comes from an event; `ix_events_block_number`), not from `blocks`, which keeps recent blocks only."""
+    block_time = (
+        select(Event.block_time).where(Event.block_number == Note.updated_block).limit(1).scalar_subquery()
+    )
+    return block_time >= unix
+
+
 OverdueClock = Callable[[], tuple[int, int]]
 """(now, grace period) for deriving `overdue`: called only for notes that could be overdue."""
 
