@@ -59,12 +59,18 @@ def with_reference(reference: str) -> Select[Any]:
 
 def updated_at_or_after(unix: int) -> ColumnElement[bool]:
     """SQL condition on `notes`: the note's row last changed (`updated_block`) in a block of time
-    `unix` or later. The block's time is read from an event of that block (every change of a note
-    comes from an event; `ix_events_block_number`), not from `blocks`, which keeps recent blocks only."""
-    block_time = (
-        select(Event.block_time).where(Event.block_number == Note.updated_block).limit(1).scalar_subquery()
+    `unix` or later. Every change of a note comes from an event of its block, and block times never
+    go back: the notes changed after the last block with an event before `unix` (found by reading
+    `ix_events_block_number` backwards, over the events since `unix` only; `blocks` keeps recent
+    blocks only)."""
+    before = (
+        select(Event.block_number)
+        .where(Event.block_time < unix)
+        .order_by(Event.block_number.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    return block_time >= unix
+    return Note.updated_block > func.coalesce(before, -1)
 
 
 OverdueClock = Callable[[], tuple[int, int]]
