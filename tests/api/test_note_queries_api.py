@@ -275,3 +275,11 @@ def test_a_cell_that_could_start_a_formula_is_quoted(first: str) -> None:
 def test_integers_and_plain_text_are_left_as_they_are() -> None:
     assert safe_cell("-1500") == "-1500"
     assert safe_cell("invoice 42") == "invoice 42"
+
+
+def test_a_provenance_csv_page_links_to_the_next(world: World) -> None:
+    path = f"/v1/notes/{world.notes['A2']}/provenance"
+    answer = world.gw.get("s2", path, format="csv", limit=1)
+    rows = rows_of(answer)
+    assert {r[2] for r in rows[1:]} == {world.notes["A"]}
+    assert answer.headers["link"] == f'<{path}?format=csv&limit=1&cursor={world.notes["A"]}>; rel="next"'

@@ -32,10 +32,9 @@ COLUMNS = (
 a JSON object with sorted keys."""
 
 
-def provenance_rows(body: bytes) -> list[list[Any]]:
-    """The rows of a provenance answer's JSON (`ProvenanceOut`): every event of every node of its
+def provenance_rows(answer: dict[str, Any]) -> list[list[Any]]:
+    """The rows of a provenance answer (`ProvenanceOut` as JSON): every event of every node of its
     tree page, ordered by block number and log index."""
-    answer = json.loads(body)
     rows: list[tuple[tuple[int, int], list[Any]]] = []
     for node in answer["tree"]:
         for event in node["events"]:
@@ -62,6 +61,6 @@ def provenance_rows(body: bytes) -> list[list[Any]]:
     return [row for _, row in rows]
 
 
-def provenance_csv(body: bytes, note_id: str, headers: dict[str, str]) -> Response:
-    """The CSV answer of a provenance answer's JSON `body`."""
-    return csv_response(COLUMNS, provenance_rows(body), f"provenance-{note_id}", headers)
+def provenance_csv(answer: dict[str, Any], note_id: str, headers: dict[str, str]) -> Response:
+    """The CSV answer of a provenance answer (`ProvenanceOut` as JSON)."""
+    return csv_response(COLUMNS, provenance_rows(answer), f"provenance-{note_id}", headers)

@@ -246,8 +246,8 @@ def get_provenance(
     if if_none_match is not None and _names_etag(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     if as_csv:
-        next_cursor = json.loads(result.body).get("next_cursor")
-        return provenance_csv(result.body, note_id, {**headers, **_next_link(request, next_cursor)})
+        tree = json.loads(result.body)
+        return provenance_csv(tree, note_id, {**headers, **_next_link(request, tree.get("next_cursor"))})
     return Response(result.body, media_type="application/json", headers=headers)
 
 
