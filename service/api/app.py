@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service.api.context import AppContext, build_context
 from service.api.deferred_write import document_write_routes
@@ -29,6 +29,7 @@ from service.api.observe import RequestObserver
 from service.api.ops import dev
 from service.api.ops import routes as ops
 from service.api.problems import install_handlers
+from service.api.query_params import reject_unknown_query_parameters
 from service.api.relay import routes as relay
 from service.api.risk import routes as risk
 from service.api.tokens import routes as settlement_tokens
@@ -65,6 +66,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         version="1",
         description="Splittable credit notes on a permissioned ledger. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],  # every route: unknown parameters are a 422
         # no OpenTelemetry here (Prometheus /metrics and the JSON access log instead): switched off,
         # FastAPI does not look the OTEL_* providers up in the environment on every request
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},

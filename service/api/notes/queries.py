@@ -52,6 +52,27 @@ def references(session: Session, root_ids: Iterable[int]) -> dict[int, str]:
     return {int(row[0]): str(row[1]) for row in rows}
 
 
+def with_reference(reference: str) -> Select[Any]:
+    """The roots issued with `reference` (exactly: the same text, case and spaces included)."""
+    return select(NoteReference.note_id).where(NoteReference.reference == reference)
+
+
+def updated_at_or_after(unix: int) -> ColumnElement[bool]:
+    """SQL condition on `notes`: the note's row last changed (`updated_block`) in a block of time
+    `unix` or later. Every change of a note comes from an event of its block, and block times never
+    go back: the notes changed after the last block with an event before `unix` (found by reading
+    `ix_events_block_number` backwards, over the events since `unix` only; `blocks` keeps recent
+    blocks only)."""
+    before = (
+        select(Event.block_number)
+        .where(Event.block_time < unix)
+        .order_by(Event.block_number.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return Note.updated_block > func.coalesce(before, -1)
+
+
 OverdueClock = Callable[[], tuple[int, int]]
 """(now, grace period) for deriving `overdue`: called only for notes that could be overdue."""
 

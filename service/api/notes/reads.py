@@ -3,6 +3,8 @@ provenance tree of a note (cached parts re-validated per request, ETag / If-None
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.api.auth import admit
 from service.api.context import AppContext
+from service.api.csv_export import model_csv_response, wants_csv
 from service.api.deps import (
     BearerKey,
     Context,
@@ -20,6 +23,7 @@ from service.api.deps import (
 from service.api.members.queries import resolve_party
 from service.api.notes import provenance as provenance_answer
 from service.api.notes.provenance import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
+from service.api.notes.provenance_csv import provenance_csv
 from service.api.notes.queries import (
     NoteRead,
     is_note_id,
@@ -27,7 +31,9 @@ from service.api.notes.queries import (
     note_out,
     notes_out,
     read_note,
+    updated_at_or_after,
     visibility,
+    with_reference,
 )
 from service.api.notes.schemas import (
     NoteOut,
@@ -48,18 +54,61 @@ MAX_PAGE = 200
 _STATUSES = {s.name.lower(): s for s in NoteStatus if s is not NoteStatus.NONE}
 
 
-@router.get("", response_model=NotePage)
+Format = Annotated[str | None, Query(alias="format", description="json (default) or csv")]
+Accept = Annotated[str | None, Header()]
+Reference = Annotated[
+    str | None,
+    Query(max_length=1000, description="the reference (invoice number) the root was issued with, exactly"),
+]
+MaturityFrom = Annotated[
+    datetime | None, Query(description="maturity at or after (inclusive); a date is its midnight UTC")
+]
+MaturityTo = Annotated[
+    datetime | None, Query(description="maturity before (exclusive); a date is its midnight UTC")
+]
+UpdatedSince = Annotated[
+    datetime | None,
+    Query(description="notes whose last indexed change is in a block of this time or later (inclusive)"),
+]
+
+
+def _utc_unix(moment: datetime) -> int:
+    """Seconds since the epoch of `moment` (UTC if it names no offset)."""
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+@router.get(
+    "",
+    response_model=NotePage,
+    responses={200: {"content": {"text/csv": {}}, "description": "the notes (CSV: one row per note)"}},
+)
 def list_notes(
+    request: Request,
     context: Context,
     member: CurrentMember,
     holder: str | None = None,
     obligor: str | None = None,
     status: str | None = Query(default=None, description="pending, active, split, rejected or revoked"),
     root: LedgerId | None = None,
+    reference: Reference = None,
+    maturity_from: MaturityFrom = None,
+    maturity_to: MaturityTo = None,
+    updated_since: UpdatedSince = None,
     cursor: Annotated[LedgerId | None, Query(description="next_cursor of the previous page")] = None,
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
-) -> NotePage:
-    """Notes the caller may see, by id, `limit` at a time."""
+    fmt: Format = None,
+    accept: Accept = None,
+) -> NotePage | Response:
+    """Notes the caller may see, by id, `limit` at a time. JSON, or CSV with `?format=csv` or
+    `Accept: text/csv` (one row per note, the columns of a note; the next page's URL in a `Link`
+    header with `rel="next"`). Times without an offset are UTC."""
+    as_csv = wants_csv(fmt, accept)
+    start = _utc_unix(maturity_from) if maturity_from is not None else None
+    end = _utc_unix(maturity_to) if maturity_to is not None else None
+    if start is not None and end is not None and start > end:
+        raise ProblemError(
+            422, "invalid-request", "The request is not valid", "maturity_from is after maturity_to"
+        )
     stmt = select(Note).order_by(Note.id).limit(limit + 1)
     with context.session() as session:
         if holder is not None:
@@ -77,6 +126,14 @@ def list_notes(
             stmt = stmt.where(Note.status == _STATUSES[status])
         if root is not None:
             stmt = stmt.where(Note.root_id == root)
+        if reference is not None:
+            stmt = stmt.where(Note.root_id.in_(with_reference(reference)))
+        if start is not None:
+            stmt = stmt.where(Note.maturity >= start)
+        if end is not None:
+            stmt = stmt.where(Note.maturity < end)
+        if updated_since is not None:
+            stmt = stmt.where(updated_at_or_after(_utc_unix(updated_since)))
         if cursor is not None:
             stmt = stmt.where(Note.id > cursor)
         condition = visibility(member)
@@ -86,7 +143,18 @@ def list_notes(
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = str(rows[-1].id) if more else None
-        return NotePage(items=notes_out(context, session, rows), next_cursor=next_cursor)
+        page = NotePage(items=notes_out(context, session, rows), next_cursor=next_cursor)
+    if not as_csv:
+        return page
+    return model_csv_response(NoteOut, page.items, "notes", headers=_next_link(request, page.next_cursor))
+
+
+def _next_link(request: Request, next_cursor: str | None) -> dict[str, str]:
+    """A `Link` header to the next page (the same query, `cursor` set), if there is one."""
+    if next_cursor is None:
+        return {}
+    url = request.url.include_query_params(cursor=next_cursor)
+    return {"Link": f'<{url.path}?{url.query}>; rel="next"'}
 
 
 def _json(answer: BaseModel) -> Response:
@@ -125,7 +193,10 @@ IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 @router.get(
     "/{note_id}/provenance",
     response_model=ProvenanceOut,
-    responses={304: {"description": "Not modified: the If-None-Match header names the current ETag"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "the provenance (CSV: one row per event)"},
+        304: {"description": "Not modified: the If-None-Match header names the current ETag"},
+    },
 )
 def get_provenance(
     note_id: str,
@@ -133,6 +204,8 @@ def get_provenance(
     context: Context,
     key: BearerKey,
     if_none_match: IfNoneMatch = None,
+    fmt: Format = None,
+    accept: Accept = None,
     cursor: str | None = Query(
         default=None, description="next_cursor of the previous answer: the tree's next page"
     ),
@@ -146,7 +219,12 @@ def get_provenance(
     see the offer (its financier, the holder it was made to, the auditor and the operator).
 
     The answer carries an `ETag`; a request whose `If-None-Match` names it gets 304 without a body.
-    Whether the caller may see the note is checked on every request."""
+    Whether the caller may see the note is checked on every request.
+
+    CSV with `?format=csv` or `Accept: text/csv`: one row per event of the page's nodes in chain
+    order, with the note it concerns (its state now) and the event's arguments as JSON; the next
+    page's URL in a `Link` header with `rel="next"`."""
+    as_csv = wants_csv(fmt, accept)
     if cursor is not None and (not is_note_id(cursor)):
         raise ProblemError(422, "invalid-request", "The request is not valid", "cursor must be a note id")
     page = TreePage(int(cursor) if cursor is not None else -1, limit)
@@ -163,9 +241,13 @@ def get_provenance(
     assert result is not None
     if cache.enabled:
         context.metrics.provenance_cache.labels(result="hit" if result.from_cache else "miss").inc()
-    headers = {"ETag": result.etag, "Cache-Control": "private, no-cache"}
-    if if_none_match is not None and _names_etag(if_none_match, result.etag):
+    etag = result.etag[:-1] + '-csv"' if as_csv else result.etag  # one ETag per representation
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept"}
+    if if_none_match is not None and _names_etag(if_none_match, etag):
         return Response(status_code=304, headers=headers)
+    if as_csv:
+        tree = json.loads(result.body)
+        return provenance_csv(tree, note_id, {**headers, **_next_link(request, tree.get("next_cursor"))})
     return Response(result.body, media_type="application/json", headers=headers)
 
 

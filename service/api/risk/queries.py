@@ -1,16 +1,10 @@
 """Reads of the risk views from SQL: whose notes a member may see risk of, live notes, obligor credit,
-grants; ISO weeks for the ladder; CSV answers."""
+grants; ISO weeks for the ladder."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
-from fastapi.responses import Response
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -69,40 +63,3 @@ def iso_week(unix: int) -> tuple[str, date]:
     """The ISO week of a moment's UTC date, as `2026-W18`, and the Monday it starts on."""
     year, week, _ = datetime.fromtimestamp(unix, UTC).date().isocalendar()
     return f"{year}-W{week:02d}", date.fromisocalendar(year, week, 1)
-
-
-def wants_csv(format_: str | None, accept: str | None) -> bool:
-    if format_ is not None:
-        if format_ not in ("json", "csv"):
-            raise ProblemError(
-                422, "invalid-request", "The request is not valid", "format must be json or csv"
-            )
-        return format_ == "csv"
-    return accept is not None and "text/csv" in accept.lower()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def csv_response(model: type[BaseModel], rows: Sequence[BaseModel], name: str) -> Response:
-    """`rows` as CSV, one column per field of `model` (amounts as integer strings)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    columns = list(model.model_fields)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, c)) for c in columns])
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )

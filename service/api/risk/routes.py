@@ -18,16 +18,15 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
+from service.api.csv_export import model_csv_response, wants_csv
 from service.api.deps import Context, CurrentMember
 from service.api.financing.queries import read_clock, remaining
 from service.api.risk.queries import (
-    csv_response,
     grants_of,
     iso_week,
     live_notes,
     obligor_credit,
     risk_scope,
-    wants_csv,
 )
 from service.api.risk.schemas import (
     ConcentrationOut,
@@ -108,7 +107,7 @@ def exposure(context: Context, member: CurrentMember, fmt: Format = None, accept
             )
         )
     if as_csv:
-        return csv_response(ExposureRow, rows, "exposure")
+        return model_csv_response(ExposureRow, rows, "exposure")
     return _json(ExposureOut(items=rows, **view.meta()))
 
 
@@ -144,7 +143,7 @@ def maturity_ladder(
         for (week, currency), (count, amount, overdue) in sorted(buckets.items())
     ]
     if as_csv:
-        return csv_response(LadderRow, rows, "maturity-ladder")
+        return model_csv_response(LadderRow, rows, "maturity-ladder")
     return _json(LadderOut(items=rows, **view.meta()))
 
 
@@ -179,7 +178,7 @@ def concentration(
         for (currency, holder), (count, amount) in ordered
     ]
     if as_csv:
-        return csv_response(ConcentrationRow, rows, "concentration")
+        return model_csv_response(ConcentrationRow, rows, "concentration")
     return _json(ConcentrationOut(items=rows, **view.meta()))
 
 
@@ -213,7 +212,7 @@ def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept:
         for n in late
     ]
     if as_csv:
-        return csv_response(OverdueRow, rows, "overdue")
+        return model_csv_response(OverdueRow, rows, "overdue")
     return _json(OverdueOut(items=rows, **view.meta()))
 
 
