@@ -17,6 +17,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version as package_version
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -34,6 +35,7 @@ from service.api.edge import restore_recursion_limit
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
 from service.api.members.service import onboard_member
 from service.api.problems import ProblemError, ledger_problem
+from service.cli_errors import ErrorMappingGroup, remember_endpoints
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
 from service.db.session import make_engine, make_session_factory
@@ -43,7 +45,7 @@ from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import http_chain
 from service.ledger.errors import LedgerError
 from service.ledger.forwarder import deploy_with_forwarder
-from service.logging_setup import configure_logging
+from service.logging_setup import LOG_FORMATS, configure_logging
 from service.secret_files import UnsafeSecretPath, read_private_text, write_env_file
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
 from service.setup.bootstrap import (
@@ -58,7 +60,11 @@ from service.setup.embedded import embedded_gateway
 from service.setup.seed import DEFAULT_CREDENTIALS
 from service.worker import SUPERVISOR_PID_VARIABLE
 
-app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
+app = typer.Typer(
+    help="credchain: splittable credit notes on a permissioned ledger.",
+    no_args_is_help=True,
+    cls=ErrorMappingGroup,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/credchain.sqlite"
 
@@ -90,9 +96,27 @@ LogLevel = Annotated[str, typer.Option("--log-level", envvar="CREDCHAIN_LOG_LEVE
 LogFormat = Annotated[
     str,
     typer.Option(
-        "--log-format", envvar="CREDCHAIN_LOG_FORMAT", help="json (one object per line) or text, on stderr"
+        "--log-format",
+        envvar="CREDCHAIN_LOG_FORMAT",
+        help="json (one object per line), text, or auto: text on a terminal, json otherwise (on stderr)",
     ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"credchain {package_version('credchain')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """credchain: splittable credit notes on a permissioned ledger."""
 
 
 def _require_contract(contract: str) -> None:
@@ -100,11 +124,13 @@ def _require_contract(contract: str) -> None:
         raise typer.BadParameter(
             "--contract (or CREDCHAIN_CONTRACT_ADDRESS) is required", param_hint="--contract"
         )
+    if not Web3.is_address(contract):
+        raise typer.BadParameter(f"{contract!r} is not an address", param_hint="--contract")
 
 
-def _logging(level: str, fmt: str = "text") -> None:
-    if fmt not in ("json", "text"):
-        raise typer.BadParameter("json or text", param_hint="--log-format")
+def _logging(level: str, fmt: str = "auto") -> None:
+    if fmt not in LOG_FORMATS:
+        raise typer.BadParameter(", ".join(LOG_FORMATS), param_hint="--log-format")
     configure_logging(level, fmt)
 
 
@@ -143,11 +169,12 @@ def index(
         bool, typer.Option("--migrate/--no-migrate", help="run the database migrations first")
     ] = True,
     log_level: LogLevel = "INFO",
-    log_format: LogFormat = "text",
+    log_format: LogFormat = "auto",
 ) -> None:
     """Index the ledger's events into SQL: follow the head, or backfill up to --until-block."""
     _logging(log_level, log_format)
     _require_contract(contract)
+    remember_endpoints(rpc_url, database_url)
     ensure_sqlite_dir(database_url)
     if migrate:
         upgrade(database_url, database_schema)
@@ -203,11 +230,12 @@ def reconcile(
         bool, typer.Option("--events/--no-events", help="also compare the events table with the chain's logs")
     ] = True,
     log_level: LogLevel = "WARNING",
-    log_format: LogFormat = "text",
+    log_format: LogFormat = "auto",
 ) -> None:
     """Compare SQL with the chain's state; print every difference, exit 1 if there is any."""
     _logging(log_level, log_format)
     _require_contract(contract)
+    remember_endpoints(rpc_url, database_url)
     engine = make_engine(database_url, schema=database_schema)
     try:
         report = run_reconcile(
@@ -229,7 +257,9 @@ def reconcile(
 
 def _settings(**overrides: object) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    remember_endpoints(settings.rpc_url, settings.database_url)
+    return settings
 
 
 def _require_secure(settings: Settings) -> None:
@@ -550,7 +580,7 @@ def run(
         ),
     ] = None,
     log_level: LogLevel = "INFO",
-    log_format: LogFormat = "json",
+    log_format: LogFormat = "auto",
 ) -> None:
     """Serve the REST gateway. Embedded (default): a fresh in-process chain, the ledger deployed,
     the database reset, the operator key printed and the demo consortium seeded (its API keys
