@@ -11,6 +11,7 @@ CREDCHAIN_CONFIRMATIONS, CREDCHAIN_POLL_INTERVAL, ...).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from service.api.ledger_settings.service import apply_min_part_amount, read_min_
 from service.api.members.service import onboard_member
 from service.api.problems import ProblemError, ledger_problem
 from service.cli_errors import ErrorMappingGroup, remember_endpoints
+from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
 from service.db.session import make_engine, make_session_factory
@@ -206,7 +208,8 @@ def index(
     )
     try:
         if until_block is not None:
-            last = indexer.run_until(until_block)
+            with progress_reporter() as progress:
+                last = indexer.run_until(until_block, progress=progress)
             log.info("indexed up to block %s (%s events this run)", last, indexer.stats.events)
         else:
             indexer.run(stop)
@@ -229,7 +232,10 @@ def reconcile(
     events: Annotated[
         bool, typer.Option("--events/--no-events", help="also compare the events table with the chain's logs")
     ] = True,
-    log_level: LogLevel = "WARNING",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the report as one JSON object (counts, differences)")
+    ] = False,
+    log_level: LogLevel = "INFO",
     log_format: LogFormat = "auto",
 ) -> None:
     """Compare SQL with the chain's state; print every difference, exit 1 if there is any."""
@@ -238,19 +244,24 @@ def reconcile(
     remember_endpoints(rpc_url, database_url)
     engine = make_engine(database_url, schema=database_schema)
     try:
-        report = run_reconcile(
-            http_web3(rpc_url),
-            engine,
-            contract,
-            at_block=at_block,
-            check_events=events,
-            from_block=from_block,
-        )
+        with progress_reporter() as progress:
+            report = run_reconcile(
+                http_web3(rpc_url),
+                engine,
+                contract,
+                at_block=at_block,
+                check_events=events,
+                from_block=from_block,
+                progress=progress,
+            )
     finally:
         engine.dispose()
-    for difference in report:
-        typer.echo(str(difference))
-    typer.echo(report.summary())
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    else:
+        for difference in report:
+            typer.echo(str(difference))
+        typer.echo(report.summary())
     if not report.clean:
         raise typer.Exit(code=1)
 
