@@ -36,7 +36,7 @@ from service.api.edge import restore_recursion_limit
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
 from service.api.members.service import onboard_member
 from service.api.problems import ProblemError, ledger_problem
-from service.cli_errors import ErrorMappingGroup, remember_endpoints
+from service.cli_errors import ErrorMappingGroup, public_node_url, remember_endpoints
 from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
@@ -410,7 +410,9 @@ def deploy_command(
         typer.echo(f"deployment failed: {ledger_problem(exc).title}: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     except (requests.RequestException, OSError) as exc:
-        typer.echo(f"deployment failed: the node at {settings.rpc_url} cannot be reached: {exc}", err=True)
+        typer.echo(
+            f"deployment failed: the node at {public_node_url(settings.rpc_url)} cannot be reached", err=True
+        )
         raise typer.Exit(code=1) from exc
     values = {"CREDCHAIN_CONTRACT_ADDRESS": ledger.address, "CREDCHAIN_FROM_BLOCK": str(first_block)}
     typer.echo(f"ledger deployed at {ledger.address}, operated by {operator.address}")

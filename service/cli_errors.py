@@ -103,6 +103,13 @@ def describe(exc: BaseException, meta: dict[str, Any]) -> Failure:
         url = meta.get(_RPC_URL)
         where = f" at {public_node_url(url)}" if url else ""
         return Failure(EXIT_FAILURE, f"the ledger node{where} cannot be reached")
+    if isinstance(exc, OperationalError) and "no such table" in str(exc.orig):
+        url = meta.get(_DATABASE_URL)
+        where = f" {public_database_url(url)}" if url else ""
+        return Failure(
+            EXIT_FAILURE,
+            f"the database{where} has no credchain tables (run `credchain init` or `credchain index` first)",
+        )
     if isinstance(exc, OperationalError):
         url = meta.get(_DATABASE_URL)
         where = f" ({public_database_url(url)})" if url else ""
