@@ -35,8 +35,9 @@ from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
 from service.api.members.service import onboard_member
+from service.api.params import is_currency_code
 from service.api.problems import ProblemError, ledger_problem
-from service.cli_errors import ErrorMappingGroup, public_node_url, remember_endpoints
+from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
 from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
@@ -513,6 +514,8 @@ def min_part_amount_command(
 ) -> None:
     """Print, or set (signed by the operator's custodial key), the smallest note or split part
     allowed in a currency."""
+    if not is_currency_code(currency.upper()):
+        raise typer.BadParameter(f"{currency!r} is not an ISO 4217 currency code", param_hint="CURRENCY")
     settings = _settings(rpc_url=rpc_url, database_url=database_url)
     _not_embedded(settings, "`credchain ledger-settings min-part-amount`")
     if amount is not None:
@@ -548,7 +551,7 @@ def _reissue(member_id: str, database_url: str | None) -> str:
         with make_session_factory(engine)() as session:
             return reissue_api_key(session, member_id)
     except UnknownMember as exc:
-        typer.echo(f"no member {member_id!r} in {settings.database_url}", err=True)
+        typer.echo(f"no member {member_id!r} in {public_database_url(settings.database_url)}", err=True)
         raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()

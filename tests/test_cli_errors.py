@@ -123,3 +123,27 @@ def test_version_prints_the_package_version_and_exits_0() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"credchain {version('credchain')}\n"
+
+
+def test_a_bad_currency_is_a_usage_error_exit_2_before_any_node_is_asked() -> None:
+    result = CliRunner().invoke(
+        app, ["ledger-settings", "min-part-amount", "ZZQ", "--rpc-url", "http://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    assert "'ZZQ' is not an ISO 4217 currency code" in result.stderr
+
+
+def test_a_negative_amount_is_a_usage_error_exit_2() -> None:
+    result = CliRunner().invoke(
+        app, ["ledger-settings", "min-part-amount", "USD", "-5", "--rpc-url", "http://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_member_id_names_the_database_without_the_password(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'gateway.sqlite'}"
+    upgrade(database)
+    result = CliRunner().invoke(app, ["keys", "issue", "m_nobody", "--database-url", database])
+    assert result.exit_code == 1
+    assert result.stderr == f"no member 'm_nobody' in sqlite:///{tmp_path / 'gateway.sqlite'}\n"
