@@ -213,6 +213,8 @@ def index(
                 last = indexer.run_until(until_block, progress=progress)
             log.info("indexed up to block %s (%s events this run)", last, indexer.stats.events)
         else:
+            with progress_reporter() as progress:  # the backfill up to the head, then follow it
+                indexer.run_until(progress=progress)
             indexer.run(stop)
     finally:
         for sig, handler in previous.items():

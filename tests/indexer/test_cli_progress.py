@@ -6,6 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,7 @@ from service.cli_progress import ProgressLog, progress_reporter
 from service.db.models import Note
 from service.db.session import make_engine
 from service.ledger.chain import Chain
+from tests.anvil import REPO_ROOT
 from tests.consortium import deploy_consortium
 
 
@@ -100,3 +106,41 @@ def test_on_a_terminal_progress_is_a_bar_with_the_target_and_no_log_line(
             report("blocks", done, 2_000)
     assert "2000/2000" in out.getvalue() and "blocks" in out.getvalue()
     assert caplog.records == []
+
+
+def test_following_the_head_reports_the_backfill_then_stops_cleanly_on_sigterm(
+    anvil: Chain, tmp_path: Path
+) -> None:
+    first = int(anvil.w3.eth.block_number) + 1
+    consortium = deploy_consortium(anvil)
+    head = int(anvil.w3.eth.block_number)
+    env = dict(os.environ, CREDCHAIN_CONTRACT_ADDRESS=consortium.ledger.address)
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "index",
+        "--rpc-url",
+        anvil.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+        "--database-url",
+        f"sqlite:///{tmp_path / 'index.sqlite'}",
+        "--from-block",
+        str(first),
+        "--poll-interval",
+        "0.1",
+    ]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    watchdog = threading.Timer(60, process.kill)  # a silent indexer fails the test, never hangs it
+    watchdog.start()
+    done: dict[str, object] = {}
+    for line in process.stderr:
+        entry = json.loads(line)
+        if entry.get("task") == "blocks" and entry["done"] == entry["total"]:
+            done = entry
+            break
+    process.send_signal(signal.SIGTERM)
+    watchdog.cancel()
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    assert done["total"] >= head - first + 1  # type: ignore[operator]
