@@ -7,6 +7,7 @@ the end, with `task`, `done`, `total` and `rate` (units per second) as fields.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
@@ -107,5 +108,34 @@ def progress_reporter(
             tasks[task] = bars.add_task(task, total=total, unit=task.split()[-1])
         bars.update(tasks[task], completed=done, total=total)
 
-    with bars:
+    with bars, _logs_above(bars, out):
         yield update
+
+
+@contextmanager
+def _logs_above(bars: Progress, out: TextIO) -> Iterator[None]:
+    """Log lines meant for `out` printed above the bars instead of through them."""
+    handlers = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (out, sys.__stderr__, sys.stderr)
+    ]
+    previous = [h.setStream(_ConsoleStream(bars)) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+
+
+class _ConsoleStream(io.TextIOBase):
+    """A text stream whose lines rich prints above its live progress display."""
+
+    def __init__(self, bars: Progress) -> None:
+        self._bars = bars
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self._bars.console.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+        return len(text)

@@ -144,3 +144,19 @@ def test_following_the_head_reports_the_backfill_then_stops_cleanly_on_sigterm(
     rest, _ = process.communicate(timeout=30)
     assert process.returncode == 0, rest
     assert done["total"] >= head - first + 1  # type: ignore[operator]
+
+
+def test_on_a_terminal_log_lines_print_above_the_bar_and_the_handler_gets_its_stream_back() -> None:
+    out = _Terminal()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with progress_reporter(out) as report:
+            report("notes", 1, 2)
+            logging.getLogger("credchain.test").warning("batch not applied")
+            assert handler.stream is not out
+        assert handler.stream is out
+    finally:
+        root.removeHandler(handler)
+    assert "batch not applied" in out.getvalue()
