@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from typer._click.core import Context
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
+from web3.exceptions import ProviderConnectionError
 
 from service.api.problems import ProblemError, ledger_problem
 from service.ledger.errors import LedgerError, LedgerRevert, LedgerUnavailable
@@ -45,6 +46,7 @@ NODE_ERRORS: tuple[type[BaseException], ...] = (
     LedgerUnavailable,
     requests.ConnectionError,
     requests.Timeout,
+    ProviderConnectionError,
     ConnectionError,
     TimeoutError,
 )
@@ -103,17 +105,8 @@ def describe(exc: BaseException, meta: dict[str, Any]) -> Failure:
         url = meta.get(_RPC_URL)
         where = f" at {public_node_url(url)}" if url else ""
         return Failure(EXIT_FAILURE, f"the ledger node{where} cannot be reached")
-    if isinstance(exc, OperationalError) and "no such table" in str(exc.orig):
-        url = meta.get(_DATABASE_URL)
-        where = f" {public_database_url(url)}" if url else ""
-        return Failure(
-            EXIT_FAILURE,
-            f"the database{where} has no credchain tables (run `credchain init` or `credchain index` first)",
-        )
     if isinstance(exc, OperationalError):
-        url = meta.get(_DATABASE_URL)
-        where = f" ({public_database_url(url)})" if url else ""
-        return Failure(EXIT_FAILURE, f"the database cannot be reached{where}")
+        return _database_failure(exc, meta.get(_DATABASE_URL))
     if isinstance(exc, LedgerRevert):
         return Failure(EXIT_FAILURE, f"the ledger refused: {exc}")
     if isinstance(exc, LedgerError):
@@ -125,6 +118,28 @@ def describe(exc: BaseException, meta: dict[str, Any]) -> Failure:
         EXIT_UNEXPECTED,
         f"unexpected {type(exc).__name__}: {text} (run with {DEBUG_VARIABLE}=1 for the traceback)",
     )
+
+
+def _database_failure(exc: OperationalError, url: str | None) -> Failure:
+    """Unreachable (no connection: PostgreSQL's SQLSTATE class 08 or none, SQLite's file cannot be
+    opened), not set up (no tables), or refused otherwise (a timeout, a serialisation failure)."""
+    reason = str(exc.orig).strip()
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    where = public_database_url(url) if url else None
+    if "no such table" in reason:
+        return Failure(
+            EXIT_FAILURE,
+            f"the database{f' {where}' if where else ''} has no credchain tables "
+            "(run `credchain init` or `credchain index` first)",
+        )
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        unreachable = "unable to open database" in reason
+    else:
+        unreachable = sqlstate is None or str(sqlstate).startswith("08")
+    if unreachable or exc.connection_invalidated:
+        return Failure(EXIT_FAILURE, f"the database cannot be reached{f' ({where})' if where else ''}")
+    first_line = reason.splitlines()[0] if reason else type(exc.orig).__name__
+    return Failure(EXIT_FAILURE, f"the database refused: {first_line}")
 
 
 class ErrorMappingGroup(TyperGroup):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import typer
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
+from web3.exceptions import ProviderConnectionError
 
 from service.cli import app
 from service.cli_errors import ErrorMappingGroup, remember_endpoints
 from service.db.migrate import upgrade
-from service.ledger.errors import NotOperator
+from service.ledger.errors import LedgerUnavailable, NotOperator
 
 CONTRACT = "0x" + "12" * 20
 
@@ -94,8 +97,13 @@ def test_a_ledger_revert_is_one_line_exit_1_with_the_error_name_and_arguments() 
     )
 
 
-def test_a_connection_error_names_the_node_without_userinfo_path_or_query() -> None:
-    result = CliRunner().invoke(_failing_app(ConnectionRefusedError(111, "refused")), ["fail"])
+@pytest.mark.parametrize(
+    "exc",
+    [ConnectionRefusedError(111, "refused"), ProviderConnectionError("down"), LedgerUnavailable("timeout")],
+    ids=["os", "web3", "ledger"],
+)
+def test_a_connection_error_names_the_node_without_userinfo_path_or_query(exc: Exception) -> None:
+    result = CliRunner().invoke(_failing_app(exc), ["fail"])
     assert result.exit_code == 1
     assert result.stderr == "error: the ledger node at http://node.example:8545 cannot be reached\n"
 
@@ -147,3 +155,19 @@ def test_an_unknown_member_id_names_the_database_without_the_password(tmp_path: 
     result = CliRunner().invoke(app, ["keys", "issue", "m_nobody", "--database-url", database])
     assert result.exit_code == 1
     assert result.stderr == f"no member 'm_nobody' in sqlite:///{tmp_path / 'gateway.sqlite'}\n"
+
+
+def test_a_locked_sqlite_database_is_refused_not_unreachable() -> None:
+    locked = OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+    result = CliRunner().invoke(_failing_app(locked), ["fail"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: the database refused: database is locked\n"
+
+
+def test_an_sqlite_file_that_cannot_be_opened_is_unreachable(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite'}"
+    result = CliRunner().invoke(app, ["keys", "issue", "m_x", "--database-url", database])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"error: the database cannot be reached (sqlite:///{tmp_path}/no/such/dir.sqlite)\n"
+    )
