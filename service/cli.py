@@ -11,6 +11,7 @@ CREDCHAIN_CONFIRMATIONS, CREDCHAIN_POLL_INTERVAL, ...).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version as package_version
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -34,7 +36,10 @@ from service.api.context import AppContext, build_context
 from service.api.edge import restore_recursion_limit
 from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
 from service.api.members.service import onboard_member
+from service.api.params import is_currency_code
 from service.api.problems import ProblemError, ledger_problem
+from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
+from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
 from service.db.session import make_engine, make_session_factory
@@ -44,7 +49,7 @@ from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import http_chain
 from service.ledger.errors import LedgerError
 from service.ledger.forwarder import deploy_with_forwarder
-from service.logging_setup import configure_logging
+from service.logging_setup import LOG_FORMATS, configure_logging
 from service.secret_files import UnsafeSecretPath, read_private_text, write_env_file
 from service.settings import InsecureMasterSecret, Settings, require_master_secret
 from service.setup.bootstrap import (
@@ -59,7 +64,11 @@ from service.setup.embedded import embedded_gateway
 from service.setup.seed import DEFAULT_CREDENTIALS
 from service.worker import SUPERVISOR_PID_VARIABLE
 
-app = typer.Typer(help="credchain: splittable credit notes on a permissioned ledger.", no_args_is_help=True)
+app = typer.Typer(
+    help="credchain: splittable credit notes on a permissioned ledger.",
+    no_args_is_help=True,
+    cls=ErrorMappingGroup,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/credchain.sqlite"
 
@@ -91,9 +100,27 @@ LogLevel = Annotated[str, typer.Option("--log-level", envvar="CREDCHAIN_LOG_LEVE
 LogFormat = Annotated[
     str,
     typer.Option(
-        "--log-format", envvar="CREDCHAIN_LOG_FORMAT", help="json (one object per line) or text, on stderr"
+        "--log-format",
+        envvar="CREDCHAIN_LOG_FORMAT",
+        help="json (one object per line), text, or auto: text on a terminal, json otherwise (on stderr)",
     ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"credchain {package_version('credchain')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """credchain: splittable credit notes on a permissioned ledger."""
 
 
 def _require_contract(contract: str) -> None:
@@ -101,11 +128,13 @@ def _require_contract(contract: str) -> None:
         raise typer.BadParameter(
             "--contract (or CREDCHAIN_CONTRACT_ADDRESS) is required", param_hint="--contract"
         )
+    if not Web3.is_address(contract):
+        raise typer.BadParameter(f"{contract!r} is not an address", param_hint="--contract")
 
 
-def _logging(level: str, fmt: str = "text") -> None:
-    if fmt not in ("json", "text"):
-        raise typer.BadParameter("json or text", param_hint="--log-format")
+def _logging(level: str, fmt: str = "auto") -> None:
+    if fmt not in LOG_FORMATS:
+        raise typer.BadParameter(", ".join(LOG_FORMATS), param_hint="--log-format")
     configure_logging(level, fmt)
 
 
@@ -144,11 +173,12 @@ def index(
         bool, typer.Option("--migrate/--no-migrate", help="run the database migrations first")
     ] = True,
     log_level: LogLevel = "INFO",
-    log_format: LogFormat = "text",
+    log_format: LogFormat = "auto",
 ) -> None:
     """Index the ledger's events into SQL: follow the head, or backfill up to --until-block."""
     _logging(log_level, log_format)
     _require_contract(contract)
+    remember_endpoints(rpc_url, database_url)
     ensure_sqlite_dir(database_url)
     if migrate:
         upgrade(database_url, database_schema)
@@ -180,9 +210,12 @@ def index(
     )
     try:
         if until_block is not None:
-            last = indexer.run_until(until_block)
+            with progress_reporter() as progress:
+                last = indexer.run_until(until_block, progress=progress)
             log.info("indexed up to block %s (%s events this run)", last, indexer.stats.events)
         else:
+            with progress_reporter() as progress:  # the backfill up to the head, then follow it
+                indexer.run_until(progress=progress)
             indexer.run(stop)
     finally:
         for sig, handler in previous.items():
@@ -203,34 +236,45 @@ def reconcile(
     events: Annotated[
         bool, typer.Option("--events/--no-events", help="also compare the events table with the chain's logs")
     ] = True,
-    log_level: LogLevel = "WARNING",
-    log_format: LogFormat = "text",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the report as one JSON object (counts, differences)")
+    ] = False,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "auto",
 ) -> None:
     """Compare SQL with the chain's state; print every difference, exit 1 if there is any."""
     _logging(log_level, log_format)
     _require_contract(contract)
+    remember_endpoints(rpc_url, database_url)
     engine = make_engine(database_url, schema=database_schema)
     try:
-        report = run_reconcile(
-            http_web3(rpc_url),
-            engine,
-            contract,
-            at_block=at_block,
-            check_events=events,
-            from_block=from_block,
-        )
+        with progress_reporter() as progress:
+            report = run_reconcile(
+                http_web3(rpc_url),
+                engine,
+                contract,
+                at_block=at_block,
+                check_events=events,
+                from_block=from_block,
+                progress=progress,
+            )
     finally:
         engine.dispose()
-    for difference in report:
-        typer.echo(str(difference))
-    typer.echo(report.summary())
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    else:
+        for difference in report:
+            typer.echo(str(difference))
+        typer.echo(report.summary())
     if not report.clean:
         raise typer.Exit(code=1)
 
 
 def _settings(**overrides: object) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    remember_endpoints(settings.rpc_url, settings.database_url)
+    return settings
 
 
 def _require_secure(settings: Settings) -> None:
@@ -370,7 +414,9 @@ def deploy_command(
         typer.echo(f"deployment failed: {ledger_problem(exc).title}: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     except (requests.RequestException, OSError) as exc:
-        typer.echo(f"deployment failed: the node at {settings.rpc_url} cannot be reached: {exc}", err=True)
+        typer.echo(
+            f"deployment failed: the node at {public_node_url(settings.rpc_url)} cannot be reached", err=True
+        )
         raise typer.Exit(code=1) from exc
     values = {"CREDCHAIN_CONTRACT_ADDRESS": ledger.address, "CREDCHAIN_FROM_BLOCK": str(first_block)}
     typer.echo(f"ledger deployed at {ledger.address}, operated by {operator.address}")
@@ -471,6 +517,8 @@ def min_part_amount_command(
 ) -> None:
     """Print, or set (signed by the operator's custodial key), the smallest note or split part
     allowed in a currency."""
+    if not is_currency_code(currency.upper()):
+        raise typer.BadParameter(f"{currency!r} is not an ISO 4217 currency code", param_hint="CURRENCY")
     settings = _settings(rpc_url=rpc_url, database_url=database_url)
     _not_embedded(settings, "`credchain ledger-settings min-part-amount`")
     if amount is not None:
@@ -506,7 +554,7 @@ def _reissue(member_id: str, database_url: str | None) -> str:
         with make_session_factory(engine)() as session:
             return reissue_api_key(session, member_id)
     except UnknownMember as exc:
-        typer.echo(f"no member {member_id!r} in {settings.database_url}", err=True)
+        typer.echo(f"no member {member_id!r} in {public_database_url(settings.database_url)}", err=True)
         raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()
@@ -557,7 +605,7 @@ def run(
         ),
     ] = None,
     log_level: LogLevel = "INFO",
-    log_format: LogFormat = "json",
+    log_format: LogFormat = "auto",
 ) -> None:
     """Serve the REST gateway. Embedded (default): an in-process chain, the ledger deployed, the
     operator key printed and the demo consortium seeded (its API keys written to --credentials), in

@@ -391,6 +391,6 @@ def test_ledger_settings_min_part_amount_sets_and_prints_a_currencys_minimum(
     shown = runner.invoke(app, ["ledger-settings", "min-part-amount", "USD"])
     assert shown.exit_code == 0 and "USD: 10000 minor units" in shown.output
     bad_currency = runner.invoke(app, ["ledger-settings", "min-part-amount", "US", "1"])
-    assert bad_currency.exit_code == 1 and "refused" in bad_currency.output
+    assert bad_currency.exit_code == 2 and "not an ISO 4217 currency code" in bad_currency.output
     negative = runner.invoke(app, ["ledger-settings", "min-part-amount", "USD", "-1"])
     assert negative.exit_code == 2

@@ -17,6 +17,7 @@ import enum
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from web3 import HTTPProvider, Web3
 
 from service.indexer.decode import DecodedLog, LogDecoder
+from service.indexer.progress import ProgressCallback
 from service.indexer.ranges import AdaptiveRange
 from service.indexer.reorg import find_fork_point
 from service.indexer.source import BlockHeader, LogSource, RpcError, source_for
@@ -293,13 +295,31 @@ class Indexer:
         return SyncResult(Outcome.REORG, removed, fork_block + 1, last)
 
     # ------------------------------------------------------------------ loops
-    def run_until(self, block: int | None = None, *, retry: bool = True, timeout: float | None = None) -> int:
+    def run_until(
+        self,
+        block: int | None = None,
+        *,
+        retry: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> int:
         """Index up to `block` (default: the current head minus the confirmations) and return the
         last block applied. Waits for `block` to be mined (and confirmed). With `retry`, node and
-        database outages are waited out; otherwise they raise."""
+        database outages are waited out; otherwise they raise. `progress("blocks", done, total)`
+        follows the blocks applied of those this call started with."""
         target = block if block is not None else self._with_retry(self.target_block, retry)
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._loop(self._stop, until=target, retry=retry, deadline=deadline)
+        if progress is not None:
+            first = self._with_retry(self.last_block, retry)
+            total = max(0, target - first)
+            progress("blocks", 0, total)
+
+            def applied(last: int) -> None:
+                progress("blocks", min(total, max(0, last - first)), total)
+
+            self._loop(self._stop, until=target, retry=retry, deadline=deadline, applied=applied)
+        else:
+            self._loop(self._stop, until=target, retry=retry, deadline=deadline)
         return self.last_block()
 
     def run(self, stop: threading.Event | None = None) -> None:
@@ -307,9 +327,18 @@ class Indexer:
         `poll_interval` seconds. Outages are logged and waited out with exponential back-off."""
         self._loop(stop or self._stop, until=None, retry=True, deadline=None)
 
-    def _loop(self, stop: threading.Event, *, until: int | None, retry: bool, deadline: float | None) -> None:
+    def _loop(
+        self,
+        stop: threading.Event,
+        *,
+        until: int | None,
+        retry: bool,
+        deadline: float | None,
+        applied: Callable[[int], None] | None = None,
+    ) -> None:
         """Batches until `until` is reached (never, if None) or `stop` is set. While one batch is
-        written to SQL, the next one is fetched from the node in a second thread (`pipeline`)."""
+        written to SQL, the next one is fetched from the node in a second thread (`pipeline`);
+        `applied(last_block)` after each batch applied."""
         failures = 0
         retries = 0
         pending: Future[_Fetched] | None = None
@@ -348,6 +377,12 @@ class Indexer:
                             stop.wait(min(self.config.poll_interval, 1.0))
                     else:
                         retries = 0
+                        if (
+                            applied is not None
+                            and result.outcome is Outcome.APPLIED
+                            and result.last_block is not None
+                        ):
+                            applied(result.last_block)
             finally:
                 _drain(pending)
 

@@ -48,6 +48,7 @@ from service.db.models import (
 from service.db.reorg_models import ReorgTransaction
 from service.domain import PAYABLE, NoteStatus
 from service.indexer.decode import LogDecoder
+from service.indexer.progress import ProgressCallback
 from service.indexer.ranges import AdaptiveRange
 from service.indexer.source import LogSource, RpcError, source_for
 from service.indexer.state import OFFER_OPEN, ZERO_ADDRESS
@@ -167,6 +168,58 @@ class ReconcileReport:
         where = "latest block" if self.block is None else f"block {self.block}"
         return f"compared {checked} at {where}: {len(self.differences)} differences"
 
+    def counts(self) -> dict[str, int | None]:
+        """How many of each entity were compared (`events` None: the logs were not compared)."""
+        return {
+            "notes": self.notes,
+            "members": self.members,
+            "obligors": self.obligors,
+            "grants": self.grants,
+            "offers": self.offers,
+            "payment_claims": self.claims,
+            "settlement_tokens": self.tokens,
+            "note_references": self.note_references,
+            "answered_writes": self.answered_writes,
+            "events": self.events,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as one JSON object: the block, the counts and every difference (values as
+        strings, so amounts and ids of any size survive a JSON parser)."""
+        return {
+            "block": self.block,
+            "clean": self.clean,
+            "differences_count": len(self.differences),
+            "counts": self.counts(),
+            "differences": [_difference_json(d) for d in self.differences],
+        }
+
+
+def _difference_json(difference: Difference) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "kind": {
+            FieldMismatch: "field_mismatch",
+            MissingInSql: "missing_in_sql",
+            MissingOnChain: "missing_on_chain",
+        }.get(type(difference), "differs"),
+        "entity": difference.entity,
+        "key": difference.key,
+    }
+    if isinstance(difference, FieldMismatch):
+        entry["field"] = difference.field
+        entry["sql"] = _json_value(difference.sql)
+        entry["chain"] = _json_value(difference.chain)
+    entry["message"] = str(difference)
+    return entry
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
+
 
 def _optional(address: str) -> str | None:
     return None if address.lower() == ZERO_ADDRESS else address
@@ -190,6 +243,11 @@ class Reconciler:
         self.contract = Web3.to_checksum_address(contract)
         self.source = source if source is not None else source_for(w3)
         self.store = IndexStore(engine, self.contract)
+        self._progress: ProgressCallback | None = None
+
+    def _report(self, task: str, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress(task, done, total)
 
     def _ledger_at(self, block: int | None) -> LedgerClient:
         """A client whose view calls read the state at `block`."""
@@ -199,9 +257,17 @@ class Reconciler:
         return LedgerClient(pinned, self.contract)
 
     def run(
-        self, *, at_block: int | None = None, check_events: bool = True, from_block: int = 0
+        self,
+        *,
+        at_block: int | None = None,
+        check_events: bool = True,
+        from_block: int = 0,
+        progress: ProgressCallback | None = None,
     ) -> ReconcileReport:
-        """Compare SQL with the chain at `at_block` (default: the checkpoint block)."""
+        """Compare SQL with the chain at `at_block` (default: the checkpoint block);
+        `progress("notes", done, total)` as the chain's notes are compared, then
+        `progress("event blocks", done, total)` as its logs are."""
+        self._progress = progress
         checkpoint = self.store.checkpoint()
         if at_block is None and checkpoint is not None:
             at_block = checkpoint.last_block
@@ -270,7 +336,8 @@ class Reconciler:
             chain_ids.extend(range(root_id, root_id + ledger.tree_size(root_id)))
         report.notes = len(chain_ids)
         on_chain = set(chain_ids)
-        for note_id in chain_ids:
+        for done, note_id in enumerate(chain_ids, 1):
+            self._report("notes", done - 1, len(chain_ids))
             row = notes.get(note_id)
             if row is None:
                 report.differences.append(MissingInSql("note", str(note_id)))
@@ -314,6 +381,7 @@ class Reconciler:
             unclaimed_in_sql = status in _PAYABLE and matured and note_id not in claims
             if unclaimed_in_sql and any(ledger.payment_claim(note_id)):
                 report.differences.append(MissingInSql("claim", str(note_id)))
+        self._report("notes", len(chain_ids), len(chain_ids))
         for note_id in sorted(set(notes) - on_chain):
             report.differences.append(MissingOnChain("note", str(note_id)))
         for note_id in sorted(set(paid) - on_chain):
@@ -531,6 +599,8 @@ class Reconciler:
         chain: dict[tuple[str, int], str] = {}
         ranges = AdaptiveRange(size=10_000, maximum=1_000_000)
         start = from_block
+        blocks = max(0, to_block - from_block + 1)
+        self._report("event blocks", 0, blocks)
         while start <= to_block:
             end = min(start + ranges.size - 1, to_block)
             try:
@@ -544,6 +614,7 @@ class Reconciler:
                 if event is not None:
                     chain[(event.tx_hash, event.log_index)] = event.block_hash
             start = end + 1
+            self._report("event blocks", start - from_block, blocks)
         with self.engine.connect() as conn:
             stmt = select(EVENTS.c.tx_hash, EVENTS.c.log_index, EVENTS.c.block_hash).where(
                 EVENTS.c.contract == self.contract, EVENTS.c.block_number >= from_block
@@ -571,8 +642,9 @@ def reconcile(
     at_block: int | None = None,
     check_events: bool = True,
     from_block: int = 0,
+    progress: ProgressCallback | None = None,
 ) -> ReconcileReport:
     """Every difference between the index of `contract` in `engine` and the chain behind `w3`."""
     return Reconciler(w3, engine, contract).run(
-        at_block=at_block, check_events=check_events, from_block=from_block
+        at_block=at_block, check_events=check_events, from_block=from_block, progress=progress
     )
