@@ -36,8 +36,8 @@ demo-ledger: $(STAMP_PY)
 
 ## lint, types, artifact check, and the whole test suite
 test: install
-	$(BIN)/ruff check service scripts tests
-	$(BIN)/ruff format --check service scripts tests
+	$(BIN)/ruff check service scripts tests examples
+	$(BIN)/ruff format --check service scripts tests examples
 	$(BIN)/mypy
 	$(BIN)/python scripts/build_contracts.py --check
 	$(BIN)/pytest -q
