@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from service.api.context import AppContext
 from service.api.deps import Context
@@ -61,10 +62,19 @@ def readyz(context: Context) -> JSONResponse:
 
 
 def _database_probe(context: AppContext) -> int:
-    """The index's last block, read on a fresh check of the database (`SELECT 1` first)."""
-    with context.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    return context.indexer.last_block()
+    """The index's last block, read on a fresh check of the database (`SELECT 1` first). A pooled
+    connection the database dropped (a restart, a terminated backend) fails once and is replaced:
+    asked once more on a fresh one, so readiness says what the database is, not what a dead
+    connection was."""
+    for attempt in (1, 2):
+        try:
+            with context.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return context.indexer.last_block()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _outcome(probe: Future[int], deadline: float, checks: dict[str, object], name: str) -> int | None:
