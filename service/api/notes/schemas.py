@@ -52,9 +52,14 @@ class NoteOut(BaseModel):
     depth: int
     holder: str
     holder_member: str | None
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
     obligor: str
     obligor_member: str | None
+    obligor_name: str | None = Field(description="the obligor's name if it is a gateway member")
     amount: str
+    amount_display: str = Field(
+        description="the amount in major units with its currency, e.g. USD 1,000,000.00"
+    )
     currency: str
     maturity: datetime
     document_hash: str
@@ -97,8 +102,11 @@ class HolderStepOut(BaseModel):
     depth: int
     event: str
     holder: str
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
     previous_holder: str | None
+    previous_holder_name: str | None = Field(description="the previous holder's name if a gateway member")
     amount: str
+    amount_display: str = Field(description="the amount in major units with its currency")
     tx_hash: str
     block_number: int
     block_time: datetime
