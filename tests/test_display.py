@@ -66,3 +66,7 @@ def test_event_times_read_as_utc_datetimes() -> None:
     assert args["maturity"].isoformat() == "2026-01-01T00:00:00+00:00"
     assert args["deadline"].isoformat() == "1970-01-01T00:00:00+00:00"
     assert args["amount"] == "5"
+
+
+def test_unknown_currency_code_shows_whole_units() -> None:
+    assert minor_unit_exponent("QQQ") == 0

@@ -22,6 +22,24 @@ def test_a_note_answer_carries_the_display_amount_and_member_names(fin: Fin) -> 
     assert (note["holder_member"], note["obligor_member"]) == (fin.ids["s1"], fin.ids["core"])
 
 
+def test_a_note_answer_shows_paid_and_remaining_in_major_units(fin: Fin) -> None:
+    note_id = fin.issue_to("s1", 1_000_000, days=1)
+    fin.advance(2)
+    paid = fin.post("core", f"/v1/notes/{note_id}/settle", {"amount": "250000"})
+    assert paid.status_code == 200, paid.text
+    note = fin.note(note_id)
+    assert (note["paid_amount_display"], note["remaining_display"]) == ("USD 2,500.00", "USD 7,500.00")
+
+
+def test_the_provenance_summary_shows_totals_in_major_units(fin: Fin) -> None:
+    root = fin.issue_to("s1", 1_000_000)
+    fin.split("s1", root, [("s1", 600_000), ("s2", 400_000)])
+    summary = fin.get("auditor", f"/v1/notes/{root}/provenance").json()["summary"]
+    by_status = {s["status"]: s for s in summary["by_status"]}
+    assert by_status["active"]["amount_display"] == "USD 10,000.00"
+    assert by_status["split"]["paid_amount_display"] == "USD 0.00"
+
+
 def test_provenance_events_carry_the_currency_code_and_iso_times(fin: Fin) -> None:
     note_id = fin.issue_to("s1", 1_000_000)
     [issued] = _events(fin, note_id, "NoteIssued")

@@ -121,7 +121,7 @@ def answer(
         elif name == "page":
             part = _render_page(context, session, note.root_id, found, version, page)
         else:
-            part = _render_summary(session, note.root_id, found, version)
+            part = _render_summary(session, note, found, version)
         parts[name] = part
         if cache.enabled:
             cache.put(keys[name], part)
@@ -315,7 +315,9 @@ def _offer_id(args: dict[str, Any]) -> int:
     return -1
 
 
-def _render_summary(session: Session, root_id: int, found: NoteRead, version: TreeVersion) -> CachedPart:
+def _render_summary(session: Session, note: NoteRow, found: NoteRead, version: TreeVersion) -> CachedPart:
+    """The summary of `note`'s tree (every note of a tree has the root's currency)."""
+    root_id, currency = note.root_id, note.currency
     totals = provenance.tree_summary(session, root_id)
     summary = TreeSummaryOut(
         notes=sum(t.notes for t in totals),
@@ -326,6 +328,9 @@ def _render_summary(session: Session, root_id: int, found: NoteRead, version: Tr
                 amount=str(t.amount),
                 paid_amount=str(t.paid_amount),
                 written_off_amount=str(t.written_off_amount),
+                amount_display=display_amount(t.amount, currency),
+                paid_amount_display=display_amount(t.paid_amount, currency),
+                written_off_amount_display=display_amount(t.written_off_amount, currency),
             )
             for t in totals
         ],

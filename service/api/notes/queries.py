@@ -124,9 +124,12 @@ def payment_fields(n: Note | NoteRow, clock: OverdueClock | None) -> dict[str, A
     if status is NoteStatus.ACTIVE and clock is not None:
         now, grace = clock()
         overdue = now >= overdue_at(n.maturity, grace)
+    left = int(n.amount) - paid if status.is_live else 0
     return {
         "paid_amount": str(paid),
-        "remaining": str(int(n.amount) - paid if status.is_live else 0),
+        "paid_amount_display": display_amount(paid, n.currency),
+        "remaining": str(left),
+        "remaining_display": display_amount(left, n.currency),
         "payment_status": payment,
         "overdue": overdue,
     }

@@ -69,7 +69,9 @@ class NoteOut(BaseModel):
     created_tx: str
     created_block: int
     paid_amount: str = Field(default="0", description="paid so far (the amount once settled)")
+    paid_amount_display: str = Field(description="`paid_amount` in major units with the currency")
     remaining: str = Field(default="0", description="left to pay while live (0 otherwise)")
+    remaining_display: str = Field(description="`remaining` in major units with the currency")
     payment_status: Literal["unpaid", "partially_paid", "paid", "written_off"] | None = Field(
         default=None, description="None for split, rejected and revoked notes"
     )
@@ -118,6 +120,9 @@ class StatusTotalOut(BaseModel):
     amount: str = Field(description="face amounts of the notes in this status")
     paid_amount: str
     written_off_amount: str
+    amount_display: str = Field(description="`amount` in major units with the tree's currency")
+    paid_amount_display: str
+    written_off_amount_display: str
 
 
 class TreeSummaryOut(BaseModel):
