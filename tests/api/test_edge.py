@@ -263,7 +263,7 @@ def test_an_unexpected_error_is_a_500_problem_logged_with_the_request_id(
         raise RuntimeError("secret internals: /srv/credchain/db.py line 12")
 
     note_id = gw.active()
-    monkeypatch.setattr(gw.context.members, "ids", broken)
+    monkeypatch.setattr(gw.context.members, "find", broken)
     with caplog.at_level(logging.ERROR, logger="credchain.api"):
         answer = gw.client.get(f"/v1/notes/{note_id}", headers={**gw.auth("s1"), "X-Request-ID": "req-500"})
     body = problem(answer, 500, "internal-error")
