@@ -263,7 +263,7 @@ def test_an_unexpected_error_is_a_500_problem_logged_with_the_request_id(
         raise RuntimeError("secret internals: /srv/credchain/db.py line 12")
 
     note_id = gw.active()
-    monkeypatch.setattr(gw.context.members, "ids", broken)
+    monkeypatch.setattr(gw.context.members, "find", broken)
     with caplog.at_level(logging.ERROR, logger="credchain.api"):
         answer = gw.client.get(f"/v1/notes/{note_id}", headers={**gw.auth("s1"), "X-Request-ID": "req-500"})
     body = problem(answer, 500, "internal-error")
@@ -452,19 +452,19 @@ def test_the_context_caches_are_bounded() -> None:
     assert len(cache) == 3 and cache.get("0") is None and cache.get("9") == 9
 
     class Rows:
-        def __init__(self, rows: list[tuple[str, str]]) -> None:
+        def __init__(self, rows: list[tuple[str, str, str]]) -> None:
             self.rows = rows
 
-        def all(self) -> list[tuple[str, str]]:
+        def all(self) -> list[tuple[str, str, str]]:
             return self.rows
 
     class Session:
         def execute(self, _stmt: object) -> Rows:
-            return Rows([(f"0x{i:040x}", f"m_{i}") for i in range(50)])
+            return Rows([(f"0x{i:040x}", f"m_{i}", f"member {i}") for i in range(50)])
 
     directory = MemberDirectory(size=10)
     directory.ids(Session(), [f"0x{i:040x}" for i in range(50)])  # type: ignore[arg-type]
-    assert len(directory._ids) == 10
+    assert len(directory._refs) == 10
 
 
 # ------------------------------------------------------------------ rate limits

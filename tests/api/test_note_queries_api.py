@@ -283,3 +283,11 @@ def test_a_provenance_csv_page_links_to_the_next(world: World) -> None:
     rows = rows_of(answer)
     assert {r[2] for r in rows[1:]} == {world.notes["A"]}
     assert answer.headers["link"] == f'<{path}?format=csv&limit=1&cursor={world.notes["A"]}>; rel="next"'
+
+
+def test_provenance_csv_carries_the_holders_name_and_display_amount(world: World) -> None:
+    rows = rows_of(world.gw.get("s2", f"/v1/notes/{world.notes['A2']}/provenance", format="csv"))
+    header = rows[0]
+    named = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    a2 = next(r for r in named if r["note_id"] == world.notes["A2"])
+    assert a2["holder_name"] == "s2" and a2["amount_display"].startswith("USD ")

@@ -240,11 +240,30 @@ def test_the_rendered_answer_keeps_the_shape_of_the_answer(gw: Gateway) -> None:
     assert [s["event"] for s in body["holder_path"]] == [s.event for s in steps]
     assert sum(len(n["events"]) for n in body["tree"]) == len(ids)
     assert body["next_cursor"] is None
+    shown = {
+        "amount_display": "USD 10.00",
+        "paid_amount_display": "USD 0.00",
+        "written_off_amount_display": "USD 0.00",
+    }
     assert body["summary"] == {
         "notes": 3,
         "by_status": [
-            {"status": "active", "notes": 2, "amount": "1000", "paid_amount": "0", "written_off_amount": "0"},
-            {"status": "split", "notes": 1, "amount": "1000", "paid_amount": "0", "written_off_amount": "0"},
+            {
+                "status": "active",
+                "notes": 2,
+                "amount": "1000",
+                "paid_amount": "0",
+                "written_off_amount": "0",
+                **shown,
+            },
+            {
+                "status": "split",
+                "notes": 1,
+                "amount": "1000",
+                "paid_amount": "0",
+                "written_off_amount": "0",
+                **shown,
+            },
         ],
     }
 

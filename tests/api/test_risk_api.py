@@ -83,6 +83,7 @@ def test_exposure_by_obligor_for_the_auditor(world: World) -> None:
         "live_amount": "1600000",
         "overdue_notes": 2,
         "overdue_amount": "900000",
+        "obligor_name": "core",
     }
     core2 = rows[fin.ids["core2"]]
     assert (core2["outstanding"], core2["live_notes"], core2["live_amount"]) == ("300000", 1, "300000")
@@ -184,3 +185,20 @@ def test_risk_views_are_refused_to_obligors_and_suppliers(world: World, view: st
 
 def test_an_unknown_format_is_refused(world: World) -> None:
     problem(world.fin.get("auditor", "/v1/risk/exposure", format="xml"), 422, "invalid-request")
+
+
+def test_overdue_rows_carry_member_names_and_display_amounts(world: World) -> None:
+    rows = {row["note_id"]: row for row in _view(world, "auditor", "overdue")["items"]}
+    a2 = rows[world.notes["A2"]]
+    assert (a2["holder_name"], a2["obligor_name"]) == ("s2", "core")
+    assert (a2["amount_display"], a2["remaining_display"]) == ("USD 4,000.00", "USD 3,000.00")
+
+
+def test_concentration_rows_carry_the_holders_name_and_display_amount(world: World) -> None:
+    first = _view(world, "auditor", "concentration")["items"][0]
+    assert (first["holder_name"], first["amount_display"]) == ("s1", "USD 6,000.00")
+
+
+def test_maturity_ladder_rows_carry_display_amounts(world: World) -> None:
+    first = _view(world, "auditor", "maturity-ladder")["items"][0]
+    assert (first["amount_display"], first["overdue_amount_display"]) == ("USD 9,000.00", "USD 9,000.00")

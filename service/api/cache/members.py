@@ -1,8 +1,9 @@
-"""Member ids by address (`holder_member` / `obligor_member` of answers)."""
+"""Members by address (`holder_member` / `obligor_member` and the `*_name` fields of answers)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,31 +12,45 @@ from service.api.cache.bounded import BoundedCache
 from service.db.gateway_models import ApiMember
 
 
-class MemberDirectory:
-    """Member ids by address, for the `holder_member` / `obligor_member` of notes.
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    """A gateway member's id and display name."""
 
-    A gateway member's id and address never change and members are never deleted, so an address
-    once found keeps its id: found entries are cached (the `size` most recently used) and only
-    addresses not cached are looked up (an address that is nobody's is looked up again next time, since a
-    member may be onboarded with it later).
+    id: str
+    name: str
+
+
+class MemberDirectory:
+    """Member ids and names by address, for the `holder_member` / `obligor_member` (and
+    `holder_name` / `obligor_name`) of notes and the names in other answers.
+
+    A gateway member's id, name and address never change and members are never deleted, so an
+    address once found keeps its entry: found entries are cached (the `size` most recently used) and
+    only addresses not cached are looked up, in one statement per call (an address that is nobody's
+    is looked up again next time, since a member may be onboarded with it later).
     """
 
     def __init__(self, size: int = 100_000) -> None:
-        self._ids: BoundedCache[str, str] = BoundedCache(size)
+        self._refs: BoundedCache[str, MemberRef] = BoundedCache(size)
 
-    def ids(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
+    def find(self, session: Session, addresses: Iterable[str]) -> dict[str, MemberRef]:
+        """The members of those of `addresses` that are a gateway member's."""
         wanted = set(addresses)
-        found: dict[str, str] = {}
+        found: dict[str, MemberRef] = {}
         for address in wanted:
-            member_id = self._ids.get(address)
-            if member_id is not None:
-                found[address] = member_id
+            ref = self._refs.get(address)
+            if ref is not None:
+                found[address] = ref
         missing = wanted - found.keys()
         if missing:
             rows = session.execute(
-                select(ApiMember.address, ApiMember.id).where(ApiMember.address.in_(missing))
+                select(ApiMember.address, ApiMember.id, ApiMember.name).where(ApiMember.address.in_(missing))
             ).all()
-            fresh = {str(row[0]): str(row[1]) for row in rows}
-            self._ids.update(fresh)
+            fresh = {str(row[0]): MemberRef(str(row[1]), str(row[2])) for row in rows}
+            self._refs.update(fresh)
             found.update(fresh)
         return found
+
+    def ids(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
+        """Member ids of those of `addresses` that are a gateway member's."""
+        return {address: ref.id for address, ref in self.find(session, addresses).items()}

@@ -102,12 +102,12 @@ def _offer_answer(
         if row is not None:
             offer = offers_out(context, session, [row], basis=basis, now=now)[0]
         else:
-            ids = context.members.ids(session, {fallback.financier, fallback.holder})
+            members = context.members.find(session, {fallback.financier, fallback.holder})
             times = block_times(session, [fallback.created_block])
             offer = offer_out(
                 fallback,
                 note,
-                ids,
+                members,
                 basis=basis,
                 value_time=times.get(fallback.created_block, now),
                 status=status,

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, aliased
 
 from service.api.auth import sees_everything
 from service.api.cache.callers import Caller
+from service.api.cache.members import MemberRef
 from service.api.context import AppContext
+from service.api.display import display_amount
 from service.api.financing.pricing import Basis, days_between, format_rate, is_exact, rate_for_price
 from service.api.financing.schemas import OfferOut, OfferStatus, reference_text
 from service.api.notes.queries import overdue_clock
@@ -264,7 +266,7 @@ def block_times(session: Session, blocks: Iterable[int]) -> dict[int, int]:
 def offer_out(
     offer: DiscountOffer,
     note: Note | None,
-    ids: dict[str, str],
+    members: dict[str, MemberRef],
     *,
     basis: Basis,
     value_time: int | None,
@@ -275,18 +277,29 @@ def offer_out(
     rate = None
     if face is not None and days is not None and days >= 1 and 0 < offer.price <= face:
         rate = rate_for_price(face, int(offer.price), days, basis)
+    currency = note.currency if note is not None else None
+    financier, holder = members.get(offer.financier), members.get(offer.holder)
+
+    def shown(amount: int | None) -> str | None:
+        return display_amount(amount, currency) if amount is not None and currency is not None else None
+
     return OfferOut(
         id=str(offer.id),
         note_id=str(offer.note_id),
         root_id=str(offer.root_id),
         financier=offer.financier,
-        financier_member=ids.get(offer.financier),
+        financier_member=financier.id if financier else None,
+        financier_name=financier.name if financier else None,
         holder=offer.holder,
-        holder_member=ids.get(offer.holder),
-        currency=note.currency if note is not None else None,
+        holder_member=holder.id if holder else None,
+        holder_name=holder.name if holder else None,
+        currency=currency,
         face=str(face) if face is not None else None,
+        face_display=shown(face),
         price=str(offer.price),
+        price_display=shown(int(offer.price)),
         discount=str(face - int(offer.price)) if face is not None else None,
+        discount_display=shown(face - int(offer.price)) if face is not None else None,
         basis=basis.value,
         value_date=to_datetime(value_time).date() if value_time is not None else None,
         days=days,
@@ -317,7 +330,7 @@ def offers_out(
     id, from `offer_status_sql`; else derived here) and implied rates (the day count from the UTC
     date of the block each offer was made in)."""
     notes = {n.id: n for n in session.scalars(select(Note).where(Note.id.in_({o.note_id for o in offers})))}
-    ids = context.members.ids(session, {o.financier for o in offers} | {o.holder for o in offers})
+    members = context.members.find(session, {o.financier for o in offers} | {o.holder for o in offers})
     times = block_times(session, (o.created_block for o in offers))
     if statuses is None:
         voided = voided_offers(session, offers)
@@ -326,7 +339,7 @@ def offers_out(
         offer_out(
             o,
             notes.get(o.note_id),
-            ids,
+            members,
             basis=basis,
             value_time=times.get(o.created_block),
             status=statuses[o.id],

@@ -126,12 +126,17 @@ class OfferOut(BaseModel):
     root_id: str
     financier: str
     financier_member: str | None
+    financier_name: str | None = Field(description="the financier's name if it is a gateway member")
     holder: str
     holder_member: str | None
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
     currency: str | None
     face: str | None = Field(description="the note's face amount")
+    face_display: str | None = Field(description="the face amount in major units with its currency")
     price: str
+    price_display: str | None = Field(description="the price in major units with its currency")
     discount: str | None
+    discount_display: str | None = Field(description="the discount in major units with its currency")
     basis: BasisName
     value_date: date | None = Field(description="UTC date of the offer: the rate's day count starts here")
     days: int | None

@@ -22,8 +22,10 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from service.api.auth import sees_everything
+from service.api.cache.members import MemberRef
 from service.api.cache.provenance import CachedPart, ClockWindow, EventPiece, NodePiece
 from service.api.context import AppContext
+from service.api.display import display_amount
 from service.api.financing.queries import visible_offer_ids
 from service.api.notes.queries import NoteRead, note_out
 from service.api.notes.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
@@ -40,6 +42,11 @@ OFFER_EVENTS: Final = frozenset({"DiscountOffered", "DiscountOfferCancelled", "D
 """Events of a discount offer: shown only to callers who may see the offer."""
 OFFER_TERMS: Final = ("offerId", "price", "paymentReference")
 """Arguments of NoteDiscounted left out for callers who may not see its offer."""
+
+CURRENCY_ARGS: Final = frozenset({"currency"})
+"""Event arguments that are a currency (bytes3)."""
+TIME_ARGS: Final = frozenset({"maturity", "deadline"})
+"""Event arguments that are a time (unix seconds)."""
 
 DEFAULT_TREE_LIMIT: Final = 200
 """Nodes of the tree in one answer unless the request says otherwise."""
@@ -114,7 +121,7 @@ def answer(
         elif name == "page":
             part = _render_page(context, session, note.root_id, found, version, page)
         else:
-            part = _render_summary(session, note.root_id, found, version)
+            part = _render_summary(session, note, found, version)
         parts[name] = part
         if cache.enabled:
             cache.put(keys[name], part)
@@ -171,17 +178,25 @@ def _render_path(
     """`"ancestors":[...],"holder_path":[...]` of `note`."""
     path = provenance.ancestors(session, note.id)
     steps = provenance.holder_path(session, note.id, path)
-    addresses = {n.holder for n in path} | {n.obligor for n in path}
-    ids = context.members.ids(session, addresses)
-    ancestors = [note_out(n, ids, found.reference, found.clock) for n in path]
+    addresses = (
+        {n.holder for n in path}
+        | {n.obligor for n in path}
+        | {s.holder for s in steps}
+        | {s.previous_holder for s in steps if s.previous_holder is not None}
+    )
+    members = context.members.find(session, addresses)
+    ancestors = [note_out(n, members, found.reference, found.clock) for n in path]
     holder_path = [
         HolderStepOut(
             note_id=str(s.note_id),
             depth=s.depth,
             event=s.event,
             holder=s.holder,
+            holder_name=_name(members, s.holder),
             previous_holder=s.previous_holder,
+            previous_holder_name=_name(members, s.previous_holder),
             amount=str(s.amount),
+            amount_display=display_amount(s.amount, note.currency),
             tx_hash=s.tx_hash,
             block_number=s.block_number,
             block_time=to_datetime(s.block_time),
@@ -193,7 +208,7 @@ def _render_path(
         version=version,
         reference=found.reference,
         clock=_clock(found, path),
-        unknown_addresses=addresses - ids.keys(),
+        unknown_addresses=addresses - members.keys(),
         root_id=note.root_id,
         body=body,
     )
@@ -213,10 +228,10 @@ def _render_page(
     nodes = nodes[: page.limit]
     events = provenance.page_events(session, root_id, nodes)
     addresses = {n.holder for n in nodes} | {n.obligor for n in nodes}
-    ids = context.members.ids(session, addresses)
+    members = context.members.find(session, addresses)
     pieces = [
         NodePiece(
-            _NOTE.dump_json(note_out(node, ids, found.reference, found.clock))[:-1] + b',"events":[',
+            _NOTE.dump_json(note_out(node, members, found.reference, found.clock))[:-1] + b',"events":[',
             tuple(_event_piece(e) for e in events[node.id]),
         )
         for node in nodes
@@ -225,7 +240,7 @@ def _render_page(
         version=version,
         reference=found.reference,
         clock=_clock(found, nodes),
-        unknown_addresses=addresses - ids.keys(),
+        unknown_addresses=addresses - members.keys(),
         root_id=root_id,
         nodes=pieces,
         next_cursor=nodes[-1].id if more and nodes else None,
@@ -246,8 +261,38 @@ def _event_out(e: EventRow, args: dict[str, Any]) -> bytes:
     )
 
 
+def _name(members: dict[str, MemberRef], address: str | None) -> str | None:
+    member = members.get(address) if address is not None else None
+    return member.name if member is not None else None
+
+
+def readable_args(args: dict[str, Any]) -> dict[str, Any]:
+    """An event's arguments as the note itself shows them: a currency (bytes3 on the ledger, stored
+    as 0x-hex) as its ISO 4217 code, a time (unix seconds) as a UTC datetime (ISO 8601 in JSON)."""
+    readable = dict(args)
+    for key in CURRENCY_ARGS & readable.keys():
+        readable[key] = currency_code(readable[key])
+    for key in TIME_ARGS & readable.keys():
+        value = readable[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            readable[key] = to_datetime(value)
+    return readable
+
+
+def currency_code(value: Any) -> Any:
+    """The ISO 4217 code a bytes3 currency in 0x-hex spells (`0x555344`: USD); `value` unchanged if
+    it spells no three capital letters."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        return value
+    try:
+        text = bytes.fromhex(value[2:]).rstrip(b"\0").decode("ascii")
+    except ValueError:
+        return value
+    return text if len(text) == 3 and text.isalpha() and text.isupper() else value
+
+
 def _event_piece(e: EventRow) -> EventPiece:
-    args = dict(e.args)
+    args = readable_args(dict(e.args))
     full = _event_out(e, args)
     if e.name in OFFER_EVENTS:
         return EventPiece(full, _offer_id(args), None)
@@ -270,7 +315,9 @@ def _offer_id(args: dict[str, Any]) -> int:
     return -1
 
 
-def _render_summary(session: Session, root_id: int, found: NoteRead, version: TreeVersion) -> CachedPart:
+def _render_summary(session: Session, note: NoteRow, found: NoteRead, version: TreeVersion) -> CachedPart:
+    """The summary of `note`'s tree (every note of a tree has the root's currency)."""
+    root_id, currency = note.root_id, note.currency
     totals = provenance.tree_summary(session, root_id)
     summary = TreeSummaryOut(
         notes=sum(t.notes for t in totals),
@@ -281,6 +328,9 @@ def _render_summary(session: Session, root_id: int, found: NoteRead, version: Tr
                 amount=str(t.amount),
                 paid_amount=str(t.paid_amount),
                 written_off_amount=str(t.written_off_amount),
+                amount_display=display_amount(t.amount, currency),
+                paid_amount_display=display_amount(t.paid_amount, currency),
+                written_off_amount_display=display_amount(t.written_off_amount, currency),
             )
             for t in totals
         ],

@@ -27,9 +27,12 @@ COLUMNS = (
     "log_index",
     "tx_hash",
     "args",
+    "holder_name",
+    "amount_display",
 )
 """The note's columns are its state now (as in the JSON answer); `args` is the event's arguments as
-a JSON object with sorted keys."""
+a JSON object with sorted keys (decoded as in the JSON answer); the readable columns (holder's name,
+amount in major units) come last so the others keep their places."""
 
 
 def provenance_rows(answer: dict[str, Any]) -> list[list[Any]]:
@@ -55,6 +58,8 @@ def provenance_rows(answer: dict[str, Any]) -> list[list[Any]]:
                 event["log_index"],
                 event["tx_hash"],
                 json.dumps(event["args"], sort_keys=True, separators=(",", ":")),
+                node["holder_name"],
+                node["amount_display"],
             ]
             rows.append(((int(event["block_number"]), int(event["log_index"])), row))
     rows.sort(key=lambda pair: pair[0])

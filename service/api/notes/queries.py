@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session
 
 from service.api.auth import find_caller, hash_key, sees_everything, unknown_key
 from service.api.cache.callers import Caller
+from service.api.cache.members import MemberRef
 from service.api.context import AppContext
+from service.api.display import display_amount
 from service.api.notes.schemas import NoteOut
 from service.api.problems import ProblemError
 from service.api.schemas import to_datetime
@@ -122,19 +124,23 @@ def payment_fields(n: Note | NoteRow, clock: OverdueClock | None) -> dict[str, A
     if status is NoteStatus.ACTIVE and clock is not None:
         now, grace = clock()
         overdue = now >= overdue_at(n.maturity, grace)
+    left = int(n.amount) - paid if status.is_live else 0
     return {
         "paid_amount": str(paid),
-        "remaining": str(int(n.amount) - paid if status.is_live else 0),
+        "paid_amount_display": display_amount(paid, n.currency),
+        "remaining": str(left),
+        "remaining_display": display_amount(left, n.currency),
         "payment_status": payment,
         "overdue": overdue,
     }
 
 
 def note_fields(
-    n: Note | NoteRow, ids: dict[str, str], reference: str | None, clock: OverdueClock | None = None
+    n: Note | NoteRow, members: dict[str, MemberRef], reference: str | None, clock: OverdueClock | None = None
 ) -> dict[str, Any]:
-    """The fields of `NoteOut` for a note row; `ids` maps addresses to member ids; `clock` derives
-    `overdue` of active notes (without it, only notes marked overdue are)."""
+    """The fields of `NoteOut` for a note row; `members` maps addresses to gateway members (id and
+    name); `clock` derives `overdue` of active notes (without it, only notes marked overdue are)."""
+    holder, obligor = members.get(n.holder), members.get(n.obligor)
     return {
         **payment_fields(n, clock),
         "id": str(n.id),
@@ -142,10 +148,13 @@ def note_fields(
         "parent_id": str(n.parent_id) if n.parent_id is not None else None,
         "depth": n.depth,
         "holder": n.holder,
-        "holder_member": ids.get(n.holder),
+        "holder_member": holder.id if holder else None,
+        "holder_name": holder.name if holder else None,
         "obligor": n.obligor,
-        "obligor_member": ids.get(n.obligor),
+        "obligor_member": obligor.id if obligor else None,
+        "obligor_name": obligor.name if obligor else None,
         "amount": str(n.amount),
+        "amount_display": display_amount(n.amount, n.currency),
         "currency": n.currency,
         "maturity": to_datetime(n.maturity),
         "document_hash": n.document_hash,
@@ -158,9 +167,9 @@ def note_fields(
 
 
 def note_out(
-    n: Note | NoteRow, ids: dict[str, str], reference: str | None, clock: OverdueClock | None = None
+    n: Note | NoteRow, members: dict[str, MemberRef], reference: str | None, clock: OverdueClock | None = None
 ) -> NoteOut:
-    return NoteOut(**note_fields(n, ids, reference, clock))
+    return NoteOut(**note_fields(n, members, reference, clock))
 
 
 def notes_out(
@@ -169,14 +178,14 @@ def notes_out(
     notes: Iterable[Note | NoteRow],
     refs: dict[int, str] | None = None,
 ) -> list[NoteOut]:
-    """The notes as answered: member ids of holders and obligors (from the context's directory),
-    and the reference of each root (looked up unless `refs` gives them)."""
+    """The notes as answered: member ids and names of holders and obligors (from the context's
+    directory, one lookup for all), and the reference of each root (looked up unless `refs` gives them)."""
     notes = list(notes)
-    ids = context.members.ids(session, {n.holder for n in notes} | {n.obligor for n in notes})
+    members = context.members.find(session, {n.holder for n in notes} | {n.obligor for n in notes})
     if refs is None:
         refs = references(session, {n.root_id for n in notes})
     clock = overdue_clock(session, context.ledger.address)
-    return [note_out(n, ids, refs.get(n.root_id), clock) for n in notes]
+    return [note_out(n, members, refs.get(n.root_id), clock) for n in notes]
 
 
 PASSED_ON_EVENTS = ("NoteTransferred", "NoteDiscounted")

@@ -181,8 +181,8 @@ def get_note(note_id: str, request: Request, context: Context, key: BearerKey) -
     def read(session: Session) -> NoteOut:
         note, found = _read_visible(request, context, session, key, note_id)
         reference, clock = found.reference, found.clock
-        ids = context.members.ids(session, (note.holder, note.obligor))
-        return note_out(note, ids, reference, clock)
+        members = context.members.find(session, (note.holder, note.obligor))
+        return note_out(note, members, reference, clock)
 
     return _json(context.read(read))
 

@@ -52,9 +52,14 @@ class NoteOut(BaseModel):
     depth: int
     holder: str
     holder_member: str | None
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
     obligor: str
     obligor_member: str | None
+    obligor_name: str | None = Field(description="the obligor's name if it is a gateway member")
     amount: str
+    amount_display: str = Field(
+        description="the amount in major units with its currency, e.g. USD 1,000,000.00"
+    )
     currency: str
     maturity: datetime
     document_hash: str
@@ -64,7 +69,9 @@ class NoteOut(BaseModel):
     created_tx: str
     created_block: int
     paid_amount: str = Field(default="0", description="paid so far (the amount once settled)")
+    paid_amount_display: str = Field(description="`paid_amount` in major units with the currency")
     remaining: str = Field(default="0", description="left to pay while live (0 otherwise)")
+    remaining_display: str = Field(description="`remaining` in major units with the currency")
     payment_status: Literal["unpaid", "partially_paid", "paid", "written_off"] | None = Field(
         default=None, description="None for split, rejected and revoked notes"
     )
@@ -97,8 +104,11 @@ class HolderStepOut(BaseModel):
     depth: int
     event: str
     holder: str
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
     previous_holder: str | None
+    previous_holder_name: str | None = Field(description="the previous holder's name if a gateway member")
     amount: str
+    amount_display: str = Field(description="the amount in major units with its currency")
     tx_hash: str
     block_number: int
     block_time: datetime
@@ -110,6 +120,9 @@ class StatusTotalOut(BaseModel):
     amount: str = Field(description="face amounts of the notes in this status")
     paid_amount: str
     written_off_amount: str
+    amount_display: str = Field(description="`amount` in major units with the tree's currency")
+    paid_amount_display: str
+    written_off_amount_display: str
 
 
 class TreeSummaryOut(BaseModel):

@@ -17,9 +17,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from service.api.cache.members import MemberRef
 from service.api.context import AppContext
 from service.api.csv_export import model_csv_response, wants_csv
 from service.api.deps import Context, CurrentMember
+from service.api.display import display_amount
 from service.api.financing.queries import read_clock, remaining
 from service.api.risk.queries import (
     grants_of,
@@ -77,7 +79,7 @@ def exposure(context: Context, member: CurrentMember, fmt: Format = None, accept
         obligors = set(credit) | {n.obligor for n in view.notes}
         if view.scope is not None:
             obligors = (obligors | view.scope) & view.scope
-        ids = context.members.ids(session, obligors)
+        members = context.members.find(session, obligors)
     by_obligor: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for note in view.notes:
         totals = by_obligor[note.obligor]
@@ -95,7 +97,8 @@ def exposure(context: Context, member: CurrentMember, fmt: Format = None, accept
         rows.append(
             ExposureRow(
                 obligor=obligor,
-                obligor_member=ids.get(obligor),
+                obligor_member=_id(members, obligor),
+                obligor_name=_name(members, obligor),
                 credit_limit=str(limit),
                 grant=str(grants.get(obligor, 0)) if grants is not None else None,
                 outstanding=str(outstanding),
@@ -139,6 +142,8 @@ def maturity_ladder(
             notes=count,
             amount=str(amount),
             overdue_amount=str(overdue),
+            amount_display=display_amount(amount, currency),
+            overdue_amount_display=display_amount(overdue, currency),
         )
         for (week, currency), (count, amount, overdue) in sorted(buckets.items())
     ]
@@ -156,7 +161,7 @@ def concentration(
     as_csv = wants_csv(fmt, accept)
     with context.session() as session:
         view = _View(context, session, member)
-        ids = context.members.ids(session, {n.holder for n in view.notes})
+        members = context.members.find(session, {n.holder for n in view.notes})
     held: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     totals: dict[str, int] = defaultdict(int)
     for note in view.notes:
@@ -170,9 +175,11 @@ def concentration(
         ConcentrationRow(
             currency=currency,
             holder=holder,
-            holder_member=ids.get(holder),
+            holder_member=_id(members, holder),
+            holder_name=_name(members, holder),
             notes=count,
             amount=str(amount),
+            amount_display=display_amount(amount, currency),
             share_bps=amount * BASIS_POINTS // totals[currency] if totals[currency] else 0,
         )
         for (currency, holder), (count, amount) in ordered
@@ -189,20 +196,24 @@ def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept:
     with context.session() as session:
         view = _View(context, session, member)
         late = [n for n in view.notes if is_overdue(n.status, n.maturity, view.now, view.grace)]
-        ids = context.members.ids(session, {n.holder for n in late} | {n.obligor for n in late})
+        members = context.members.find(session, {n.holder for n in late} | {n.obligor for n in late})
     late.sort(key=lambda n: (n.maturity, n.id))
     rows = [
         OverdueRow(
             note_id=str(n.id),
             root_id=str(n.root_id),
             obligor=n.obligor,
-            obligor_member=ids.get(n.obligor),
+            obligor_member=_id(members, n.obligor),
+            obligor_name=_name(members, n.obligor),
             holder=n.holder,
-            holder_member=ids.get(n.holder),
+            holder_member=_id(members, n.holder),
+            holder_name=_name(members, n.holder),
             currency=n.currency,
             amount=str(n.amount),
+            amount_display=display_amount(n.amount, n.currency),
             paid_amount=str(n.paid_amount or 0),
             remaining=str(remaining(n)),
+            remaining_display=display_amount(remaining(n), n.currency),
             maturity=to_datetime(n.maturity),
             overdue_since=to_datetime(n.maturity + view.grace),
             days_overdue=days_overdue(n.maturity, view.now, view.grace),
@@ -214,6 +225,16 @@ def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept:
     if as_csv:
         return model_csv_response(OverdueRow, rows, "overdue")
     return _json(OverdueOut(items=rows, **view.meta()))
+
+
+def _id(members: dict[str, MemberRef], address: str) -> str | None:
+    member = members.get(address)
+    return member.id if member is not None else None
+
+
+def _name(members: dict[str, MemberRef], address: str) -> str | None:
+    member = members.get(address)
+    return member.name if member is not None else None
 
 
 def _json(model: BaseModel) -> Response:

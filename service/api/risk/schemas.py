@@ -19,6 +19,7 @@ class ExposureRow(BaseModel):
     live_amount: str = Field(description="unpaid remainder of live notes")
     overdue_notes: int
     overdue_amount: str
+    obligor_name: str | None = Field(description="the obligor's name if it is a gateway member")
 
 
 class LadderRow(BaseModel):
@@ -28,6 +29,8 @@ class LadderRow(BaseModel):
     notes: int
     amount: str = Field(description="unpaid remainder due that week")
     overdue_amount: str
+    amount_display: str = Field(description="`amount` in major units with the currency")
+    overdue_amount_display: str = Field(description="`overdue_amount` in major units with the currency")
 
 
 class ConcentrationRow(BaseModel):
@@ -37,6 +40,8 @@ class ConcentrationRow(BaseModel):
     notes: int
     amount: str
     share_bps: int = Field(description="share of the currency's total, in basis points (rounded down)")
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
+    amount_display: str = Field(description="`amount` in major units with the currency")
 
 
 class OverdueRow(BaseModel):
@@ -55,6 +60,10 @@ class OverdueRow(BaseModel):
     days_overdue: int
     marked: bool
     frozen: bool
+    obligor_name: str | None = Field(description="the obligor's name if it is a gateway member")
+    holder_name: str | None = Field(description="the holder's name if it is a gateway member")
+    amount_display: str = Field(description="`amount` in major units with the currency")
+    remaining_display: str = Field(description="`remaining` in major units with the currency")
 
 
 class RiskMeta(BaseModel):
