@@ -4,6 +4,7 @@ JSON-RPC node over HTTP (anvil in integration tests, Besu/GoQuorum in production
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,9 +20,11 @@ from service.ledger.chain_store import ChainStore
 from service.ledger.errors import LedgerUnavailable
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
 from service.ledger.sender import journal_broadcast
-from service.ledger.waiting import waiting
 
 ChainKind = Literal["in-process", "http"]
+
+UNREACHABLE_MEMORY_SECONDS = 1.0
+"""How long `Chain.now` answers LedgerUnavailable at once after the node failed to answer it."""
 
 
 class SerialisedTesterProvider(EthereumTesterProvider):
@@ -56,6 +59,7 @@ class Chain:
 
     _rpc: JsonRpc | None = field(default=None, init=False, repr=False, compare=False)
     _probes: dict[float, JsonRpc] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _unreachable_until: float = field(default=0.0, init=False, repr=False, compare=False)
 
     def node(self) -> JsonRpc:
         """The chain's JSON-RPC client (`JsonRpc`: a urllib3 pool of its own over HTTP, with the
@@ -100,11 +104,20 @@ class Chain:
         return self.lock if self.lock is not None else nullcontext()
 
     def now(self) -> int:
-        """Timestamp of the latest block."""
+        """Timestamp of the latest block. Over HTTP, for `UNREACHABLE_MEMORY_SECONDS` after the
+        node failed to answer it, LedgerUnavailable at once: a write's pre-checks ask it while they
+        hold a database connection and a turn to work (`service.api.write_capacity`), and a burst
+        of writes to a black-holed node must not each wait the node's timeout in turn."""
         if self.kind == "in-process":
             return int(self.w3.eth.get_block("latest")["timestamp"])
-        with waiting():  # a write's pre-check: another write may work meanwhile
+        if time.monotonic() < self._unreachable_until:
+            raise LedgerUnavailable("eth_getBlockByNumber: the node did not answer a moment ago")
+        try:
             return int(self.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        except LedgerUnavailable as exc:
+            if isinstance(exc.__cause__, NodeUnreachable | OSError):
+                self._unreachable_until = time.monotonic() + UNREACHABLE_MEMORY_SECONDS
+            raise
 
     def advance_time(self, seconds: int) -> None:
         """Move the chain's clock forward and mine a block (test chains only)."""
