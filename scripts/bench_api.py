@@ -69,6 +69,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,52 @@ class Client:
         if answer.status_code not in (200, 201):
             raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text}")
         return answer.json()
+
+
+@dataclass
+class Consortium:
+    """The members a run writes with (API keys and ids by name) and its pool of active notes
+    ((holder, note id), issued by the core and accepted by their holder through the API)."""
+
+    keys: dict[str, str]
+    ids: dict[str, str]
+    suppliers: list[str]
+    pool: list[tuple[str, str]]
+    seconds: float
+    """How long issuing and accepting the pool took."""
+
+
+def _consortium(http: Client, operator_key: str, rpc_url: str, notes: int, writers: int) -> Consortium:
+    """Onboard a core enterprise, a bank (approved by the core, granting it a limit) and
+    `SUPPLIERS` suppliers, then issue and accept `notes` notes over the suppliers, `writers` at once."""
+    keys: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    cast = {"core": ["core_enterprise"], "bank": ["financier"]}
+    cast.update({f"sup{i}": ["supplier"] for i in range(SUPPLIERS)})
+    for name, roles in cast.items():
+        member = http.ok(operator_key, "POST", "/v1/members", {"name": name, "roles": roles})
+        keys[name], ids[name] = member["api_key"], member["id"]
+    http.ok(keys["core"], "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
+    http.ok(keys["bank"], "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(10**15)})
+    suppliers = [f"sup{i}" for i in range(SUPPLIERS)]
+    now = int(http_chain(rpc_url).now())
+    maturity = datetime.fromtimestamp(now + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
+
+    def issue(i: int) -> tuple[str, str]:
+        holder = suppliers[i % SUPPLIERS]
+        body = {
+            "to": ids[holder],
+            "amount": str(FACE),
+            "currency": "USD",
+            "maturity": maturity,
+            "document_hash": "0x" + uuid.uuid4().hex * 2,
+        }
+        (note_id,) = http.ok(keys["core"], "POST", "/v1/notes", body)["note_ids"]
+        http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/accept")
+        return holder, note_id
+
+    pool, seconds = _parallel([lambda i=i: issue(i) for i in range(notes)], writers)
+    return Consortium(keys, ids, suppliers, pool, seconds)
 
 
 def _parallel(jobs: Sequence[Callable[[], Any]], workers: int) -> tuple[list[Any], float]:
@@ -584,33 +631,9 @@ def slow_blocks(args: argparse.Namespace) -> int:
         gateway = Gateway(node.url, schema, Path(tmp.name) / "gateway.log", args.workers, None)
         http = Client(gateway.base)
         op = gateway.operator_key
-        keys: dict[str, str] = {}
-        ids: dict[str, str] = {}
-        cast = {"core": ["core_enterprise"], "bank": ["financier"]}
-        cast.update({f"sup{i}": ["supplier"] for i in range(SUPPLIERS)})
-        for name, roles in cast.items():
-            member = http.ok(op, "POST", "/v1/members", {"name": name, "roles": roles})
-            keys[name], ids[name] = member["api_key"], member["id"]
-        http.ok(keys["core"], "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
-        http.ok(keys["bank"], "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(10**15)})
-        suppliers = [f"sup{i}" for i in range(SUPPLIERS)]
-        now = int(http_chain(node.url).now())
-        maturity = datetime.fromtimestamp(now + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
-
-        def issue(i: int) -> tuple[str, str]:
-            holder = suppliers[i % SUPPLIERS]
-            body = {
-                "to": ids[holder],
-                "amount": str(FACE),
-                "currency": "USD",
-                "maturity": maturity,
-                "document_hash": "0x" + uuid.uuid4().hex * 2,
-            }
-            (note_id,) = http.ok(keys["core"], "POST", "/v1/notes", body)["note_ids"]
-            http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/accept")
-            return holder, note_id
-
-        pool, seconds = _parallel([lambda i=i: issue(i) for i in range(2 * n)], args.writers)
+        consortium = _consortium(http, op, node.url, 2 * n, args.writers)
+        keys, ids, suppliers = consortium.keys, consortium.ids, consortium.suppliers
+        pool, seconds = consortium.pool, consortium.seconds
         print(f"setup: {len(pool)} notes issued and accepted via the API ({seconds:.1f} s)")
 
         def split(holder: str, note_id: str) -> bytes:
@@ -748,38 +771,12 @@ def main() -> int:
         http = Client(gateway.base)
         op = gateway.operator_key
 
-        # ---------------------------------------------------------------- consortium
-        keys: dict[str, str] = {}
-        ids: dict[str, str] = {}
-        cast = {"core": ["core_enterprise"], "bank": ["financier"]}
-        cast.update({f"sup{i}": ["supplier"] for i in range(SUPPLIERS)})
-        for name, roles in cast.items():
-            member = http.ok(op, "POST", "/v1/members", {"name": name, "roles": roles})
-            keys[name], ids[name] = member["api_key"], member["id"]
-        http.ok(keys["core"], "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
-        http.ok(keys["bank"], "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": str(10**15)})
-        suppliers = [f"sup{i}" for i in range(SUPPLIERS)]
-
-        # ---------------------------------------------------------------- note pool (3 N notes)
-        now = int(http_chain(node.url).now())
-        maturity = datetime.fromtimestamp(now + 90 * 86_400, UTC).isoformat().replace("+00:00", "Z")
-
-        def issue(i: int) -> tuple[str, str]:
-            holder = suppliers[i % SUPPLIERS]
-            body = {
-                "to": ids[holder],
-                "amount": str(FACE),
-                "currency": "USD",
-                "maturity": maturity,
-                "document_hash": "0x" + uuid.uuid4().hex * 2,
-            }
-            (note_id,) = http.ok(keys["core"], "POST", "/v1/notes", body)["note_ids"]
-            http.ok(keys[holder], "POST", f"/v1/notes/{note_id}/accept")
-            return holder, note_id
-
-        pool, seconds = _parallel([lambda i=i: issue(i) for i in range(3 * n)], args.writers)
+        # ---------------------------------------------------------------- consortium, note pool (3 N)
+        consortium = _consortium(http, op, node.url, 3 * n, args.writers)
+        keys, ids, suppliers = consortium.keys, consortium.ids, consortium.suppliers
+        pool, seconds = consortium.pool, consortium.seconds
         print(
-            f"setup: {len(cast)} members, {len(pool)} notes issued and accepted via the API ({seconds:.1f} s)"
+            f"setup: {len(keys)} members, {len(pool)} notes issued and accepted via the API ({seconds:.1f} s)"
         )
         gateway_notes, raw_notes, prompt_notes = pool[:n], pool[n : 2 * n], pool[2 * n :]
 

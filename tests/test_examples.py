@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.anvil import REPO_ROOT, free_port
+from tests.api.test_e2e_http import wait_until_answering
 
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -23,21 +24,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("jq") is None or shutil.which("curl") is None,
     reason="examples/*.sh need jq and curl on PATH",
 )
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"gateway exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"gateway not ready at {url} in time:\n{log.read_text()}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -63,7 +49,7 @@ def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
         )
     api = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(process, f"{api}/readyz", log, 60)
+        wait_until_answering(process, f"{api}/readyz", log, 60)
         yield {
             **env,
             "CREDCHAIN_API": api,

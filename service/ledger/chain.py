@@ -115,7 +115,7 @@ class Chain:
         try:
             return int(self.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         except LedgerUnavailable as exc:
-            if isinstance(exc.__cause__, NodeUnreachable | OSError):
+            if isinstance(exc.__cause__, OSError):  # no answer (NodeUnreachable is one), not an error answer
                 self._unreachable_until = time.monotonic() + UNREACHABLE_MEMORY_SECONDS
             raise
 
