@@ -253,6 +253,7 @@ def _node_requests(edge: Edge) -> list[tuple[str, str, str, Any]]:
         ("self", "POST", "/v1/relay/prepare", {"data": calldata}),
         ("bank", "GET", f"/v1/quotes/discount?note={note}&rate=0.05", None),
         ("bank", "GET", f"/v1/settlement-tokens/USD/accounts/{ids['bank']}", None),
+        ("core", "GET", "/v1/transactions/0x" + "ab" * 32, None),  # the fate of a transaction
     ]
 
 
