@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from service.api.api_docs import install_docs
 from service.api.context import AppContext, build_context
 from service.api.deferred_write import document_write_routes
 from service.api.deps import idempotent_write
@@ -66,6 +67,8 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         version="1",
         description="Splittable credit notes on a permissioned ledger. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc with assets served here, not from a CDN (install_docs)
+        redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],  # every route: unknown parameters are a 422
         # no OpenTelemetry here (Prometheus /metrics and the JSON access log instead): switched off,
         # FastAPI does not look the OTEL_* providers up in the environment on every request
@@ -73,6 +76,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
     )
     app.state.context = context
     install_handlers(app)
+    install_docs(app)
     settings = context.settings
     # outermost last: the observer (request id, access log), the error barrier, rate limits, body limits
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)

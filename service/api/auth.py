@@ -8,7 +8,8 @@ import hashlib
 import secrets
 from typing import Annotated, Final
 
-from fastapi import Header, Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -40,9 +41,23 @@ def unknown_key() -> ProblemError:
     return _unauthorized("unknown API key")
 
 
-async def bearer_key(authorization: Annotated[str | None, Header()] = None) -> str:
+BEARER: Final = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    bearerFormat="cc_...",
+    description="The member's API key (shown once when the member is onboarded): "
+    "`Authorization: Bearer cc_...`",
+)
+"""The OpenAPI security scheme of every authenticated operation (the docs' "Authorize"); the
+header is read by `bearer_key` itself, so that its 401 answers stay the gateway's."""
+
+
+async def bearer_key(
+    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+) -> str:
     """The API key in `Authorization: Bearer <key>` (401 if missing or malformed); whether it is
     anybody's is for the caller to find out."""
+    authorization = request.headers.get("authorization")
     if not authorization:
         raise _unauthorized("send Authorization: Bearer <api key>")
     scheme, _, key = authorization.partition(" ")

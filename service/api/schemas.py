@@ -3,10 +3,13 @@ minor units and always go out as strings; note ids go out as strings (they excee
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
 from service.domain import MAX_AMOUNT
 
@@ -52,6 +55,34 @@ Party = Annotated[str, Field(min_length=1, max_length=64, description="member id
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ request examples
+
+EXAMPLE_OBLIGOR = "m_3f9a1c2b7d"
+EXAMPLE_SUPPLIER = "m_5b1e0c7a42"
+EXAMPLE_SUPPLIER_2 = "m_c04d9e1f86"
+EXAMPLE_FINANCIER = "m_8d2f6e9b10"
+EXAMPLE_DOCUMENT_HASH = "0x" + hashlib.sha256(b"%PDF-1.7 invoice INV-2025-0042").hexdigest()
+"""What a caller sends as `document_hash`: the SHA-256 of the invoice's document."""
+
+
+def days_ahead(days: int) -> str:
+    """Noon UTC `days` from today, ISO 8601: a date in an example that is in the future whenever
+    the example is built."""
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    return datetime.combine(day, time(12), UTC).isoformat().replace("+00:00", "Z")
+
+
+def with_example(build: Callable[[], dict[str, Any]]) -> ConfigDict:
+    """The `model_config` of a request model whose JSON schema shows `build()` as its example. It
+    is built with the schema (the OpenAPI document of each gateway process), not at import: its
+    dates (`days_ahead`) stay in the future."""
+
+    def extra(schema: JsonDict) -> None:
+        schema["examples"] = [build()]
+
+    return ConfigDict(json_schema_extra=extra)
 
 
 # ------------------------------------------------------------------ requests

@@ -17,7 +17,16 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from service.api.financing.pricing import Basis
 from service.api.notes.schemas import NoteOut
-from service.api.schemas import Amount, GrantAmount, Party, StrictModel
+from service.api.schemas import (
+    EXAMPLE_FINANCIER,
+    EXAMPLE_OBLIGOR,
+    Amount,
+    GrantAmount,
+    Party,
+    StrictModel,
+    days_ahead,
+    with_example,
+)
 
 _RAW_REFERENCE = re.compile(r"0x[0-9a-fA-F]{64}")
 
@@ -70,6 +79,10 @@ class DiscountOfferIn(StrictModel):
     """An offer to buy a note: a `price` in minor units, or an annual discount `rate` converted to
     a price under `basis` from today's UTC date to the maturity date (discount rounded up)."""
 
+    model_config = with_example(
+        lambda: {"rate": "0.045", "basis": "ACT/360", "deadline": days_ahead(7), "off_chain": False}
+    )
+
     price: Amount | None = None
     rate: str | None = Field(
         default=None, description='annual simple discount rate as a decimal fraction: "0.045" is 4.5 %'
@@ -93,12 +106,16 @@ class DiscountOfferIn(StrictModel):
 class OfferPaymentIn(StrictModel):
     """The reference of the off-chain payment of an offer's price to the holder."""
 
+    model_config = with_example(lambda: {"reference": "SWIFT-MT103-7781204"})
+
     reference: Reference
 
 
 class SettleIn(StrictModel):
     """Pay a note: `amount` (default: all that remains) in settlement tokens, or, with
     `payment_reference`, claim a payment made off the ledger (the holder confirms it)."""
+
+    model_config = with_example(lambda: {"amount": "100000000"})
 
     amount: Amount | None = None
     payment_reference: Reference | None = None
@@ -252,11 +269,15 @@ class QuoteOut(BaseModel):
 
 
 class CreditLimitSet(StrictModel):
+    model_config = with_example(lambda: {"obligor": EXAMPLE_OBLIGOR, "amount": "500000000000"})
+
     obligor: Party
     amount: GrantAmount
 
 
 class CreditRelationshipCreate(StrictModel):
+    model_config = with_example(lambda: {"financier": EXAMPLE_FINANCIER})
+
     financier: Party
 
 

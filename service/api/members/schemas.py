@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.api.schemas import StrictModel
+from service.api.schemas import StrictModel, with_example
 
 RoleName = Literal["core_enterprise", "supplier", "financier", "auditor"]
 """`service.domain.ONBOARDABLE_ROLES` spelled out for the OpenAPI schema (tests/test_domain.py checks
@@ -15,6 +15,8 @@ they agree)."""
 
 
 class MemberCreate(StrictModel):
+    model_config = with_example(lambda: {"name": "Shenzhen Precision Parts Co.", "roles": ["supplier"]})
+
     name: str = Field(min_length=1, max_length=200)
     roles: list[RoleName] = Field(min_length=1)
     address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")

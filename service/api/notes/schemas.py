@@ -9,13 +9,33 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from service.api.params import Bytes32Text, Currency
-from service.api.schemas import Amount, Party, StrictModel
+from service.api.schemas import (
+    EXAMPLE_DOCUMENT_HASH,
+    EXAMPLE_SUPPLIER,
+    EXAMPLE_SUPPLIER_2,
+    Amount,
+    Party,
+    StrictModel,
+    days_ahead,
+    with_example,
+)
 from service.domain import MAX_SPLIT_PARTS
 
 DocumentHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 
 
 class NoteIssue(StrictModel):
+    model_config = with_example(
+        lambda: {
+            "to": EXAMPLE_SUPPLIER,
+            "amount": "100000000",
+            "currency": "USD",
+            "maturity": days_ahead(180),
+            "document_hash": EXAMPLE_DOCUMENT_HASH,
+            "reference": "INV-2025-0042",
+        }
+    )
+
     to: Party
     amount: Amount
     currency: Currency
@@ -29,6 +49,8 @@ class NoteIssue(StrictModel):
 
 
 class NoteTransfer(StrictModel):
+    model_config = with_example(lambda: {"to": EXAMPLE_SUPPLIER_2})
+
     to: Party
 
 
@@ -38,10 +60,21 @@ class SplitPartIn(StrictModel):
 
 
 class NoteSplitIn(StrictModel):
+    model_config = with_example(
+        lambda: {
+            "parts": [
+                {"to": EXAMPLE_SUPPLIER, "amount": "60000000"},
+                {"to": EXAMPLE_SUPPLIER_2, "amount": "40000000"},
+            ]
+        }
+    )
+
     parts: list[SplitPartIn] = Field(min_length=2, max_length=MAX_SPLIT_PARTS)
 
 
 class NoteFreeze(StrictModel):
+    model_config = with_example(lambda: {"reason": "court order 2025-117"})
+
     reason: Bytes32Text = ""
 
 

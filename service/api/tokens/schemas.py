@@ -7,15 +7,28 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from service.api.params import Bytes32Text, Currency
-from service.api.schemas import Amount, GrantAmount, Party, StrictModel
+from service.api.schemas import (
+    EXAMPLE_SUPPLIER,
+    Amount,
+    GrantAmount,
+    Party,
+    StrictModel,
+    with_example,
+)
 
 
 class TokenRegister(StrictModel):
+    model_config = with_example(lambda: {"currency": "CNY", "decimals": 2})
+
     currency: Currency
     decimals: int = Field(default=2, ge=0, le=18, description="minor-unit digits of the currency")
 
 
 class TokenMovement(StrictModel):
+    model_config = with_example(
+        lambda: {"member": EXAMPLE_SUPPLIER, "amount": "2500000000", "reference": "DEP-2025-000187"}
+    )
+
     member: Party
     amount: Amount
     reference: Bytes32Text = Field(
@@ -24,6 +37,8 @@ class TokenMovement(StrictModel):
 
 
 class AllowanceSet(StrictModel):
+    model_config = with_example(lambda: {"amount": "100000000"})
+
     amount: GrantAmount
 
 
