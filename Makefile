@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: run demo-ledger test lint typecheck unit integration build check-artifacts bench install clean
+.PHONY: run demo-ledger test lint typecheck unit integration build check-artifacts bench install chromium clean
 
 PORT ?=
 RESET ?=
@@ -34,8 +34,17 @@ run: $(STAMP_PY)
 demo-ledger: $(STAMP_PY)
 	$(BIN)/python -m service.setup.demo
 
+## headless chromium for the docs pages' browser test (tests/api/test_docs_browser.py): Debian's
+## package, installed when absent and we are root on Linux (Playwright's own download is not used)
+chromium:
+	@if [ "$$(uname -s)" = Linux ] && [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "warning: /usr/bin/chromium is absent: install it (apt-get install chromium) for the browser test" >&2; fi; \
+	fi
+
 ## lint, types, artifact check, and the whole test suite
-test: install
+test: install chromium
 	$(BIN)/ruff check service scripts tests examples
 	$(BIN)/ruff format --check service scripts tests examples
 	$(BIN)/mypy

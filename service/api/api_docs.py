@@ -33,6 +33,22 @@ DOCS_PATH: Final = "/docs"
 OAUTH2_REDIRECT_PATH: Final = "/docs/oauth2-redirect"
 REDOC_PATH: Final = "/redoc"
 
+DOCS_CSP: Final = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",  # the pages' inline set-up script
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "frame-ancestors 'self'",
+    ]
+)
+"""Content-Security-Policy of the docs pages: nothing from another host. ReDoc's scripts would
+load a logo from cdn.redoc.ly whatever its options; the browser refuses it under this policy (the
+page shows no logo) instead of asking a host outside."""
+
 SWAGGER_UI_PARAMETERS: Final[dict[str, Any]] = {
     "validatorUrl": None,  # no badge asking validator.swagger.io about the document
     "persistAuthorization": True,
@@ -304,6 +320,11 @@ def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def _self_contained(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
+
+
 def install_docs(app: FastAPI) -> None:
     """Serve `/docs`, `/docs/oauth2-redirect` and `/redoc` with assets from `/docs/assets` (build the
     app with `docs_url=None, redoc_url=None`), and the gateway's OpenAPI document. The pages are
@@ -314,27 +335,31 @@ def install_docs(app: FastAPI) -> None:
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = _root(request)
-        return get_swagger_ui_html(
-            openapi_url=root + str(app.openapi_url),
-            title=f"{title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-            oauth2_redirect_url=root + OAUTH2_REDIRECT_PATH,
-            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        return _self_contained(
+            get_swagger_ui_html(
+                openapi_url=root + str(app.openapi_url),
+                title=f"{title} - Swagger UI",
+                swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+                oauth2_redirect_url=root + OAUTH2_REDIRECT_PATH,
+                swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+            )
         )
 
     async def oauth2_redirect(_request: Request) -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        return _self_contained(get_swagger_ui_oauth2_redirect_html())
 
     async def redoc(request: Request) -> HTMLResponse:
         root = _root(request)
-        return get_redoc_html(
-            openapi_url=root + str(app.openapi_url),
-            title=f"{title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-            with_google_fonts=False,
+        return _self_contained(
+            get_redoc_html(
+                openapi_url=root + str(app.openapi_url),
+                title=f"{title} - ReDoc",
+                redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+                with_google_fonts=False,
+            )
         )
 
     app.add_route(DOCS_PATH, swagger_ui, methods=["GET"], include_in_schema=False)
