@@ -39,6 +39,7 @@ from service.api.members.service import onboard_member
 from service.api.params import is_currency_code
 from service.api.problems import ProblemError, ledger_problem
 from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
+from service.cli_funding import announce_chain_funding, announce_funding, funding_app
 from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
@@ -337,6 +338,7 @@ def init(
     except NotTheOperator as exc:
         raise typer.BadParameter(str(exc)) from exc
     relayer, created = relayer_account(settings, chain)
+    announce_chain_funding(settings, chain, relayer.address)
     values = {
         "CREDCHAIN_CONTRACT_ADDRESS": str(settings.contract_address),
         "CREDCHAIN_FROM_BLOCK": str(settings.from_block),
@@ -466,6 +468,7 @@ def members_add(
         typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
         raise typer.Exit(code=2)
     context = build_context(settings)
+    announce_funding(context)
     try:
         with _refusal_exits():
             created = onboard_member(context, _operator(context), name, role, address)
@@ -542,6 +545,8 @@ def min_part_amount_command(
         f"minimum part amount of {out.currency} set to {out.amount} minor units (tx {written.tx_hash})"
     )
 
+
+app.add_typer(funding_app, name="funding")
 
 keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -666,6 +671,7 @@ def run(
             typer.echo(f"demo API keys and member ids: {credentials}")
     else:
         context = build_context(settings)
+        announce_funding(context)
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
     try:
         uvicorn.run(
