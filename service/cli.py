@@ -301,15 +301,6 @@ def _not_embedded(settings: Settings, what: str) -> None:
 def init(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
     database_url: Annotated[str | None, typer.Option("--database-url")] = None,
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            "--operator-key",
-            envvar="CREDCHAIN_OPERATOR_KEY",
-            help="key of an existing ledger's operator (prefer the environment variable: a command "
-            "line is visible to other users of the machine)",
-        ),
-    ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
@@ -334,7 +325,7 @@ def init(
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
     chain = http_chain(settings.rpc_url, funder)
     try:
-        settings, api_key = bootstrap_gateway(settings, chain, operator_key)
+        settings, api_key = bootstrap_gateway(settings, chain, _operator_key())
     except NotTheOperator as exc:
         raise typer.BadParameter(str(exc)) from exc
     relayer, created = relayer_account(settings, chain)
@@ -358,6 +349,15 @@ def init(
         typer.echo(f"written to {env_file}")
 
 
+OPERATOR_KEY_VARIABLE = "CREDCHAIN_OPERATOR_KEY"
+
+
+def _operator_key() -> str | None:
+    """The operator's private key, from the environment only: no command takes a private key as an
+    option (a command line is visible to other users of the machine, and kept in shell history)."""
+    return os.environ.get(OPERATOR_KEY_VARIABLE) or None
+
+
 def _secret_path_usable(path: Path) -> None:
     """Exit 2 if a secret file may not be written at `path` (a symbolic link, not a regular file)."""
     try:
@@ -370,15 +370,6 @@ def _secret_path_usable(path: Path) -> None:
 @app.command("deploy")
 def deploy_command(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            "--operator-key",
-            envvar="CREDCHAIN_OPERATOR_KEY",
-            help="private key of the operator: it sends the deployment and operates the ledger (prefer "
-            "the environment variable: a command line is visible to other users of the machine)",
-        ),
-    ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
@@ -388,19 +379,20 @@ def deploy_command(
     ] = None,
 ) -> None:
     """Deploy a new ledger to the node at CREDCHAIN_RPC_URL, operated by the holder of
-    CREDCHAIN_OPERATOR_KEY (or --operator-key; funded first by CREDCHAIN_FUNDER_KEY if it has no
+    CREDCHAIN_OPERATOR_KEY (from the environment only; funded first by CREDCHAIN_FUNDER_KEY if it has no
     ether), and print its address. Then `credchain init` (same variable) registers that operator
     with the gateway."""
     settings = _settings(rpc_url=rpc_url)
     _not_embedded(settings, "`credchain deploy`")
     if env_file is not None:
         _secret_path_usable(env_file)  # before deploying: refuse a symbolic link up front
+    operator_key = _operator_key()
     if not operator_key:
-        raise typer.BadParameter("the operator's private key is required", param_hint="--operator-key")
+        raise typer.BadParameter("the operator's private key is required", param_hint=OPERATOR_KEY_VARIABLE)
     try:
         operator: LocalAccount = Account.from_key(operator_key)
     except (ValueError, TypeError) as exc:
-        raise typer.BadParameter("not a private key", param_hint="--operator-key") from exc
+        raise typer.BadParameter("not a private key", param_hint=OPERATOR_KEY_VARIABLE) from exc
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
     chain = http_chain(settings.rpc_url, funder)
     try:
