@@ -39,6 +39,7 @@ from service.api.members.service import onboard_member
 from service.api.params import is_currency_code
 from service.api.problems import ProblemError, ledger_problem
 from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
+from service.cli_funding import announce_chain_funding, announce_funding, funding_app
 from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
 from service.db.migrate import upgrade
@@ -300,15 +301,6 @@ def _not_embedded(settings: Settings, what: str) -> None:
 def init(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
     database_url: Annotated[str | None, typer.Option("--database-url")] = None,
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            "--operator-key",
-            envvar="CREDCHAIN_OPERATOR_KEY",
-            help="key of an existing ledger's operator (prefer the environment variable: a command "
-            "line is visible to other users of the machine)",
-        ),
-    ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
@@ -333,10 +325,11 @@ def init(
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
     chain = http_chain(settings.rpc_url, funder)
     try:
-        settings, api_key = bootstrap_gateway(settings, chain, operator_key)
+        settings, api_key = bootstrap_gateway(settings, chain, _operator_key())
     except NotTheOperator as exc:
         raise typer.BadParameter(str(exc)) from exc
     relayer, created = relayer_account(settings, chain)
+    announce_chain_funding(settings, chain, relayer.address)
     values = {
         "CREDCHAIN_CONTRACT_ADDRESS": str(settings.contract_address),
         "CREDCHAIN_FROM_BLOCK": str(settings.from_block),
@@ -356,6 +349,15 @@ def init(
         typer.echo(f"written to {env_file}")
 
 
+OPERATOR_KEY_VARIABLE = "CREDCHAIN_OPERATOR_KEY"
+
+
+def _operator_key() -> str | None:
+    """The operator's private key, from the environment only: no command takes a private key as an
+    option (a command line is visible to other users of the machine, and kept in shell history)."""
+    return os.environ.get(OPERATOR_KEY_VARIABLE) or None
+
+
 def _secret_path_usable(path: Path) -> None:
     """Exit 2 if a secret file may not be written at `path` (a symbolic link, not a regular file)."""
     try:
@@ -368,15 +370,6 @@ def _secret_path_usable(path: Path) -> None:
 @app.command("deploy")
 def deploy_command(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            "--operator-key",
-            envvar="CREDCHAIN_OPERATOR_KEY",
-            help="private key of the operator: it sends the deployment and operates the ledger (prefer "
-            "the environment variable: a command line is visible to other users of the machine)",
-        ),
-    ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
@@ -386,19 +379,20 @@ def deploy_command(
     ] = None,
 ) -> None:
     """Deploy a new ledger to the node at CREDCHAIN_RPC_URL, operated by the holder of
-    CREDCHAIN_OPERATOR_KEY (or --operator-key; funded first by CREDCHAIN_FUNDER_KEY if it has no
+    CREDCHAIN_OPERATOR_KEY (from the environment only; funded first by CREDCHAIN_FUNDER_KEY if it has no
     ether), and print its address. Then `credchain init` (same variable) registers that operator
     with the gateway."""
     settings = _settings(rpc_url=rpc_url)
     _not_embedded(settings, "`credchain deploy`")
     if env_file is not None:
         _secret_path_usable(env_file)  # before deploying: refuse a symbolic link up front
+    operator_key = _operator_key()
     if not operator_key:
-        raise typer.BadParameter("the operator's private key is required", param_hint="--operator-key")
+        raise typer.BadParameter("the operator's private key is required", param_hint=OPERATOR_KEY_VARIABLE)
     try:
         operator: LocalAccount = Account.from_key(operator_key)
     except (ValueError, TypeError) as exc:
-        raise typer.BadParameter("not a private key", param_hint="--operator-key") from exc
+        raise typer.BadParameter("not a private key", param_hint=OPERATOR_KEY_VARIABLE) from exc
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
     chain = http_chain(settings.rpc_url, funder)
     try:
@@ -466,6 +460,7 @@ def members_add(
         typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
         raise typer.Exit(code=2)
     context = build_context(settings)
+    announce_funding(context)
     try:
         with _refusal_exits():
             created = onboard_member(context, _operator(context), name, role, address)
@@ -542,6 +537,8 @@ def min_part_amount_command(
         f"minimum part amount of {out.currency} set to {out.amount} minor units (tx {written.tx_hash})"
     )
 
+
+app.add_typer(funding_app, name="funding")
 
 keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -666,6 +663,7 @@ def run(
             typer.echo(f"demo API keys and member ids: {credentials}")
     else:
         context = build_context(settings)
+        announce_funding(context)
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
     try:
         uvicorn.run(

@@ -137,7 +137,8 @@ def test_deploy_with_an_operator_key_prints_the_address_and_sets_it_in_an_env_fi
     env_file.write_text(
         "# gateway\nCREDCHAIN_CONTRACT_ADDRESS=0xold\nCREDCHAIN_DATABASE_URL=postgresql://x\n"
     )
-    result = runner.invoke(app, ["deploy", "--operator-key", operator.key.hex(), "--env-file", str(env_file)])
+    monkeypatch.setenv("CREDCHAIN_OPERATOR_KEY", operator.key.hex())
+    result = runner.invoke(app, ["deploy", "--env-file", str(env_file)])
     assert result.exit_code == 0, result.output
     address = _value(result.output, "CREDCHAIN_CONTRACT_ADDRESS")
     from_block = int(_value(result.output, "CREDCHAIN_FROM_BLOCK"))
@@ -159,14 +160,14 @@ def test_deploy_with_an_operator_key_prints_the_address_and_sets_it_in_an_env_fi
 def test_deploy_usage_errors(anvil: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
     _node_env(monkeypatch, anvil)
     missing = runner.invoke(app, ["deploy"])
-    assert missing.exit_code == 2 and "--operator-key" in missing.output
-    bad = runner.invoke(app, ["deploy", "--operator-key", "0x1234"])
+    assert missing.exit_code == 2 and "CREDCHAIN_OPERATOR_KEY" in missing.output
+    monkeypatch.setenv("CREDCHAIN_OPERATOR_KEY", "0x1234")
+    bad = runner.invoke(app, ["deploy"])
     assert bad.exit_code == 2 and "not a private key" in bad.output
-    embedded = runner.invoke(app, ["deploy", "--rpc-url", "embedded", "--operator-key", "0x" + "11" * 32])
+    monkeypatch.setenv("CREDCHAIN_OPERATOR_KEY", "0x" + "11" * 32)
+    embedded = runner.invoke(app, ["deploy", "--rpc-url", "embedded"])
     assert embedded.exit_code == 2 and "CREDCHAIN_RPC_URL" in embedded.output
-    away = runner.invoke(
-        app, ["deploy", "--rpc-url", "http://127.0.0.1:9", "--operator-key", "0x" + "11" * 32]
-    )
+    away = runner.invoke(app, ["deploy", "--rpc-url", "http://127.0.0.1:9"])
     assert away.exit_code == 1 and "cannot be reached" in away.output
 
 
@@ -351,6 +352,12 @@ def test_init_keeps_a_configured_relayer_key(
     assert "CREDCHAIN_RELAYER_KEY" not in result.output
     assert own.address in result.output
     assert anvil.w3.eth.get_balance(own.address) == 10**18  # funded: it had no ether
+
+
+def test_no_command_takes_a_private_key_as_an_option() -> None:
+    for command in (["init"], ["deploy"], ["run"], ["funding", "top-up"], ["members", "add"]):
+        result = runner.invoke(app, [*command, "--operator-key", "0x" + "11" * 32])
+        assert result.exit_code == 2 and "No such option" in result.output, command
 
 
 def test_init_reads_the_operator_key_from_the_environment(

@@ -103,8 +103,8 @@ def test_deploy_refuses_a_symlinked_env_file_before_deploying(
     target.write_text("keep\n")
     link = tmp_path / "gateway.env"
     link.symlink_to(target)
-    key = "0x" + "01" * 32
-    result = CliRunner().invoke(app, ["deploy", "--operator-key", key, "--env-file", str(link)])
+    monkeypatch.setenv("CREDCHAIN_OPERATOR_KEY", "0x" + "01" * 32)
+    result = CliRunner().invoke(app, ["deploy", "--env-file", str(link)])
     assert result.exit_code == 2, result.output
     assert "symbolic link" in result.output
     assert target.read_text() == "keep\n"

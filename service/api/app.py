@@ -22,6 +22,7 @@ from service.api.financing import (
     settlement_job_routes,
 )
 from service.api.financing.settlement_jobs import SettlementJobRunner
+from service.api.funding import routes as funding
 from service.api.ledger_settings import routes as ledger_settings
 from service.api.members import routes as members
 from service.api.notes import reads as note_reads
@@ -94,6 +95,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         settlement_job_routes,
         settlement_tokens,
         ledger_settings,
+        funding,
         relay,
         quotes,
         risk,

@@ -185,14 +185,19 @@ class AppContext:
         return now
 
     def fund(self, address: str) -> None:
-        """Give a new custodial account `funding_wei` for gas from the chain's funder (if any),
-        holding the funder's nonce lock so that concurrent onboardings, in this process or another,
-        never reuse its nonce."""
+        """Give a new custodial account `funding_wei` for gas from the chain's funder (if any)."""
+        if self.settings.funding_wei:
+            self.send_ether(address, self.settings.funding_wei)
+
+    def send_ether(self, address: str, wei: int) -> object:
+        """Send `wei` from the chain's funder to `address` (its receipt; None without a funder),
+        holding the funder's nonce lock so that concurrent onboardings and top-ups, in this process
+        or another, never reuse its nonce."""
         funder = self.chain.funder
-        if funder is None or not self.settings.funding_wei:
-            return
+        if funder is None:
+            return None
         with self.locks.hold(f"nonce:{Web3.to_checksum_address(funder.address)}"):
-            self.chain.fund(address, self.settings.funding_wei)
+            return self.chain.fund(address, wei)
 
     def settlement_token(self, currency: str) -> SettlementTokenClient | None:
         """The settlement token registered with the ledger for `currency` (None if none yet, or if

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from service.api.context import AppContext
 from service.api.problems import (
+    INSUFFICIENT_GAS,
     PROBLEM_JSON,
     RETRY_AFTER_SECONDS,
     ProblemError,
@@ -437,6 +438,27 @@ class RecordJournal(WriteJournal):
         self._plan = {}
         self._label, self._last = {}, False
 
+    def refused(self, tx_hash: str) -> None:
+        """The node refused `tx_hash` outright (its sender cannot pay for the gas): it is taken off
+        the record, which then holds only what the node accepted; a record left with nothing is
+        deleted when the attempt fails (`_failed`), so the same key may run the write anew."""
+        recorded = [entry for entry in self._recorded if entry["hash"] != tx_hash]
+        with self._context.session() as session:
+            done = session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.id == self._record_id, IdempotencyRecord.lease_owner == self._owner)
+                .values(transactions=recorded)
+            )
+            if _rowcount(done) == 1:
+                session.execute(
+                    delete(IdempotencyTransaction).where(
+                        IdempotencyTransaction.tx_hash == tx_hash,
+                        IdempotencyTransaction.record_id == self._record_id,
+                    )
+                )
+            session.commit()
+        self._recorded = recorded
+
 
 def record_transaction(session: Session, tx_hash: str, record_id: int) -> Executable:
     """The INSERT of `tx_hash` into `idempotency_transactions`, kept if already there (a write run
@@ -503,6 +525,11 @@ def _failed(
                 )
             )
             session.commit()
+        return
+    if isinstance(exc, ProblemError) and exc.slug == INSUFFICIENT_GAS:
+        # not final: the operator tops the account up, then the same key resumes the write after
+        # the steps an earlier attempt had mined
+        _release(context, record_id, owner)
         return
     if isinstance(exc, LedgerRevert | ProblemError):
         problem = ledger_problem(exc) if isinstance(exc, LedgerRevert) else exc

@@ -25,6 +25,7 @@ from web3.exceptions import TimeExhausted as Web3TimeExhausted
 
 from service.ledger.errors import (
     REVERT_CLASSES,
+    InsufficientGas,
     LedgerError,
     LedgerRevert,
     LedgerUnavailable,
@@ -184,8 +185,50 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, str | float) else str(value)
 
 
+INSUFFICIENT_GAS = "insufficient-gas"
+INSUFFICIENT_GAS_STATUS = 503
+"""Status of `insufficient-gas`. Not a 4xx: the caller did nothing wrong and cannot fix it by
+changing the request (the gateway holds the account's key and the operator its funding), and a 409
+would tell client libraries the request itself conflicts and must not be sent again. A 503 says the
+gateway cannot serve this write now, counts towards the 5xx alerts an operator watches, and lets the
+very same request (same Idempotency-Key) be sent again. No Retry-After: waiting does not help until
+the operator tops the account up, so no delay can be promised; the body says what has to happen."""
+
+
+def insufficient_gas(
+    address: str | None,
+    *,
+    member_id: str | None = None,
+    balance: int | None = None,
+    cost: int | None = None,
+) -> ProblemError:
+    """The problem of a write whose signing account cannot pay for the gas: the account (member id
+    and address), its balance and the transaction's estimated cost in wei (strings), and what to do."""
+    who = f"member {member_id} ({address})" if member_id else f"account {address}"
+    detail = (
+        f"{who} has {balance if balance is not None else 'too little'} wei of ether for gas"
+        + (f"; this transaction may cost up to {cost} wei" if cost is not None else "")
+        + ". Nothing was sent. The operator tops the account up (`credchain funding top-up "
+        + (member_id or "<member id>")
+        + " --eth 1` or POST /v1/funding/top-ups); then send the same request again, with the same "
+        "Idempotency-Key: it is done once"
+    )
+    return ProblemError(
+        INSUFFICIENT_GAS_STATUS,
+        INSUFFICIENT_GAS,
+        "The signing account cannot pay for the gas",
+        detail,
+        member_id=member_id,
+        address=address,
+        balance_wei=str(balance) if balance is not None else None,
+        estimated_cost_wei=str(cost) if cost is not None else None,
+    )
+
+
 def ledger_problem(exc: LedgerError) -> ProblemError:
     """The problem answer for any ledger exception."""
+    if isinstance(exc, InsufficientGas):
+        return insufficient_gas(exc.address, balance=exc.balance, cost=exc.cost)
     if isinstance(exc, LedgerRevert):
         return revert_problem(
             exc.error_name, f"the ledger refused the transaction: {exc}", arguments=_json_safe(exc.arguments)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,17 +19,20 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
+from web3 import Web3
 
 from service.api.context import AppContext
 from service.api.notes.queries import notes_out
 from service.api.notes.schemas import WriteResult
-from service.api.problems import ProblemError
+from service.api.problems import ProblemError, insufficient_gas
 from service.db.gateway_models import ApiMember
 from service.db.models import Note
-from service.ledger.errors import TransactionDropped
+from service.ledger.errors import InsufficientGas, TransactionDropped
 from service.ledger.sender import current_journal
 from service.ledger.types import TxResult
+
+log = logging.getLogger("credchain.api")
 
 Answer = tuple[int, BaseModel]
 AnswerBuilder = Callable[[AppContext, dict[str, Any], "list[Sent]"], Answer]
@@ -72,6 +76,9 @@ class WriteJournal:
         return []
 
     def before_broadcast(self, tx_hash: str, raw: bytes) -> None:
+        raise NotImplementedError
+
+    def refused(self, tx_hash: str) -> None:
         raise NotImplementedError
 
 
@@ -161,6 +168,8 @@ def send_signed(
     try:
         result = action(account)
         outcome = "ok"
+    except InsufficientGas as exc:
+        raise gas_problem(context, exc) from exc
     finally:
         context.metrics.ledger_tx_seconds.labels(outcome=outcome).observe(time.perf_counter() - started)
     indexed = context.wait_indexed(result.block_number)
@@ -175,6 +184,41 @@ def send_signed(
             f"{result.tx_hash} was mined in block {result.block_number}, which a reorganisation replaced"
         )
     return result, indexed
+
+
+def gas_problem(context: AppContext, exc: InsufficientGas) -> ProblemError:
+    """The `insufficient-gas` problem of a refused transaction, naming the member whose custodial
+    account it is (or the relayer), with the account's balance (asked of the node only now: the
+    refusal costs nothing when there is gas)."""
+    address = exc.address
+    member_id: str | None = None
+    balance = exc.balance
+    if address is not None:
+        relayer = context.relayer() if context.settings.relayer_key is not None else None
+        funder = context.chain.funder
+        if relayer is not None and relayer.address == address:
+            member_id = "relayer"
+        elif funder is not None and funder.address == address:
+            member_id = "funder"
+        else:
+            with context.session() as session:
+                member_id = session.scalars(
+                    select(ApiMember.id).where(func.lower(ApiMember.address) == address.lower())
+                ).first()
+        if balance is None:
+            try:
+                balance = int(context.chain.w3.eth.get_balance(Web3.to_checksum_address(address)))
+            except Exception:  # the answer stays useful without it
+                balance = None
+    log.warning(
+        "insufficient gas: %s (%s) has %s wei, the transaction may cost %s",
+        member_id,
+        address,
+        balance,
+        exc.cost,
+        extra={"member_id": member_id, "address": address, "balance_wei": balance, "cost_wei": exc.cost},
+    )
+    return insufficient_gas(address, member_id=member_id, balance=balance, cost=exc.cost)
 
 
 def note_result(context: AppContext, result: TxResult, indexed: bool, note_ids: Sequence[int]) -> WriteResult:

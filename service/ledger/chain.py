@@ -13,13 +13,15 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import get_default_account_keys
+from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.exceptions import Web3RPCError
 from web3.types import RPCEndpoint, RPCResponse
 
 from service.ledger.chain_store import ChainStore
-from service.ledger.errors import LedgerUnavailable
+from service.ledger.errors import InsufficientGas, LedgerUnavailable
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
-from service.ledger.sender import journal_broadcast
+from service.ledger.sender import insufficient_funds, journal_broadcast, journal_refusal
 
 ChainKind = Literal["in-process", "http"]
 
@@ -145,14 +147,22 @@ class Chain:
             return
         self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
 
-    def fund(self, address: str, wei: int) -> None:
-        """Send `wei` of ether from the funder to `address` and wait for it to be mined."""
+    def fund(self, address: str, wei: int) -> Any:
+        """Send `wei` of ether from the funder to `address` and wait for it to be mined; its receipt
+        (None without a funder). A funder that cannot pay is `InsufficientGas` naming it."""
         if self.funder is None:
-            return
+            return None
         with self.serialised():  # the funder's nonce is read, then used
-            self._fund(address, wei)
+            return self._fund(address, wei)
 
-    def _fund(self, address: str, wei: int) -> None:
+    def balance(self, address: str) -> int:
+        """The ether balance of `address` in wei (LedgerUnavailable if the node cannot be asked)."""
+        checksummed = Web3.to_checksum_address(address)
+        if self.kind == "in-process":
+            return int(self.w3.eth.get_balance(checksummed))
+        return int(self.request("eth_getBalance", [checksummed, "latest"]), 16)
+
+    def _fund(self, address: str, wei: int) -> Any:
         assert self.funder is not None
         tx: dict[str, Any] = {
             "to": Web3.to_checksum_address(address),
@@ -165,8 +175,16 @@ class Chain:
         }
         signed = self.funder.sign_transaction(tx)
         journal_broadcast(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except (Web3RPCError, EthValidationError) as exc:
+            if not insufficient_funds(str(exc)):
+                raise
+            journal_refusal(signed.hash.to_0x_hex())
+            raise InsufficientGas(
+                str(exc), address=self.funder.address, cost=tx["gas"] * tx["maxFeePerGas"] + wei
+            ) from exc
+        return self.w3.eth.wait_for_transaction_receipt(tx_hash)
 
 
 def in_process_chain(store: ChainStore | None = None) -> Chain:

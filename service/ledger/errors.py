@@ -29,6 +29,21 @@ class TransactionDropped(LedgerError):
     was used by another transaction of the same account), so nothing it would have done happened."""
 
 
+class InsufficientGas(LedgerError):
+    """The node refused a transaction because its sender cannot pay for it (gas times price plus
+    value above its ether balance): nothing was sent, nothing happened. `address` is the sender,
+    `cost` the most the transaction could have cost (gas limit times max fee, plus value) and
+    `balance` the sender's balance, when known."""
+
+    def __init__(
+        self, message: str, *, address: str | None = None, cost: int | None = None, balance: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.address = address
+        self.cost = cost
+        self.balance = balance
+
+
 class LedgerRevert(LedgerError):
     """A contract call reverted with a custom error of the credchain ABI."""
 

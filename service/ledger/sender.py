@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
+from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
@@ -23,6 +24,7 @@ from service.ledger.abi_codec import ErrorDecoder, EventDecoder
 from service.ledger.artifacts import load_artifact
 from service.ledger.block_receipts import BlockReceipts
 from service.ledger.errors import (
+    InsufficientGas,
     LedgerError,
     LedgerUnavailable,
     TransactionDropped,
@@ -80,6 +82,38 @@ def _revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
+INSUFFICIENT_FUNDS_MESSAGES = (
+    # anvil: "Insufficient funds for gas * price + value" (code -32003); geth: "insufficient funds
+    # for gas * price + value: address 0x.. have 0 want 123"
+    "insufficient funds",
+    # eth-tester (py-evm): "Sender b'..' cannot afford txn gas N with account balance B"
+    "cannot afford txn gas",
+    "upfront cost exceeds account balance",  # Besu
+)
+"""How nodes word their refusal of a transaction whose sender cannot pay for its gas (lower case)."""
+
+
+def insufficient_funds(message: str) -> bool:
+    """Whether a node's error message is its refusal of a sender that cannot pay for the gas."""
+    lowered = message.lower()
+    return any(words in lowered for words in INSUFFICIENT_FUNDS_MESSAGES)
+
+
+def _tester_balance(message: str) -> int | None:
+    """The balance eth-tester names in its refusal ("... with account balance 123"), if any."""
+    head, found, tail = message.rpartition("account balance ")
+    digits = tail.strip()
+    return int(digits) if found and head and digits.isdigit() else None
+
+
+def _tester_refusal(exc: EthValidationError) -> LedgerError:
+    """eth-tester's validation error of a transaction as a ledger exception."""
+    message = str(exc)
+    if insufficient_funds(message):
+        return InsufficientGas(message, balance=_tester_balance(message))
+    return LedgerError(message)
+
+
 CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, OSError)
 
 
@@ -91,6 +125,10 @@ class BroadcastJournal(Protocol):
 
     def before_broadcast(self, tx_hash: str, raw: bytes) -> None:
         """Record `tx_hash` and the signed `raw` bytes durably; raising stops the broadcast."""
+
+    def refused(self, tx_hash: str) -> None:
+        """The node refused `tx_hash` (recorded by `before_broadcast`) outright, e.g. its sender
+        cannot pay for the gas: it was never accepted, and never will be as signed."""
 
 
 _JOURNAL: ContextVar[BroadcastJournal | None] = ContextVar("credchain_broadcast_journal", default=None)
@@ -133,6 +171,13 @@ def journal_broadcast(tx_hash: str, raw: bytes) -> None:
     journal = _JOURNAL.get()
     if journal is not None:
         journal.before_broadcast(tx_hash, raw)
+
+
+def journal_refusal(tx_hash: str) -> None:
+    """Tell the journal of the current context, if any, that the node refused `tx_hash` outright."""
+    journal = _JOURNAL.get()
+    if journal is not None:
+        journal.refused(tx_hash)
 
 
 _TRANSIENT_STATUS = 500
@@ -201,18 +246,25 @@ class TransactionSender:
             return UnknownRevert(data or b"")
         return LedgerError(str(exc))
 
-    def send(self, sender: LocalAccount, *, to: str | None, data: str) -> Any:
-        """Send a transaction calling `to` (or creating a contract) with `data`; returns its receipt."""
+    def send(self, sender: LocalAccount, *, to: str | None, data: str, value: int = 0) -> Any:
+        """Send a transaction calling `to` (or creating a contract) with `data` (and `value` wei);
+        returns its receipt. A sender that cannot pay for the gas is `InsufficientGas` (naming it),
+        found from the node's refusal: no balance is asked before sending."""
         call: dict[str, Any] = {"from": sender.address, "data": data}
         if to is not None:
             call["to"] = to
+        if value:
+            call["value"] = hex(value) if self.node is not None else value  # JSON-RPC: a hex quantity
         with waiting():  # node requests before the nonce is reserved: another write may work
-            gas = self._estimate(call)
+            try:
+                gas = self._estimate(call)
+            except InsufficientGas as exc:  # eth-tester checks the balance when estimating
+                raise InsufficientGas(str(exc), address=sender.address, balance=exc.balance) from exc
             base_fee = self._base_fee()
         tx: dict[str, Any] = {
             "data": data,
             "gas": gas + gas * GAS_HEADROOM_PERCENT // 100,
-            "value": 0,
+            "value": value,
             "chainId": self.chain_id,
             "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
         }
@@ -223,7 +275,14 @@ class TransactionSender:
             tx["nonce"] = nonce
             signed = sender.sign_transaction(tx)
             journal_broadcast(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
-            tx_hash = self._send_raw(signed.raw_transaction)
+            try:
+                tx_hash = self._send_raw(signed.raw_transaction)
+            except InsufficientGas as exc:
+                journal_refusal(signed.hash.to_0x_hex())
+                cost = tx["gas"] * tx["maxFeePerGas"] + value
+                raise InsufficientGas(
+                    str(exc), address=sender.address, cost=cost, balance=exc.balance
+                ) from exc
         listener = _BROADCAST_LISTENER.get()
         if listener is not None:
             listener(tx_hash)
@@ -237,6 +296,8 @@ class TransactionSender:
             return int(self.node.request("eth_estimateGas", [call]), 16)
         try:
             return int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except EthValidationError as exc:
+            raise _tester_refusal(exc) from exc
         except REVERT_ERRORS as exc:
             raise self.translate(exc) from exc
         except CONNECTION_ERRORS as exc:
@@ -254,6 +315,8 @@ class TransactionSender:
             return str(self.node.request("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]))
         try:
             return self.w3.eth.send_raw_transaction(raw).to_0x_hex()
+        except EthValidationError as exc:
+            raise _tester_refusal(exc) from exc
         except CONNECTION_ERRORS as exc:
             raise LedgerUnavailable(str(exc)) from exc
         except (ContractLogicError, TransactionFailed) as exc:
@@ -389,6 +452,8 @@ class NodeRpc:
         if len(revert) >= 4:
             return revert_from_data(self._errors, revert)
         message = str(error.get("message", ""))
+        if insufficient_funds(message):
+            return InsufficientGas(message)
         if "revert" in message.lower():
             return UnknownRevert(revert)
         return LedgerError(message or str(error))

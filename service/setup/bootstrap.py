@@ -109,7 +109,7 @@ def bootstrap_gateway(settings: Settings, chain: Chain, operator_key: str | None
         if operator_key:
             account: LocalAccount = Account.from_key(operator_key)
             if account.address != operator_address:
-                raise NotTheOperator(f"--operator-key is not the ledger's operator {operator_address}")
+                raise NotTheOperator(f"CREDCHAIN_OPERATOR_KEY is not the operator {operator_address}")
             keystore = keyring.encrypt(account)
     engine = make_engine(settings.database_url, schema=settings.database_schema)
     try:
