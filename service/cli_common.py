@@ -85,7 +85,8 @@ def node_context(
     rpc_url: str | None, database_url: str | None, what: str, *, signs: bool
 ) -> Iterator[AppContext]:
     """The gateway's context for a command against a node (`what` names it in the refusal of the
-    embedded mode); `signs`: it signs with a custodial key, so the master secret must be safe."""
+    embedded mode), its index caught up with the node's head (the command's checks and answers are
+    as of now); `signs`: it signs with a custodial key, so the master secret must be safe."""
     settings = settings_from(rpc_url=rpc_url, database_url=database_url)
     not_embedded(settings, what)
     if signs:
@@ -93,6 +94,7 @@ def node_context(
     require_contract_address(settings)
     context = build_context(settings)
     try:
+        wait_for_head(context)
         yield context
     finally:
         context.close()

@@ -24,7 +24,6 @@ from service.cli_common import (
     node_context,
     operator_member,
     refusal_exits,
-    wait_for_head,
 )
 from service.domain import SECONDS_PER_DAY
 
@@ -46,7 +45,6 @@ def _duration_line(label: str, out: DurationOut) -> str:
 def show(rpc_url: OptionalRpcUrl = None, database_url: OptionalDatabaseUrl = None) -> None:
     """Print every ledger setting as indexed: maximum tenor, grace period, minimum part amounts."""
     with node_context(rpc_url, database_url, "`credchain ledger-settings show`", signs=False) as context:
-        wait_for_head(context)
         out = read_ledger_settings(context)
     typer.echo(_duration_line(LABELS[MAX_TENOR], out.max_tenor))
     typer.echo(_duration_line(LABELS[GRACE_PERIOD], out.grace_period))
@@ -68,7 +66,6 @@ def _print_or_set(
         refusal_exits(),
     ):
         if value is None:
-            wait_for_head(context)
             typer.echo(_duration_line(LABELS[setting], getattr(read_ledger_settings(context), setting)))
             return
         written = apply_duration(context, operator_member(context), setting, value)
@@ -118,7 +115,6 @@ def min_part_amount_command(
         refusal_exits(),
     ):
         if amount is None:
-            wait_for_head(context)
             current = read_min_part_amount(context, currency.upper())
             typer.echo(f"minimum part amount of {current.currency}: {current.amount} minor units")
             return
