@@ -17,8 +17,6 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
 from types import FrameType
@@ -32,19 +30,29 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from service.api.app import create_app
-from service.api.context import AppContext, build_context
+from service.api.context import build_context
 from service.api.edge import restore_recursion_limit
-from service.api.ledger_settings.service import apply_min_part_amount, read_min_part_amount
-from service.api.members.service import onboard_member
-from service.api.params import is_currency_code
-from service.api.problems import ProblemError, ledger_problem
+from service.api.problems import ledger_problem
+from service.cli_common import (
+    DEFAULT_DATABASE_URL,
+    DatabaseUrl,
+    OptionalDatabaseUrl,
+    OptionalRpcUrl,
+    RpcUrl,
+    not_embedded,
+    require_secure,
+    settings_from,
+)
 from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
 from service.cli_funding import announce_chain_funding, announce_funding, funding_app
+from service.cli_ledger_settings import settings_app
+from service.cli_members import members_app
+from service.cli_notes import notes_app
 from service.cli_progress import progress_reporter
-from service.db.gateway_models import ApiMember
+from service.cli_tokens import tokens_app
 from service.db.migrate import upgrade
 from service.db.session import make_engine, make_session_factory
-from service.domain import ONBOARDABLE_ROLES, OPERATOR_ID
+from service.domain import OPERATOR_ID
 from service.indexer.indexer import Indexer, IndexerConfig, http_web3
 from service.indexer.reconcile import reconcile as run_reconcile
 from service.ledger.chain import http_chain
@@ -52,7 +60,7 @@ from service.ledger.errors import LedgerError
 from service.ledger.forwarder import deploy_with_forwarder
 from service.logging_setup import LOG_FORMATS, configure_logging
 from service.secret_files import UnsafeSecretPath, read_private_text, write_env_file
-from service.settings import InsecureMasterSecret, Settings, require_master_secret
+from service.settings import Settings
 from service.setup.bootstrap import (
     NotTheOperator,
     UnknownMember,
@@ -71,14 +79,6 @@ app = typer.Typer(
     cls=ErrorMappingGroup,
 )
 
-DEFAULT_DATABASE_URL = "sqlite:///var/credchain.sqlite"
-
-RpcUrl = Annotated[
-    str, typer.Option("--rpc-url", envvar="CREDCHAIN_RPC_URL", help="JSON-RPC endpoint of a node")
-]
-DatabaseUrl = Annotated[
-    str, typer.Option("--database-url", envvar="CREDCHAIN_DATABASE_URL", help="SQLAlchemy database URL")
-]
 DatabaseSchema = Annotated[
     str | None,
     typer.Option("--database-schema", envvar="CREDCHAIN_DATABASE_SCHEMA", help="PostgreSQL schema to use"),
@@ -106,6 +106,12 @@ LogFormat = Annotated[
         help="json (one object per line), text, or auto: text on a terminal, json otherwise (on stderr)",
     ),
 ]
+
+
+app.add_typer(members_app, name="members")
+app.add_typer(notes_app, name="notes")
+app.add_typer(settings_app, name="ledger-settings")
+app.add_typer(tokens_app, name="tokens")
 
 
 def _print_version(value: bool) -> None:
@@ -271,36 +277,10 @@ def reconcile(
         raise typer.Exit(code=1)
 
 
-def _settings(**overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    settings = Settings(**values)  # type: ignore[arg-type]
-    remember_endpoints(settings.rpc_url, settings.database_url)
-    return settings
-
-
-def _require_secure(settings: Settings) -> None:
-    """Exit 2 with the reason if the master secret may not guard custodial keys here."""
-    try:
-        require_master_secret(settings)
-    except InsecureMasterSecret as exc:
-        typer.echo(f"refusing to start: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
-
-
-def _not_embedded(settings: Settings, what: str) -> None:
-    if settings.embedded:
-        typer.echo(
-            f"{what} needs a node: set CREDCHAIN_RPC_URL (the embedded chain lives only inside "
-            "`credchain run`)",
-            err=True,
-        )
-        raise typer.Exit(code=2)
-
-
 @app.command()
 def init(
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    rpc_url: OptionalRpcUrl = None,
+    database_url: OptionalDatabaseUrl = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
@@ -313,13 +293,13 @@ def init(
     """Create the database, deploy the ledger if CREDCHAIN_CONTRACT_ADDRESS is unset, create the
     operator member and print its API key (once); create and fund the relayer's key (it pays for
     self-custodied members' relayed requests) unless CREDCHAIN_RELAYER_KEY is set."""
-    settings = _settings(rpc_url=rpc_url, database_url=database_url)
+    settings = settings_from(rpc_url=rpc_url, database_url=database_url)
     if settings.embedded:
         typer.echo(
             "the embedded chain lives only inside `credchain run`, which initialises it itself", err=True
         )
         raise typer.Exit(code=2)
-    _require_secure(settings)
+    require_secure(settings)
     if env_file is not None:
         _secret_path_usable(env_file)
     funder = settings.funder_key.get_secret_value() if settings.funder_key else None
@@ -369,7 +349,7 @@ def _secret_path_usable(path: Path) -> None:
 
 @app.command("deploy")
 def deploy_command(
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
+    rpc_url: OptionalRpcUrl = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
@@ -382,8 +362,8 @@ def deploy_command(
     CREDCHAIN_OPERATOR_KEY (from the environment only; funded first by CREDCHAIN_FUNDER_KEY if it has no
     ether), and print its address. Then `credchain init` (same variable) registers that operator
     with the gateway."""
-    settings = _settings(rpc_url=rpc_url)
-    _not_embedded(settings, "`credchain deploy`")
+    settings = settings_from(rpc_url=rpc_url)
+    not_embedded(settings, "`credchain deploy`")
     if env_file is not None:
         _secret_path_usable(env_file)  # before deploying: refuse a symbolic link up front
     operator_key = _operator_key()
@@ -422,130 +402,13 @@ def deploy_command(
         typer.echo(f"written to {env_file}")
 
 
-members_app = typer.Typer(help="Gateway members.", no_args_is_help=True)
-app.add_typer(members_app, name="members")
-
-
-@members_app.command("add")
-def members_add(
-    name: Annotated[str, typer.Option("--name", help="the member's name")],
-    role: Annotated[
-        list[str],
-        typer.Option("--role", help=f"one of {', '.join(ONBOARDABLE_ROLES)}; repeat for several"),
-    ],
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address", help="the member's own address (self-custodied); default: a new custodial key"
-        ),
-    ] = None,
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
-) -> None:
-    """Onboard a member (on the ledger, signed by the operator's custodial key, and in the gateway)
-    and print its id and its API key, shown once."""
-    unknown = sorted(set(role) - set(ONBOARDABLE_ROLES))
-    if unknown:
-        raise typer.BadParameter(
-            f"{', '.join(unknown)}: roles are {', '.join(ONBOARDABLE_ROLES)}", param_hint="--role"
-        )
-    if address is not None and not Web3.is_address(address):
-        raise typer.BadParameter(f"{address!r} is not an address", param_hint="--address")
-    if not name.strip() or len(name) > 200:
-        raise typer.BadParameter("1 to 200 characters", param_hint="--name")
-    settings = _settings(rpc_url=rpc_url, database_url=database_url)
-    _not_embedded(settings, "`credchain members add`")
-    _require_secure(settings)
-    if settings.contract_address is None:
-        typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
-        raise typer.Exit(code=2)
-    context = build_context(settings)
-    announce_funding(context)
-    try:
-        with _refusal_exits():
-            created = onboard_member(context, _operator(context), name, role, address)
-    finally:
-        context.close()
-    typer.echo(
-        f"member {created.id}: {created.name}, {', '.join(created.roles)}, {created.custody} "
-        f"at {created.address} (tx {created.tx_hash})"
-    )
-    typer.echo(f"API key of {created.id} (shown once): {created.api_key}")
-
-
-def _operator(context: AppContext) -> ApiMember:
-    """The gateway's operator member (exit 1 if `credchain init` never made it)."""
-    with context.session() as session:
-        operator = session.get(ApiMember, OPERATOR_ID)
-    if operator is None:
-        typer.echo("no operator in the gateway's database: run `credchain init` first", err=True)
-        raise typer.Exit(code=1)
-    return operator
-
-
-@contextmanager
-def _refusal_exits() -> Iterator[None]:
-    """A refusal of the gateway's checks or of the ledger: one line on stderr and exit 1."""
-    try:
-        yield
-    except ProblemError as exc:
-        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
-        raise typer.Exit(code=1) from exc
-    except LedgerError as exc:
-        typer.echo(f"refused: {ledger_problem(exc).title}: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
-
-
-settings_app = typer.Typer(help="Rules the operator sets on the ledger.", no_args_is_help=True)
-app.add_typer(settings_app, name="ledger-settings")
-
-
-@settings_app.command("min-part-amount")
-def min_part_amount_command(
-    currency: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. USD")],
-    amount: Annotated[
-        int | None,
-        typer.Argument(min=0, help="minor units (0 lifts the minimum); omit to print the current one"),
-    ] = None,
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
-) -> None:
-    """Print, or set (signed by the operator's custodial key), the smallest note or split part
-    allowed in a currency."""
-    if not is_currency_code(currency.upper()):
-        raise typer.BadParameter(f"{currency!r} is not an ISO 4217 currency code", param_hint="CURRENCY")
-    settings = _settings(rpc_url=rpc_url, database_url=database_url)
-    _not_embedded(settings, "`credchain ledger-settings min-part-amount`")
-    if amount is not None:
-        _require_secure(settings)
-    if settings.contract_address is None:
-        typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
-        raise typer.Exit(code=2)
-    context = build_context(settings)
-    try:
-        with _refusal_exits():
-            if amount is None:
-                context.wait_indexed(int(context.chain.w3.eth.block_number))
-                current = read_min_part_amount(context, currency.upper())
-                typer.echo(f"minimum part amount of {current.currency}: {current.amount} minor units")
-                return
-            written = apply_min_part_amount(context, _operator(context), currency.upper(), amount)
-    finally:
-        context.close()
-    out = written.min_part_amount
-    typer.echo(
-        f"minimum part amount of {out.currency} set to {out.amount} minor units (tx {written.tx_hash})"
-    )
-
-
 app.add_typer(funding_app, name="funding")
-
 keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
 def _reissue(member_id: str, database_url: str | None) -> str:
-    settings = _settings(database_url=database_url)
+    settings = settings_from(database_url=database_url)
     engine = make_engine(settings.database_url, schema=settings.database_schema)
     try:
         with make_session_factory(engine)() as session:
@@ -560,7 +423,7 @@ def _reissue(member_id: str, database_url: str | None) -> str:
 @keys_app.command("issue")
 def keys_issue(
     member_id: Annotated[str, typer.Argument(help="the member's id, e.g. m_3010afee3d")],
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    database_url: OptionalDatabaseUrl = None,
 ) -> None:
     """Issue a new API key for a member (the old one stops working) and print it once."""
     typer.echo(f"API key of {member_id} (shown once): {_reissue(member_id, database_url)}")
@@ -568,7 +431,7 @@ def keys_issue(
 
 @app.command("operator-key")
 def operator_key_command(
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    database_url: OptionalDatabaseUrl = None,
 ) -> None:
     """Issue a new API key for the operator (the old one stops working) and print it once."""
     typer.echo(f"operator API key (shown once): {_reissue(OPERATOR_ID, database_url)}")
@@ -578,8 +441,8 @@ def operator_key_command(
 def run(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", envvar="CREDCHAIN_PORT", min=0, max=65535)] = 8000,
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="'embedded' or a JSON-RPC URL")] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    rpc_url: OptionalRpcUrl = None,
+    database_url: OptionalDatabaseUrl = None,
     seed: Annotated[
         bool | None,
         typer.Option("--seed/--no-seed", help="onboard the demo consortium (default: in embedded mode)"),
@@ -612,7 +475,7 @@ def run(
     `follower` lock) follows the chain head into the index, another takes over if it dies."""
     restore_recursion_limit()  # eth-account's py_ecc raised it to 100,000 when it was imported
     _logging(log_level, log_format)
-    settings = _settings(rpc_url=rpc_url, database_url=database_url, workers=workers)
+    settings = settings_from(rpc_url=rpc_url, database_url=database_url, workers=workers)
     if reset and not settings.embedded:
         raise typer.BadParameter("only the embedded demo is started over", param_hint="--reset")
     if not settings.embedded:
@@ -620,7 +483,7 @@ def run(
             raise typer.BadParameter(
                 "the demo consortium is seeded on the embedded chain only", param_hint="--seed"
             )
-        _require_secure(settings)
+        require_secure(settings)
         if settings.contract_address is None:
             typer.echo(
                 "no contract address: run `credchain init` (or `credchain deploy`) and set "

@@ -22,6 +22,14 @@ from service.api.funding.service import (
     top_up,
 )
 from service.api.problems import ProblemError, ledger_problem
+from service.cli_common import (
+    OptionalDatabaseUrl,
+    OptionalRpcUrl,
+    not_embedded,
+    require_contract_address,
+    require_secure,
+    settings_from,
+)
 from service.ledger.chain import Chain
 from service.ledger.errors import LedgerError
 from service.settings import Settings
@@ -30,22 +38,12 @@ funding_app = typer.Typer(
     help="Gas for the accounts the gateway signs with (against a node).", no_args_is_help=True
 )
 
-RpcUrl = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default from env)")]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="CREDCHAIN_DATABASE_URL", help="SQLAlchemy database URL"),
-]
-
 
 def _context(rpc_url: str | None, database_url: str | None, what: str) -> AppContext:
-    from service.cli import _not_embedded, _require_secure, _settings  # lazily: service.cli imports this
-
-    settings = _settings(rpc_url=rpc_url, database_url=database_url)
-    _not_embedded(settings, what)
-    _require_secure(settings)
-    if settings.contract_address is None:
-        typer.echo("no contract address: set CREDCHAIN_CONTRACT_ADDRESS (see `credchain init`)", err=True)
-        raise typer.Exit(code=2)
+    settings = settings_from(rpc_url=rpc_url, database_url=database_url)
+    not_embedded(settings, what)
+    require_secure(settings)
+    require_contract_address(settings)
     return build_context(settings)
 
 
@@ -60,7 +58,7 @@ def _amount(wei: str | None, eth: str | None) -> int:
 
 
 @funding_app.command("status")
-def status_command(rpc_url: RpcUrl = None, database_url: DatabaseUrl = None) -> None:
+def status_command(rpc_url: OptionalRpcUrl = None, database_url: OptionalDatabaseUrl = None) -> None:
     """Print the funder and its balance, the ether each new custodial account gets, what one write
     may cost, the relayer's balance, and the custodial accounts below that cost."""
     context = _context(rpc_url, database_url, "`credchain funding status`")
@@ -80,8 +78,8 @@ def top_up_command(
     member_id: Annotated[str, typer.Argument(help="the member's id (e.g. m_3010afee3d), or `relayer`")],
     wei: Annotated[str | None, typer.Option("--wei", help="amount in wei (an integer)")] = None,
     eth: Annotated[str | None, typer.Option("--eth", help="amount in ether (a decimal, e.g. 0.5)")] = None,
-    rpc_url: RpcUrl = None,
-    database_url: DatabaseUrl = None,
+    rpc_url: OptionalRpcUrl = None,
+    database_url: OptionalDatabaseUrl = None,
 ) -> None:
     """Send ether for gas from the funder (CREDCHAIN_FUNDER_KEY) to a member's account."""
     amount = _amount(wei, eth)

@@ -28,6 +28,15 @@ DEFAULT_MAX_TENOR = 365 * 86_400
 
 SECONDS_PER_DAY: Final = 86_400
 
+MIN_TENOR_BOUND: Final = 1 * 86_400
+"""Shortest maximum tenor the operator may set (the contract's MIN_TENOR_BOUND)."""
+
+MAX_TENOR_BOUND: Final = 3650 * 86_400
+"""Longest maximum tenor the operator may set (the contract's MAX_TENOR_BOUND)."""
+
+MAX_GRACE_PERIOD: Final = 90 * 86_400
+"""Longest grace period the operator may set (the contract's MAX_GRACE_PERIOD)."""
+
 INDEX_BITS = 32
 """Low bits of a note id that number the note inside its tree; the high bits name the root."""
 

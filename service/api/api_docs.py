@@ -141,6 +141,7 @@ GATEWAY_PROBLEMS: Final[dict[str, tuple[int, str]]] = {
     "nothing-to-settle": (409, "Nothing to settle"),
     "obligor-gone": (409, "The obligor's gateway member no longer exists"),
     "self-custody": (409, "This member holds its own keys"),
+    "no-funder": (409, "No funder is configured"),
     # relay of signed requests
     "custodial-member": (409, "The gateway signs for this member"),
     "relay-unavailable": (409, "This gateway does not relay signed requests"),
@@ -153,6 +154,7 @@ GATEWAY_PROBLEMS: Final[dict[str, tuple[int, str]]] = {
     "gateway-busy": (503, "The gateway has too many writes in flight"),
     "ledger-unavailable": (503, "The ledger node cannot be reached"),
     "database-unavailable": (503, "The database cannot be reached"),
+    "insufficient-gas": (503, "The account cannot pay for gas; the operator must top it up"),
     "transaction-dropped": (503, "The transaction was sent but the node no longer has it"),
     "transaction-timeout": (504, "The transaction was sent but not mined in time"),
     "ledger-error": (502, "The ledger node answered with an error"),

@@ -1,4 +1,4 @@
-"""Member use cases: onboarding, for the API, the CLI and the demo seed."""
+"""Member use cases: onboarding, the registry, suspension (the API, the CLI and the demo seed)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from web3 import Web3
 
 from service.api.auth import hash_key, new_api_key
 from service.api.context import AppContext
 from service.api.idempotency import SECRET_FIELDS
-from service.api.members.queries import member_out, member_status
-from service.api.members.schemas import MemberCreated
+from service.api.members.queries import find_member, member_out, member_status
+from service.api.members.schemas import MemberCreated, MemberList, MemberStatusChanged
 from service.api.problems import ProblemError, revert_problem
 from service.api.writes import Answer, Sent, Step, transact
 from service.db.gateway_models import ApiMember
 from service.domain import MemberStatus, ordered_roles, role_bits
+from service.ledger.types import TxResult
 
 
 def new_member_id() -> str:
@@ -96,3 +98,42 @@ def onboarded_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sen
         session.commit()
         out = member_out(session, member)
     return 201, MemberCreated(**out.model_dump(), api_key=api_key, tx_hash=result.tx_hash)
+
+
+def list_members(context: AppContext) -> MemberList:
+    """Every gateway member, oldest first, with its status on the ledger."""
+    with context.session() as session:
+        members = session.scalars(select(ApiMember).order_by(ApiMember.created_at, ApiMember.id)).all()
+        return MemberList(items=[member_out(session, m) for m in members])
+
+
+def change_member_status(
+    context: AppContext, operator: ApiMember, member_id: str, *, suspend: bool
+) -> MemberStatusChanged:
+    """Suspend (or reinstate) a member on the ledger, signed by the operator's custodial key; a
+    member already so, or not on the ledger, is refused before signing."""
+    with context.session() as session:
+        target = find_member(session, member_id)
+        status = member_status(session, target.address)
+    if status is MemberStatus.NONE:
+        raise revert_problem("NotAMember", f"{target.id} is not a member of the registry")
+    if suspend and status is MemberStatus.SUSPENDED:
+        raise revert_problem("MemberNotActive", f"{target.id} is already suspended")
+    if not suspend and status is MemberStatus.ACTIVE:
+        raise revert_problem("MemberNotSuspended", f"{target.id} is not suspended")
+
+    def call(op: LocalAccount) -> TxResult:
+        if suspend:
+            return context.ledger.suspend_member(op, target.address)
+        return context.ledger.reinstate_member(op, target.address)
+
+    _status, answer = transact(context, operator, status_changed_answer, {"member_id": target.id}, call)
+    assert isinstance(answer, MemberStatusChanged)
+    return answer
+
+
+def status_changed_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
+    result = sent[-1].result
+    with context.session() as session:
+        out = member_out(session, find_member(session, inputs["member_id"]))
+    return 200, MemberStatusChanged(tx_hash=result.tx_hash, block_number=result.block_number, member=out)

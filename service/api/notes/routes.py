@@ -24,10 +24,6 @@ from service.api.members.queries import (
     require_active_member,
     resolve_party,
 )
-from service.api.notes.queries import (
-    parse_note_id,
-    visible_note,
-)
 from service.api.notes.rules import require_not_frozen
 from service.api.notes.schemas import (
     NoteFreeze,
@@ -36,6 +32,12 @@ from service.api.notes.schemas import (
     NoteTransfer,
     WriteResult,
 )
+from service.api.notes.service import (
+    freeze_note,
+    note_answer,
+    unfreeze_note,
+)
+from service.api.notes.service import load_note as _load
 from service.api.problems import revert_problem
 from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, note_result, transact
@@ -136,23 +138,7 @@ def issued_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent])
     return 201, note_result(context, result, indexed, note_ids)
 
 
-def note_answer(context: AppContext, inputs: dict[str, Any], sent: list[Sent]) -> Answer:
-    """The answer of a write on notes: the transaction and the notes `note_ids` (default: those it
-    created)."""
-    result, indexed = sent[-1].result, sent[-1].indexed
-    note_ids = inputs.get("note_ids")
-    ids = [int(n) for n in note_ids] if note_ids is not None else result.created_note_ids()
-    return int(inputs.get("status", 200)), note_result(context, result, indexed, ids)
-
-
 # ------------------------------------------------------------------ actions on one note
-def _load(context: AppContext, member: ApiMember, raw_id: str) -> Note:
-    note_id = parse_note_id(raw_id)
-    with context.session() as session:
-        require_acting_member_active(session, member)
-        return visible_note(session, member, note_id)
-
-
 def _check_holder(note: Note, member: ApiMember) -> None:
     if note.holder != member.address:
         raise revert_problem("NotHolder", f"{member.id} does not hold note {note.id}")
@@ -328,22 +314,7 @@ def freeze(
 ) -> JSONResponse:
     """The operator freezes a note (dispute, court order)."""
     reason = (body or NoteFreeze()).reason
-
-    def action() -> Answer:
-        note = _load(context, member, note_id)
-        if note.frozen:
-            raise revert_problem("NoteIsFrozen", f"note {note.id} is already frozen")
-        if not NoteStatus(note.status).is_live:
-            raise revert_problem("NoteNotLive", f"note {note.id} is {NoteStatus(note.status).name.lower()}")
-        return transact(
-            context,
-            member,
-            note_answer,
-            {"note_ids": [note.id]},
-            lambda account: context.ledger.freeze(account, note.id, reason.encode()),
-        )
-
-    return write.run(member, body, action)
+    return write.run(member, body, lambda: (200, freeze_note(context, member, note_id, reason)))
 
 
 @router.post("/{note_id}/unfreeze", response_model=WriteResult)
@@ -355,20 +326,7 @@ def unfreeze(
     body: Empty | None = None,
 ) -> JSONResponse:
     """The operator lifts a freeze."""
-
-    def action() -> Answer:
-        note = _load(context, member, note_id)
-        if not note.frozen:
-            raise revert_problem("NoteNotFrozen", f"note {note.id} is not frozen")
-        return transact(
-            context,
-            member,
-            note_answer,
-            {"note_ids": [note.id]},
-            lambda account: context.ledger.unfreeze(account, note.id),
-        )
-
-    return write.run(member, None, action)
+    return write.run(member, None, lambda: (200, unfreeze_note(context, member, note_id)))
 
 
 # ------------------------------------------------------------------ reads
