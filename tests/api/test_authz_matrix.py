@@ -37,6 +37,7 @@ from service.api.problems import ERRORS_BASE, PROBLEM_JSON
 from service.db.session import make_engine
 from tests.api.conftest import Gateway, _Template
 from tests.api.test_financing_authz import COVERED as FINANCING_COVERED
+from tests.api.test_funding_api import FUNDING_ROUTES
 from tests.api.test_ledger_settings_api import LEDGER_SETTINGS_ROUTES
 from tests.api.test_settlement_jobs_api import JOB_ROUTES
 from tests.api.test_settlement_tokens_api import TOKEN_ROUTES
@@ -338,6 +339,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     covered |= TOKEN_ROUTES  # and the settlement-token routes their own tests
     covered |= LEDGER_SETTINGS_ROUTES  # and the ledger settings theirs
     covered |= JOB_ROUTES  # and the settlement jobs theirs
+    covered |= FUNDING_ROUTES  # and the funding routes theirs
     assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
 
 
