@@ -119,6 +119,26 @@ ids and the reorganisation journal: `service.indexer.reorg_journal.record_reorg`
 DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg,)
 
 
+@dataclass(frozen=True)
+class AppliedBatch:
+    """What `IndexStore.apply_batch` applied: the decoded events of blocks `first_block..last_block`
+    (block times by number) and the state batch that applied them, whose entity maps hold every row
+    the batch touched as it is after the batch (`state.notes`, `state.members`, ...)."""
+
+    contract: str
+    events: Sequence[DecodedLog]
+    block_times: dict[int, int]
+    first_block: int
+    last_block: int
+    state: StateBatch
+
+
+BatchHook = Callable[[Connection, AppliedBatch], None]
+"""Called by `IndexStore.apply_batch` inside the batch's transaction, after the index's tables were
+written and before the checkpoint moves (e.g. the domain event log: `service.events.derive`)."""
+DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = ()
+
+
 class ConcurrentIndexer(RuntimeError):
     """The checkpoint moved under this indexer: another one writes the same database."""
 
@@ -419,11 +439,13 @@ class IndexStore:
         *,
         keep_blocks: int = 128,
         rollback_hooks: Sequence[RollbackHook] = DEFAULT_ROLLBACK_HOOKS,
+        batch_hooks: Sequence[BatchHook] = DEFAULT_BATCH_HOOKS,
     ) -> None:
         self.engine = engine
         self.contract = contract
         self.keep_blocks = keep_blocks
         self.rollback_hooks = tuple(rollback_hooks)
+        self.batch_hooks = tuple(batch_hooks)
         self._batches = 0
 
     # ------------------------------------------------------------------ checkpoint
@@ -540,6 +562,9 @@ class IndexStore:
             writer.upsert(GRANTS, state.grants.inserts(), state.grants.updates())
             writer.upsert(CONFIG, state.config.inserts(), state.config.updates())
             _write_financing(writer, state)
+            applied = AppliedBatch(self.contract, events, times, first_block, last.number, state)
+            for hook in self.batch_hooks:
+                hook(conn, applied)
             new_blocks = [
                 {"number": h.number, "hash": h.hash, "parent_hash": h.parent_hash, "timestamp": h.timestamp}
                 for n, h in sorted(headers.items())
