@@ -40,6 +40,10 @@ from service.db.models import (
     PaymentClaim,
     SettlementToken,
 )
+from service.events.batch import AppliedBatch as AppliedBatch
+from service.events.batch import BatchHook as BatchHook
+from service.events.derive import derive_domain_events
+from service.events.retract import retract_domain_events
 from service.indexer.decode import DecodedLog
 from service.indexer.reorg_journal import REORGS, RolledBack, record_reorg
 from service.indexer.source import BlockHeader
@@ -116,27 +120,10 @@ RollbackHook = Callable[[Connection, RolledBack], None]
 """Called by `IndexStore.rollback_to` inside the rollback's transaction, after the index's own
 tables were rolled back and before the checkpoint moves (e.g. the gateway's tables keyed by chain
 ids and the reorganisation journal: `service.indexer.reorg_journal.record_reorg`)."""
-DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg,)
+DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg, retract_domain_events)
 
 
-@dataclass(frozen=True)
-class AppliedBatch:
-    """What `IndexStore.apply_batch` applied: the decoded events of blocks `first_block..last_block`
-    (block times by number) and the state batch that applied them, whose entity maps hold every row
-    the batch touched as it is after the batch (`state.notes`, `state.members`, ...)."""
-
-    contract: str
-    events: Sequence[DecodedLog]
-    block_times: dict[int, int]
-    first_block: int
-    last_block: int
-    state: StateBatch
-
-
-BatchHook = Callable[[Connection, AppliedBatch], None]
-"""Called by `IndexStore.apply_batch` inside the batch's transaction, after the index's tables were
-written and before the checkpoint moves (e.g. the domain event log: `service.events.derive`)."""
-DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = ()
+DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = (derive_domain_events,)
 
 
 class ConcurrentIndexer(RuntimeError):
