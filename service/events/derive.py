@@ -5,8 +5,9 @@ written: it turns each decoded contract event into zero or more domain events (`
 addressed to the member they concern (`recipient`) and about a member (`subject`), with the ledger
 position of the contract event and, in `data`, what a receiver needs without a second call: the
 note as it stands after the batch (amounts as strings of minor units with the currency code, times
-ISO 8601 UTC, holder and obligor as address + gateway member id and name), and the figures of the
-contract event itself (the amount paid, the price of an offer, ...).
+ISO 8601 UTC, holder and obligor as address + gateway member id and name, the document hash), and
+the figures of the contract event itself (the amount paid, the price of an offer, ...). The issuer's
+free-text reference is not there: the gateway stores it once the issue is indexed, after this hook.
 
 Per batch at most three extra queries, each only when needed: the gateway's members named by the
 batch (`api_members`, for ids and names), notes the batch did not load (a discount offer on a note
@@ -27,7 +28,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Table, and_, exists, or_, select
 
 from service.db.event_models import DomainEvent
-from service.db.gateway_models import ApiMember, NoteReference
+from service.db.gateway_models import ApiMember
 from service.db.models import DiscountOffer, Note
 from service.domain import NoteStatus
 from service.events.batch import AppliedBatch
@@ -38,7 +39,6 @@ from service.indexer.state import Row, optional_reference
 NOTES: Table = Note.__table__  # type: ignore[assignment]
 OFFERS: Table = DiscountOffer.__table__  # type: ignore[assignment]
 MEMBERS: Table = ApiMember.__table__  # type: ignore[assignment]
-REFERENCES: Table = NoteReference.__table__  # type: ignore[assignment]
 DOMAIN_EVENTS: Table = DomainEvent.__table__  # type: ignore[assignment]
 CHUNK: Final = 900
 
@@ -148,14 +148,12 @@ class _Deriver:
         self.note_views: dict[int, dict[str, Any]] = {}
         self.splits: dict[tuple[str, int], dict[str, Any]] = {}
         self.live_offers: dict[int, dict[int, Row]] = {}
-        self.references: dict[int, str] = {}
 
     # ------------------------------------------------------------------ loading
     def preload(self, events: Sequence[DecodedLog]) -> None:
         missing: set[int] = set()
         voiding_notes: set[int] = set()
         closed_offers: set[int] = set()
-        issued_roots: list[int] = []
         notes = self.state.notes.rows
         for e in events:
             name = e.name
@@ -168,18 +166,11 @@ class _Deriver:
                 note_id = int(e.values["noteId"])
                 if note_id not in notes:
                     missing.add(note_id)
-            elif name == "NoteIssued":
-                issued_roots.append(int(e.values["noteId"]))
             if name in VOIDING:
                 voiding_notes.add(int(e.values["parentId" if name == "NoteSplit" else "noteId"]))
         for chunk in _chunks(sorted(missing)):
             for row in self.conn.execute(select(NOTES).where(NOTES.c.id.in_(chunk))).mappings():
                 self.extra_notes[int(row["id"])] = dict(row)
-        for chunk in _chunks(issued_roots):
-            for note_id, reference in self.conn.execute(
-                select(REFERENCES.c.note_id, REFERENCES.c.reference).where(REFERENCES.c.note_id.in_(chunk))
-            ):
-                self.references[int(note_id)] = str(reference)
         if voiding_notes:
             self._load_open_offers(voiding_notes, closed_offers)
 
@@ -325,7 +316,13 @@ class _Deriver:
             handler = _HANDLERS.get(e.name)
             if handler is not None:
                 if e.name in VOIDING:
-                    self.void_offers(e, int(e.values["parentId" if e.name == "NoteSplit" else "noteId"]))
+                    note_id = int(e.values["parentId" if e.name == "NoteSplit" else "noteId"])
+                    taken = None
+                    if e.name == "NoteDiscounted":  # the offer taken is accepted, not void
+                        taken = self.live_offers.get(note_id, {}).pop(int(e.values["offerId"]), None)
+                    self.void_offers(e, note_id)
+                    if taken is not None:
+                        self.live_offers.setdefault(note_id, {})[int(e.values["offerId"])] = taken
                 handler(self, e, e.values)
 
     def issued(self, e: DecodedLog, v: dict[str, Any]) -> None:
@@ -338,7 +335,6 @@ class _Deriver:
             amount=self.money(v["amount"], note_id),
             maturity=iso(int(v["maturity"])),
             document_hash=v["documentHash"],
-            reference=self.references.get(note_id),
             obligor=self.party(v["obligor"]),
             supplier=self.party(v["holder"]),
         )
