@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     master_secret: SecretStr = SecretStr(DEMO_MASTER_SECRET)
     key_kdf_iterations: int = Field(default=100_000, ge=1, description="PBKDF2 rounds of custodial keys")
     write_wait_seconds: float = Field(default=10.0, ge=0)
+    event_streams: int = Field(default=256, ge=1, description="open event streams a process serves at most")
+    event_streams_per_member: int = Field(default=4, ge=1, description="open event streams per member")
+    event_stream_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="seconds between the keep-alive comments of an idle event stream"
+    )
     write_concurrency: int = Field(
         default=512,
         ge=1,

@@ -13,6 +13,8 @@ from service.api.context import AppContext, build_context
 from service.api.deferred_write import document_write_routes
 from service.api.deps import idempotent_write
 from service.api.edge import BodyLimits, ErrorBarrier, RateLimits, restore_recursion_limit
+from service.api.events import routes as events
+from service.api.events.hub import EventHub
 from service.api.financing import (
     credit_limits,
     credit_relationships,
@@ -53,9 +55,16 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         # unfinished by a process that stopped, one process per job
         jobs = context.settlement_jobs = SettlementJobRunner(context)
         jobs.start()
+        hub = app.state.events = EventHub(
+            context.engine,
+            streams=context.settings.event_streams,
+            streams_per_member=context.settings.event_streams_per_member,
+        )
+        hub.start(context.index.on_applied)
         try:
             yield
         finally:
+            hub.close()
             jobs.stop()
             context.settlement_jobs = None
             if manage_indexer:
@@ -100,6 +109,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         quotes,
         risk,
         transactions,
+        events,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`

@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.db import event_models as _event_models  # noqa: F401
+
 # The gateway's own tables share `Base.metadata` (one schema, one migration history): importing the
 # models registers them all. Neither module imports the other's classes (both build on `base`).
 from service.db import gateway_models as _gateway_models  # noqa: F401

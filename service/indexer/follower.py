@@ -48,10 +48,18 @@ class IndexCoordinator:
         self._latest_reorg: int | None = None
         """The journal's latest reorganisation this process has seen (None: not read yet)."""
         self._reorg_listeners: list[Callable[[], None]] = []
+        self._applied_listeners: list[Callable[[int], None]] = []
 
     def on_reorg(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever this process sees a new reorganisation in the journal."""
         self._reorg_listeners.append(listener)
+
+    def on_applied(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call `listener(last_block)` whenever this process applied a batch or read the checkpoint
+        (e.g. to wake the readers of the domain event log without polling); returns the function
+        that stops it."""
+        self._applied_listeners.append(listener)
+        return lambda: self._applied_listeners.remove(listener)
 
     def wait_indexed(self, block: int, timeout: float) -> bool:
         """Wait (up to `timeout` seconds) until the index has applied `block`; whether it has.
@@ -123,6 +131,8 @@ class IndexCoordinator:
         with self._changed:
             self._applied = last if exact else max(self._applied, last)
             self._changed.notify_all()
+        for listener in self._applied_listeners:
+            listener(last)
 
     def on_indexed_branch(self, block: int, block_hash: str) -> bool:
         """Whether the index holds block `block` with hash `block_hash` (so a transaction mined in

@@ -40,6 +40,10 @@ from service.db.models import (
     PaymentClaim,
     SettlementToken,
 )
+from service.events.batch import AppliedBatch as AppliedBatch
+from service.events.batch import BatchHook as BatchHook
+from service.events.derive import derive_domain_events
+from service.events.retract import retract_domain_events
 from service.indexer.decode import DecodedLog
 from service.indexer.reorg_journal import REORGS, RolledBack, record_reorg
 from service.indexer.source import BlockHeader
@@ -116,7 +120,10 @@ RollbackHook = Callable[[Connection, RolledBack], None]
 """Called by `IndexStore.rollback_to` inside the rollback's transaction, after the index's own
 tables were rolled back and before the checkpoint moves (e.g. the gateway's tables keyed by chain
 ids and the reorganisation journal: `service.indexer.reorg_journal.record_reorg`)."""
-DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg,)
+DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg, retract_domain_events)
+
+
+DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = (derive_domain_events,)
 
 
 class ConcurrentIndexer(RuntimeError):
@@ -419,11 +426,13 @@ class IndexStore:
         *,
         keep_blocks: int = 128,
         rollback_hooks: Sequence[RollbackHook] = DEFAULT_ROLLBACK_HOOKS,
+        batch_hooks: Sequence[BatchHook] = DEFAULT_BATCH_HOOKS,
     ) -> None:
         self.engine = engine
         self.contract = contract
         self.keep_blocks = keep_blocks
         self.rollback_hooks = tuple(rollback_hooks)
+        self.batch_hooks = tuple(batch_hooks)
         self._batches = 0
 
     # ------------------------------------------------------------------ checkpoint
@@ -540,6 +549,9 @@ class IndexStore:
             writer.upsert(GRANTS, state.grants.inserts(), state.grants.updates())
             writer.upsert(CONFIG, state.config.inserts(), state.config.updates())
             _write_financing(writer, state)
+            applied = AppliedBatch(self.contract, events, times, first_block, last.number, state)
+            for hook in self.batch_hooks:
+                hook(conn, applied)
             new_blocks = [
                 {"number": h.number, "hash": h.hash, "parent_hash": h.parent_hash, "timestamp": h.timestamp}
                 for n, h in sorted(headers.items())
