@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from service.alerts.scheduler import AlertScheduler
+from service.api.alerts import routes as alerts_routes
 from service.api.context import AppContext, build_context
 from service.api.deferred_write import document_write_routes
 from service.api.deps import idempotent_write
@@ -51,9 +53,13 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         # unfinished by a process that stopped, one process per job
         jobs = context.settlement_jobs = SettlementJobRunner(context)
         jobs.start()
+        alerts = AlertScheduler(context)
+        if context.settings.alert_interval_seconds > 0:
+            alerts.start()
         try:
             yield
         finally:
+            alerts.stop()
             jobs.stop()
             context.settlement_jobs = None
             if manage_indexer:
@@ -94,6 +100,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         quotes,
         risk,
         transactions,
+        alerts_routes,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`

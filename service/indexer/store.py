@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, select, update
 
+from service.alerts.hook import evaluate_alerts
 from service.db.models import (
     Block,
     Checkpoint,
@@ -136,7 +137,8 @@ class AppliedBatch:
 BatchHook = Callable[[Connection, AppliedBatch], None]
 """Called by `IndexStore.apply_batch` inside the batch's transaction, after the index's tables were
 written and before the checkpoint moves (e.g. the domain event log: `service.events.derive`)."""
-DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = ()
+DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = (evaluate_alerts,)
+"""The early-warning rules on what the batch touched (`service.alerts.hook`)."""
 
 
 class ConcurrentIndexer(RuntimeError):
