@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         gt=0,
         description="how often a gateway process looks for unfinished settlement jobs to run or resume",
     )
+    alert_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="how often the early-warning rules are evaluated as time passes (maturities approach "
+        "without new blocks); 0: only as the index advances",
+    )
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )

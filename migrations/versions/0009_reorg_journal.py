@@ -59,9 +59,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(255), nullable=False),
         sa.Column("tx_hashes", sa.JSON(), nullable=False),
     )
-    op.create_index(
-        "ix_reorg_idempotency_records_record_id", "reorg_idempotency_records", ["record_id"]
-    )
+    op.create_index("ix_reorg_idempotency_records_record_id", "reorg_idempotency_records", ["record_id"])
     op.create_table(
         "idempotency_transactions",
         sa.Column("tx_hash", sa.String(66), primary_key=True),

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from service.api.api_docs import install_docs
+from service.alerts.scheduler import AlertScheduler
+from service.api.alerts import routes as alerts_routes
 from service.api.context import AppContext, build_context
 from service.api.deferred_write import document_write_routes
 from service.api.deps import idempotent_write
@@ -61,9 +63,13 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
             streams_per_member=context.settings.event_streams_per_member,
         )
         hub.start(context.index.on_applied)
+        alerts = AlertScheduler(context)
+        if context.settings.alert_interval_seconds > 0:
+            alerts.start()
         try:
             yield
         finally:
+            alerts.stop()
             hub.close()
             jobs.stop()
             context.settlement_jobs = None
@@ -110,6 +116,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         risk,
         transactions,
         events,
+        alerts_routes,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, select, update
 
+from service.alerts.hook import evaluate_alerts
 from service.db.models import (
     Block,
     Checkpoint,
@@ -123,7 +124,9 @@ ids and the reorganisation journal: `service.indexer.reorg_journal.record_reorg`
 DEFAULT_ROLLBACK_HOOKS: tuple[RollbackHook, ...] = (record_reorg, retract_domain_events)
 
 
-DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = (derive_domain_events,)
+DEFAULT_BATCH_HOOKS: tuple[BatchHook, ...] = (derive_domain_events, evaluate_alerts)
+"""The domain event log (`service.events.derive`), then the early-warning rules on what the batch
+touched (`service.alerts.hook`), so alert events follow the ledger events that caused them."""
 
 
 class ConcurrentIndexer(RuntimeError):

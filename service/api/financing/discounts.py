@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from service.api.alerts.service import require_no_blocking_alert
 from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember, Financier, Write
 from service.api.financing.params import invalid_rate, parse_basis_param
@@ -160,6 +161,8 @@ def make_offer(
         require_not_frozen(note)
         if note.holder == member.address:
             raise revert_problem("SelfDealing", f"{member.id} holds note {note.id}")
+        with context.engine.connect() as conn:
+            require_no_blocking_alert(conn, member.address, note.obligor)  # the early-warning closed loop
         now = chain_now(context)
         if now >= note.maturity:
             raise revert_problem(

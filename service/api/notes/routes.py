@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from service.alerts.evaluator import record_duplicate_document
 from service.api.auth import require_role
 from service.api.context import AppContext
 from service.api.deps import (
@@ -108,6 +109,8 @@ def issue(
                 )
             ).first()
             if used is not None:
+                with context.engine.begin() as conn:  # the early warning of a double-financing attempt
+                    record_duplicate_document(conn, member.address, doc, used, to, body.amount)
                 raise revert_problem("DocumentAlreadyUsed", f"the document already backs note {used}")
         return transact(
             context,

@@ -1,0 +1,60 @@
+"""Alert thresholds: the platform's defaults (the operator's policy row, else `DEFAULTS`) and a
+financier's overrides on top of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Final
+
+from sqlalchemy import Connection, Table, select
+
+from service.db.alert_models import AlertPolicy
+
+POLICIES: Table = AlertPolicy.__table__  # type: ignore[assignment]
+PLATFORM: Final = "platform"
+"""The `scope` of the platform's policy row."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Effective thresholds (ratios in basis points: 8000 = 80 %)."""
+
+    utilisation_warning_bps: int = 8_000
+    utilisation_critical_bps: int = 9_500
+    shortfall_days: int = 7
+    holder_concentration_bps: int = 8_000
+    obligor_concentration_bps: int = 5_000
+    max_tenor_days: int = 180
+    velocity_holders: int = 5
+    velocity_hours: int = 24
+    block_offers_under_alert: bool = False
+
+
+DEFAULTS: Final = Policy()
+FIELDS: Final = tuple(f.name for f in fields(Policy))
+
+
+def overrides_of(conn: Connection, scope: str) -> dict[str, int | bool]:
+    """The values a policy row sets (its non-NULL columns); {} without a row."""
+    row = conn.execute(select(POLICIES).where(POLICIES.c.scope == scope)).mappings().first()
+    if row is None:
+        return {}
+    return {name: row[name] for name in FIELDS if row[name] is not None}
+
+
+def platform_policy(conn: Connection) -> Policy:
+    return replace(DEFAULTS, **overrides_of(conn, PLATFORM))  # type: ignore[arg-type]
+
+
+def financier_policies(conn: Connection) -> dict[str, Policy]:
+    """The effective policy of every financier that has a policy row of its own."""
+    platform = platform_policy(conn)
+    scopes = conn.scalars(select(POLICIES.c.scope).where(POLICIES.c.scope != PLATFORM)).all()
+    return {scope: replace(platform, **overrides_of(conn, scope)) for scope in scopes}  # type: ignore[arg-type]
+
+
+def effective_policy(conn: Connection, financier: str | None) -> Policy:
+    platform = platform_policy(conn)
+    if financier is None:
+        return platform
+    return replace(platform, **overrides_of(conn, financier))  # type: ignore[arg-type]
