@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service.api.api_docs import install_docs
 from service.alerts.scheduler import AlertScheduler
 from service.api.alerts import routes as alerts_routes
+from service.api.api_docs import install_docs
 from service.api.context import AppContext, build_context
 from service.api.deferred_write import document_write_routes
 from service.api.deps import idempotent_write
