@@ -38,6 +38,7 @@ from service.api.ledger_settings.service import apply_min_part_amount, read_min_
 from service.api.members.service import onboard_member
 from service.api.params import is_currency_code
 from service.api.problems import ProblemError, ledger_problem
+from service.cli_deliver import deliver
 from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
 from service.cli_progress import progress_reporter
 from service.db.gateway_models import ApiMember
@@ -430,6 +431,7 @@ def deploy_command(
 
 members_app = typer.Typer(help="Gateway members.", no_args_is_help=True)
 app.add_typer(members_app, name="members")
+app.command("deliver")(deliver)
 
 
 @members_app.command("add")

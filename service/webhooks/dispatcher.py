@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import psycopg
@@ -42,6 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import Session
 
 from service.api.events.visibility import event_visibility
 from service.db.event_models import DomainEvent
@@ -66,6 +67,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 ROUND_SECONDS = 2.0
 """A round stops starting new requests after this long (the subscription row stays locked meanwhile)."""
 SWEEP_SECONDS = 60.0
+Outcome = Literal["more", "done", "failed"]
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ class Dispatcher:
             if sub is None:
                 conn.close()
                 return None
-            owner = conn.execute(select(ApiMember).where(ApiMember.id == sub.member_id)).scalars().first()
+            owner = Session(bind=conn).get(ApiMember, sub.member_id)
             if owner is None:
                 conn.close()
                 return None
@@ -375,11 +377,11 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {exc}"[:500]
         return Attempt(seq, status, error, (time.perf_counter() - started) * 1000, at)
 
-    async def _round(self, http: aiohttp.ClientSession, subscription_id: int) -> bool:
-        """One round of one subscription; True if more may be waiting at once."""
+    async def _round(self, http: aiohttp.ClientSession, subscription_id: int) -> Outcome:
+        """One round of one subscription: "more" if more may be waiting at once."""
         claim = await asyncio.to_thread(self._claim, subscription_id)
         if claim is None:
-            return False
+            return "done"
         attempts: list[Attempt] = []
         try:
             started = time.monotonic()
@@ -395,17 +397,23 @@ class Dispatcher:
         ok = sum(1 for a in attempts if a.ok)
         self.delivered += ok
         self.failed += len(attempts) - ok
-        return bool(claim.events) and ok == len(attempts) and not self._stopping()
+        if ok < len(attempts):
+            return "failed"
+        return "more" if claim.events and not self._stopping() else "done"
 
     async def _serve(
         self, http: aiohttp.ClientSession, subscription_id: int, slots: asyncio.Semaphore
-    ) -> None:
+    ) -> Outcome:
+        """Rounds of one subscription until it has nothing to send now; how the last one ended."""
         async with slots:
             try:
-                while await self._round(http, subscription_id):
-                    pass
+                outcome: Outcome = "more"
+                while outcome == "more":
+                    outcome = await self._round(http, subscription_id)
+                return outcome
             except Exception:
                 log.exception("webhook round failed", extra={"subscription_id": subscription_id})
+                return "failed"
 
     # ------------------------------------------------------------------ loop
 
@@ -427,15 +435,18 @@ class Dispatcher:
         )
 
     async def deliver_pending(self) -> int:
-        """Serve every due subscription until nothing is left to send now; the deliveries made."""
+        """Serve every due subscription until it has nothing left to send now or a delivery failed
+        (no retry in the same call); the deliveries made."""
         before = self.delivered
+        failed: set[int] = set()
         async with self._client() as http:
             slots = asyncio.Semaphore(self.config.concurrency)
             while True:
-                due, _ = await asyncio.to_thread(self._due)
+                due = [sid for sid in (await asyncio.to_thread(self._due))[0] if sid not in failed]
                 if not due:
                     break
-                await asyncio.gather(*(self._serve(http, sid, slots) for sid in due))
+                outcomes = await asyncio.gather(*(self._serve(http, sid, slots) for sid in due))
+                failed.update(sid for sid, outcome in zip(due, outcomes, strict=True) if outcome == "failed")
         return self.delivered - before
 
     async def run(self) -> None:
@@ -445,7 +456,7 @@ class Dispatcher:
         self._wake = wake = asyncio.Event()
         listener = self._listen() if self._postgres else None
         log.info("webhook dispatcher started", extra={"dispatcher": self.name})
-        tasks: dict[int, asyncio.Task[None]] = {}
+        tasks: dict[int, asyncio.Task[Outcome]] = {}
         slots = asyncio.Semaphore(self.config.concurrency)
         next_sweep = time.monotonic()
         try:
@@ -482,7 +493,7 @@ class Dispatcher:
                 extra={"dispatcher": self.name, "delivered": self.delivered, "failed": self.failed},
             )
 
-    async def _sleep(self, timeout: float, tasks: list[asyncio.Task[None]]) -> None:
+    async def _sleep(self, timeout: float, tasks: list[asyncio.Task[Outcome]]) -> None:
         assert self._wake is not None and self._stop is not None
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop.wait())]
         try:
