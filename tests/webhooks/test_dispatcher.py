@@ -16,7 +16,7 @@ from service.db.gateway_models import ApiMember
 from service.db.webhook_models import WebhookDelivery
 from service.events.log import last_sequence
 from service.webhooks.dispatcher import DispatcherConfig, DispatcherThread
-from tests.webhooks.conftest import FAST, OWNER, STRANGER, Hooks
+from tests.webhooks.conftest import OWNER, STRANGER, Hooks
 from tests.webhooks.support import Receiver, verified, wait_for
 
 
