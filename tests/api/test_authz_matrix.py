@@ -40,6 +40,7 @@ from tests.api.test_financing_authz import COVERED as FINANCING_COVERED
 from tests.api.test_ledger_settings_api import LEDGER_SETTINGS_ROUTES
 from tests.api.test_settlement_jobs_api import JOB_ROUTES
 from tests.api.test_settlement_tokens_api import TOKEN_ROUTES
+from tests.api.test_subscriptions_api import SUBSCRIPTION_ROUTES
 
 ROLES = [
     "anonymous",
@@ -338,6 +339,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     covered |= TOKEN_ROUTES  # and the settlement-token routes their own tests
     covered |= LEDGER_SETTINGS_ROUTES  # and the ledger settings theirs
     covered |= JOB_ROUTES  # and the settlement jobs theirs
+    covered |= SUBSCRIPTION_ROUTES  # and the webhook subscriptions theirs
     assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
 
 
