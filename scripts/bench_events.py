@@ -23,7 +23,6 @@ a last line that is one JSON object. Exits 1 if a goal is missed, unless --no-ch
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -54,7 +53,7 @@ from service.indexer import Indexer, IndexerConfig, http_web3  # noqa: E402
 from service.indexer.store import AppliedBatch  # noqa: E402
 from service.ledger.chain import ANVIL_DEV_KEY, http_chain  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.webhooks.dispatcher import Dispatcher, DispatcherConfig, DispatcherThread  # noqa: E402
+from service.webhooks.dispatcher import Dispatcher, DispatcherConfig, DispatcherThread, run_loop  # noqa: E402
 from service.webhooks.secrets import SecretBox  # noqa: E402
 from tests.anvil import start_anvil  # noqa: E402
 from tests.consortium import deploy_consortium  # noqa: E402
@@ -128,7 +127,7 @@ def throughput(receiver: Receiver, events: int, subs: int, say: Any) -> dict[str
                 append_events(conn, drafts)
         dispatcher = Dispatcher(engine, SecretBox(settings.master_secret.get_secret_value()), config(subs))
         started = time.perf_counter()
-        delivered = asyncio.run(dispatcher.deliver_pending())
+        delivered = run_loop(dispatcher.deliver_pending())
         seconds = time.perf_counter() - started
         rate = delivered / seconds
         say(f"throughput: {delivered:,} deliveries in {seconds:.2f} s = {rate:,.0f}/s ({subs} subscriptions)")

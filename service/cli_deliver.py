@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from service.db.session import make_engine
 from service.logging_setup import LOG_FORMATS, configure_logging
 from service.settings import Settings
-from service.webhooks.dispatcher import Dispatcher, DispatcherConfig
+from service.webhooks.dispatcher import Dispatcher, DispatcherConfig, run_loop
 from service.webhooks.secrets import SecretBox
 
 log = logging.getLogger("credchain.webhooks")
@@ -97,6 +97,6 @@ def deliver(
             DispatcherConfig.from_settings(settings),
             name=name,
         )
-        asyncio.run(_run(dispatcher))
+        run_loop(_run(dispatcher))
     finally:
         engine.dispose()

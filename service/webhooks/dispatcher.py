@@ -24,12 +24,14 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import psycopg
+import uvloop
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -68,6 +70,7 @@ ROUND_SECONDS = 2.0
 """A round stops starting new requests after this long (the subscription row stays locked meanwhile)."""
 SWEEP_SECONDS = 60.0
 Outcome = Literal["more", "done", "failed"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -544,6 +547,12 @@ class _Listener:
                 self._stop.wait(1.0)
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on a new uvloop event loop (the gateway's dependency; ~1.5x asyncio's requests/s)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 class DispatcherThread:
     """A dispatcher on a thread with its own event loop (the gateway's: started with the app)."""
 
@@ -559,7 +568,7 @@ class DispatcherThread:
         self._thread.start()
 
     def _run(self) -> None:
-        asyncio.run(self.dispatcher.run())
+        run_loop(self.dispatcher.run())
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:

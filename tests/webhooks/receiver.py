@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import uvloop
 from aiohttp import web
 
 
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--status", type=int, default=204)
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
+    uvloop.install()
     web.run_app(
         build(args.out, args.status, args.delay),
         host="127.0.0.1",
