@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
 from service.events.log import EventDraft, append_events
+from service.indexer.store import AppliedBatch
 from service.webhooks.urls import UrlRefused, check_url
 from tests.api.conftest import Gateway, _Template, configured_gateway
 from tests.api.financing import problem
@@ -309,5 +311,45 @@ def test_the_gateways_dispatcher_delivers_signed_events_and_logs_the_attempts(
         older = gw.get("s1", f"/v1/subscriptions/{sub['id']}/deliveries", cursor=page["next_cursor"]).json()
         assert [d["event_seq"] for d in older["items"]] == sent[::-1][20:]
         assert older["next_cursor"] is None
+    finally:
+        receiver.stop()
+
+
+def test_events_of_indexed_blocks_reach_the_receiver_through_the_real_indexer(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    """Issue a note over HTTP: the indexer applies its block and, in the same transaction, a batch
+    hook appends one event per ledger log addressed to the note's holder (standing in for the event
+    derivation); the gateway's dispatcher delivers them to the holder's receiver."""
+
+    def per_log(conn: Connection, applied: AppliedBatch) -> None:
+        append_events(
+            conn,
+            [
+                EventDraft(
+                    type="note.received",
+                    occurred_at=datetime.now(UTC),
+                    block_number=log.block_number,
+                    tx_hash=log.tx_hash,
+                    log_index=log.log_index,
+                    note_id=log.note_id,
+                    root_id=log.root_id,
+                    recipient=gw.addresses["s1"],
+                    data={"log": log.name},
+                )
+                for log in applied.events
+            ],
+        )
+
+    gw.context.indexer.store.batch_hooks = (per_log,)
+    receiver = Receiver(tmp_path / "requests.jsonl").start()
+    try:
+        sub = _created(gw, url=receiver.url(), event_types=["note.received"])
+        note_id = gw.issue("s1")
+        wait_for(lambda: len(receiver.records()) >= 1, timeout=30)
+        bodies = verified(receiver.records(), sub["secret"])
+        assert bodies[0]["note_id"] == note_id
+        assert bodies[0]["data"] == {"log": "NoteIssued"}
+        assert bodies[0]["ledger"]["tx_hash"].startswith("0x")
     finally:
         receiver.stop()
