@@ -43,6 +43,7 @@ from service.cli_common import (
     require_secure,
     settings_from,
 )
+from service.cli_deliver import deliver
 from service.cli_errors import ErrorMappingGroup, public_database_url, public_node_url, remember_endpoints
 from service.cli_funding import announce_chain_funding, announce_funding, funding_app
 from service.cli_ledger_settings import settings_app
@@ -403,6 +404,7 @@ def deploy_command(
 
 
 app.add_typer(funding_app, name="funding")
+app.command("deliver")(deliver)
 keys_app = typer.Typer(help="API keys of gateway members.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

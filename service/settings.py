@@ -183,6 +183,40 @@ class Settings(BaseSettings):
         description="latest deadline a relayed request may carry, in seconds from the chain's time",
     )
 
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="accept webhook URLs on loopback (http too) outside embedded mode (development); "
+        "always allowed in embedded mode",
+    )
+    webhook_max_subscriptions: int = Field(default=20, ge=1, description="webhook subscriptions per member")
+    webhook_max_failures: int = Field(
+        default=12,
+        ge=1,
+        description="consecutive failed attempts after which a subscription is paused (and its owner "
+        "alerted); its events wait, never skipped",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="first wait after a failed delivery; doubles per failure (jittered)"
+    )
+    webhook_retry_max_seconds: float = Field(default=600.0, gt=0, description="longest wait between attempts")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="a receiver answers within this")
+    webhook_concurrency: int = Field(
+        default=16, ge=1, description="subscriptions one dispatcher serves at once"
+    )
+    webhook_batch: int = Field(default=200, ge=1, description="events read per subscription per round")
+    webhook_poll_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="how often the dispatcher looks for new events without a notification (SQLite); on "
+        "PostgreSQL it wakes on NOTIFY and polls every 20 times this as a safety net",
+    )
+    webhook_delivery_retention_hours: float = Field(
+        default=72.0, gt=0, description="the delivery log keeps attempts this long"
+    )
+    webhook_dispatcher: bool = Field(
+        default=True, description="the gateway runs a webhook dispatcher (`credchain deliver` runs one too)"
+    )
+
     @property
     def embedded(self) -> bool:
         return self.rpc_url == EMBEDDED

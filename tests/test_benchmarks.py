@@ -90,6 +90,13 @@ def _edge(result: dict[str, Any]) -> None:
     assert set(result["nesting_scan"]) == {"split_body", "hostile_body"}
 
 
+def _events(result: dict[str, Any]) -> None:
+    assert result["throughput"]["deliveries"] == 2 * 200  # every event, to each subscription
+    latency = result["latency"]
+    assert latency["delivered_blocks"] == latency["blocks"] > 0
+    assert latency["sql_p99_ms"] > 0 and latency["webhook_p99_ms"] > 0
+
+
 SMOKE_RUNS: dict[str, SmokeRun] = {
     "bench_gas.py": SmokeRun(
         ("--no-check", "--split-sizes", "2,3", "--settle-sizes", "2,3", "--no-artifact-check"),
@@ -182,6 +189,13 @@ SMOKE_RUNS: dict[str, SmokeRun] = {
         needs_anvil=True,
         needs_postgresql=True,
         check=_provenance_gateway,
+    ),
+    "bench_events.py": SmokeRun(
+        ("--events", "200", "--subscriptions", "2", "--rate", "10", "--seconds", "1", "--no-check"),
+        ("throughput", "latency", "events_source", "goals_met", "machine"),
+        needs_anvil=True,
+        needs_postgresql=True,
+        check=_events,
     ),
     "bench_edge.py": SmokeRun(
         ("--requests", "200", "--scans", "3"),

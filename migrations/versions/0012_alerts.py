@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_alerts"
-down_revision: str | Sequence[str] | None = "0010_domain_events"  # RECHAIN
+down_revision: str | Sequence[str] | None = "0011_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -38,10 +38,12 @@ from service.api.problems import install_handlers
 from service.api.query_params import reject_unknown_query_parameters
 from service.api.relay import routes as relay
 from service.api.risk import routes as risk
+from service.api.subscriptions import routes as subscriptions
 from service.api.tokens import routes as settlement_tokens
 from service.api.transactions import routes as transactions
 from service.logging_setup import configure_logging
 from service.settings import Settings
+from service.webhooks.embedded import start_dispatcher
 
 
 def create_app(context: AppContext, *, manage_indexer: bool = True, close_context: bool = False) -> FastAPI:
@@ -66,9 +68,12 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         alerts = AlertScheduler(context)
         if context.settings.alert_interval_seconds > 0:
             alerts.start()
+        webhooks = start_dispatcher(context)
         try:
             yield
         finally:
+            if webhooks is not None:
+                webhooks.stop()
             alerts.stop()
             hub.close()
             jobs.stop()
@@ -117,6 +122,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         transactions,
         events,
         alerts_routes,
+        subscriptions,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`

@@ -28,6 +28,7 @@ from service.db import event_models as _event_models  # noqa: F401
 # models registers them all. Neither module imports the other's classes (both build on `base`).
 from service.db import gateway_models as _gateway_models  # noqa: F401
 from service.db import reorg_models as _reorg_models  # noqa: F401
+from service.db import webhook_models as _webhook_models  # noqa: F401
 from service.db.base import ADDRESS as ADDRESS
 from service.db.base import HASH as HASH
 from service.db.base import Base as Base

@@ -1,7 +1,7 @@
 """Domain events from the contract events of an index batch (a `BatchHook` of `IndexStore`).
 
 `derive_domain_events` runs inside `apply_batch`'s transaction, after the index's tables were
-written: it turns each decoded contract event into zero or more domain events (`DOMAIN_EVENT_TYPES`)
+written: it turns each decoded contract event into zero or more domain events (`service.events.types`)
 addressed to the member they concern (`recipient`) and about a member (`subject`), with the ledger
 position of the contract event and, in `data`, what a receiver needs without a second call: the
 note as it stands after the batch (amounts as strings of minor units with the currency code, times
@@ -42,33 +42,6 @@ MEMBERS: Table = ApiMember.__table__  # type: ignore[assignment]
 DOMAIN_EVENTS: Table = DomainEvent.__table__  # type: ignore[assignment]
 CHUNK: Final = 900
 
-LEDGER_EVENT_TYPES: Final = (
-    "note.issued",
-    "note.accepted",
-    "note.rejected",
-    "note.revoked",
-    "note.received",
-    "note.split",
-    "note.frozen",
-    "note.unfrozen",
-    "offer.received",
-    "offer.accepted",
-    "offer.cancelled",
-    "offer.void",
-    "note.discounted",
-    "payment.claimed",
-    "payment.received",
-    "note.settled",
-    "note.overdue",
-    "note.written_off",
-    "member.suspended",
-    "member.reinstated",
-    "credit_limit.changed",
-)
-"""The domain events derived from contract events."""
-DOMAIN_EVENT_TYPES: Final = (*LEDGER_EVENT_TYPES, "alert.raised", "alert.resolved", "event.retracted")
-"""Every type of the event log (`alert.*` are written by the early-warning rules, `event.retracted`
-by the reorganisation rollback: `service.events.retract`)."""
 
 PRODUCING: Final = frozenset(
     {

@@ -41,6 +41,7 @@ from tests.api.test_funding_api import FUNDING_ROUTES
 from tests.api.test_ledger_settings_api import LEDGER_SETTINGS_ROUTES
 from tests.api.test_settlement_jobs_api import JOB_ROUTES
 from tests.api.test_settlement_tokens_api import TOKEN_ROUTES
+from tests.api.test_subscriptions_api import SUBSCRIPTION_ROUTES
 
 ROLES = [
     "anonymous",
@@ -340,6 +341,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     covered |= LEDGER_SETTINGS_ROUTES  # and the ledger settings theirs
     covered |= JOB_ROUTES  # and the settlement jobs theirs
     covered |= FUNDING_ROUTES  # and the funding routes theirs
+    covered |= SUBSCRIPTION_ROUTES  # and the webhook subscriptions theirs
     assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
 
 

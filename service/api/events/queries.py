@@ -13,7 +13,7 @@ from service.api.events.visibility import event_visibility
 from service.api.problems import ProblemError
 from service.db.event_models import DomainEvent
 from service.db.gateway_models import ApiMember
-from service.events.derive import DOMAIN_EVENT_TYPES
+from service.events.types import EVENT_TYPES
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -25,13 +25,13 @@ def parse_types(raw: str | None) -> tuple[str, ...] | None:
     if raw is None:
         return None
     types = tuple(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip()))
-    unknown = [t for t in types if t not in DOMAIN_EVENT_TYPES]
+    unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown or not types:
         raise ProblemError(
             422,
             "invalid-request",
             "The request is not valid",
-            f"unknown event type(s) {unknown}; types is a comma-separated list of {list(DOMAIN_EVENT_TYPES)}",
+            f"unknown event type(s) {unknown}; types is a comma-separated list of {list(EVENT_TYPES)}",
         )
     return types
 

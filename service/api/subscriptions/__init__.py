@@ -1,0 +1,1 @@
+"""/v1/subscriptions: members' webhook subscriptions (`service.webhooks` delivers them)."""

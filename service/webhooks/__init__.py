@@ -1,0 +1,1 @@
+"""Webhook delivery: signing secrets, URL checks, the payload, and the dispatcher."""
