@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from service.alerts.scheduler import evaluate_now
 from service.api.tokens.service import deposit, setup_settlement_token
 from tests.api.conftest import Gateway
@@ -210,3 +212,19 @@ def test_closed_loop_lets_offers_through_once_the_alert_is_resolved(gw: Gateway)
     assert gw.get("bank", f"/v1/alerts/{own['id']}").json()["status"] == "resolved"
     assert gw.get("operator", f"/v1/alerts/{platform['id']}").json()["status"] == "resolved"
     assert offer(gw, target, 2).status_code == 201
+
+
+ALERT_ROUTES = {
+    ("GET", "/v1/alerts"),
+    ("GET", "/v1/alerts/{alert_id}"),
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"),
+    ("GET", "/v1/alert-policy"),
+    ("PUT", "/v1/alert-policy"),
+}
+"""The routes of this module (tests/api/test_authz_matrix.py counts them as covered)."""
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ALERT_ROUTES))
+def test_alert_routes_need_an_api_key(gw: Gateway, method: str, path: str) -> None:
+    answer = gw.client.request(method, path.replace("{alert_id}", "1"), json={})
+    assert answer.status_code == 401 and answer.headers["content-type"] == "application/problem+json"

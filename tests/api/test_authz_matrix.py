@@ -36,6 +36,8 @@ from service.api.context import build_context
 from service.api.problems import ERRORS_BASE, PROBLEM_JSON
 from service.db.session import make_engine
 from tests.api.conftest import Gateway, _Template
+from tests.api.test_alerts_api import ALERT_ROUTES
+from tests.api.test_events_api import EVENT_ROUTES
 from tests.api.test_financing_authz import COVERED as FINANCING_COVERED
 from tests.api.test_funding_api import FUNDING_ROUTES
 from tests.api.test_ledger_settings_api import LEDGER_SETTINGS_ROUTES
@@ -342,6 +344,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     covered |= JOB_ROUTES  # and the settlement jobs theirs
     covered |= FUNDING_ROUTES  # and the funding routes theirs
     covered |= SUBSCRIPTION_ROUTES  # and the webhook subscriptions theirs
+    covered |= EVENT_ROUTES | ALERT_ROUTES  # and the event log and the alerts theirs
     assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
 
 

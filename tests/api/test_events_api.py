@@ -244,8 +244,15 @@ def test_an_unknown_event_is_a_404(fin: Fin, seq: str) -> None:
     problem(fin.get("operator", f"/v1/events/{seq}"), 404, "event-not-found")
 
 
-def test_events_need_an_api_key(fin: Fin) -> None:
-    assert fin.client.get("/v1/events").status_code == 401
+EVENT_ROUTES = {("GET", "/v1/events"), ("GET", "/v1/events/stream"), ("GET", "/v1/events/{seq}")}
+"""The routes of this module (tests/api/test_authz_matrix.py counts them as covered): every member
+may call them; what each sees is the visibility matrix above."""
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/events/stream", "/v1/events/1"])
+def test_events_need_an_api_key(fin: Fin, path: str) -> None:
+    answer = fin.client.get(path)
+    assert answer.status_code == 401 and answer.headers["content-type"] == "application/problem+json"
 
 
 def test_a_long_poll_answers_as_soon_as_a_visible_event_arrives(fin: Fin) -> None:
