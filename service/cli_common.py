@@ -124,7 +124,10 @@ def refusal_exits() -> Iterator[None]:
 
 
 def wait_for_head(context: AppContext) -> None:
-    """Let the index catch up with the node's head before a read (the answer is as of now)."""
+    """Let the index catch up with the node's head before a read (the answer is as of now). A
+    database `credchain init` never set up fails here at once (one line: no credchain tables),
+    not after the write wait's retries."""
+    context.index.indexer.store.position()
     context.wait_indexed(int(context.chain.w3.eth.block_number))
 
 

@@ -68,11 +68,30 @@ def resolve_format(fmt: str, stream: TextIO) -> str:
     return "text" if isatty is not None and isatty() else "json"
 
 
+class CurrentStderrHandler(logging.StreamHandler[TextIO]):
+    """A handler writing to whatever `sys.stderr` is when a record is emitted, not the stream it was
+    when logging was configured: a command run in-process (tests' CliRunner, an embedding program)
+    swaps and closes its stderr, and a handler bound to the old one would fail on every record."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Route the root logger to `stream` (stderr) as JSON lines (`fmt="json"`), plain text
-    (`"text"`), or text on a terminal and JSON otherwise (`"auto"`)."""
+    """Route the root logger to `stream` (by default the current stderr) as JSON lines
+    (`fmt="json"`), plain text (`"text"`), or text on a terminal and JSON otherwise (`"auto"`)."""
     out = stream if stream is not None else sys.stderr
-    handler = logging.StreamHandler(out)
+    handler: logging.StreamHandler[TextIO] = (
+        logging.StreamHandler(out) if stream is not None else CurrentStderrHandler()
+    )
     json_lines = resolve_format(fmt, out) == "json"
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -63,3 +64,13 @@ def test_a_forced_text_format_is_not_json_off_a_terminal() -> None:
     with pytest.raises(json.JSONDecodeError):
         json.loads(out.getvalue())
     assert "INFO credchain.x: hello" in out.getvalue()
+
+
+def test_the_default_handler_writes_to_stderr_as_it_is_when_a_record_is_emitted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure_logging("INFO", "text")
+    swapped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", swapped)  # as an in-process command runner does
+    logging.getLogger("credchain.x").warning("after the swap")
+    assert "after the swap" in swapped.getvalue()

@@ -50,7 +50,7 @@ def served(gw: Gateway) -> Iterator[str]:
         host="127.0.0.1",
         port=port,
         lifespan="off",
-        log_level="warning",
+        log_config=None,  # uvicorn's own would stop its loggers propagating, for later tests too
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
