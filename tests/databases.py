@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, Integer, create_engine, text
 
 from service.db.session import make_engine
 
@@ -80,3 +80,39 @@ def pg_schema() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def copy_database(source: Engine, target: TestDatabase) -> None:
+    """Replace every row of the gateway's tables in `target` (migrated to the same revision) by
+    those of `source`, then move PostgreSQL's id sequences past the copied ids: a gateway built once on
+    SQLite, then run on PostgreSQL."""
+    import service.db.alert_models
+    import service.db.event_models
+    import service.db.gateway_models
+    import service.db.models
+    import service.db.reorg_models
+    import service.db.webhook_models  # noqa: F401  (every table on the metadata)
+    from service.db.base import Base
+
+    tables = Base.metadata.sorted_tables
+    with source.connect() as src, target.engine.begin() as dst:
+        for table in reversed(tables):  # the rows the migrations seeded, replaced by the source's
+            dst.execute(table.delete())
+        for table in tables:
+            rows = [dict(row) for row in src.execute(table.select()).mappings()]
+            if rows:
+                dst.execute(table.insert(), rows)
+        if target.kind != "postgresql":
+            return
+        for table in tables:
+            for column in table.primary_key.columns:
+                if isinstance(column.type, Integer) and column.autoincrement is not False:
+                    qualified = f'"{target.schema}".{table.name}'
+                    dst.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence(:table, :column), "
+                            f"COALESCE(MAX({column.name}), 1), MAX({column.name}) IS NOT NULL) "
+                            f"FROM {qualified}"
+                        ),
+                        {"table": qualified, "column": column.name},
+                    )

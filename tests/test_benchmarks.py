@@ -97,7 +97,20 @@ def _events(result: dict[str, Any]) -> None:
     assert latency["sql_p99_ms"] > 0 and latency["webhook_p99_ms"] > 0
 
 
+def _alert_lock(result: dict[str, Any]) -> None:
+    runs = result["results"]
+    assert set(runs) == {"idle", "lock for the whole evaluation", "lock to write only (evaluate_briefly)"}
+    assert all(run["batches"] > 0 for run in runs.values())
+    assert runs["lock to write only (evaluate_briefly)"]["evaluations"] > 0
+
+
 SMOKE_RUNS: dict[str, SmokeRun] = {
+    "bench_alert_lock.py": SmokeRun(
+        ("--obligors", "5", "--rtt-ms", "1", "--seconds", "0.5"),
+        ("obligors", "rtt_ms", "results"),
+        needs_postgresql=True,
+        check=_alert_lock,
+    ),
     "bench_gas.py": SmokeRun(
         ("--no-check", "--split-sizes", "2,3", "--settle-sizes", "2,3", "--no-artifact-check"),
         (

@@ -8,7 +8,10 @@ operator see it (`service.api.events.visibility`): an early warning about an obl
 platform's and its financiers' business, not the obligor's.
 
 Evaluators serialise on the domain event sequence row (the index's batch hook and the scheduler may
-evaluate at once on PostgreSQL): whoever evaluates sees the alerts the other committed.
+evaluate at once on PostgreSQL): whoever writes alerts sees the alerts the other committed. The
+scheduler holds that lock only to compare and write (`evaluate_briefly`): the node's figures and the
+rules' reading come before, so the indexer's batches (which append under the same lock) never wait
+for a node round-trip.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, insert, or_, select, update
 
 from service.alerts.policy import financier_policies, platform_policy
 from service.alerts.rules import (
@@ -37,9 +40,11 @@ from service.alerts.rules import (
     obligor_concentration,
 )
 from service.db.alert_models import Alert
-from service.events.log import EventDraft, append_events, reserve
+from service.db.models import Checkpoint
+from service.events.log import SEQUENCE, SEQUENCE_NAME, EventDraft, append_events, reserve
 
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
+CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[assignment]
 LIVE_STATUSES = ("open", "acknowledged")
 log = logging.getLogger("credchain.alerts")
 
@@ -155,18 +160,36 @@ def _add(total: Outcome, part: Outcome) -> None:
     total.updated += part.updated
 
 
-def evaluate(conn: Connection, now: int, *, scope: Scope = EVERYTHING, funds: Funds | None = None) -> Outcome:
-    """Evaluate every rule at ledger time `now` within `scope`, in the caller's transaction: the
-    platform's alerts, the alerts of each financier with a policy of its own, and each financier's
-    concentration on one obligor. Without `funds` the funding-shortfall rule is left as it is."""
-    reserve(conn, 0)  # the sequence row lock: one evaluator at a time
-    when = datetime.now(UTC)
-    total = Outcome()
+@dataclass(frozen=True)
+class Assessment:
+    """What the rules found, before any alert is written: per owner, the rules it ran within a
+    scope and their findings; `version` is what the index and the event log stood at when the
+    reading started (`index_version`)."""
+
+    version: tuple[int, ...]
+    parts: list[tuple[str | None, list[str], Scope, list[Finding]]]
+
+
+def index_version(conn: Connection) -> tuple[int, ...]:
+    """The last domain event sequence number handed out and the indexer's checkpoints: any commit of
+    an index batch or of an alert changes it."""
+    last = conn.scalar(select(SEQUENCE.c.last).where(SEQUENCE.c.name == SEQUENCE_NAME))
+    blocks = conn.execute(select(CHECKPOINTS.c.last_block).order_by(CHECKPOINTS.c.contract)).scalars()
+    return (int(last or 0), *(int(block) for block in blocks))
+
+
+def assess(
+    conn: Connection, now: int, *, scope: Scope = EVERYTHING, funds: Funds | None = None
+) -> Assessment:
+    """Run every rule at ledger time `now` within `scope` (reads only; no lock): the platform's rules,
+    the rules of each financier with a policy of its own, and each financier's concentration on one
+    obligor. Without `funds` the funding-shortfall rule is left out."""
+    version = index_version(conn)
+    parts: list[tuple[str | None, list[str], Scope, list[Finding]]] = []
 
     def run(owner: str | None, rules: dict[str, Any], inp: RuleInput) -> None:
         names = [name for name in rules if funds is not None or name not in FUNDED_RULES]
-        findings = [finding for name in names for finding in rules[name](inp)]
-        _add(total, reconcile(conn, owner, names, scope, findings, when))
+        parts.append((owner, names, scope, [finding for name in names for finding in rules[name](inp)]))
 
     run(None, PLATFORM_RULES, RuleInput(conn, platform_policy(conn), now, scope, funds))
     policies = financier_policies(conn)
@@ -178,9 +201,77 @@ def evaluate(conn: Connection, now: int, *, scope: Scope = EVERYTHING, funds: Fu
         if scope.members is not None and financier not in scope.members:
             continue
         inp = RuleInput(conn, policies.get(financier, platform), now)
-        findings = obligor_concentration(inp, financier)
-        _add(total, reconcile(conn, financier, ["obligor_concentration"], EVERYTHING, findings, when))
+        parts.append(
+            (financier, ["obligor_concentration"], EVERYTHING, obligor_concentration(inp, financier))
+        )
+    return Assessment(version, parts)
+
+
+def apply(conn: Connection, assessment: Assessment) -> Outcome:
+    """Make the live alerts match `assessment` (raise, update, resolve, with their events), in the
+    caller's transaction, which must hold the sequence row lock (`reserve(conn, 0)`)."""
+    when = datetime.now(UTC)
+    total = Outcome()
+    for owner, rules, scope, findings in assessment.parts:
+        _add(total, reconcile(conn, owner, rules, scope, findings, when))
     return total
+
+
+def evaluate(conn: Connection, now: int, *, scope: Scope = EVERYTHING, funds: Funds | None = None) -> Outcome:
+    """Evaluate every rule at ledger time `now` within `scope` under the sequence row lock, in the
+    caller's transaction (the index's batch hook, whose transaction holds the lock anyway). `funds`
+    is called under the lock: give it figures read beforehand, not a node."""
+    reserve(conn, 0)  # the sequence row lock: one evaluator at a time
+    return apply(conn, assess(conn, now, scope=scope, funds=funds))
+
+
+class _Wanted:
+    """A `Funds` that notes which (address, currency) the rules ask for and answers nothing yet."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[str, str]] = []
+
+    def __call__(self, address: str, currency: str) -> tuple[int, int] | None:
+        self.pairs.append((address, currency))
+        return None
+
+
+def read_funds(engine: Engine, now: int, funds: Funds) -> Funds:
+    """The figures the rules will ask `funds` for, read up front: the rules run once in a read-only
+    transaction to learn which (address, currency) they need, then `funds` (the node) is asked with
+    no transaction open. A pair needed later that was not read (a batch committed since) falls back
+    to `funds`."""
+    wanted = _Wanted()
+    with engine.connect() as conn:
+        assess(conn, now, funds=wanted)
+        conn.rollback()
+    known = {pair: funds(*pair) for pair in dict.fromkeys(wanted.pairs)}
+
+    def read(address: str, currency: str) -> tuple[int, int] | None:
+        if (address, currency) in known:
+            return known[(address, currency)]
+        return funds(address, currency)
+
+    return read
+
+
+def evaluate_briefly(engine: Engine, now: int, *, funds: Funds | None = None) -> Outcome:
+    """Evaluate every rule with the sequence row lock held only to compare and write the alerts:
+    the node's figures are read first with no transaction open (`read_funds`), the rules run in a
+    read-only transaction, and then, under the lock, if an index batch or another evaluator
+    committed since (`index_version`), they run again on what is committed now (with the figures
+    already read), and the alerts are written. The indexer's batches, which take the same lock, wait
+    only for that last step."""
+    if funds is not None:
+        funds = read_funds(engine, now, funds)
+    with engine.connect() as conn:
+        assessment = assess(conn, now, funds=funds)
+        conn.rollback()
+    with engine.begin() as conn:
+        reserve(conn, 0)
+        if index_version(conn) != assessment.version:
+            assessment = assess(conn, now, funds=funds)
+        return apply(conn, assessment)
 
 
 def record_duplicate_document(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from service.alerts.evaluator import Outcome, evaluate
+from service.alerts.evaluator import Outcome, evaluate_briefly
 from service.alerts.rules import Funds
 from service.background import BackgroundThread
 
@@ -36,11 +36,9 @@ def chain_funds(context: AppContext) -> Funds:
 
 
 def evaluate_now(context: AppContext) -> Outcome:
-    """Evaluate every rule once, at the ledger's clock, in one transaction."""
-    now = context.chain_time()
-    funds = chain_funds(context)
-    with context.engine.begin() as conn:
-        return evaluate(conn, now, funds=funds)
+    """Evaluate every rule once, at the ledger's clock: the clock and the balances are read from the
+    node before the transaction that takes the event sequence's lock (`evaluate_briefly`)."""
+    return evaluate_briefly(context.engine, context.chain_time(), funds=chain_funds(context))
 
 
 class AlertScheduler(BackgroundThread):

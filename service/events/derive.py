@@ -66,8 +66,9 @@ PRODUCING: Final = frozenset(
         "FinancierWithdrawn",
     }
 )
-"""Contract events that always produce at least one domain event at their own position (checked by
-`service.indexer.reconcile`)."""
+"""Contract events that produce at least one domain event at their own position (checked by
+`service.indexer.reconcile`), except the parts of a split after the first (its one `note.split` is at
+the first part) that the splitter keeps, and a transfer to oneself."""
 
 VOIDING: Final = frozenset({"NoteTransferred", "NoteDiscounted", "NoteFrozen", "NoteSplit"})
 """Contract events that void every open offer made before on their note (as

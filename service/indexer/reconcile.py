@@ -13,6 +13,12 @@ period. SQL's payments must add up to each note's paid amount. Optionally
 the logs themselves: the `events` table must hold exactly one row per log of the contract, in the
 block the chain has it in.
 
+The domain event log is checked against the index (no node call): every domain event at a ledger
+position that is not retracted must name a contract event of the `events` table at that position
+(transaction hash and log index) in the same block (number and hash), and every indexed contract event
+that always produces domain events (`service.events.derive.PRODUCING`) must have at least one that is
+not retracted at its position. With the logs compared too, the log is thereby checked against the chain.
+
 The gateway's own tables that name chain objects are checked too: every `note_references` row must
 be a root note on chain whose obligor is the member that wrote the reference, and every idempotency
 record answered with a 2xx and a transaction hash must name a transaction mined (and not reverted)
@@ -21,16 +27,18 @@ on the chain (a reorg that removed it, and nothing told, leaves the record a pha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, and_, select
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from service.db.event_models import DomainEvent
 from service.db.gateway_models import ApiMember, IdempotencyRecord, NoteReference
 from service.db.models import (
     CreditGrant,
@@ -47,6 +55,7 @@ from service.db.models import (
 )
 from service.db.reorg_models import ReorgTransaction
 from service.domain import PAYABLE, NoteStatus
+from service.events.derive import PRODUCING
 from service.indexer.decode import LogDecoder
 from service.indexer.progress import ProgressCallback
 from service.indexer.ranges import AdaptiveRange
@@ -65,6 +74,7 @@ Entity = Literal[
     "config",
     "checkpoint",
     "event",
+    "domain_event",
     "offer",
     "payment",
     "claim",
@@ -89,6 +99,7 @@ NOTE_REFERENCES: Table = NoteReference.__table__  # type: ignore[assignment]
 API_MEMBERS: Table = ApiMember.__table__  # type: ignore[assignment]
 IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 REORG_TRANSACTIONS: Table = ReorgTransaction.__table__  # type: ignore[assignment]
+DOMAIN_EVENTS: Table = DomainEvent.__table__  # type: ignore[assignment]
 
 _PAYABLE = tuple(int(s) for s in PAYABLE)
 _MAY_HAVE_PAID = (*_PAYABLE, int(NoteStatus.WRITTEN_OFF))
@@ -150,6 +161,8 @@ class ReconcileReport:
     note_references: int = 0
     answered_writes: int = 0
     """Idempotency records answered with a 2xx naming a transaction."""
+    domain_events: int = 0
+    """Domain events at a ledger position that are not retracted."""
 
     @property
     def clean(self) -> bool:
@@ -162,8 +175,8 @@ class ReconcileReport:
         checked = (
             f"{self.notes} notes, {self.members} members, {self.obligors} obligors, {self.grants} grants, "
             f"{self.offers} offers, {self.claims} payment claims, {self.tokens} settlement tokens, "
-            f"{self.note_references} note references, {self.answered_writes} answered writes"
-            + ("" if self.events is None else f", {self.events} events")
+            f"{self.note_references} note references, {self.answered_writes} answered writes, "
+            f"{self.domain_events} domain events" + ("" if self.events is None else f", {self.events} events")
         )
         where = "latest block" if self.block is None else f"block {self.block}"
         return f"compared {checked} at {where}: {len(self.differences)} differences"
@@ -180,6 +193,7 @@ class ReconcileReport:
             "settlement_tokens": self.tokens,
             "note_references": self.note_references,
             "answered_writes": self.answered_writes,
+            "domain_events": self.domain_events,
             "events": self.events,
         }
 
@@ -219,6 +233,22 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+def _args(args: Any) -> dict[str, Any]:
+    loaded = json.loads(args) if isinstance(args, str) else args
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _derives(name: str, args: dict[str, Any], tx_hash: str, splits: set[tuple[str, int]]) -> bool:
+    """Whether a contract event of `PRODUCING` must have a domain event at its own position: a split
+    logs one `NoteSplit` per part, and its single `note.split` sits at the first; a part kept by the
+    splitter (or a transfer to oneself) tells no one anything."""
+    if name == "NoteSplit":
+        return (tx_hash, int(args.get("parentId", -1))) not in splits
+    if name == "NoteTransferred":
+        return bool(args.get("from") != args.get("to"))
+    return True
 
 
 def _optional(address: str) -> str | None:
@@ -310,6 +340,7 @@ class Reconciler:
         self._min_parts(ledger, min_parts, {n["currency"] for n in notes.values()} | set(tokens), report)
         self._note_references(ledger, report)
         self._answered_writes(report)
+        self._domain_events(from_block, report)
         if check_events:
             self._events(from_block, at_block, report)
         return report
@@ -592,6 +623,65 @@ class Reconciler:
                 report.differences.append(
                     FieldMismatch("config", self.contract, name, config[name], chain_value)
                 )
+
+    def _domain_events(self, from_block: int, report: ReconcileReport) -> None:
+        """The domain event log against the index's events: each live domain event at a ledger
+        position names an indexed contract event in its block (`MissingOnChain` if the index has no
+        contract event there, `FieldMismatch` of `block_number`/`block_hash` if it is in another
+        block), and each indexed contract event of `PRODUCING` has a live domain event at its
+        position (`MissingInSql`; the exceptions are `_derives`'). Keys: `seq@tx:log_index` and
+        `tx:log_index`. Both sides are SQL, so the whole index from `from_block` is compared, whatever
+        the block the chain is read at."""
+        d, e = DOMAIN_EVENTS.c, EVENTS.c
+        live = and_(
+            d.contract == self.contract,
+            d.block_number.is_not(None),
+            d.block_number >= from_block,
+            d.retracted_by.is_(None),
+            d.retracts.is_(None),
+        )
+        indexed = and_(e.contract == self.contract, e.block_number >= from_block)
+        at_position = and_(e.contract == d.contract, e.tx_hash == d.tx_hash, e.log_index == d.log_index)
+        with self.engine.connect() as conn:
+            named = conn.execute(
+                select(
+                    d.seq, d.tx_hash, d.log_index, d.block_number, d.block_hash, e.block_number, e.block_hash
+                )
+                .select_from(DOMAIN_EVENTS.outerjoin(EVENTS, at_position))
+                .where(live)
+                .order_by(d.seq)
+            ).all()
+            producing = conn.execute(
+                select(e.tx_hash, e.log_index, e.name, e.args)
+                .where(indexed, e.name.in_(sorted(PRODUCING)))
+                .order_by(e.block_number, e.log_index)
+            ).all()
+            derived = conn.execute(select(d.tx_hash, d.log_index, d.type, d.note_id).where(live)).all()
+        positions = {(tx, int(index)) for tx, index, _, _ in derived}
+        splits = {
+            (tx, int(note)) for tx, _, kind, note in derived if kind == "note.split" and note is not None
+        }
+        underived = [
+            (tx, int(index))
+            for tx, index, name, args in producing
+            if (tx, int(index)) not in positions and _derives(name, _args(args), tx, splits)
+        ]
+        report.domain_events = len(named)
+        for seq, tx_hash, log_index, number, block_hash, indexed_number, indexed_hash in named:
+            key = f"{seq}@{tx_hash}:{log_index}"
+            if indexed_hash is None:
+                report.differences.append(MissingOnChain("domain_event", key))
+                continue
+            if number != indexed_number:
+                report.differences.append(
+                    FieldMismatch("domain_event", key, "block_number", number, indexed_number)
+                )
+            if block_hash != indexed_hash:
+                report.differences.append(
+                    FieldMismatch("domain_event", key, "block_hash", block_hash, indexed_hash)
+                )
+        for tx_hash, log_index in underived:
+            report.differences.append(MissingInSql("domain_event", f"{tx_hash}:{log_index}"))
 
     def _events(self, from_block: int, at_block: int | None, report: ReconcileReport) -> None:
         to_block = at_block if at_block is not None else self.source.block_number()

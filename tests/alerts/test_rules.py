@@ -3,45 +3,22 @@ written as the indexer writes them, figures computed by hand, raise -> no duplic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from service.alerts.evaluator import ALERTS, evaluate
 from service.alerts.policy import POLICIES
-from service.alerts.rules import CONFIG, CREDIT, EVENTS, MEMBERS, NOTES
+from service.alerts.rules import CREDIT, EVENTS, MEMBERS, NOTES
 from service.db.event_models import DomainEvent
-from service.db.migrate import upgrade
-from service.domain import MemberStatus, NoteStatus, Role
-from tests.databases import TestDatabase
+from service.domain import MemberStatus, NoteStatus
 
 DAY = 86_400
 NOW = 1_900_000_000
 OBLIGOR = "0x" + "0b" * 20
 S1, S2, BANK = "0x" + "51" * 20, "0x" + "52" * 20, "0x" + "ba" * 20
 LEDGER = "0x" + "1e" * 20
-
-
-@pytest.fixture
-def db(empty_db: TestDatabase) -> Iterator[Engine]:
-    upgrade(empty_db.url, empty_db.schema)
-    with empty_db.engine.begin() as conn:
-        conn.execute(insert(CONFIG).values(contract=LEDGER, max_tenor=365 * DAY, grace_period=5 * DAY))
-        for address, roles in ((OBLIGOR, Role.CORE_ENTERPRISE), (S1, Role.SUPPLIER), (S2, Role.SUPPLIER)):
-            conn.execute(
-                insert(MEMBERS).values(
-                    address=address, roles=int(roles), status=1, onboarded_block=1, updated_block=1
-                )
-            )
-        conn.execute(
-            insert(MEMBERS).values(
-                address=BANK, roles=int(Role.FINANCIER), status=1, onboarded_block=1, updated_block=1
-            )
-        )
-    yield empty_db.engine
 
 
 def note(

@@ -19,18 +19,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from service.api.app import create_app
 from service.api.tokens.service import approve_ledger, deposit, setup_settlement_token
 from service.db.migrate import upgrade
 from service.db.models import DiscountOffer, Event, Note, ObligorCredit, Payment, PaymentClaim
+from service.db.session import make_engine
 from service.ledger.chain import Chain, in_process_chain
 from service.ledger.client import SettlementTokenClient
 from service.ledger.keyring import Keyring
 from service.settings import Settings
 from service.setup.bootstrap import deploy, register_operator
 from tests.api.conftest import DAY, Gateway, _context, settings_for
+from tests.databases import TestDatabase, copy_database
 
 LIMIT = 10**12
 TOKENS = 10**11
@@ -207,14 +209,25 @@ def fin_template_fixture(tmp_path_factory: pytest.TempPathFactory) -> FinTemplat
 
 
 @contextmanager
-def gateway_on(template: FinTemplate, directory: Path) -> Iterator[Fin]:
-    """A gateway over a copy of the financing template in `directory`, on a snapshot of its chain
-    that is reverted on exit."""
-    path = directory / "gateway.sqlite"
-    shutil.copyfile(template.path, path)
-    settings = template.settings.model_copy(update={"database_url": f"sqlite:///{path}"})
+def gateway_on(template: FinTemplate, directory: Path, database: TestDatabase | None = None) -> Iterator[Fin]:
+    """A gateway over a copy of the financing template in `directory` (or, given a PostgreSQL
+    `database`, copied into it), on a snapshot of its chain that is reverted on exit."""
+    if database is not None and database.kind == "postgresql":
+        upgrade(database.url, database.schema)
+        source = make_engine(f"sqlite:///{template.path}")
+        try:
+            copy_database(source, database)
+        finally:
+            source.dispose()
+        update = {"database_url": database.url, "database_schema": database.schema}
+        engine: Engine | None = database.engine
+    else:
+        path = directory / "gateway.sqlite"
+        shutil.copyfile(template.path, path)
+        update, engine = {"database_url": f"sqlite:///{path}"}, None
+    settings = template.settings.model_copy(update=update)
     snapshot = template.chain.snapshot()
-    context = _context(settings, template.chain)
+    context = _context(settings, template.chain, engine)
     try:
         with TestClient(create_app(context)) as client:
             yield Fin(

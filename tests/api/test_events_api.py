@@ -1,6 +1,8 @@
 """Domain events over HTTP: derived from the ledger flow, retracted by a reorganisation, seen by
 exactly the members that may read what they are about, paged with a cursor and a long poll, and
-streamed as Server-Sent Events resumable with Last-Event-ID (on a served app)."""
+streamed as Server-Sent Events resumable with Last-Event-ID (on a served app). Every test runs on
+SQLite and on PostgreSQL (the financing template copied into a schema of its own), where the long
+poll and the stream wake on the appenders' NOTIFY."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +21,20 @@ import requests
 import uvicorn
 
 from service.api.app import create_app
-from tests.api.financing import Fin, fin_fixture, fin_template_fixture  # noqa: F401
+from service.api.events.hub import PG_SAFETY_SECONDS
+from service.db.session import make_engine
+from service.events.log import EventDraft, append_events
+from tests.api.financing import Fin, FinTemplate, fin_template_fixture, gateway_on  # noqa: F401
+from tests.databases import PG_URL, TestDatabase
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(name="fin")
+def fin_on_each_database(fin_template: FinTemplate, tmp_path: Path, empty_db: TestDatabase) -> Iterator[Fin]:
+    """The financing gateway (tests/api/financing.py), once on SQLite and once on PostgreSQL."""
+    with gateway_on(fin_template, tmp_path, empty_db) as gateway:
+        yield gateway
 
 
 def events(fin: Fin, who: str = "operator", after: int = 0, **params: Any) -> list[dict[str, Any]]:
@@ -283,6 +299,13 @@ def test_a_long_poll_with_nothing_new_answers_empty_after_its_wait(fin: Fin) -> 
 # ------------------------------------------------------------------ the stream (a served app)
 @pytest.fixture
 def served(fin: Fin) -> Iterator[str]:
+    with serve(fin) as url:
+        yield url
+
+
+@contextmanager
+def serve(fin: Fin) -> Iterator[str]:
+    """The gateway's app served by uvicorn on a free port, for the stream's tests."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -365,3 +388,63 @@ def test_a_member_beyond_its_open_streams_gets_a_429(fin: Fin, served: str) -> N
 def test_a_bad_last_event_id_is_a_422(fin: Fin) -> None:
     answer = fin.client.get("/v1/events/stream", headers={**fin.auth("s1"), "Last-Event-ID": "abc"})
     problem(answer, 422, "invalid-request")
+
+
+# ------------------------------------------------------------------ PostgreSQL: woken by NOTIFY
+@pytest.fixture
+def fin_pg(fin_template: FinTemplate, tmp_path: Path, pg_schema: str) -> Iterator[Fin]:
+    """The financing gateway on PostgreSQL only."""
+    database = TestDatabase("postgresql", PG_URL, pg_schema, make_engine(PG_URL, schema=pg_schema))
+    with gateway_on(fin_template, tmp_path, database) as gateway:
+        yield gateway
+    database.engine.dispose()
+
+
+def append_from_another_connection(fin: Fin, delay: float, appended: list[float]) -> threading.Thread:
+    """After `delay`, append one event through an engine of its own, as another gateway process or
+    `credchain index` would: neither this app's index coordinator nor its writes know of it."""
+    settings = fin.context.settings
+
+    def append() -> None:
+        time.sleep(delay)
+        engine = make_engine(settings.database_url, schema=settings.database_schema)
+        try:
+            with engine.begin() as conn:
+                draft = EventDraft("member.suspended", datetime.now(UTC), {}, subject=fin.addresses["s3"])
+                append_events(conn, [draft])
+            appended.append(time.monotonic())
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=append, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_long_poll_on_postgresql_wakes_on_the_notify_of_another_connection(fin_pg: Fin) -> None:
+    """Answered well within the hub's PostgreSQL safety interval (5 s): by the notification."""
+    assert PG_SAFETY_SECONDS >= 5
+    last = last_seq(fin_pg)
+    appended: list[float] = []
+    writer = append_from_another_connection(fin_pg, 1.0, appended)
+    answer = fin_pg.get("operator", "/v1/events", after=last, wait=20)
+    answered = time.monotonic()
+    writer.join(10)
+    assert [e["type"] for e in answer.json()["items"]] == ["member.suspended"]
+    assert answered - appended[0] < 1.0
+
+
+def test_the_stream_on_postgresql_wakes_on_the_notify_of_another_connection(fin_pg: Fin) -> None:
+    """The open stream (from the log's end) sends the event well within the 5 s safety interval."""
+    appended: list[float] = []
+    headers = fin_pg.auth("operator")
+    with (
+        serve(fin_pg) as url,
+        requests.get(f"{url}/v1/events/stream", headers=headers, stream=True, timeout=20) as open_,
+    ):
+        writer = append_from_another_connection(fin_pg, 1.0, appended)
+        (got,) = read_sse(open_, 1)
+        arrived = time.monotonic()
+        writer.join(10)
+    assert got["event"] == "member.suspended"
+    assert arrived - appended[0] < 1.0

@@ -6,9 +6,11 @@ pending, a mined, a failed, a signed-but-never-broadcast and a dropped transacti
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +18,13 @@ from eth_account import Account
 from sqlalchemy import select
 
 from service.api.context import build_context
+from service.db.event_models import DomainEvent
 from service.db.gateway_models import IdempotencyRecord, IdempotencyTransaction, NoteReference
 from service.db.reorg_models import Reorg
+from service.indexer.reconcile import reconcile
 from service.ledger.chain import Chain
 from tests.api.test_write_path import Api, Ledger, _onboard, ledger  # noqa: F401
+from tests.webhooks.support import Receiver, verified, wait_for
 
 pytestmark = pytest.mark.integration
 KEY = "Idempotency-Key"
@@ -150,3 +155,64 @@ def test_pending_mined_failed_signed_and_dropped(
     dropped = _fate(first, "core", lost)
     assert dropped["state"] == "dropped"
     assert dropped["write"]["idempotency_key"] == "lost-broadcast"
+
+
+def test_a_reorg_retracts_each_delivered_event_to_the_webhook_receiver(
+    ledger: Ledger,  # noqa: F811
+    anvil: Chain,
+    tmp_path: Path,
+) -> None:
+    """s1's subscription (a real receiver process) gets the note's events; anvil reverts the blocks
+    that made them; the receiver then gets one `event.retracted` per delivered event, naming it,
+    every signature verified by `standardwebhooks`; the note is gone from SQL, the originals are
+    marked retracted, and reconcile (chain, index and event log) finds no difference."""
+    settings = ledger.settings.model_copy(update={"webhook_allow_loopback": True})
+    api = Api(build_context(settings), {"operator": ledger.operator_key})
+    receiver = Receiver(tmp_path / "requests.jsonl").start()
+    try:
+        ids: dict[str, str] = {}
+        _onboard(api, ids, core="core_enterprise", bank="financier", s1="supplier")
+        api.call("core", "POST", "/v1/credit-relationships", {"financier": ids["bank"]})
+        api.call("bank", "POST", "/v1/credit-limits", {"obligor": ids["core"], "amount": "1000000"})
+        sub = api.call("s1", "POST", "/v1/subscriptions", {"url": receiver.url()})
+        snapshot = anvil.snapshot()
+        issued = api.call("core", "POST", "/v1/notes", _issue_body(anvil, ids["s1"], "invoice A"))
+        note_id = issued["note_ids"][0]
+        api.call("s1", "POST", f"/v1/notes/{note_id}/accept")
+        wait_for(lambda: len(receiver.records()) >= 2, timeout=30)
+        delivered = verified(receiver.records(), sub["secret"])
+        assert [b["type"] for b in delivered] == ["note.issued", "note.accepted"]
+
+        anvil.revert(snapshot)
+        block = issued["block_number"]
+        while api.context.index_batch() is not None and api.context.indexer.last_block() >= block:
+            pass  # the index rolls the removed blocks back
+        wait_for(lambda: len(receiver.records()) >= 4, timeout=30)
+        time.sleep(0.5)  # nothing more comes
+        bodies = verified(receiver.records(), sub["secret"])
+        retractions = bodies[2:]
+        assert [b["type"] for b in retractions] == ["event.retracted", "event.retracted"]
+        assert [b["retracts"] for b in retractions] == [str(b["seq"]) for b in delivered]
+        assert [b["data"]["retracted"]["seq"] for b in retractions] == [str(b["seq"]) for b in delivered]
+        assert [b["data"]["retracted"]["tx_hash"] for b in retractions] == [
+            b["ledger"]["tx_hash"] for b in delivered
+        ]
+        assert len({b["id"] for b in bodies}) == 4  # each webhook-id once
+
+        missing = api.client.get(f"/v1/notes/{note_id}", headers=_auth(api, "s1"))
+        assert missing.status_code == 404
+        with api.context.engine.connect() as conn:
+            marks = dict(
+                conn.execute(
+                    select(DomainEvent.seq, DomainEvent.retracted_by).where(
+                        DomainEvent.seq.in_([b["seq"] for b in delivered])
+                    )
+                ).all()
+            )
+        assert marks == {b["seq"]: r["seq"] for b, r in zip(delivered, retractions, strict=True)}
+        report = reconcile(anvil.w3, api.context.engine, settings.contract_address or "")
+        assert report.differences == [], [str(d) for d in report.differences]
+        assert report.domain_events > 0
+    finally:
+        receiver.stop()
+        api.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 
+from service.db.event_models import DomainEvent
 from service.db.gateway_models import ApiMember, IdempotencyRecord, NoteReference
 from service.db.models import CreditGrant, Event, LedgerConfig, Member, Note, ObligorCredit
 from service.indexer.reconcile import FieldMismatch, MissingInSql, MissingOnChain, reconcile
@@ -71,7 +72,8 @@ def test_reconcile_reports_each_difference(consortium: Consortium, index_db: Tes
         )
 
     report = reconcile(w3, index_db.engine, c.ledger.address)
-    found = set(report.differences)
+    # The domain event log's differences (the deleted and invented logs) have their own test.
+    found = {d for d in report.differences if d.entity != "domain_event"}
     expected = {
         FieldMismatch("note", str(kids[0]), "holder", s2.address, s1.address),
         FieldMismatch("note", str(kids[0]), "frozen", True, False),
@@ -172,3 +174,112 @@ def test_reconcile_checks_the_gateways_note_references_and_answered_writes(
     }
     assert report.note_references == 4 and report.answered_writes == 2
     assert "4 note references, 2 answered writes" in report.summary()
+
+
+def _domain_event_rows(db: TestDatabase) -> list[tuple[int, str, str, int]]:
+    """(seq, type, tx_hash, log_index) of every domain event at a ledger position, in order."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(DomainEvent.seq, DomainEvent.type, DomainEvent.tx_hash, DomainEvent.log_index)
+            .where(DomainEvent.tx_hash.is_not(None))
+            .order_by(DomainEvent.seq)
+        ).all()
+    return [(int(seq), kind, tx, int(index)) for seq, kind, tx, index in rows]
+
+
+def test_reconcile_finds_no_domain_event_difference_after_a_normal_flow(
+    consortium: Consortium, index_db: TestDatabase
+) -> None:
+    c = consortium
+    s0, s1, s2 = c.suppliers
+    root = c.active_note(1_000)
+    c.ledger.split(s0, root, [SplitPart(s1.address, 400), SplitPart(s2.address, 600)])
+    make_indexer(c.chain.w3, index_db, c.ledger.address).run_until(retry=False)
+
+    report = assert_reconciled(c.chain.w3, index_db, c.ledger.address)
+    assert report.domain_events == len(_domain_event_rows(index_db)) > 0
+    assert report.as_json()["counts"]["domain_events"] == report.domain_events
+    assert f"{report.domain_events} domain events" in report.summary()
+
+
+def test_reconcile_reports_a_domain_event_whose_position_left_the_index_or_moved_block(
+    consortium: Consortium, index_db: TestDatabase
+) -> None:
+    c = consortium
+    root = c.active_note(1_000)
+    c.ledger.transfer(c.suppliers[0], root, c.suppliers[1].address)
+    make_indexer(c.chain.w3, index_db, c.ledger.address).run_until(retry=False)
+    rows = _domain_event_rows(index_db)
+    issued = next(r for r in rows if r[1] == "note.issued")
+    moved = next(r for r in rows if r[1] == "note.received")
+    other_hash = "0x" + "ab" * 32
+    with index_db.engine.begin() as conn:
+        conn.execute(delete(Event).where(Event.tx_hash == issued[2], Event.log_index == issued[3]))
+        conn.execute(update(DomainEvent).where(DomainEvent.seq == moved[0]).values(block_hash=other_hash))
+
+    report = reconcile(c.chain.w3, index_db.engine, c.ledger.address, check_events=False)
+    moved_hash = next(
+        d.chain
+        for d in report.differences
+        if isinstance(d, FieldMismatch) and d.entity == "domain_event" and d.field == "block_hash"
+    )
+    assert set(report.differences) == {
+        MissingOnChain("domain_event", f"{issued[0]}@{issued[2]}:{issued[3]}"),
+        FieldMismatch(
+            "domain_event", f"{moved[0]}@{moved[2]}:{moved[3]}", "block_hash", other_hash, moved_hash
+        ),
+    }
+    assert moved_hash != other_hash
+
+
+def test_reconcile_reports_an_indexed_contract_event_without_a_live_domain_event(
+    consortium: Consortium, index_db: TestDatabase
+) -> None:
+    """Deleted, or retracted while its block stays: both leave the contract event without one."""
+    c = consortium
+    root = c.active_note(1_000)
+    c.ledger.transfer(c.suppliers[0], root, c.suppliers[1].address)
+    make_indexer(c.chain.w3, index_db, c.ledger.address).run_until(retry=False)
+    rows = _domain_event_rows(index_db)
+    issued = next(r for r in rows if r[1] == "note.issued")
+    moved = [r for r in rows if r[2] == next(r for r in rows if r[1] == "note.received")[2]]
+    with index_db.engine.begin() as conn:
+        conn.execute(delete(DomainEvent).where(DomainEvent.seq == issued[0]))
+        conn.execute(
+            update(DomainEvent).where(DomainEvent.seq.in_([r[0] for r in moved])).values(retracted_by=10**6)
+        )
+
+    report = reconcile(c.chain.w3, index_db.engine, c.ledger.address, check_events=False)
+    assert set(report.differences) == {
+        MissingInSql("domain_event", f"{issued[2]}:{issued[3]}"),
+        *(MissingInSql("domain_event", f"{tx}:{index}") for _, _, tx, index in moved),
+    }
+    assert report.as_json()["differences"][0]["entity"] == "domain_event"
+
+
+def test_reconcile_json_names_a_domain_event_in_another_block(
+    consortium: Consortium, index_db: TestDatabase
+) -> None:
+    """What `credchain reconcile --json` prints: the difference with its kind, field and values."""
+    c = consortium
+    c.active_note(1_000)
+    make_indexer(c.chain.w3, index_db, c.ledger.address).run_until(retry=False)
+    seq, _, tx, index = _domain_event_rows(index_db)[0]
+    with index_db.engine.begin() as conn:
+        block = conn.execute(select(DomainEvent.block_number).where(DomainEvent.seq == seq)).scalar_one()
+        conn.execute(update(DomainEvent).where(DomainEvent.seq == seq).values(block_number=10**6))
+
+    report = reconcile(c.chain.w3, index_db.engine, c.ledger.address, check_events=False).as_json()
+    key = f"{seq}@{tx}:{index}"
+    assert report["differences"] == [
+        {
+            "kind": "field_mismatch",
+            "entity": "domain_event",
+            "key": key,
+            "field": "block_number",
+            "sql": str(10**6),
+            "chain": str(block),
+            "message": f"domain_event {key}: block_number is {10**6!r} in SQL, {block!r} on chain",
+        }
+    ]
+    assert report["counts"]["domain_events"] >= 2 and report["clean"] is False
