@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from service.api.context import AppContext, build_context
-from service.api.funding.schemas import parse_wei
+from service.api.funding.schemas import FundingStatus, parse_wei
 from service.api.funding.service import (
     announce,
     chain_status,
@@ -21,11 +22,12 @@ from service.api.funding.service import (
     status_lines,
     top_up,
 )
-from service.api.problems import ProblemError, ledger_problem
+from service.api.problems import ledger_problem
 from service.cli_common import (
     OptionalDatabaseUrl,
     OptionalRpcUrl,
     not_embedded,
+    refusal_exits,
     require_contract_address,
     require_secure,
     settings_from,
@@ -85,13 +87,8 @@ def top_up_command(
     amount = _amount(wei, eth)
     context = _context(rpc_url, database_url, "`credchain funding top-up`")
     try:
-        done = top_up(context, member_id, amount)
-    except ProblemError as exc:
-        typer.echo(f"refused: {exc.title}: {exc.detail or exc.slug}", err=True)
-        raise typer.Exit(code=1) from exc
-    except LedgerError as exc:
-        typer.echo(f"refused: {ledger_problem(exc).title}", err=True)
-        raise typer.Exit(code=1) from exc
+        with refusal_exits():
+            done = top_up(context, member_id, amount)
     finally:
         context.close()
     balance = int(done.balance_wei)
@@ -104,22 +101,19 @@ def top_up_command(
 def announce_funding(context: AppContext) -> None:
     """At the start of a command against a node: log what pays the gas (one structured line) and,
     on a terminal, say it in words; a node that cannot be asked only costs a warning here."""
-    try:
-        status = funding_status(context)
-    except LedgerError as exc:
-        logging.getLogger("credchain.funding").warning("funding: the node cannot be asked (%s)", exc)
-        return
-    announce(status)
-    if sys.stderr.isatty():
-        for line in status_lines(status):
-            typer.echo(line, err=True)
+    _announce(lambda: funding_status(context))
 
 
 def announce_chain_funding(settings: Settings, chain: Chain, relayer: str | None) -> None:
     """`announce_funding` before a gateway's database exists (`credchain init`): funder, per-account
     funding and relayer only."""
+    _announce(lambda: chain_status(settings, chain, relayer))
+
+
+def _announce(read: Callable[[], FundingStatus]) -> None:
+    """Log the funding `read` gives (one structured line) and, on a terminal, say it in words."""
     try:
-        status = chain_status(settings, chain, relayer)
+        status = read()
     except LedgerError as exc:
         logging.getLogger("credchain.funding").warning("funding: the node cannot be asked (%s)", exc)
         return
