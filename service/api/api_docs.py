@@ -150,6 +150,18 @@ GATEWAY_PROBLEMS: Final[dict[str, tuple[int, str]]] = {
     "relay-gas-over-budget": (422, "The request needs more gas than a day's relay budget"),
     "relay-budget-exhausted": (429, "The member's relay gas budget is spent"),
     "unknown-ledger-function": (422, "The calldata does not call a state-changing function of the ledger"),
+    # events, webhook subscriptions, alerts
+    "event-not-found": (404, "No such event"),
+    "too-many-streams": (429, "Too many open event streams"),
+    "streams-unavailable": (503, "The gateway serves no more event streams now"),
+    "shutting-down": (503, "The gateway is shutting down"),
+    "subscription-not-found": (404, "No such subscription"),
+    "subscription-limit": (409, "Too many subscriptions"),
+    "subscription-not-active": (409, "Subscription not active"),
+    "subscription-not-paused": (409, "Subscription not paused"),
+    "replay-ahead": (409, "Replay would skip events"),
+    "alert-resolved": (409, "The alert is resolved"),
+    "obligor-under-alert": (409, "The obligor is under an alert"),
     # faults: retry
     "gateway-busy": (503, "The gateway has too many writes in flight"),
     "ledger-unavailable": (503, "The ledger node cannot be reached"),
