@@ -6,20 +6,20 @@ import {IEvidenceRegistry} from "./interfaces/IEvidenceRegistry.sol";
 import {IMemberRegistry} from "./interfaces/IMemberRegistry.sol";
 
 /// @notice What the registry needs of its CreditNoteLedger: membership, and the three hooks only the
-///         registry the ledger names (`evidenceRegistry`) may call.
+///         registry the ledger names (`linkedEvidenceRegistrar`) may call.
 interface IEvidenceLedger {
     function getMember(address account)
         external
         view
         returns (uint8 roles, IMemberRegistry.MemberStatus status, uint40 onboardedAt);
 
-    function evidenceReserve(bytes32 docHash) external;
+    function holdEvidencedDocument(bytes32 docHash) external;
 
-    function evidenceOriginate(address supplier, uint256 amount, bytes3 currency, uint256 maturity, bytes32 invoiceHash)
+    function openEvidenceBacked(address supplier, uint256 amount, bytes3 currency, uint256 maturity, bytes32 invoiceHash)
         external
         returns (uint256 noteId);
 
-    function evidenceConvert(uint256 rootId, address supplier, address buyer) external returns (uint256 amount);
+    function confirmRootObligor(uint256 rootId, address supplier, address buyer) external returns (uint256 amount);
 }
 
 /// @title EvidenceRegistry
@@ -111,7 +111,7 @@ contract EvidenceRegistry is IEvidenceRegistry, ERC2771Context {
         e.buyer = buyer;
         e.amount = uint96(amount);
         emit EvidenceRegistered(docHash, caller, buyer, kind, currency, amount);
-        ledger.evidenceReserve(docHash);
+        ledger.holdEvidencedDocument(docHash);
     }
 
     /// @notice Attest a record, as an active data provider that is neither its supplier nor its buyer
@@ -174,7 +174,7 @@ contract EvidenceRegistry is IEvidenceRegistry, ERC2771Context {
                 if (supporting[j] == h) revert UnrelatedEvidence(h);
             }
         }
-        noteId = ledger.evidenceOriginate(caller, amount, e.currency, maturity, invoiceHash);
+        noteId = ledger.openEvidenceBacked(caller, amount, e.currency, maturity, invoiceHash);
         receivableInvoice[noteId] = invoiceHash;
         emit ReceivableOriginated(noteId, caller, buyer, invoiceHash, attesters, uint8(count), supporting);
     }
@@ -190,7 +190,7 @@ contract EvidenceRegistry is IEvidenceRegistry, ERC2771Context {
         if (invoiceHash == bytes32(0)) revert NotAReceivable(rootId);
         Evidence storage e = _evidence[invoiceHash];
         if (e.buyer != caller) revert NotReceivableBuyer(rootId, caller);
-        ledger.evidenceConvert(rootId, e.supplier, caller);
+        ledger.confirmRootObligor(rootId, e.supplier, caller);
     }
 
     /// @notice A record (all zeros for an unknown hash).

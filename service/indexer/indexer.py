@@ -189,7 +189,7 @@ class Indexer:
         if self.registry is None:
             ledger = self.w3.eth.contract(address=self.contract, abi=load_artifact(LEDGER_CONTRACT).abi)
             try:
-                address = str(ledger.functions.evidenceRegistry().call())
+                address = str(ledger.functions.linkedEvidenceRegistrar().call())
             except Exception as exc:  # an unreachable node or a ledger without registries: ask later
                 log.debug("the ledger's evidence registry is unknown for now: %s", exc)
                 return None

@@ -98,7 +98,7 @@ class LedgerClient(ContractClient):
 
     @property
     def evidence(self) -> EvidenceRegistryClient:
-        """The EvidenceRegistry this ledger names (read once from `evidenceRegistry()`); raises
+        """The EvidenceRegistry this ledger names (read once from `linkedEvidenceRegistrar()`); raises
         `LookupError` if the operator has not named one."""
         if self._evidence is None:
             address = self.evidence_registry()
@@ -266,7 +266,7 @@ class LedgerClient(ContractClient):
     # ------------------------------------------------------------------ evidence-backed receivables
     def set_evidence_registry(self, sender: LocalAccount, registry: str) -> TxResult:
         """The operator names the ledger's EvidenceRegistry (once)."""
-        return self._transact(sender, "setEvidenceRegistry", Web3.to_checksum_address(registry))
+        return self._transact(sender, "useTradeEvidenceModule", Web3.to_checksum_address(registry))
 
     def register_evidence(
         self,
@@ -306,7 +306,7 @@ class LedgerClient(ContractClient):
 
     def evidence_registry(self) -> str:
         """The EvidenceRegistry the operator named (the zero address if none)."""
-        return str(self._view("evidenceRegistry"))
+        return str(self._view("linkedEvidenceRegistrar"))
 
     # ------------------------------------------------------------------ views
     def get_offer(self, offer_id: int) -> OfferState:

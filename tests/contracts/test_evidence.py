@@ -147,9 +147,9 @@ def test_set_evidence_registry_refuses_the_zero_address(consortium: Consortium) 
 @pytest.mark.parametrize(
     ("fn_name", "args"),
     [
-        ("evidenceReserve", (b"\x01" * 32,)),
-        ("evidenceOriginate", (ZERO_ADDRESS, 1, b"USD", 2**40, b"\x01" * 32)),
-        ("evidenceConvert", (1 << 32, ZERO_ADDRESS, ZERO_ADDRESS)),
+        ("holdEvidencedDocument", (b"\x01" * 32,)),
+        ("openEvidenceBacked", (ZERO_ADDRESS, 1, b"USD", 2**40, b"\x01" * 32)),
+        ("confirmRootObligor", (1 << 32, ZERO_ADDRESS, ZERO_ADDRESS)),
     ],
 )
 def test_the_ledger_hooks_refuse_any_caller_but_the_registry(
