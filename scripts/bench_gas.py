@@ -75,7 +75,7 @@ from service.ledger.compiler import (  # noqa: E402
     compile_sources,
 )
 from service.ledger.relay import ForwardRequest, sign_request  # noqa: E402
-from service.ledger.types import LEDGER_CONTRACT, SplitPart, TxResult  # noqa: E402
+from service.ledger.types import LEDGER_CONTRACT, EvidenceKind, SplitPart, TxResult  # noqa: E402
 from tests.consortium import Consortium, deploy_consortium, new_account  # noqa: E402
 
 SPLIT_RATIO_GOAL = 0.50
@@ -359,6 +359,82 @@ def bench_relay(chain: Chain) -> RelayGas:
     return RelayGas(accept=accepted.gas_used, carve=carve.gas_used, transfer=transfer.gas_used)
 
 
+# ---------------------------------------------------------------------- credchain: evidence
+
+
+@dataclass
+class EvidenceGas:
+    register_invoice: int  # an invoice with amount and currency
+    register_record: int  # a delivery record without amount
+    attest_first: int  # the record's first attestation
+    attest_second: int
+    relayed_attest: int  # signed by the data provider (EIP-712), relayed by the operator
+    revoke: int
+    originate: int  # no supporting record
+    originate_supporting: int  # with 3 supporting records
+    convert: int
+    ledger_runtime_bytes: int
+    registry_runtime_bytes: int
+
+
+def bench_evidence(chain: Chain) -> EvidenceGas:
+    """Trade evidence and evidence-backed receivables on one consortium: a supplier with its own
+    limit, two data providers (one holding its own key, relayed)."""
+    c: Consortium = deploy_consortium(chain, n_suppliers=1)
+    ledger, supplier, core = c.ledger, c.suppliers[0], c.core
+    c.active_note(NOTE_AMOUNT, supplier)  # warm-up, as in bench_credchain
+    providers = [new_account(chain) for _ in range(2)]
+    signer: LocalAccount = Account.create()
+    for account in (*providers, signer):
+        ledger.onboard_member(c.operator, account.address, Role.DATA_PROVIDER)
+    ledger.approve_financier(supplier, c.bank.address)
+    ledger.set_credit_limit(c.bank, supplier.address, 10 * NOTE_AMOUNT)
+
+    def record(kind: EvidenceKind, amount: int) -> tuple[bytes, int]:
+        doc = c.next_document()
+        result = ledger.register_evidence(supplier, doc, kind, core.address, "USD", amount)
+        return doc, result.gas_used
+
+    supporting = [record(kind, 0)[0] for kind in (EvidenceKind.PURCHASE_ORDER, EvidenceKind.ACCEPTANCE)]
+    delivery, register_record = record(EvidenceKind.DELIVERY, 0)
+    supporting.append(delivery)
+    invoice, register_invoice = record(EvidenceKind.INVOICE, NOTE_AMOUNT)
+    attest_first = ledger.attest_evidence(providers[0], invoice).gas_used
+    attest_second = ledger.attest_evidence(providers[1], invoice).gas_used
+    registry = ledger.evidence
+    data = bytes.fromhex(registry.contract.encode_abi("attestEvidence", args=[delivery])[2:])
+    request = ForwardRequest(
+        sender=signer.address,
+        to=registry.address,
+        value=0,
+        gas=200_000,
+        nonce=c.forwarder.nonce_of(signer.address),
+        deadline=c.chain.now() + 600,
+        data=data,
+    )
+    signature = sign_request(signer, request, c.chain.w3.eth.chain_id, c.forwarder.address)
+    relayed_attest = c.forwarder.execute(c.operator, request, signature).gas_used
+    revoke = ledger.revoke_attestation(providers[1], invoice).gas_used
+    with_supporting = ledger.originate_receivable(supplier, invoice, supporting, NOTE_AMOUNT, c.maturity())
+    bare_invoice, _ = record(EvidenceKind.INVOICE, NOTE_AMOUNT)
+    ledger.attest_evidence(providers[0], bare_invoice)
+    bare = ledger.originate_receivable(supplier, bare_invoice, [], NOTE_AMOUNT, c.maturity())
+    convert = ledger.convert_receivable(core, bare.created_note_ids()[0])
+    return EvidenceGas(
+        register_invoice=register_invoice,
+        register_record=register_record,
+        attest_first=attest_first,
+        attest_second=attest_second,
+        relayed_attest=relayed_attest,
+        revoke=revoke,
+        originate=bare.gas_used,
+        originate_supporting=with_supporting.gas_used,
+        convert=convert.gas_used,
+        ledger_runtime_bytes=len(chain.w3.eth.get_code(ledger.address)),
+        registry_runtime_bytes=len(chain.w3.eth.get_code(registry.address)),
+    )
+
+
 # ---------------------------------------------------------------------- credchain: financing
 
 
@@ -632,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours = bench_credchain(chain, split_sizes)
     relayed = bench_relay(chain)
     fin = bench_financing(chain, settle_sizes)
+    ev = bench_evidence(chain)
     ref = bench_reference(chain, reference)
     plain = bench_erc20(chain, erc20)
     fork = type(chain.tester.backend.chain.get_vm()).__name__ if chain.tester is not None else "?"
@@ -696,6 +773,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settle_gas_per_extra_note": settle_marginal,
         "mark_overdue_gas": fin.mark_overdue,
         "write_off_gas": fin.write_off,
+        "register_invoice_gas": ev.register_invoice,
+        "register_record_gas": ev.register_record,
+        "attest_first_gas": ev.attest_first,
+        "attest_second_gas": ev.attest_second,
+        "relayed_attest_gas": ev.relayed_attest,
+        "revoke_attestation_gas": ev.revoke,
+        "originate_receivable_gas": ev.originate,
+        "originate_receivable_3_supporting_gas": ev.originate_supporting,
+        "convert_receivable_gas": ev.convert,
+        "ledger_runtime_bytes": ev.ledger_runtime_bytes,
+        "evidence_registry_runtime_bytes": ev.registry_runtime_bytes,
         "erc20_contract": f"{ERC20_CONTRACT} (OpenZeppelin {openzeppelin_version()} ERC20, compiled here)",
         "reference_contract": f"{REF_UNIT}:{REF_CONTRACT}",
         "compiler": {"credchain": ours_settings.to_json(), "reference": ref_settings.to_json()},
@@ -799,6 +887,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{settle_high - settle_low}) | {settle_marginal:,.1f} |",
             f"| markOverdue | {fin.mark_overdue:,} |",
             f"| writeOff (of a note marked overdue) | {fin.write_off:,} |",
+            "",
+            "## Trade evidence and evidence-backed receivables (EvidenceRegistry)",
+            "",
+            "| operation | gas |",
+            "|---|---:|",
+            f"| registerEvidence: an invoice (amount, currency) | {ev.register_invoice:,} |",
+            f"| registerEvidence: a delivery record (no amount) | {ev.register_record:,} |",
+            f"| attestEvidence: the record's first attestation | {ev.attest_first:,} |",
+            f"| attestEvidence: a second attester | {ev.attest_second:,} |",
+            f"| attestEvidence, signed (EIP-712) and relayed | {ev.relayed_attest:,} |",
+            f"| revokeAttestation | {ev.revoke:,} |",
+            f"| originateReceivable (no supporting record) | {ev.originate:,} |",
+            f"| originateReceivable (3 supporting records) | {ev.originate_supporting:,} |",
+            f"| convertReceivable (by the buyer) | {ev.convert:,} |",
+            "",
+            f"runtime bytecode: CreditNoteLedger {ev.ledger_runtime_bytes:,} bytes, EvidenceRegistry "
+            f"{ev.registry_runtime_bytes:,} bytes (EIP-170 limit 24,576)",
             "",
             "Cases: gasUsed from receipts (21,000 intrinsic and calldata included, refunds deducted);",
             "the contract has issued/minted/offered once before; in the first table every recipient has",
