@@ -36,6 +36,7 @@ from service.api.ops import dev
 from service.api.ops import routes as ops
 from service.api.problems import install_handlers
 from service.api.query_params import reject_unknown_query_parameters
+from service.api.receivables import policy_routes as receivable_policy
 from service.api.relay import routes as relay
 from service.api.risk import routes as risk
 from service.api.subscriptions import routes as subscriptions
@@ -123,6 +124,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         events,
         alerts_routes,
         subscriptions,
+        receivable_policy,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`
