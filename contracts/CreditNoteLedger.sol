@@ -63,6 +63,9 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
     uint256 public constant MAX_TENOR_BOUND = 3650 days;
     uint256 internal constant INDEX_BITS = 32;
     uint256 internal constant INDEX_MASK = (1 << INDEX_BITS) - 1;
+    /// @dev Roles that may owe notes and receive credit limits: core enterprises (confirmed payables)
+    ///      and suppliers (their own evidence-backed receivables).
+    uint8 internal constant OBLIGOR_ROLES = ROLE_CORE_ENTERPRISE | ROLE_SUPPLIER;
     /// @dev Bit sets over NoteStatus, bit i for the status of value i (see `_isPayable`, `_isLive`):
     ///      payable = Active (2) | Overdue (6); live = payable | Pending (1). Literals, as inline
     ///      assembly reads only literal constants.
@@ -109,6 +112,12 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
     ///         and every split part (0: no minimum). Set by the operator so that nobody can grind a
     ///         tree into dust that makes settlement expensive for the obligor.
     mapping(bytes3 currency => uint256 amount) public minPartAmount;
+    /// @notice The EvidenceRegistry whose suppliers originate evidence-backed receivables (zero until
+    ///         the operator names it, once).
+    address public evidenceRegistry;
+
+    /// @dev `documentRoot` of a hash registered as evidence and not (yet) behind a note.
+    uint256 private constant EVIDENCE_DOCUMENT = type(uint256).max;
 
     /// @dev A financier's standing offer to buy a note from its holder at the time of the offer.
     struct Offer {
@@ -142,7 +151,8 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
     /// @notice Grant, change or withdraw (0) the caller's credit limit for an obligor. The obligor's
     ///         limit is the sum of its financiers' grants; lowering it below what is outstanding is
     ///         allowed and blocks further issuance until notes are settled.
-    /// @param obligor A member with the core-enterprise role that has approved the caller
+    /// @param obligor A member with the core-enterprise role, or a supplier (the obligor of its own
+    ///        evidence-backed receivables), that has approved the caller
     ///        (`markFinancierApproved`).
     /// @param grant The caller's grant, in minor units.
     function setCreditLimit(address obligor, uint128 grant) external {
@@ -151,7 +161,7 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
         if (obligor == caller) revert SelfDealing(obligor);
         Member storage m = _members[obligor];
         if (m.status == MemberStatus.None) revert NotAMember(obligor);
-        if (m.roles & ROLE_CORE_ENTERPRISE == 0) revert MissingRole(obligor, ROLE_CORE_ENTERPRISE);
+        if (m.roles & OBLIGOR_ROLES == 0) revert MissingRole(obligor, OBLIGOR_ROLES);
         Grant storage g = creditGrant[caller][obligor];
         if (!g.approved) revert FinancierNotApproved(obligor, caller);
         uint128 previous = g.amount;
@@ -202,7 +212,7 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
 
     /// @notice Approve (`approved` true) or withdraw the approval of (false) a financier, as the
     ///         obligor: a financier may grant the obligor credit only while approved. Approving
-    ///         needs the caller to be an active core enterprise and the financier an active member
+    ///         needs the caller to be an active core enterprise or supplier and the financier an active member
     ///         with the financier role. Withdrawing removes the financier's grant from the caller's
     ///         credit limit at once (issuance beyond what remains is refused; notes already issued
     ///         stay valid), and a new approval starts from no grant. A suspended obligor can do
@@ -217,7 +227,7 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
     function markFinancierApproved(address financier, bool approved) external {
         address caller = _msgSender();
         Grant storage g = creditGrant[financier][caller];
-        _requireActive(caller, ROLE_CORE_ENTERPRISE);
+        _requireActive(caller, OBLIGOR_ROLES);
         if (approved) {
             if (financier == caller) revert SelfDealing(financier);
             _requireActive(financier, ROLE_FINANCIER);
@@ -265,7 +275,10 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
         }
         if (documentHash == bytes32(0)) revert ZeroDocumentHash();
         uint256 usedBy = documentRoot[documentHash];
-        if (usedBy != 0) revert DocumentAlreadyUsed(documentHash, usedBy);
+        if (usedBy != 0) {
+            if (usedBy == EVIDENCE_DOCUMENT) revert DocumentIsEvidence(documentHash);
+            revert DocumentAlreadyUsed(documentHash, usedBy);
+        }
         Credit storage c = _credit[caller];
         uint256 outstanding = c.outstanding;
         if (outstanding + amount > c.limit) revert CreditLimitExceeded(caller, outstanding, amount, c.limit);
@@ -685,6 +698,105 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
         emit NoteUnfrozen(noteId);
     }
 
+    // ------------------------------------------------------------------ evidence-backed receivables
+
+    /// @notice Name the EvidenceRegistry (operator, once): the only caller of the `evidence*` hooks.
+    /// @param registry An EvidenceRegistry deployed for this ledger.
+    function setEvidenceRegistry(address registry) external onlyOperator {
+        if (registry == address(0)) revert ZeroAddress();
+        address current = evidenceRegistry;
+        if (current != address(0)) revert EvidenceRegistryAlreadySet(current);
+        evidenceRegistry = registry;
+        emit EvidenceRegistrySet(registry);
+    }
+
+    /// @notice Reserve a newly registered evidence hash in the document registry, so that no
+    ///         confirmed note can rest on it (registry only).
+    /// @param docHash The record's hash, unused so far.
+    function evidenceReserve(bytes32 docHash) external {
+        _onlyEvidenceRegistry();
+        uint256 usedBy = documentRoot[docHash];
+        if (usedBy != 0) {
+            if (usedBy == EVIDENCE_DOCUMENT) revert DocumentIsEvidence(docHash);
+            revert DocumentAlreadyUsed(docHash, usedBy);
+        }
+        documentRoot[docHash] = EVIDENCE_DOCUMENT;
+    }
+
+    /// @notice Create the root note of an evidence-backed receivable the registry has checked
+    ///         (registry only): obligor and holder the supplier, active at once, counted against the
+    ///         supplier's own credit limit; the invoice's `documentRoot` becomes the note (one invoice,
+    ///         one financing). Emits `NoteIssued` then `NoteAccepted` (as an issued and accepted note).
+    /// @param supplier The originating supplier (an active supplier).
+    /// @param amount Face amount, 1..MAX_AMOUNT, at least the currency's minimum part.
+    /// @param currency The invoice's currency.
+    /// @param maturity Unix seconds, after now and within `maxTenor` of now.
+    /// @param invoiceHash The invoice record's hash (reserved as evidence, not yet financed).
+    /// @return noteId The new root note's id.
+    function evidenceOriginate(
+        address supplier,
+        uint256 amount,
+        bytes3 currency,
+        uint256 maturity,
+        bytes32 invoiceHash
+    ) external returns (uint256 noteId) {
+        _onlyEvidenceRegistry();
+        _requireActive(supplier, ROLE_SUPPLIER);
+        _checkAmount(amount);
+        _checkMinPart(currency, 0, amount);
+        uint256 latest = block.timestamp + maxTenor;
+        if (maturity <= block.timestamp || maturity > latest) {
+            revert InvalidMaturity(maturity, block.timestamp + 1, latest);
+        }
+        uint256 usedBy = documentRoot[invoiceHash];
+        if (usedBy != EVIDENCE_DOCUMENT) revert DocumentAlreadyUsed(invoiceHash, usedBy);
+        Credit storage c = _credit[supplier];
+        uint256 outstanding = c.outstanding;
+        if (outstanding + amount > c.limit) revert CreditLimitExceeded(supplier, outstanding, amount, c.limit);
+
+        c.outstanding = uint128(outstanding + amount);
+        uint64 seq = ++rootCount;
+        noteId = uint256(seq) << INDEX_BITS;
+        _roots[noteId] = Root({
+            obligor: supplier,
+            maturity: uint40(maturity),
+            lastIndex: 0,
+            currency: currency,
+            documentHash: invoiceHash
+        });
+        _notes[noteId] = Note({holder: supplier, amount: uint80(amount), status: NoteStatus.Active, frozen: false});
+        documentRoot[invoiceHash] = noteId;
+        emit NoteIssued(noteId, supplier, supplier, amount, currency, uint40(maturity), invoiceHash);
+        emit NoteAccepted(noteId, supplier);
+    }
+
+    /// @notice Make the buyer the obligor of a receivable's root (registry only, on the buyer's
+    ///         request): the root must be unsplit, active, unfrozen and not matured, so that its face
+    ///         amount is all the tree owes; the buyer's limit must have room for it.
+    /// @param rootId The receivable's root note.
+    /// @param supplier Its originating supplier (still its obligor).
+    /// @param buyer The buyer named by the invoice (an active core enterprise).
+    /// @return amount The face amount moved from the supplier's outstanding to the buyer's.
+    function evidenceConvert(uint256 rootId, address supplier, address buyer) external returns (uint256 amount) {
+        _onlyEvidenceRegistry();
+        _requireActive(buyer, ROLE_CORE_ENTERPRISE);
+        Note storage n = _existingNote(rootId);
+        if (n.status != NoteStatus.Active) revert NoteNotActive(rootId, n.status);
+        if (n.frozen) revert NoteIsFrozen(rootId);
+        Root storage r = _roots[rootId];
+        if (r.obligor != supplier) revert ReceivableAlreadyConverted(rootId);
+        _checkNotMatured(rootId, r.maturity);
+        amount = n.amount;
+        Credit storage c = _credit[buyer];
+        uint256 outstanding = c.outstanding;
+        if (outstanding + amount > c.limit) revert CreditLimitExceeded(buyer, outstanding, amount, c.limit);
+
+        c.outstanding = uint128(outstanding + amount);
+        _credit[supplier].outstanding -= uint128(amount);
+        r.obligor = buyer;
+        emit ReceivableConverted(rootId, buyer, supplier, amount);
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @notice Everything the ledger stores about a note (zeros but `rootId` for an unknown id).
@@ -758,6 +870,10 @@ contract CreditNoteLedger is ICreditNoteLedger, MemberRegistry {
     }
 
     // ------------------------------------------------------------------ internal
+
+    function _onlyEvidenceRegistry() private view {
+        if (msg.sender != evidenceRegistry) revert NotEvidenceRegistry(msg.sender);
+    }
 
     /// @dev The id of the root of `noteId`'s tree (index 0 of the same tree; a root is its own root).
     function _rootIdOf(uint256 noteId) private pure returns (uint256) {

@@ -21,7 +21,10 @@ abstract contract MemberRegistry is IMemberRegistry, ERC2771Context {
     uint8 public constant ROLE_FINANCIER = 4;
     /// @notice Role bit of an auditor or regulator (reads everything, acts on nothing).
     uint8 public constant ROLE_AUDITOR = 8;
-    uint8 internal constant ALL_ROLES = 15;
+    /// @notice Role bit of a data provider (a logistics company, an invoice service, an IoT platform,
+    ///         a quality lab: attests suppliers' trade evidence in the EvidenceRegistry).
+    uint8 public constant ROLE_DATA_PROVIDER = 16;
+    uint8 internal constant ALL_ROLES = 31;
     /// @dev Roles that may hold a note passed on by split or transfer.
     uint8 internal constant HOLDER_ROLES = ROLE_SUPPLIER | ROLE_FINANCIER;
 

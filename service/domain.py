@@ -58,6 +58,7 @@ class Role(IntFlag):
     SUPPLIER = 2
     FINANCIER = 4
     AUDITOR = 8
+    DATA_PROVIDER = 16
 
 
 OPERATOR: Final = "operator"
@@ -68,12 +69,14 @@ CORE_ENTERPRISE: Final = "core_enterprise"
 SUPPLIER: Final = "supplier"
 FINANCIER: Final = "financier"
 AUDITOR: Final = "auditor"
+DATA_PROVIDER: Final = "data_provider"
 
 ROLE_BITS: Final[dict[str, Role]] = {
     CORE_ENTERPRISE: Role.CORE_ENTERPRISE,
     SUPPLIER: Role.SUPPLIER,
     FINANCIER: Role.FINANCIER,
     AUDITOR: Role.AUDITOR,
+    DATA_PROVIDER: Role.DATA_PROVIDER,
 }
 """Role name (as the API and the CLI spell it) -> the registry's role bit, in onboarding order."""
 

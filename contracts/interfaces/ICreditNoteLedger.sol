@@ -78,6 +78,11 @@ interface ICreditNoteLedger is IMemberRegistry {
     /// @notice A note (partIndex 0 at issue) or split part below its currency's minimum part amount.
     error AmountBelowMinimum(uint256 partIndex, uint256 amount, uint256 minimum);
     error NoPaymentClaim(uint256 noteId);
+    /// @notice `issue` with a hash registered as trade evidence (one document, one financing).
+    error DocumentIsEvidence(bytes32 documentHash);
+    error NotEvidenceRegistry(address caller);
+    error EvidenceRegistryAlreadySet(address registry);
+    error ReceivableAlreadyConverted(uint256 rootId);
 
     event NoteIssued(
         uint256 indexed noteId,
@@ -147,6 +152,11 @@ interface ICreditNoteLedger is IMemberRegistry {
     event PaymentClaimWithdrawn(uint256 indexed noteId, address indexed obligor, address indexed holder);
     event MinPartAmountSet(bytes3 indexed currency, uint256 amount);
     event NoteOverdue(uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 remaining);
+    /// @notice The operator named the evidence registry (once).
+    event EvidenceRegistrySet(address indexed registry);
+    /// @notice The buyer confirmed an evidence-backed receivable: root `rootId` (face `amount`) now has
+    ///         the buyer as obligor, counted against the buyer's credit limit instead of the supplier's.
+    event ReceivableConverted(uint256 indexed rootId, address indexed buyer, address indexed supplier, uint256 amount);
     event NoteWrittenOff(
         uint256 indexed noteId, address indexed obligor, address indexed holder, uint256 amount, bytes32 decisionReference
     );

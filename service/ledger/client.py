@@ -30,9 +30,12 @@ from service.ledger.sender import (
     tx_result,
 )
 from service.ledger.types import (
+    EVIDENCE_CONTRACT,
     LEDGER_CONTRACT,
     TOKEN_CONTRACT,
     ZERO_ADDRESS,
+    EvidenceKind,
+    EvidenceState,
     MemberState,
     NoteState,
     OfferState,
@@ -87,10 +90,22 @@ class LedgerClient(ContractClient):
         self.calls = CallEncoder(artifact.abi)
         self.errors = ErrorDecoder(revert_abi())
         self.sender = TransactionSender(w3, self.errors, nonces, receipt_timeout)
+        self._evidence: EvidenceRegistryClient | None = None
 
     @property
     def nonces(self) -> NonceManager:
         return self.sender.nonces
+
+    @property
+    def evidence(self) -> EvidenceRegistryClient:
+        """The EvidenceRegistry this ledger names (read once from `evidenceRegistry()`); raises
+        `LookupError` if the operator has not named one."""
+        if self._evidence is None:
+            address = self.evidence_registry()
+            if int(address, 16) == 0:
+                raise LookupError("this ledger has no evidence registry")
+            self._evidence = EvidenceRegistryClient(self, address)
+        return self._evidence
 
     # ------------------------------------------------------------------ deployment
     @classmethod
@@ -248,6 +263,51 @@ class LedgerClient(ContractClient):
     def write_off(self, sender: LocalAccount, note_id: int, reference: bytes | str) -> TxResult:
         return self._transact(sender, "writeOff", note_id, reference_bytes(reference))
 
+    # ------------------------------------------------------------------ evidence-backed receivables
+    def set_evidence_registry(self, sender: LocalAccount, registry: str) -> TxResult:
+        """The operator names the ledger's EvidenceRegistry (once)."""
+        return self._transact(sender, "setEvidenceRegistry", Web3.to_checksum_address(registry))
+
+    def register_evidence(
+        self,
+        sender: LocalAccount,
+        doc_hash: bytes,
+        kind: EvidenceKind | int,
+        buyer: str,
+        currency: str | None,
+        amount: int,
+    ) -> TxResult:
+        """A supplier registers a trade record against `buyer` (currency None: no amount)."""
+        return self.evidence.register_evidence(sender, doc_hash, kind, buyer, currency, amount)
+
+    def attest_evidence(self, sender: LocalAccount, doc_hash: bytes) -> TxResult:
+        """A data provider attests a record."""
+        return self.evidence.attest_evidence(sender, doc_hash)
+
+    def revoke_attestation(self, sender: LocalAccount, doc_hash: bytes) -> TxResult:
+        """A data provider withdraws its attestation of a record."""
+        return self.evidence.revoke_attestation(sender, doc_hash)
+
+    def originate_receivable(
+        self,
+        sender: LocalAccount,
+        invoice_hash: bytes,
+        supporting: Sequence[bytes],
+        amount: int,
+        maturity: int,
+    ) -> TxResult:
+        """A supplier originates an evidence-backed receivable; the root's id is
+        `result.created_note_ids()[0]`."""
+        return self.evidence.originate_receivable(sender, invoice_hash, supporting, amount, maturity)
+
+    def convert_receivable(self, sender: LocalAccount, root_id: int) -> TxResult:
+        """The buyer makes itself the obligor of a receivable's (unsplit) root."""
+        return self.evidence.convert_receivable(sender, root_id)
+
+    def evidence_registry(self) -> str:
+        """The EvidenceRegistry the operator named (the zero address if none)."""
+        return str(self._view("evidenceRegistry"))
+
     # ------------------------------------------------------------------ views
     def get_offer(self, offer_id: int) -> OfferState:
         note_id, financier, holder, price, deadline, off_chain, reference = self._view("getOffer", offer_id)
@@ -357,6 +417,101 @@ class LedgerClient(ContractClient):
 
     def member_count(self) -> int:
         return int(self._view("memberCount"))
+
+
+class EvidenceRegistryClient(ContractClient):
+    """Operations of a ledger's EvidenceRegistry; its results list the registry's and the ledger's
+    events (an origination emits both), and it shares the ledger's transaction sender."""
+
+    def __init__(self, ledger: LedgerClient, address: str) -> None:
+        artifact = load_artifact(EVIDENCE_CONTRACT)
+        self.w3 = ledger.w3
+        self.address = Web3.to_checksum_address(address)
+        self.ledger_address = ledger.address
+        self.contract: Contract = self.w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.events = EventDecoder(artifact.abi)
+        self.ledger_events = ledger.events
+        self.calls = CallEncoder(artifact.abi)
+        self.sender = ledger.sender
+
+    @classmethod
+    def deploy(cls, ledger: LedgerClient, deployer: LocalAccount) -> EvidenceRegistryClient:
+        """Deploy a registry for `ledger`, trusting the ledger's forwarder (the operator must then
+        name it: `LedgerClient.set_evidence_registry`)."""
+        data = cls.deployment_data(ledger)
+        receipt = ledger.sender.send(deployer, to=None, data=data)
+        return cls(ledger, receipt["contractAddress"])
+
+    @staticmethod
+    def deployment_data(ledger: LedgerClient) -> str:
+        """The contract-creation data of an EvidenceRegistry for `ledger`."""
+        artifact = load_artifact(EVIDENCE_CONTRACT)
+        factory = ledger.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        forwarder = Web3.to_checksum_address(ledger.trusted_forwarder())
+        return str(factory.constructor(ledger.address, forwarder).data_in_transaction)
+
+    def _transact(self, sender: LocalAccount, fn_name: str, *args: Any) -> TxResult:
+        data = self.calls.encode(fn_name, args)
+        receipt = self.sender.send(sender, to=self.address, data=data)
+        return tx_result(receipt, {self.address: self.events, self.ledger_address: self.ledger_events})
+
+    def register_evidence(
+        self,
+        sender: LocalAccount,
+        doc_hash: bytes,
+        kind: EvidenceKind | int,
+        buyer: str,
+        currency: str | None,
+        amount: int,
+    ) -> TxResult:
+        code = currency_bytes(currency) if currency else b"\0\0\0"
+        return self._transact(
+            sender, "registerEvidence", doc_hash, int(kind), Web3.to_checksum_address(buyer), code, amount
+        )
+
+    def attest_evidence(self, sender: LocalAccount, doc_hash: bytes) -> TxResult:
+        return self._transact(sender, "attestEvidence", doc_hash)
+
+    def revoke_attestation(self, sender: LocalAccount, doc_hash: bytes) -> TxResult:
+        return self._transact(sender, "revokeAttestation", doc_hash)
+
+    def originate_receivable(
+        self,
+        sender: LocalAccount,
+        invoice_hash: bytes,
+        supporting: Sequence[bytes],
+        amount: int,
+        maturity: int,
+    ) -> TxResult:
+        return self._transact(
+            sender, "originateReceivable", invoice_hash, [bytes(h) for h in supporting], amount, maturity
+        )
+
+    def convert_receivable(self, sender: LocalAccount, root_id: int) -> TxResult:
+        return self._transact(sender, "convertReceivable", root_id)
+
+    def get_evidence(self, doc_hash: bytes) -> EvidenceState:
+        supplier, buyer, kind, currency, amount, attesters = self._view("getEvidence", doc_hash)
+        return EvidenceState(
+            doc_hash=bytes(doc_hash),
+            supplier=supplier,
+            buyer=buyer,
+            kind=EvidenceKind(kind),
+            currency=bytes(currency).rstrip(b"\0").decode("ascii", errors="replace"),
+            amount=int(amount),
+            attesters=int(attesters),
+        )
+
+    def attestation(self, doc_hash: bytes, attester: str) -> int:
+        """0 never attested, 1 attested, 2 revoked."""
+        return int(self._view("attestation", doc_hash, Web3.to_checksum_address(attester)))
+
+    def receivable_invoice(self, note_id: int) -> bytes:
+        """The invoice a receivable's root rests on (32 zero bytes for any other note)."""
+        return bytes(self._view("receivableInvoice", note_id))
+
+    def ledger(self) -> str:
+        return str(self._view("ledger"))
 
 
 class SettlementTokenClient(ContractClient):

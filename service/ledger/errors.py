@@ -359,6 +359,91 @@ class StringTooLong(LedgerRevert):
     description = "EIP-712 domain string too long"
 
 
+# ---------------------------------------------------------------- evidence-backed receivables
+
+
+class DocumentIsEvidence(LedgerRevert):
+    description = "the document is registered as trade evidence (one document, one financing)"
+
+
+class NotEvidenceRegistry(LedgerRevert):
+    description = "only the ledger's evidence registry may call this"
+
+
+class EvidenceRegistryAlreadySet(LedgerRevert):
+    description = "the ledger already names an evidence registry"
+
+
+class ReceivableAlreadyConverted(LedgerRevert):
+    description = "the receivable was already converted into the buyer's note"
+
+
+class InvalidEvidenceKind(LedgerRevert):
+    description = "unknown evidence kind"
+
+
+class InvoiceAmountRequired(LedgerRevert):
+    description = "an invoice needs an amount above zero and a currency"
+
+
+class EvidenceAlreadyRegistered(LedgerRevert):
+    description = "a record with this hash is already registered"
+
+
+class EvidenceNotFound(LedgerRevert):
+    description = "no evidence record with this hash"
+
+
+class NotEvidenceSupplier(LedgerRevert):
+    description = "only the supplier that registered the record may do this"
+
+
+class SelfAttestation(LedgerRevert):
+    description = "a record's supplier or buyer cannot attest it"
+
+
+class AlreadyAttested(LedgerRevert):
+    description = "this data provider has already attested the record (or revoked its attestation)"
+
+
+class NotAttested(LedgerRevert):
+    description = "the caller has no live attestation of the record"
+
+
+class TooManyAttesters(LedgerRevert):
+    description = "the record has the most attestations the registry counts"
+
+
+class NotAnInvoice(LedgerRevert):
+    description = "a receivable rests on an invoice record"
+
+
+class EvidenceNotAttested(LedgerRevert):
+    description = "the invoice has no live attestation"
+
+
+class AmountExceedsInvoice(LedgerRevert):
+    description = "the receivable's amount is above the invoice's"
+
+
+class TooManySupporting(LedgerRevert):
+    description = "too many supporting records"
+
+
+class UnrelatedEvidence(LedgerRevert):
+    description = (
+        "a supporting record is unknown, repeated, the invoice itself, or of another supplier or buyer"
+    )
+
+
+class NotAReceivable(LedgerRevert):
+    description = "the note is not the root of an evidence-backed receivable"
+
+
+class NotReceivableBuyer(LedgerRevert):
+    description = "only the buyer named by the receivable's invoice may convert it"
+
+
 def _all_revert_classes() -> dict[str, type[LedgerRevert]]:
     return {cls.__name__: cls for cls in LedgerRevert.__subclasses__() if cls is not UnknownRevert}
 

@@ -11,7 +11,7 @@ from web3.contract import Contract
 
 from service.ledger.abi_codec import CallEncoder, ErrorDecoder, EventDecoder
 from service.ledger.artifacts import load_artifact
-from service.ledger.client import ContractClient, LedgerClient
+from service.ledger.client import ContractClient, EvidenceRegistryClient, LedgerClient
 from service.ledger.errors import (
     LedgerUnavailable,
 )
@@ -25,6 +25,7 @@ from service.ledger.sender import (
     tx_result,
 )
 from service.ledger.types import (
+    EVIDENCE_CONTRACT,
     FORWARDER_CONTRACT,
     LEDGER_CONTRACT,
     TxResult,
@@ -42,7 +43,10 @@ class ForwarderClient(ContractClient):
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.events = EventDecoder(artifact.abi)
         self.calls = CallEncoder(artifact.abi)
-        self.ledger_events = EventDecoder(load_artifact(LEDGER_CONTRACT).abi)
+        self.ledger_events = EventDecoder(
+            load_artifact(LEDGER_CONTRACT).abi + load_artifact(EVIDENCE_CONTRACT).abi
+        )
+        """Decodes the events of a relayed request's target: the ledger or its evidence registry."""
         self.sender = sender
 
     @classmethod
@@ -104,12 +108,13 @@ class ForwarderClient(ContractClient):
         return str(self.contract.encode_abi("execute", args=[request.forward_request_data(signature)]))
 
     def execute(self, relayer: LocalAccount, request: ForwardRequest, signature: bytes) -> TxResult:
-        """Relay a signed request, `relayer` paying the gas; the result lists the forwarder's and the
-        target ledger's events. A reverted inner call fails the whole transaction (`FailedCall`)."""
+        """Relay a signed request, `relayer` paying the gas; the result lists the forwarder's events
+        and those of the ledger and of its evidence registry (a request to the registry may make the
+        ledger emit too). A reverted inner call fails the whole transaction (`FailedCall`)."""
         receipt = self.sender.send(relayer, to=self.address, data=self.execute_data(request, signature))
-        return tx_result(
-            receipt, {self.address: self.events, Web3.to_checksum_address(request.to): self.ledger_events}
-        )
+        decoders = {str(log["address"]): self.ledger_events for log in receipt["logs"]}
+        decoders[self.address] = self.events
+        return tx_result(receipt, decoders)
 
 
 def deploy_with_forwarder(
@@ -120,8 +125,10 @@ def deploy_with_forwarder(
     nonces: NonceManager | None = None,
     receipt_timeout: float = 60.0,
 ) -> tuple[LedgerClient, ForwarderClient]:
-    """Deploy a CreditChainForwarder, then a ledger operated by `operator` that trusts it; both
-    clients share one transaction sender (and nonce manager)."""
+    """Deploy a CreditChainForwarder, then a ledger operated by `operator` that trusts it, then the
+    ledger's EvidenceRegistry (trusting the same forwarder), which the ledger names when `deployer`
+    is the operator (else the operator names it: `LedgerClient.set_evidence_registry`); the clients
+    share one transaction sender (and nonce manager)."""
     forwarder = ForwarderClient.deploy(w3, deployer, nonces=nonces, receipt_timeout=receipt_timeout)
     ledger = LedgerClient.deploy(
         w3,
@@ -131,4 +138,7 @@ def deploy_with_forwarder(
         receipt_timeout=receipt_timeout,
         forwarder=forwarder.address,
     )
+    registry = EvidenceRegistryClient.deploy(ledger, deployer)
+    if Web3.to_checksum_address(operator) == deployer.address:
+        ledger.set_evidence_registry(deployer, registry.address)
     return ledger, ForwarderClient(w3, forwarder.address, sender=ledger.sender)

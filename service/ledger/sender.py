@@ -34,7 +34,13 @@ from service.ledger.errors import (
 )
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError
 from service.ledger.nonces import NonceManager
-from service.ledger.types import FORWARDER_CONTRACT, LEDGER_CONTRACT, TOKEN_CONTRACT, TxResult
+from service.ledger.types import (
+    EVIDENCE_CONTRACT,
+    FORWARDER_CONTRACT,
+    LEDGER_CONTRACT,
+    TOKEN_CONTRACT,
+    TxResult,
+)
 from service.ledger.waiting import waiting
 
 T = TypeVar("T")
@@ -48,13 +54,20 @@ PRIORITY_FEE_WEI = 10**9
 
 def revert_abi() -> list[dict[str, Any]]:
     """The custom errors a ledger transaction may revert with: the ledger's own, those of the
-    settlement token it calls (which bubble up unchanged) and those of the forwarder relaying it."""
+    settlement token it calls (which bubble up unchanged), those of the forwarder relaying it and
+    those of the evidence registry (whose member errors repeat the ledger's: each signature once)."""
     entries = (
         load_artifact(LEDGER_CONTRACT).abi
         + load_artifact(TOKEN_CONTRACT).abi
         + load_artifact(FORWARDER_CONTRACT).abi
+        + load_artifact(EVIDENCE_CONTRACT).abi
     )
-    return [e for e in entries if e.get("type") == "error"]
+    unique: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.get("type") == "error":
+            signature = entry["name"] + "(" + ",".join(i["type"] for i in entry.get("inputs", [])) + ")"
+            unique.setdefault(signature, entry)
+    return list(unique.values())
 
 
 def _revert_data(exc: BaseException) -> bytes | None:

@@ -4,6 +4,7 @@ read from the contracts, split parts, and the byte encodings of references and c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from service.domain import MemberStatus, NoteStatus, Role
 from service.ledger.abi_codec import DecodedEvent
@@ -15,6 +16,9 @@ TOKEN_CONTRACT = "SettlementToken"
 
 
 FORWARDER_CONTRACT = "CreditChainForwarder"
+
+
+EVIDENCE_CONTRACT = "EvidenceRegistry"
 
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -48,6 +52,31 @@ class TxResult:
             if event.name == "DiscountOffered":
                 return int(event.args["offerId"])
         raise LookupError("the transaction made no discount offer")
+
+
+class EvidenceKind(IntEnum):
+    """EvidenceRegistry.KIND_*: what a trade record is."""
+
+    PURCHASE_ORDER = 0
+    DELIVERY = 1
+    ACCEPTANCE = 2
+    INVOICE = 3
+    PRODUCTION_DATA = 4
+    OTHER = 5
+
+
+@dataclass(frozen=True)
+class EvidenceState:
+    """A trade record as the EvidenceRegistry stores it (supplier zero: unknown hash)."""
+
+    doc_hash: bytes
+    supplier: str
+    buyer: str
+    kind: EvidenceKind
+    currency: str
+    amount: int
+    attesters: int
+    """Live attestations (each by a distinct data provider, neither the supplier nor the buyer)."""
 
 
 @dataclass(frozen=True)

@@ -123,12 +123,24 @@ def test_set_credit_limit_refuses_an_obligor_that_is_not_a_member(consortium: Co
     assert exc.value.arguments == {"account": c.outsider.address}
 
 
-def test_set_credit_limit_refuses_an_obligor_that_is_not_a_core_enterprise(consortium: Consortium) -> None:
+def test_set_credit_limit_refuses_an_obligor_that_is_neither_core_enterprise_nor_supplier(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    with pytest.raises(errors.MissingRole) as exc:
+        c.ledger.set_credit_limit(c.bank, c.auditor.address, 1)
+    assert exc.value.arguments == {
+        "account": c.auditor.address,
+        "role": int(Role.CORE_ENTERPRISE | Role.SUPPLIER),
+    }
+
+
+def test_set_credit_limit_grants_a_supplier_that_approved_the_financier(consortium: Consortium) -> None:
     c = consortium
     supplier = c.suppliers[0]
-    with pytest.raises(errors.MissingRole) as exc:
-        c.ledger.set_credit_limit(c.bank, supplier.address, 1)
-    assert exc.value.arguments == {"account": supplier.address, "role": int(Role.CORE_ENTERPRISE)}
+    c.ledger.approve_financier(supplier, c.bank.address)
+    c.ledger.set_credit_limit(c.bank, supplier.address, 5_000)
+    assert c.ledger.credit_of(supplier.address) == (5_000, 0)
 
 
 def test_grants_summing_past_uint128_are_refused_with_a_typed_error(consortium: Consortium) -> None:

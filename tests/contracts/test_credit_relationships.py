@@ -81,12 +81,14 @@ def test_approve_financier_refuses_the_operator_acting_for_an_obligor(consortium
     assert exc.value.arguments == {"account": c.operator.address}
 
 
-def test_approve_financier_refuses_a_caller_without_the_core_enterprise_role(consortium: Consortium) -> None:
+def test_approve_financier_refuses_a_caller_that_may_not_be_an_obligor(consortium: Consortium) -> None:
     c = consortium
-    supplier = c.suppliers[0]
     with pytest.raises(errors.MissingRole) as exc:
-        c.ledger.approve_financier(supplier, c.bank.address)
-    assert exc.value.arguments == {"account": supplier.address, "role": int(Role.CORE_ENTERPRISE)}
+        c.ledger.approve_financier(c.auditor, c.bank.address)
+    assert exc.value.arguments == {
+        "account": c.auditor.address,
+        "role": int(Role.CORE_ENTERPRISE | Role.SUPPLIER),
+    }
 
 
 def test_approve_financier_refuses_a_suspended_obligor(consortium: Consortium) -> None:
