@@ -396,6 +396,7 @@ def deploy_command(
     values = {"CREDCHAIN_CONTRACT_ADDRESS": ledger.address, "CREDCHAIN_FROM_BLOCK": str(first_block)}
     typer.echo(f"ledger deployed at {ledger.address}, operated by {operator.address}")
     typer.echo(f"forwarder (relay of self-custodied members' signed requests) at {forwarder.address}")
+    typer.echo(f"evidence registry (trade evidence, receivables) at {ledger.evidence_registry()}")
     for name, value in values.items():
         typer.echo(f"{name}={value}")
     if env_file is not None:

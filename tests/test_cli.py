@@ -147,6 +147,9 @@ def test_deploy_with_an_operator_key_prints_the_address_and_sets_it_in_an_env_fi
     forwarder = ledger.trusted_forwarder()  # deployed with it, for self-custodied members' requests
     assert f"forwarder (relay of self-custodied members' signed requests) at {forwarder}" in result.output
     assert anvil.w3.eth.get_code(forwarder)
+    registry = ledger.evidence_registry()  # named by the ledger: no setting of its own
+    assert f"evidence registry (trade evidence, receivables) at {registry}" in result.output
+    assert anvil.w3.eth.get_code(registry)
     code_block = next(
         b for b in range(from_block, anvil.w3.eth.block_number + 1) if anvil.w3.eth.get_code(address, b)
     )

@@ -29,7 +29,8 @@ from service.domain import (
 def test_role_names_map_to_the_registry_bits() -> None:
     assert role_bits(["core_enterprise", "auditor"]) == Role.CORE_ENTERPRISE | Role.AUDITOR
     assert (
-        role_bits(ONBOARDABLE_ROLES) == Role.CORE_ENTERPRISE | Role.SUPPLIER | Role.FINANCIER | Role.AUDITOR
+        role_bits(ONBOARDABLE_ROLES)
+        == Role.CORE_ENTERPRISE | Role.SUPPLIER | Role.FINANCIER | Role.AUDITOR | Role.DATA_PROVIDER
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import alert_models as _alert_models  # noqa: F401
 from service.db import event_models as _event_models  # noqa: F401
+from service.db import evidence_models as _evidence_models  # noqa: F401
 
 # The gateway's own tables share `Base.metadata` (one schema, one migration history): importing the
 # models registers them all. Neither module imports the other's classes (both build on `base`).

@@ -169,3 +169,12 @@ def test_openapi(gw: Gateway) -> None:
     spec = gw.client.get("/openapi.json").json()
     assert "/v1/notes/{note_id}/split" in spec["paths"] and "/v1/members" in spec["paths"]
     assert gw.client.get("/docs").status_code == 200
+
+
+def test_the_operator_onboards_a_data_provider(gw: Gateway) -> None:
+    answer = gw.post("operator", "/v1/members", {"name": "Fast Logistics", "roles": ["data_provider"]})
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    assert created["roles"] == ["data_provider"]
+    member = gw.get("auditor", f"/v1/members/{created['id']}").json()
+    assert member["roles"] == ["data_provider"] and member["status"] == "active"

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from service.api.schemas import StrictModel, with_example
 
-RoleName = Literal["core_enterprise", "supplier", "financier", "auditor"]
+RoleName = Literal["core_enterprise", "supplier", "financier", "auditor", "data_provider"]
 """`service.domain.ONBOARDABLE_ROLES` spelled out for the OpenAPI schema (tests/test_domain.py checks
 they agree)."""
 
