@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_receivables"
-down_revision: str | Sequence[str] | None = "0012_alerts"
+down_revision: str | Sequence[str] | None = "0013_evidence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -66,7 +66,10 @@ that granted core credit until core withdrew its approval (bank-gone), the audit
 
 MEMBERS_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
 NOTE_VIEWERS = {"operator", "core", "s1", "bank", "auditor"}
-RELATIONSHIP_READERS = {"operator", "core", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
+RELATIONSHIP_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
+SUPPLIERS_APPROVING_BANK = ("s1", "s3")
+"""Suppliers approve financiers too (their own evidence-backed receivables): s1 and s3 approved
+bank with no grant, which gives bank no visibility."""
 
 
 @dataclass
@@ -111,6 +114,9 @@ def world(_template: _Template, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 f"/v1/credit-relationships/{gw.ids['bank-gone']}", headers=gw.auth("core")
             )
             assert answer.status_code == 200 and answer.json()["relationship"]["status"] == "withdrawn"
+            for supplier in SUPPLIERS_APPROVING_BANK:
+                answer = gw.post(supplier, "/v1/credit-relationships", {"financier": gw.ids["bank"]})
+                assert answer.status_code == 201, answer.text
             active = gw.active("s1", "1000")
             revoked = gw.issue("s1", "500")
             answer = gw.post("core", f"/v1/notes/{revoked}/revoke")
@@ -194,19 +200,19 @@ ENDPOINTS = [
         expect={role: (422, "not-a-member") for role in ("bank", "bank2", "bank-zero", "bank-gone")},
     ),
     Endpoint(
-        # core has approved bank already: refused before anything is sent
+        # core, s1 and s3 have approved bank already: refused before anything is sent
         "credit-relationships-approve",
         "POST",
         "/v1/credit-relationships",
         {"financier": "{bank}"},
-        expect={"core": (409, "financier-already-approved")},
+        expect={who: (409, "financier-already-approved") for who in ("core", *SUPPLIERS_APPROVING_BANK)},
     ),
     Endpoint(
-        # core never approved bank2: nothing to withdraw
+        # core, s1 and s3 never approved bank2: nothing to withdraw
         "credit-relationships-withdraw",
         "DELETE",
         "/v1/credit-relationships/{bank2}",
-        expect={"core": (409, "financier-not-approved")},
+        expect={who: (409, "financier-not-approved") for who in ("core", *SUPPLIERS_APPROVING_BANK)},
     ),
     Endpoint(
         "credit-relationships-list",
@@ -381,8 +387,11 @@ def test_authz(world: World, endpoint: Endpoint, role: str) -> None:
         pairs = {(item["financier_member"], item["obligor_member"]) for item in answer.json()["items"]}
         financiers = ("bank", "bank-zero", "bank-gone")
         everything = {(gw.ids[f], gw.ids["core"]) for f in financiers}
-        if role in ("operator", "auditor", "core"):
+        everything |= {(gw.ids["bank"], gw.ids[s]) for s in SUPPLIERS_APPROVING_BANK}
+        if role in ("operator", "auditor"):
             assert pairs == everything, (role, pairs)
+        elif role in ("core", *SUPPLIERS_APPROVING_BANK):  # an obligor sees its own
+            assert pairs == {p for p in everything if p[1] == gw.ids[role]}, (role, pairs)
         else:  # a financier sees its own relationships only
             assert pairs == {p for p in everything if p[0] == gw.ids[role]}, (role, pairs)
 

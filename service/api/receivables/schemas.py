@@ -3,11 +3,12 @@ rates and ratios are integers of basis points (800 = 8 % a year)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from service.api.schemas import GrantAmount, StrictModel
+from service.api.notes.schemas import DocumentHash
+from service.api.schemas import Amount, GrantAmount, StrictModel
 from service.receivables.policy import FinancingPolicy, RateBand
 
 BPS_FIELD = Field(ge=0, le=10_000)
@@ -126,3 +127,61 @@ class FinancingQuoteOut(BaseModel):
     basis: str
     price: str | None
     offer_id: str | None = Field(default=None, description="the offer auto-approval made, if any")
+
+
+class ReceivableIn(StrictModel):
+    """Originate a receivable on an attested invoice: the supplier owes the holder at maturity
+    (financing with recourse to the seller); the buyer's credit line is not used."""
+
+    invoice_hash: DocumentHash
+    supporting: list[DocumentHash] = Field(default_factory=list, max_length=8)
+    amount: Amount = Field(description="face, minor units: at most the invoice's amount")
+    maturity: datetime
+
+    def maturity_unix(self) -> int:
+        moment = self.maturity if self.maturity.tzinfo else self.maturity.replace(tzinfo=UTC)
+        return int(moment.timestamp())
+
+
+class AutoOfferOut(BaseModel):
+    financier: str
+    status: str = Field(
+        description="offered, declined (a rule failed), failed (the offer was refused), pending"
+    )
+    offer_id: str | None
+    price: str | None
+    reason: str | None
+
+
+class ReceivableOut(BaseModel):
+    note_id: str
+    supplier: str
+    supplier_member: str | None
+    buyer: str
+    buyer_member: str | None
+    invoice_hash: str
+    supporting: list[str]
+    attesters_at_origination: int
+    live_attesters: int = Field(description="live attestations of the invoice now")
+    four_way_match: bool = Field(description="an attested order, delivery, acceptance and invoice")
+    amount: str
+    currency: str
+    maturity: datetime
+    status: str
+    holder: str
+    obligor: str = Field(description="the supplier until converted, then the buyer")
+    originated_at: datetime
+    converted_at: datetime | None
+    auto_offers: list[AutoOfferOut] = Field(description="auto-approval's decisions the caller may see")
+
+
+class ReceivablePage(BaseModel):
+    items: list[ReceivableOut]
+    next_cursor: str | None
+
+
+class ReceivableWrite(BaseModel):
+    tx_hash: str
+    block_number: int
+    indexed: bool
+    receivable: ReceivableOut | None
