@@ -31,6 +31,9 @@ ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 CONFIG: Table = LedgerConfig.__table__  # type: ignore[assignment]
 
 FOUR_WAY: Final = frozenset({"purchase_order", "delivery", "acceptance", "invoice"})
+ATTESTED_IN_MATCH: Final = frozenset({"delivery", "acceptance", "invoice"})
+"""The records of a four-way match a data provider must vouch for: a purchase order is the buyer's
+own document, which the parties that attest (carriers, labs, invoice services) seldom hold."""
 INVOICE: Final = "invoice"
 
 
@@ -43,19 +46,17 @@ def _since(now: int) -> datetime:
     return datetime.fromtimestamp(now - WINDOW_DAYS * 86_400, UTC)
 
 
-def attested_kinds(conn: Connection, hashes: Iterable[str]) -> set[str]:
-    """The kinds among `hashes` that have at least one live attestation."""
-    wanted = list(hashes)
-    if not wanted:
-        return set()
-    rows = conn.execute(
-        select(RECORDS.c.kind).where(RECORDS.c.doc_hash.in_(wanted), RECORDS.c.attester_count > 0)
-    )
-    return {row.kind for row in rows}
-
-
 def four_way_complete(conn: Connection, invoice_hash: str, supporting: Iterable[str]) -> bool:
-    return attested_kinds(conn, [invoice_hash, *supporting]) >= FOUR_WAY
+    """Whether the invoice and its supporting records hold an order, a delivery, an acceptance and
+    an invoice, the last three with a live attestation."""
+    rows = conn.execute(
+        select(RECORDS.c.kind, RECORDS.c.attester_count).where(
+            RECORDS.c.doc_hash.in_([invoice_hash, *supporting])
+        )
+    ).all()
+    present = {row.kind for row in rows}
+    attested = {row.kind for row in rows if row.attester_count > 0}
+    return present >= FOUR_WAY and attested >= ATTESTED_IN_MATCH
 
 
 def score_inputs(conn: Connection, supplier: str, now: int) -> ScoreInputs:

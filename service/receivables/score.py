@@ -14,8 +14,9 @@ Factors (weight: value -> fraction):
 * attested_count (100): attested records of the last 12 months -> count / 24, capped at 1
 * distinct_buyers (75): distinct buyers of those records -> buyers / 5, capped at 1
 * distinct_attesters (75): distinct data providers attesting them -> attesters / 3, capped at 1
-* four_way_match (150): its receivables of the last 12 months whose evidence holds an attested
-  order, delivery, acceptance and invoice -> complete / receivables; 0 without receivables
+* four_way_match (150): its receivables of the last 12 months whose evidence holds an order, a
+  delivery, an acceptance and an invoice, the last three attested -> complete / receivables; 0
+  without receivables
 * repayment (200): its evidence-backed notes settled on time, late, overdue, written off
   -> (on_time + late / 2) / (on_time + late + overdue + written_off); 1/2 without history
 * exposure (100): outstanding of its own notes against its credit limit
