@@ -64,6 +64,11 @@ PRODUCING: Final = frozenset(
         "MemberReinstated",
         "CreditLimitSet",
         "FinancierWithdrawn",
+        "EvidenceRegistered",
+        "EvidenceAttested",
+        "AttestationRevoked",
+        "ReceivableOriginated",
+        "ReceivableConverted",
     }
 )
 """Contract events that always produce at least one domain event at their own position (checked by
@@ -549,6 +554,77 @@ class _Deriver:
             recipient=financier,
         )
 
+    # evidence-backed receivables
+    def evidence_view(self, doc_hash: str) -> dict[str, Any] | None:
+        """A trade record as it stands after the batch (None if the index does not know it)."""
+        row = self.state.evidence.rows.get(doc_hash.lower())
+        if row is None:
+            return None
+        amount = int(row["amount"])
+        return {
+            "doc_hash": row["doc_hash"],
+            "kind": row["kind"],
+            "supplier": self.party(row["supplier"]),
+            "buyer": self.party(row["buyer"]),
+            "amount": None if amount == 0 else {"amount": str(amount), "currency": row["currency"]},
+            "attester_count": int(row["attester_count"]),
+            "financed_note_id": None if row["financed_note_id"] is None else str(row["financed_note_id"]),
+        }
+
+    def evidence_registered(self, e: DecodedLog, v: dict[str, Any]) -> None:
+        self.add(
+            e,
+            "evidence.registered",
+            {"evidence": self.evidence_view(v["docHash"])},
+            subject=v["supplier"],
+            recipient=v["buyer"],
+        )
+
+    def attestation(self, e: DecodedLog, v: dict[str, Any]) -> None:
+        kind = "evidence.attested" if e.name == "EvidenceAttested" else "evidence.attestation_revoked"
+        row = self.state.evidence.rows.get(v["docHash"].lower())
+        self.add(
+            e,
+            kind,
+            {"evidence": self.evidence_view(v["docHash"]), "attester": self.party(v["attester"])},
+            subject=v["attester"],
+            recipient=None if row is None else row["supplier"],
+        )
+
+    def receivable_originated(self, e: DecodedLog, v: dict[str, Any]) -> None:
+        note_id = int(v["noteId"])
+        self.add(
+            e,
+            "receivable.originated",
+            {
+                "note": self.note_view(note_id),
+                "supplier": self.party(v["supplier"]),
+                "buyer": self.party(v["buyer"]),
+                "invoice_hash": v["invoiceHash"].lower(),
+                "supporting": [h.lower() for h in v["supporting"]],
+                "attesters": int(v["attesters"]),
+            },
+            note_id=note_id,
+            subject=v["supplier"],
+            recipient=v["buyer"],
+        )
+
+    def receivable_converted(self, e: DecodedLog, v: dict[str, Any]) -> None:
+        note_id = int(v["rootId"])
+        self.add(
+            e,
+            "receivable.converted",
+            {
+                "note": self.note_view(note_id),
+                "buyer": self.party(v["buyer"]),
+                "supplier": self.party(v["supplier"]),
+                "amount": self.money(v["amount"], note_id),
+            },
+            note_id=note_id,
+            subject=v["buyer"],
+            recipient=v["supplier"],
+        )
+
 
 _VOID_REASON = {
     "NoteTransferred": "transferred",
@@ -577,6 +653,11 @@ _HANDLERS = {
     "MemberReinstated": _Deriver.member,
     "CreditLimitSet": _Deriver.credit_limit,
     "FinancierWithdrawn": _Deriver.credit_limit,
+    "EvidenceRegistered": _Deriver.evidence_registered,
+    "EvidenceAttested": _Deriver.attestation,
+    "AttestationRevoked": _Deriver.attestation,
+    "ReceivableOriginated": _Deriver.receivable_originated,
+    "ReceivableConverted": _Deriver.receivable_converted,
 }
 assert frozenset(_HANDLERS) == PRODUCING
 

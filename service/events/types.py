@@ -27,6 +27,11 @@ LEDGER_EVENT_TYPES: Final[tuple[str, ...]] = (
     "member.suspended",
     "member.reinstated",
     "credit_limit.changed",
+    "evidence.registered",
+    "evidence.attested",
+    "evidence.attestation_revoked",
+    "receivable.originated",
+    "receivable.converted",
 )
 """The domain events derived from contract events (`service.events.derive`)."""
 EVENT_TYPES: Final[tuple[str, ...]] = (

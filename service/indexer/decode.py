@@ -144,6 +144,15 @@ def _layout(spec: EventSpec, checksum: _Checksums) -> _Layout | None:
     return _Layout(spec.name, 1 + len(spec.indexed), 2 + 64 * len(spec.data), decode)
 
 
+def _plain_value(value: Any) -> Any:
+    """A decoded value as `DecodedLog.values` holds it: bytes as 0x-hex, arrays as lists."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [_plain_value(v) for v in value]
+    return value
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, bool):
         return value
@@ -157,36 +166,56 @@ def _json_value(value: Any) -> Any:
 
 
 class LogDecoder:
-    """Decodes the raw logs of one contract; logs of other contracts or unknown events are skipped."""
+    """Decodes the raw logs of one contract (and of companion contracts added with `add_contract`,
+    such as the ledger's evidence registry); logs of other contracts or unknown events are skipped."""
 
     def __init__(self, abi: list[dict[str, Any]], contract: str) -> None:
         self.contract = to_checksum_address(contract)
         self._contract_lower = self.contract.lower()
-        self._slow = EventDecoder(abi)
         self._checksum = _Checksums()
-        self._layouts: dict[str, _Layout | None] = {}
-        for topic0 in self._slow.topics:
-            spec = self._slow.spec(topic0)
-            assert spec is not None
-            self._layouts["0x" + topic0.hex()] = _layout(spec, self._checksum)
+        self._slow: dict[str, EventDecoder] = {}
+        self._by_contract: dict[str, dict[str, _Layout | None]] = {}
+        self._layouts = self._add(self._contract_lower, abi)
         self.skipped = 0
+
+    def _add(self, contract_lower: str, abi: list[dict[str, Any]]) -> dict[str, _Layout | None]:
+        slow = EventDecoder(abi)
+        layouts: dict[str, _Layout | None] = {}
+        for topic0 in slow.topics:
+            spec = slow.spec(topic0)
+            assert spec is not None
+            layouts["0x" + topic0.hex()] = _layout(spec, self._checksum)
+        self._slow[contract_lower] = slow
+        self._by_contract[contract_lower] = layouts
+        return layouts
+
+    def add_contract(self, abi: list[dict[str, Any]], contract: str) -> None:
+        """Decode the logs of `contract` too, with its own `abi`."""
+        self._add(contract.lower(), abi)
+
+    @property
+    def contracts(self) -> list[str]:
+        """Every contract decoded (the main one first), EIP-55 checksummed."""
+        return [self._checksum(c) for c in self._by_contract]
 
     def knows(self, topic0: str) -> bool:
         return topic0.lower() in self._layouts
 
     def decode(self, log: RpcLog) -> DecodedLog | None:
-        """The event in `log`, or None if it is not one of this contract's known events."""
+        """The event in `log`, or None if it is not one of the known events of its contract."""
         topics: list[str] = log["topics"]
-        if not topics or str(log["address"]).lower() != self._contract_lower or log.get("removed"):
+        address = str(log["address"]).lower()
+        layouts = self._layouts if address == self._contract_lower else self._by_contract.get(address)
+        if not topics or layouts is None or log.get("removed"):
             self.skipped += 1
             return None
         topic0 = topics[0].lower()
-        if topic0 not in self._layouts:
+        if topic0 not in layouts:
             self.skipped += 1
             return None
-        layout = self._layouts[topic0]
+        layout = layouts[topic0]
         if layout is None:
-            return self._decode_slow(log)
+            return self._decode_slow(log, self._slow[address])
         data: str = log["data"]
         if len(topics) != layout.topic_count or len(data) < layout.data_chars:
             self.skipped += 1
@@ -198,21 +227,21 @@ class LogDecoder:
             return None
         return self._event(log, layout.name, values, args_json)
 
-    def _decode_slow(self, log: RpcLog) -> DecodedLog | None:
+    def _decode_slow(self, log: RpcLog, slow: EventDecoder) -> DecodedLog | None:
         topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
         try:
-            decoded = self._slow.decode(topics, bytes.fromhex(str(log["data"])[2:]))
+            decoded = slow.decode(topics, bytes.fromhex(str(log["data"])[2:]))
         except Exception:  # malformed data of a known topic: not ours to store
             decoded = None
         if decoded is None:
             self.skipped += 1
             return None
-        values = {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in decoded.args.items()}
+        values = {k: _plain_value(v) for k, v in decoded.args.items()}
         args = {k: _json_value(v) for k, v in decoded.args.items()}
         return self._event(log, decoded.name, values, json.dumps(args, separators=(",", ":")))
 
     def _event(self, log: RpcLog, name: str, values: dict[str, Any], args_json: str) -> DecodedLog:
-        note_id = values.get("noteId")
+        note_id = values.get("noteId", values.get("rootId"))  # ReceivableConverted names its root
         if not isinstance(note_id, int) or isinstance(note_id, bool):
             note_id = None
         return DecodedLog(

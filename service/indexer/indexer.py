@@ -34,7 +34,7 @@ from service.indexer.source import BlockHeader, LogSource, RpcError, source_for
 from service.indexer.store import ConcurrentIndexer, IndexStore
 from service.ledger.artifacts import load_artifact
 from service.ledger.errors import LedgerUnavailable
-from service.ledger.types import LEDGER_CONTRACT
+from service.ledger.types import EVIDENCE_CONTRACT, LEDGER_CONTRACT
 
 log = logging.getLogger("credchain.indexer")
 
@@ -167,6 +167,9 @@ class Indexer:
         self.source: LogSource = source if source is not None else source_for(w3)
         self.decoder = LogDecoder(load_artifact(LEDGER_CONTRACT).abi, config.contract)
         self.contract = self.decoder.contract
+        self.registry: str | None = None
+        """The ledger's EvidenceRegistry, whose logs are indexed with the ledger's (None until the
+        ledger names one: looked up again before each batch until then)."""
         self.store = IndexStore(engine, self.contract, keep_blocks=config.keep_blocks)
         self.range = AdaptiveRange(
             size=config.initial_range,
@@ -178,6 +181,23 @@ class Indexer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_progress = time.monotonic()
+
+    def _evidence_registry(self) -> str | None:
+        """The registry the ledger names, once it names one. The registry emits nothing before it
+        is named (every registration goes through the ledger's check of its caller), so asking
+        before each batch until then misses none of its logs."""
+        if self.registry is None:
+            ledger = self.w3.eth.contract(address=self.contract, abi=load_artifact(LEDGER_CONTRACT).abi)
+            try:
+                address = str(ledger.functions.evidenceRegistry().call())
+            except Exception as exc:  # an unreachable node or a ledger without registries: ask later
+                log.debug("the ledger's evidence registry is unknown for now: %s", exc)
+                return None
+            if int(address, 16) == 0:
+                return None
+            self.decoder.add_contract(load_artifact(EVIDENCE_CONTRACT).abi, address)
+            self.registry = Web3.to_checksum_address(address)
+        return self.registry
 
     # ------------------------------------------------------------------ position
     def last_block(self) -> int:
@@ -227,8 +247,11 @@ class Indexer:
         if end_before is None:
             return self._retry("block %s vanished", end)
         start = last + 1
+        registry = self._evidence_registry()
         try:
             logs = self.source.get_logs(self.contract, start, end)
+            if registry is not None:
+                logs = logs + self.source.get_logs(registry, start, end)
         except RpcError as exc:
             self.range.failed(exc, end - start + 1)
             return self._retry(

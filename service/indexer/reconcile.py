@@ -9,8 +9,11 @@ maturity; a settled note's paid amount is its face), every discount offer ever m
 (`getMember`) and the member count, every obligor's `creditOf`, every grant SQL knows (its amount
 and whether the obligor approved the financier, both from `creditGrant`), the settlement token of every
 currency SQL knows (`settlementToken`), the operator, pending operator, maximum tenor and grace
-period. SQL's payments must add up to each note's paid amount. Optionally
-the logs themselves: the `events` table must hold exactly one row per log of the contract, in the
+period; every evidence record, attestation and receivable SQL knows (`getEvidence`, `attestation`,
+`receivableInvoice`, the invoice's `documentRoot`, the root's obligor once converted). SQL's
+payments must add up to each note's paid amount. Optionally
+the logs themselves: the `events` table must hold exactly one row per log of the contract (and of
+its evidence registry), in the
 block the chain has it in.
 
 The gateway's own tables that name chain objects are checked too: every `note_references` row must
@@ -51,11 +54,17 @@ from service.indexer.decode import LogDecoder
 from service.indexer.progress import ProgressCallback
 from service.indexer.ranges import AdaptiveRange
 from service.indexer.source import LogSource, RpcError, source_for
-from service.indexer.state import OFFER_OPEN, ZERO_ADDRESS
-from service.indexer.store import IndexStore
+from service.indexer.state import EVIDENCE_KINDS, OFFER_OPEN, ZERO_ADDRESS
+from service.indexer.store import ATTESTATIONS, EVIDENCE, RECEIVABLES, IndexStore
 from service.ledger.artifacts import load_artifact
 from service.ledger.client import LedgerClient
-from service.ledger.types import LEDGER_CONTRACT
+from service.ledger.types import EVIDENCE_CONTRACT, LEDGER_CONTRACT
+
+EVIDENCE_DOCUMENT = 2**256 - 1
+"""The ledger's `documentRoot` of a hash registered as evidence and not behind a note."""
+ATTESTATION_LIVE = 1
+ATTESTATION_REVOKED = 2
+"""EvidenceRegistry.attestation states (0: never attested)."""
 
 Entity = Literal[
     "note",
@@ -72,6 +81,10 @@ Entity = Literal[
     "min_part_amount",
     "note_reference",
     "idempotency",
+    "evidence_registry",
+    "evidence",
+    "attestation",
+    "receivable",
 ]
 
 NOTES: Table = Note.__table__  # type: ignore[assignment]
@@ -308,6 +321,7 @@ class Reconciler:
         self._config(ledger, None if config is None else dict(config), report)
         self._tokens(ledger, tokens, {n["currency"] for n in notes.values()}, report)
         self._min_parts(ledger, min_parts, {n["currency"] for n in notes.values()} | set(tokens), report)
+        self._evidence(ledger, report)
         self._note_references(ledger, report)
         self._answered_writes(report)
         if check_events:
@@ -577,6 +591,64 @@ class Reconciler:
                     FieldMismatch("grant", key, "approved", bool(grant["approved"]), chain_approved)
                 )
 
+    def _evidence(self, ledger: LedgerClient, report: ReconcileReport) -> None:
+        """Every evidence record, attestation and receivable SQL knows against the EvidenceRegistry
+        (records SQL lacks are found by the event check: each has its EvidenceRegistered log)."""
+        with self.engine.connect() as conn:
+            records = [dict(r) for r in conn.execute(select(EVIDENCE)).mappings()]
+            attestations = [dict(r) for r in conn.execute(select(ATTESTATIONS)).mappings()]
+            receivables = [dict(r) for r in conn.execute(select(RECEIVABLES)).mappings()]
+        if not (records or attestations or receivables):
+            return
+        if int(ledger.evidence_registry(), 16) == 0:
+            report.differences.append(MissingOnChain("evidence_registry", self.contract))
+            return
+        registry = ledger.evidence
+        diffs = report.differences
+        for row in records:
+            key = row["doc_hash"]
+            chain = registry.get_evidence(bytes.fromhex(key[2:]))
+            if int(chain.supplier, 16) == 0:
+                diffs.append(MissingOnChain("evidence", key))
+                continue
+            used_by = ledger.document_root(bytes.fromhex(key[2:]))
+            expected = {
+                "supplier": chain.supplier,
+                "buyer": chain.buyer,
+                "kind": EVIDENCE_KINDS[int(chain.kind)],
+                "currency": chain.currency or None,
+                "amount": chain.amount,
+                "attester_count": chain.attesters,
+                "financed_note_id": None if used_by in (0, EVIDENCE_DOCUMENT) else used_by,
+            }
+            for name, chain_value in expected.items():
+                if row[name] != chain_value:
+                    diffs.append(FieldMismatch("evidence", key, name, row[name], chain_value))
+        for row in attestations:
+            key = f"{row['doc_hash']}:{row['attester']}"
+            chain_state = registry.attestation(bytes.fromhex(row["doc_hash"][2:]), row["attester"])
+            sql_state = ATTESTATION_LIVE if row["revoked_block"] is None else ATTESTATION_REVOKED
+            if chain_state == 0:
+                diffs.append(MissingOnChain("attestation", key))
+            elif chain_state != sql_state:
+                diffs.append(FieldMismatch("attestation", key, "state", sql_state, chain_state))
+        for row in receivables:
+            key = str(row["note_id"])
+            invoice = "0x" + registry.receivable_invoice(int(row["note_id"])).hex()
+            if int(invoice, 16) == 0:
+                diffs.append(MissingOnChain("receivable", key))
+                continue
+            if invoice != row["invoice_hash"]:
+                diffs.append(FieldMismatch("receivable", key, "invoice_hash", row["invoice_hash"], invoice))
+            obligor = ledger.get_note(int(row["note_id"])).obligor
+            converted = obligor == row["buyer"]
+            if (row["converted_block"] is not None) != converted:
+                diffs.append(
+                    FieldMismatch(
+                        "receivable", key, "converted", row["converted_block"] is not None, converted
+                    )
+                )
+
     def _config(self, ledger: LedgerClient, config: dict[str, Any] | None, report: ReconcileReport) -> None:
         if config is None:
             report.differences.append(MissingInSql("config", self.contract))
@@ -596,6 +668,9 @@ class Reconciler:
     def _events(self, from_block: int, at_block: int | None, report: ReconcileReport) -> None:
         to_block = at_block if at_block is not None else self.source.block_number()
         decoder = LogDecoder(load_artifact(LEDGER_CONTRACT).abi, self.contract)
+        registry = _optional(self._ledger_at(at_block).evidence_registry())
+        if registry is not None:
+            decoder.add_contract(load_artifact(EVIDENCE_CONTRACT).abi, registry)
         chain: dict[tuple[str, int], str] = {}
         ranges = AdaptiveRange(size=10_000, maximum=1_000_000)
         start = from_block
@@ -605,6 +680,8 @@ class Reconciler:
             end = min(start + ranges.size - 1, to_block)
             try:
                 logs = self.source.get_logs(self.contract, start, end)
+                if registry is not None:
+                    logs = logs + self.source.get_logs(registry, start, end)
             except RpcError as exc:
                 ranges.failed(exc, end - start + 1)
                 continue

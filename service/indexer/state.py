@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from service.domain import DEFAULT_GRACE_PERIOD, DEFAULT_MAX_TENOR, MemberStatus, NoteStatus, root_of
@@ -59,6 +60,17 @@ NOTE_EVENTS = (
 )
 """Events that concern one note (`noteId`): stored with the note's id and root id."""
 NON_NOTE_EVENTS = MEMBER_EVENTS + CONFIG_EVENTS + CREDIT_EVENTS + TOKEN_EVENTS + MIN_PART_EVENTS
+EVIDENCE_EVENTS = (
+    "EvidenceRegistered",
+    "EvidenceAttested",
+    "AttestationRevoked",
+    "ReceivableOriginated",
+    "ReceivableConverted",
+)
+"""Events of the evidence tables: the EvidenceRegistry's, and the ledger's `ReceivableConverted`
+(which also changes its root note's obligor and moves outstanding credit to the buyer)."""
+EVIDENCE_KINDS = ("purchase_order", "delivery", "acceptance", "invoice", "production_data", "other")
+"""EvidenceRegistry.KIND_* by value (`service.ledger.types.EvidenceKind`), as stored and shown."""
 
 # Note events that change an existing note, and which argument names it.
 _NOTE_TARGET = {
@@ -73,6 +85,7 @@ _NOTE_TARGET = {
     "NotePaid": "noteId",
     "NoteOverdue": "noteId",
     "NoteWrittenOff": "noteId",
+    "ReceivableConverted": "rootId",
 }
 
 # Events that change an existing discount offer.
@@ -120,6 +133,9 @@ class StateLoader(Protocol):
     def grants(self, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]: ...
     def config(self) -> Row | None: ...
     def offers(self, ids: Collection[int]) -> dict[int, Row]: ...
+    def evidence(self, doc_hashes: Collection[str]) -> dict[str, Row]: ...
+    def attestations(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]: ...
+    def receivables(self, note_ids: Collection[int]) -> dict[int, Row]: ...
 
 
 class EmptyLoader:
@@ -141,6 +157,15 @@ class EmptyLoader:
         return None
 
     def offers(self, ids: Collection[int]) -> dict[int, Row]:
+        return {}
+
+    def evidence(self, doc_hashes: Collection[str]) -> dict[str, Row]:
+        return {}
+
+    def attestations(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+        return {}
+
+    def receivables(self, note_ids: Collection[int]) -> dict[int, Row]:
         return {}
 
 
@@ -208,8 +233,17 @@ class _Replaced:
 class StateBatch:
     """Applies a batch of events of one contract to the rows they touch."""
 
-    def __init__(self, contract: str, block_times: dict[int, int] | None = None) -> None:
+    def __init__(
+        self, contract: str, block_times: dict[int, int] | None = None, *, evidence: bool = True
+    ) -> None:
+        """`evidence` False: leave the evidence tables alone (a replay of note trees only)."""
         self.contract = contract
+        self.track_evidence = evidence
+        self.evidence = _Table()
+        self.attestations = _Table()
+        self.receivables = _Table()
+        self.obligor_changes: dict[int, str] = {}
+        """Notes whose obligor changed (a converted receivable's root), to their new obligor."""
         self.block_times: dict[int, int] = {} if block_times is None else block_times
         self.notes = _Table()
         self.members = _Table()
@@ -253,6 +287,14 @@ class StateBatch:
             "MinPartAmountSet": self._min_part_amount_set,
             "NoteOverdue": self._note_overdue,
             "NoteWrittenOff": self._note_written_off,
+            "ReceivableConverted": self._receivable_converted,
+        }
+        self._evidence_handlers: dict[str, Callable[[EventLike, dict[str, Any], int], None]] = {
+            "EvidenceRegistered": self._evidence_registered,
+            "EvidenceAttested": self._evidence_attested,
+            "AttestationRevoked": self._attestation_revoked,
+            "ReceivableOriginated": self._receivable_originated,
+            "ReceivableConverted": self._receivable_converted_record,
         }
 
     # ------------------------------------------------------------------ loading
@@ -267,10 +309,22 @@ class StateBatch:
         rejected: list[int] = []
         offers: set[int] = set()
         created_offers: set[int] = set()
+        doc_hashes: set[str] = set()
+        attestations: set[tuple[str, str]] = set()
+        receivables: set[int] = set()
         config = False
         for event in events:
             name = event.name
             values = event.values
+            if name in EVIDENCE_EVENTS:
+                if name in ("EvidenceAttested", "AttestationRevoked"):
+                    doc_hashes.add(values["docHash"].lower())
+                    attestations.add((values["docHash"].lower(), values["attester"]))
+                elif name == "ReceivableOriginated":
+                    doc_hashes.add(values["invoiceHash"].lower())
+                elif name == "ReceivableConverted":
+                    receivables.add(int(values["rootId"]))
+                    obligors.update((values["buyer"], values["supplier"]))
             target = _NOTE_TARGET.get(name)
             if name in _OFFER_TARGET:
                 offers.add(int(values["offerId"]))
@@ -318,6 +372,13 @@ class StateBatch:
         existing_offers = offers - created_offers
         if existing_offers:
             self.offers.rows.update(loader.offers(existing_offers))
+        if self.track_evidence:
+            if doc_hashes:
+                self.evidence.rows.update(loader.evidence(doc_hashes))
+            if attestations:
+                self.attestations.rows.update(loader.attestations(attestations))
+            if receivables:
+                self.receivables.rows.update(loader.receivables(receivables))
 
     # ------------------------------------------------------------------ applying
     def apply_all(self, events: Iterable[EventLike]) -> None:
@@ -326,6 +387,14 @@ class StateBatch:
 
     def apply(self, event: EventLike) -> None:
         handler = self._handlers.get(event.name)
+        if handler is not None:
+            handler(event, event.values, int(event.block_number))
+        if self.track_evidence:
+            self.apply_evidence(event)
+
+    def apply_evidence(self, event: EventLike) -> None:
+        """Apply what `event` does to the evidence tables only."""
+        handler = self._evidence_handlers.get(event.name)
         if handler is not None:
             handler(event, event.values, int(event.block_number))
 
@@ -707,3 +776,109 @@ class StateBatch:
         self.claims.remove(note_id)  # a write-off ends a pending claim
         credit = self._credit_row(v["obligor"], block)
         credit["outstanding"] -= amount
+
+    # evidence-backed receivables
+    def _time(self, event: EventLike, block: int) -> datetime:
+        seconds = self.block_times.get(block, getattr(event, "block_time", 0))
+        return datetime.fromtimestamp(int(seconds), UTC)
+
+    def _receivable_converted(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        root_id = int(v["rootId"])
+        amount = int(v["amount"])
+        row = self._note(event, root_id)
+        if row is not None:
+            self._set_note(root_id, row, block, obligor=v["buyer"])
+            self.obligor_changes[root_id] = v["buyer"]
+        self._credit_row(v["buyer"], block)["outstanding"] += amount
+        self._credit_row(v["supplier"], block)["outstanding"] -= amount
+
+    def _evidence_record(self, event: EventLike, doc_hash: str) -> Row | None:
+        row = self.evidence.rows.get(doc_hash)
+        if row is None:
+            self._inconsistent(event, f"evidence record {doc_hash}")
+        return row
+
+    def _evidence_registered(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        doc_hash = v["docHash"].lower()
+        amount = int(v["amount"])
+        currency = currency_code(v["currency"])
+        self.evidence.add(
+            doc_hash,
+            {
+                "doc_hash": doc_hash,
+                "supplier": v["supplier"],
+                "buyer": v["buyer"],
+                "kind": EVIDENCE_KINDS[int(v["kind"])],
+                "currency": currency or None,
+                "amount": amount,
+                "registered_block": block,
+                "registered_at": self._time(event, block),
+                "attester_count": 0,
+                "financed_note_id": None,
+            },
+        )
+
+    def _evidence_attested(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        doc_hash = v["docHash"].lower()
+        record = self._evidence_record(event, doc_hash)
+        if record is not None:
+            record["attester_count"] += 1
+            self.evidence.touch(doc_hash)
+        key = (doc_hash, v["attester"])
+        self.attestations.add(
+            key,
+            {
+                "doc_hash": doc_hash,
+                "attester": v["attester"],
+                "attested_block": block,
+                "attested_at": self._time(event, block),
+                "revoked_block": None,
+                "revoked_at": None,
+            },
+        )
+
+    def _attestation_revoked(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        doc_hash = v["docHash"].lower()
+        record = self._evidence_record(event, doc_hash)
+        if record is not None:
+            record["attester_count"] -= 1
+            self.evidence.touch(doc_hash)
+        key = (doc_hash, v["attester"])
+        row = self.attestations.rows.get(key)
+        if row is None:
+            self._inconsistent(event, f"attestation of {doc_hash} by {v['attester']}")
+            return
+        row.update(revoked_block=block, revoked_at=self._time(event, block))
+        self.attestations.touch(key)
+
+    def _receivable_originated(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["noteId"])
+        invoice = v["invoiceHash"].lower()
+        record = self._evidence_record(event, invoice)
+        if record is not None:
+            record["financed_note_id"] = note_id
+            self.evidence.touch(invoice)
+        self.receivables.add(
+            note_id,
+            {
+                "note_id": note_id,
+                "supplier": v["supplier"],
+                "buyer": v["buyer"],
+                "invoice_hash": invoice,
+                "supporting": [h.lower() for h in v["supporting"]],
+                "attesters_at_origination": int(v["attesters"]),
+                "originated_block": block,
+                "originated_at": self._time(event, block),
+                "converted_block": None,
+                "converted_at": None,
+            },
+        )
+
+    def _receivable_converted_record(self, event: EventLike, v: dict[str, Any], block: int) -> None:
+        note_id = int(v["rootId"])
+        row = self.receivables.rows.get(note_id)
+        if row is None:
+            self._inconsistent(event, f"receivable {note_id}")
+            return
+        row.update(converted_block=block, converted_at=self._time(event, block))
+        self.receivables.touch(note_id)

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, select, update
 
 from service.alerts.hook import evaluate_alerts
+from service.db.evidence_models import EvidenceAttestation, EvidenceRecord, Receivable
 from service.db.models import (
     Block,
     Checkpoint,
@@ -51,6 +52,7 @@ from service.indexer.source import BlockHeader
 from service.indexer.state import (
     CONFIG_EVENTS,
     CREDIT_EVENTS,
+    EVIDENCE_EVENTS,
     LIMIT_EVENTS,
     MEMBER_EVENTS,
     MIN_PART_EVENTS,
@@ -79,6 +81,9 @@ PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 CLAIMS: Table = PaymentClaim.__table__  # type: ignore[assignment]
 TOKENS: Table = SettlementToken.__table__  # type: ignore[assignment]
 MIN_PARTS: Table = MinPartAmount.__table__  # type: ignore[assignment]
+EVIDENCE: Table = EvidenceRecord.__table__  # type: ignore[assignment]
+ATTESTATIONS: Table = EvidenceAttestation.__table__  # type: ignore[assignment]
+RECEIVABLES: Table = Receivable.__table__  # type: ignore[assignment]
 
 NOTE_COLUMNS = [
     "id",
@@ -219,6 +224,32 @@ class SqlLoader:
         for chunk in _chunks(sorted(ids), self.chunk):
             for row in self.conn.execute(select(OFFERS).where(OFFERS.c.id.in_(chunk))).mappings():
                 rows[row["id"]] = dict(row)
+        return rows
+
+    def evidence(self, doc_hashes: Collection[str]) -> dict[str, Row]:
+        rows: dict[str, Row] = {}
+        for chunk in _chunks(sorted(doc_hashes), self.chunk):
+            query = select(EVIDENCE).where(EVIDENCE.c.doc_hash.in_(chunk))
+            for row in self.conn.execute(query).mappings():
+                rows[row["doc_hash"]] = dict(row)
+        return rows
+
+    def attestations(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+        rows: dict[tuple[str, str], Row] = {}
+        for chunk in _chunks(sorted({d for d, _ in keys}), self.chunk):
+            query = select(ATTESTATIONS).where(ATTESTATIONS.c.doc_hash.in_(chunk))
+            for row in self.conn.execute(query).mappings():
+                key = (row["doc_hash"], row["attester"])
+                if key in keys:
+                    rows[key] = dict(row)
+        return rows
+
+    def receivables(self, note_ids: Collection[int]) -> dict[int, Row]:
+        rows: dict[int, Row] = {}
+        for chunk in _chunks(sorted(note_ids), self.chunk):
+            query = select(RECEIVABLES).where(RECEIVABLES.c.note_id.in_(chunk))
+            for row in self.conn.execute(query).mappings():
+                rows[row["note_id"]] = dict(row)
         return rows
 
 
@@ -406,6 +437,17 @@ def _writer(conn: Connection) -> _Writer:
     return _Writer(conn)
 
 
+def _write_evidence(writer: _Writer, state: StateBatch) -> None:
+    """Evidence records, attestations and receivables a batch made or changed, and the obligor of
+    each converted receivable's root."""
+    writer.upsert(EVIDENCE, state.evidence.inserts(), state.evidence.updates())
+    writer.upsert(ATTESTATIONS, state.attestations.inserts(), state.attestations.updates())
+    writer.upsert(RECEIVABLES, state.receivables.inserts(), state.receivables.updates())
+    for note_id, obligor in state.obligor_changes.items():
+        if note_id not in state.notes.new:  # a note created in the batch went in with its obligor
+            writer.conn.execute(update(NOTES).where(NOTES.c.id == note_id).values(obligor=obligor))
+
+
 def _write_financing(writer: _Writer, state: StateBatch) -> None:
     """Discount offers, payments, payment claims and settlement tokens a batch (or replay) made."""
     writer.upsert(OFFERS, state.offers.inserts(), state.offers.updates())
@@ -552,6 +594,7 @@ class IndexStore:
             writer.upsert(GRANTS, state.grants.inserts(), state.grants.updates())
             writer.upsert(CONFIG, state.config.inserts(), state.config.updates())
             _write_financing(writer, state)
+            _write_evidence(writer, state)
             applied = AppliedBatch(self.contract, events, times, first_block, last.number, state)
             for hook in self.batch_hooks:
                 hook(conn, applied)
@@ -636,10 +679,23 @@ class IndexStore:
         currencies: set[str] = set()
         min_part_currencies: set[str] = set()
         rejected_roots: set[int] = set()
+        doc_hashes: set[str] = set()
+        converted: set[int] = set()
         for event in removed:
             v = event.values
             if event.root_id is not None:
                 roots.add(event.root_id)
+            if event.name in EVIDENCE_EVENTS:
+                if event.name == "ReceivableOriginated":
+                    doc_hashes.add(v["invoiceHash"].lower())
+                elif event.name == "ReceivableConverted":
+                    converted.add(int(v["rootId"]))
+                    amount = int(v["amount"])
+                    outstanding_delta[v["buyer"]] = outstanding_delta.get(v["buyer"], 0) - amount
+                    outstanding_delta[v["supplier"]] = outstanding_delta.get(v["supplier"], 0) + amount
+                else:
+                    doc_hashes.add(v["docHash"].lower())
+                continue
             if event.name in MEMBER_EVENTS:
                 members.add(v["account"])
             elif event.name in CONFIG_EVENTS:
@@ -668,12 +724,18 @@ class IndexStore:
                         amount = int(event.values["amount"])
                         outstanding_delta[obligor] = outstanding_delta.get(obligor, 0) + amount
 
+        if converted:
+            query = select(RECEIVABLES.c.invoice_hash).where(RECEIVABLES.c.note_id.in_(sorted(converted)))
+            doc_hashes.update(str(h) for h in conn.execute(query).scalars())
+
         conn.execute(
             delete(EVENTS).where(EVENTS.c.contract == self.contract, EVENTS.c.block_number > fork_block)
         )
         writer = _writer(conn)
         if roots:
             self._rebuild_trees(conn, writer, sorted(roots))
+        if doc_hashes:
+            self._rebuild_evidence(conn, writer, doc_hashes)
         non_note: list[StoredEvent] = []
         if members or pairs or limit_obligors or config_changed or currencies or min_part_currencies:
             non_note = self._non_note_events(conn)
@@ -722,11 +784,46 @@ class IndexStore:
                     .order_by(EVENTS.c.block_number, EVENTS.c.log_index)
                 ).mappings()
             ]
-            state = StateBatch(self.contract, block_times={e.block_number: e.block_time for e in events})
+            times = {e.block_number: e.block_time for e in events}
+            state = StateBatch(self.contract, block_times=times, evidence=False)
             state.preload(events, EmptyLoader())
             state.apply_all(events)
             writer.insert_notes(state.notes.inserts())
             _write_financing(writer, state)
+
+    def _rebuild_evidence(self, conn: Connection, writer: _Writer, doc_hashes: set[str]) -> None:
+        """Rebuild the records of `doc_hashes`, their attestations and the receivables resting on
+        them (as invoices) from the remaining events."""
+        for part in _chunks(sorted(doc_hashes), 900):
+            conn.execute(delete(EVIDENCE).where(EVIDENCE.c.doc_hash.in_(part)))
+            conn.execute(delete(ATTESTATIONS).where(ATTESTATIONS.c.doc_hash.in_(part)))
+            conn.execute(delete(RECEIVABLES).where(RECEIVABLES.c.invoice_hash.in_(part)))
+        events = [
+            _stored(row)
+            for row in conn.execute(
+                select(EVENTS)
+                .where(EVENTS.c.contract == self.contract, EVENTS.c.name.in_(EVIDENCE_EVENTS))
+                .order_by(EVENTS.c.block_number, EVENTS.c.log_index)
+            ).mappings()
+        ]
+        state = StateBatch(self.contract)
+        receivables: set[int] = set()
+        for event in events:
+            v = event.values
+            if event.name == "ReceivableOriginated":
+                if v["invoiceHash"].lower() not in doc_hashes:
+                    continue
+                receivables.add(int(v["noteId"]))
+            elif event.name == "ReceivableConverted":
+                if int(v["rootId"]) not in receivables:
+                    continue
+            elif v["docHash"].lower() not in doc_hashes:
+                continue
+            state.block_times[event.block_number] = event.block_time
+            state.apply_evidence(event)
+        writer.upsert(EVIDENCE, state.evidence.inserts(), [])
+        writer.upsert(ATTESTATIONS, state.attestations.inserts(), [])
+        writer.upsert(RECEIVABLES, state.receivables.inserts(), [])
 
     def _rebuild_members(
         self, conn: Connection, writer: _Writer, members: set[str], events: Sequence[StoredEvent]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select
 from web3 import Web3
 
+from service.db.evidence_models import EvidenceAttestation, EvidenceRecord, Receivable
 from service.db.models import (
     Block,
     Checkpoint,
@@ -101,6 +102,9 @@ INDEX_TABLES: tuple[type[Any], ...] = (
     Payment,
     PaymentClaim,
     MinPartAmount,
+    EvidenceRecord,
+    EvidenceAttestation,
+    Receivable,
 )
 """The tables the indexer derives from events (blocks and checkpoint aside)."""
 
