@@ -115,7 +115,7 @@ def test_amount_above_the_invoice_is_refused(gw: Gateway) -> None:
 def test_amount_above_the_suppliers_limit_is_refused(gw: Gateway) -> None:
     onboard_providers(gw)
     grant_supplier(gw, amount=INVOICE_AMOUNT - 1)
-    problem(originate(gw, trade(gw)), 409, "credit-limit-exceeded")
+    problem(originate(gw, trade(gw)), 409, "insufficient-credit-limit")
 
 
 def test_supporting_record_of_another_buyer_is_refused(gw: Gateway) -> None:

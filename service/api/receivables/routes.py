@@ -24,6 +24,7 @@ from service.api.receivables.schemas import (
     ReceivableIn,
     ReceivableOut,
     ReceivablePage,
+    ReceivableWrite,
     RuleOut,
 )
 from service.api.receivables.service import (
@@ -58,11 +59,16 @@ def originate_receivable(
     supplier's own limit, never the buyer's. Financiers with auto-approval on evaluate it at once."""
 
     def action() -> Answer:
-        answer = originate(context, member, body)
-        receivable = getattr(answer[1], "receivable", None)
-        if receivable is not None:
-            auto_approve(context, int(receivable.note_id))
-        return answer
+        status, answer = originate(context, member, body)
+        assert isinstance(answer, ReceivableWrite)
+        if answer.receivable is None:  # not indexed in time: the scheduler's auto-approval sweep
+            return status, answer
+        note_id = int(answer.receivable.note_id)
+        auto_approve(context, note_id)
+        with context.session() as session:  # the answer shows the offers just made
+            row = visible_receivable(session, member, note_id)
+            fresh = receivables_out(context, session, member, [row])[0]
+        return status, answer.model_copy(update={"receivable": fresh})
 
     return write.run(member, body, action)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from service.api.financing.queries import chain_now
 from service.api.financing.schemas import OfferWrite
 from service.api.members.queries import require_acting_member_active
 from service.api.notes.queries import visible_note
+from service.api.notes.rules import require_active, require_not_frozen
 from service.api.problems import ProblemError, revert_problem
 from service.api.receivables.policies import auto_approving, read_policy
 from service.api.receivables.schemas import AutoOfferOut, ReceivableIn, ReceivableOut, ReceivableWrite
@@ -46,6 +47,7 @@ from service.receivables.score import Score, score
 log = logging.getLogger(__name__)
 AUTO_OFFERS: Table = AutoOffer.__table__  # type: ignore[assignment]
 NOTES: Table = Note.__table__  # type: ignore[assignment]
+RECEIVABLES: Table = ReceivableRow.__table__  # type: ignore[assignment]
 
 OFFERED = "offered"
 DECLINED = "declined"
@@ -380,14 +382,18 @@ def convert(context: AppContext, buyer: ApiMember, note_id: int) -> Answer:
     with context.session() as session:
         require_acting_member_active(session, buyer)
         row = session.get(ReceivableRow, note_id)
-        if row is None or row.buyer != buyer.address:
+        if row is None:
             raise receivable_not_found(note_id)
+        if row.buyer != buyer.address:
+            raise revert_problem("NotReceivableBuyer", f"you are not the buyer of receivable {note_id}")
         if row.converted_block is not None:
-            raise ProblemError(
-                409, "already-converted", "Already converted", f"receivable {note_id} is converted"
-            )
+            raise revert_problem("ReceivableAlreadyConverted", f"receivable {note_id} is converted already")
         note = session.get(Note, note_id)
         assert note is not None
+        require_active(note)  # an unsplit root: a split consumes it
+        require_not_frozen(note)
+        if chain_now(context) >= note.maturity:
+            raise revert_problem("NoteMatured", f"receivable {note_id} matured")
         credit = session.get(ObligorCredit, buyer.address)
         limit, outstanding = (credit.credit_limit, credit.outstanding) if credit else (0, 0)
         live = _live_remainder(session, note_id)
@@ -416,3 +422,33 @@ def _live_remainder(session: Session, root_id: int) -> int:
 
 def _invalid(detail: str, field: str) -> ProblemError:
     return ProblemError(422, "invalid-request", "The request is not valid", detail, field=field)
+
+
+def auto_approve_pending(context: AppContext, limit: int = 100) -> int:
+    """Auto-approval of receivables that no origination answer handled (originated through the
+    relay, or not indexed before the answer): live roots still held by their supplier, not yet
+    decided by every auto-approving financier. Run by the gateway's scheduler; returns the offers
+    made."""
+    with context.engine.connect() as conn:
+        financiers = sorted(auto_approving(conn))
+        if not financiers:
+            return 0
+        decided = select(func.count()).where(AUTO_OFFERS.c.note_id == NOTES.c.id).scalar_subquery()
+        roots = conn.scalars(
+            select(RECEIVABLES.c.note_id)
+            .join(NOTES, NOTES.c.id == RECEIVABLES.c.note_id)
+            .where(
+                RECEIVABLES.c.converted_block.is_(None),
+                NOTES.c.status == int(NoteStatus.ACTIVE),
+                NOTES.c.holder == RECEIVABLES.c.supplier,
+                decided < len(financiers),
+            )
+            .order_by(RECEIVABLES.c.note_id)
+            .limit(limit)
+        ).all()
+    return sum(
+        1
+        for note_id in roots
+        for decision in auto_approve(context, int(note_id))
+        if decision.status == OFFERED
+    )
