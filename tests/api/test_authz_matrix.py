@@ -38,10 +38,12 @@ from service.db.session import make_engine
 from tests.api.conftest import Gateway, _Template
 from tests.api.test_alerts_api import ALERT_ROUTES
 from tests.api.test_events_api import EVENT_ROUTES
+from tests.api.test_evidence_api import EVIDENCE_ROUTES
 from tests.api.test_financing_authz import COVERED as FINANCING_COVERED
 from tests.api.test_funding_api import FUNDING_ROUTES
 from tests.api.test_ledger_settings_api import LEDGER_SETTINGS_ROUTES
 from tests.api.test_receivable_policy_api import POLICY_ROUTES as RECEIVABLE_POLICY_ROUTES
+from tests.api.test_receivables_api import RECEIVABLE_ROUTES
 from tests.api.test_settlement_jobs_api import JOB_ROUTES
 from tests.api.test_settlement_tokens_api import TOKEN_ROUTES
 from tests.api.test_subscriptions_api import SUBSCRIPTION_ROUTES
@@ -352,7 +354,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     covered |= FUNDING_ROUTES  # and the funding routes theirs
     covered |= SUBSCRIPTION_ROUTES  # and the webhook subscriptions theirs
     covered |= EVENT_ROUTES | ALERT_ROUTES  # and the event log and the alerts theirs
-    covered |= RECEIVABLE_POLICY_ROUTES  # and the receivable policy its own
+    covered |= RECEIVABLE_POLICY_ROUTES | EVIDENCE_ROUTES | RECEIVABLE_ROUTES  # and the receivables theirs
     assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
 
 

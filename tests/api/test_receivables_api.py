@@ -10,7 +10,7 @@ from typing import Any
 from service.alerts.scheduler import evaluate_now
 from service.api.financing.pricing import days_between
 from service.api.problems import ERRORS_BASE
-from service.api.receivables.service import auto_approve
+from service.api.receivables.service import auto_approve, auto_approve_pending
 from tests.api.conftest import Gateway
 from tests.api.receivables import (
     BANK_DEPOSIT,
@@ -308,3 +308,28 @@ def test_another_attestation_does_not_change_a_financed_receivable(gw: Gateway) 
     answer = attest(gw, "logistics", made["sale"].hash("invoice"))
     assert answer.status_code == 201, answer.text
     assert gw.get("s1", f"/v1/receivables/{note_id}").json()["live_attesters"] == 2
+
+
+def test_receivables_need_an_api_key(gw: Gateway) -> None:
+    problem(gw.client.get("/v1/receivables"), 401, "unauthorized")
+
+
+def test_financing_quote_of_a_confirmed_note_is_404(gw: Gateway) -> None:
+    assert gw.client.put("/v1/receivable-policy", json=POLICY, headers=gw.auth("bank")).status_code == 200
+    note_id = gw.active("s1")
+    problem(gw.post("bank", f"/v1/receivables/{note_id}/financing-quote"), 404, "receivable-not-found")
+
+
+def test_credit_score_of_an_unknown_member_is_refused(gw: Gateway) -> None:
+    problem(gw.get("bank", "/v1/members/m_nobody/credit-score"), 422, "not-a-member")
+
+
+def test_scheduler_sweep_offers_on_a_receivable_originated_before_auto_approval_was_on(gw: Gateway) -> None:
+    fund_bank(gw)
+    note_id, _ = originated(gw)
+    policy = {**POLICY, "auto_approve": True}
+    assert gw.client.put("/v1/receivable-policy", json=policy, headers=gw.auth("bank")).status_code == 200
+    assert auto_approve_pending(gw.context) == 1
+    assert auto_approve_pending(gw.context) == 0
+    [decision] = gw.get("s1", f"/v1/receivables/{note_id}").json()["auto_offers"]
+    assert decision["status"] == "offered"
