@@ -171,7 +171,13 @@ def test_evidence_backed_receivable_from_attestation_to_repayment_over_http(
     chain.advance_time(TENOR_DAYS * DAY + 60)
     http.ok("gearbox", "PUT", "/v1/settlement-tokens/USD/allowance", {"amount": str(FACE)})
     paid = http.ok("gearbox", "POST", f"/v1/notes/{note_id}/settle")
-    assert paid["total_paid"] == str(FACE) and paid["indexed"] is True
+    assert (paid["action"], paid["amount"], paid["remaining"], paid["indexed"]) == (
+        "paid",
+        str(FACE),
+        "0",
+        True,
+    )
+    assert paid["notes"][0]["status"] == "settled"
 
     expected = {
         "gearbox": SUPPLIER_TOP_UP + PRICE - FACE,
