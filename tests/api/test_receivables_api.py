@@ -197,7 +197,7 @@ def test_revoked_attestation_lowers_the_score_and_the_policy_then_refuses(gw: Ga
 
 def test_financing_quote_needs_a_policy(gw: Gateway) -> None:
     note_id, _ = originated(gw)
-    problem(gw.post("bank", f"/v1/receivables/{note_id}/financing-quote"), 409, "no-receivable-policy")
+    problem(gw.post("bank", f"/v1/receivables/{note_id}/financing-quote"), 409, "receivable-policy-required")
 
 
 def test_financing_quote_is_for_financiers(gw: Gateway) -> None:

@@ -103,8 +103,8 @@ def policy_of(conn: Connection, financier: str) -> FinancingPolicy:
     if found is None:
         raise ProblemError(
             409,
-            "no-receivable-policy",
-            "No receivable policy",
+            "receivable-policy-required",
+            "A receivable policy is required",
             "set your policy for evidence-backed receivables first: PUT /v1/receivable-policy",
         )
     return found[0]
