@@ -16,6 +16,12 @@ from service.domain import (
 )
 
 HOLDER_ROLES = Role.SUPPLIER | Role.FINANCIER
+OBLIGOR_ROLES = Role.CORE_ENTERPRISE | Role.SUPPLIER
+EVIDENCE_DOCUMENT = 2**256 - 1
+"""The ledger's `documentRoot` of a hash registered as evidence, not behind a note."""
+INVOICE = 3
+MAX_SUPPORTING = 8
+MAX_EVIDENCE_AMOUNT = 2**96 - 1
 INDEX_MASK = (1 << 32) - 1
 MAX_GRACE_PERIOD = 90 * 86_400
 MAX_UINT256 = 2**256 - 1
@@ -51,6 +57,23 @@ class ModelNote:
     @property
     def remaining(self) -> int:
         return self.amount - self.paid
+
+
+@dataclass
+class ModelEvidence:
+    """A trade record of the EvidenceRegistry; `attestations` maps attesters to 1 (live) or 2
+    (revoked)."""
+
+    supplier: str
+    buyer: str
+    kind: int
+    currency: str
+    amount: int
+    attestations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def attesters(self) -> int:
+        return sum(1 for state in self.attestations.values() if state == 1)
 
 
 @dataclass
@@ -123,6 +146,9 @@ class LedgerModel:
     """(financier, obligor) -> the financier's grant."""
     approved: set[tuple[str, str]] = field(default_factory=set)
     """(financier, obligor) pairs the obligor has approved (and not withdrawn)."""
+    evidence: dict[bytes, ModelEvidence] = field(default_factory=dict)
+    receivables: dict[int, bytes] = field(default_factory=dict)
+    """Root id of each evidence-backed receivable -> its invoice."""
 
     # ------------------------------------------------------------------ checks, contract order
     def require_active(self, account: str, any_of: Role) -> None:
@@ -227,7 +253,7 @@ class LedgerModel:
         member = self.members.get(obligor)
         if member is None:
             raise Refused("NotAMember")
-        if not member.roles & Role.CORE_ENTERPRISE:
+        if not member.roles & OBLIGOR_ROLES:
             raise Refused("MissingRole")
         if (sender, obligor) not in self.approved:
             raise Refused("FinancierNotApproved")
@@ -241,7 +267,7 @@ class LedgerModel:
         """The obligor `sender` (active) approves `financier`, or withdraws its approval (the grant
         leaves the limit at once; outstanding may then exceed the limit)."""
         key = (financier, sender)
-        self.require_active(sender, Role.CORE_ENTERPRISE)
+        self.require_active(sender, OBLIGOR_ROLES)
         if approved:
             if financier == sender:
                 raise Refused("SelfDealing")
@@ -278,6 +304,8 @@ class LedgerModel:
         if maturity <= now or maturity > now + 365 * 86_400:
             raise Refused("InvalidMaturity")
         if document in self.document_root:
+            if self.document_root[document] == EVIDENCE_DOCUMENT:
+                raise Refused("DocumentIsEvidence")
             raise Refused("DocumentAlreadyUsed")
         if self.outstanding.get(sender, 0) + amount > self.limits.get(sender, 0):
             raise Refused("CreditLimitExceeded")
@@ -625,6 +653,124 @@ class LedgerModel:
         self.claims.pop(note_id, None)
         self.outstanding[self.roots[note.root_id].obligor] -= note.written_off
         return note.written_off
+
+    # ------------------------------------------------------------------ evidence-backed receivables
+    def register_evidence(
+        self, sender: str, document: bytes, kind: int, buyer: str, currency: str, amount: int
+    ) -> None:
+        self.require_active(sender, Role.SUPPLIER)
+        if buyer == sender:
+            raise Refused("SelfDealing")
+        self.require_active(buyer, Role.CORE_ENTERPRISE)
+        if kind > 5:
+            raise Refused("InvalidEvidenceKind")
+        if kind == INVOICE and amount == 0:
+            raise Refused("InvoiceAmountRequired")
+        if amount > MAX_EVIDENCE_AMOUNT:
+            raise Refused("AmountTooLarge")
+        if document in self.evidence:
+            raise Refused("EvidenceAlreadyRegistered")
+        if document in self.document_root:
+            raise Refused("DocumentAlreadyUsed")
+        self.evidence[document] = ModelEvidence(sender, buyer, kind, currency, amount)
+        self.document_root[document] = EVIDENCE_DOCUMENT
+
+    def _record(self, document: bytes) -> ModelEvidence:
+        record = self.evidence.get(document)
+        if record is None:
+            raise Refused("EvidenceNotFound")
+        return record
+
+    def attest(self, sender: str, document: bytes) -> None:
+        self.require_active(sender, Role.DATA_PROVIDER)
+        record = self._record(document)
+        if sender in (record.supplier, record.buyer):
+            raise Refused("SelfAttestation")
+        if sender in record.attestations:
+            raise Refused("AlreadyAttested")
+        record.attestations[sender] = 1
+
+    def revoke_attestation(self, sender: str, document: bytes) -> None:
+        record = self._record(document)
+        if record.attestations.get(sender) != 1:
+            raise Refused("NotAttested")
+        record.attestations[sender] = 2
+
+    def originate(
+        self, sender: str, invoice: bytes, supporting: list[bytes], amount: int, maturity: int, now: int
+    ) -> int:
+        record = self._record(invoice)
+        if record.supplier != sender:
+            raise Refused("NotEvidenceSupplier")
+        if record.kind != INVOICE:
+            raise Refused("NotAnInvoice")
+        if record.attesters == 0:
+            raise Refused("EvidenceNotAttested")
+        if amount > record.amount:
+            raise Refused("AmountExceedsInvoice")
+        if len(supporting) > MAX_SUPPORTING:
+            raise Refused("TooManySupporting")
+        for i, document in enumerate(supporting):
+            other = self.evidence.get(document)
+            if (
+                document == invoice
+                or other is None
+                or other.supplier != sender
+                or other.buyer != record.buyer
+            ):
+                raise Refused("UnrelatedEvidence")
+            if document in supporting[:i]:
+                raise Refused("UnrelatedEvidence")
+        self.require_active(sender, Role.SUPPLIER)
+        if amount == 0:
+            raise Refused("ZeroAmount")
+        if amount > MAX_AMOUNT:
+            raise Refused("AmountTooLarge")
+        if amount < self.min_part.get(record.currency, 0):
+            raise Refused("AmountBelowMinimum")
+        if maturity <= now or maturity > now + 365 * 86_400:
+            raise Refused("InvalidMaturity")
+        if self.document_root.get(invoice) != EVIDENCE_DOCUMENT:
+            raise Refused("DocumentAlreadyUsed")
+        if self.outstanding.get(sender, 0) + amount > self.limits.get(sender, 0):
+            raise Refused("CreditLimitExceeded")
+        self.outstanding[sender] = self.outstanding.get(sender, 0) + amount
+        self.root_count += 1
+        root_id = self.root_count << 32
+        self.roots[root_id] = ModelRoot(
+            obligor=sender, face=amount, maturity=maturity, document=invoice, currency=record.currency
+        )
+        self.notes[root_id] = ModelNote(
+            holder=sender, amount=amount, status=NoteStatus.ACTIVE, root_id=root_id, parent_id=None
+        )
+        self.document_root[invoice] = root_id
+        self.receivables[root_id] = invoice
+        return root_id
+
+    def convert(self, sender: str, root_id: int, now: int) -> int:
+        invoice = self.receivables.get(root_id)
+        if invoice is None:
+            raise Refused("NotAReceivable")
+        record = self.evidence[invoice]
+        if record.buyer != sender:
+            raise Refused("NotReceivableBuyer")
+        self.require_active(sender, Role.CORE_ENTERPRISE)
+        note = self.notes[root_id]
+        if note.status != NoteStatus.ACTIVE:
+            raise Refused("NoteNotActive")
+        if note.frozen:
+            raise Refused("NoteIsFrozen")
+        root = self.roots[root_id]
+        if root.obligor != record.supplier:
+            raise Refused("ReceivableAlreadyConverted")
+        if now >= root.maturity:
+            raise Refused("NoteMatured")
+        if self.outstanding.get(sender, 0) + note.amount > self.limits.get(sender, 0):
+            raise Refused("CreditLimitExceeded")
+        self.outstanding[sender] = self.outstanding.get(sender, 0) + note.amount
+        self.outstanding[record.supplier] -= note.amount
+        root.obligor = sender
+        return note.amount
 
     # ------------------------------------------------------------------ derived views
     def live_sum(self, root_id: int) -> int:

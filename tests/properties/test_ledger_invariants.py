@@ -16,7 +16,16 @@ DESIGN.md:
 6. settlement tokens are conserved: total supply = minted - burned = the sum of the members'
    balances, and every balance and allowance is the model's;
 7. a note is paid at most once in total: its NotePaid amounts sum to what the model paid, never more
-   than its face, and to its face once settled.
+   than its face, and to its face once settled;
+8. evidence-backed receivables: records, attestations and receivables are the model's; a supplier's
+   receivables count against its own limit, and no evidence operation (registering, attesting,
+   revoking, originating) ever changes a buyer's credit: only a conversion moves a receivable onto
+   the buyer's outstanding.
+
+Supplier s0 registers trade records against the core enterprise (and sometimes the wrong party
+does, or against the wrong buyer), a data provider attests and revokes, s0 originates receivables on
+attested invoices (then split, sold, paid and settled by s0 like any note), and the core converts
+some.
 
 Discount offers are made, cancelled, paid off-chain and accepted (delivery versus payment), and
 tried again once void (the note moved or was frozen), expired, cancelled or accepted: such attempts
@@ -59,12 +68,13 @@ from service.domain import MAX_SETTLE_BATCH, MemberStatus, NoteStatus, Role
 from service.ledger.client import SettlementTokenClient
 from service.ledger.errors import LedgerRevert
 from service.ledger.types import SplitPart, TxResult, reference_bytes
-from tests.consortium import DAY, Consortium
+from tests.consortium import DAY, Consortium, new_account
 from tests.properties.ledger_model import (
     HOLDER_ROLES,
     MAX_UINT256,
     PAYABLE,
     LedgerModel,
+    ModelEvidence,
     ModelMember,
     ModelNote,
     ModelToken,
@@ -90,10 +100,12 @@ STEPS = int(os.environ.get("CREDCHAIN_PROPERTY_STEPS", "40"))
 STATS = os.environ.get("CREDCHAIN_PROPERTY_STATS") == "1"
 outcomes: Counter[str] = Counter()
 # Settlement tokens every run starts with (minted and approved to the ledger once, before the runs).
-OPENING_TOKENS = {"core": 20_000, "bank": 10_000}
+OPENING_TOKENS = {"core": 20_000, "bank": 10_000, "s0": 10_000}
+SUPPLIER_LIMIT = 12_000
+"""The bank's grant to supplier s0, the obligor of its own evidence-backed receivables."""
 ZERO_REFERENCE = b"\0" * 32
 
-ACTORS = ["core", "s0", "s1", "s2", "bank", "auditor", "outsider"]
+ACTORS = ["core", "s0", "s1", "s2", "bank", "auditor", "dp", "outsider"]
 actor_names = st.sampled_from(ACTORS)
 # Mostly parties that may hold notes, sometimes anyone: most operations should go through.
 holder_names = st.sampled_from(["s0", "s1", "s2", "bank"] * 3 + ACTORS)
@@ -110,6 +122,7 @@ class Setup:
     credit limit, and the opening settlement-token balances."""
 
     c: Consortium
+    data_provider: LocalAccount
     tokens: dict[str, SettlementTokenClient]
     balances: dict[str, dict[str, int]]
     allowances: dict[str, dict[str, int]]
@@ -118,16 +131,22 @@ class Setup:
 def prepare(c: Consortium) -> Setup:
     eur = SettlementTokenClient.deploy(c.ledger, c.operator, "EUR")
     c.ledger.set_credit_limit(c.bank, c.core.address, CREDIT_LIMIT)
+    supplier = c.suppliers[0]
+    c.ledger.approve_financier(supplier, c.bank.address)
+    c.ledger.set_credit_limit(c.bank, supplier.address, SUPPLIER_LIMIT)
+    data_provider = new_account(c.chain)
+    c.ledger.onboard_member(c.operator, data_provider.address, Role.DATA_PROVIDER)
+    payers = {"core": c.core, "bank": c.bank, "s0": supplier}
     for name, amount in OPENING_TOKENS.items():
-        c.fund_tokens(getattr(c, name), amount)
+        c.fund_tokens(payers[name], amount)
     tokens = {"USD": c.token, "EUR": eur}
-    accounts = [c.operator, c.core, *c.suppliers, c.bank, c.auditor, c.outsider]
+    accounts = [c.operator, c.core, *c.suppliers, c.bank, c.auditor, data_provider, c.outsider]
     balances = {cur: {a.address: t.balance_of(a.address) for a in accounts} for cur, t in tokens.items()}
     allowances = {
-        cur: {a.address: t.allowance(a.address, c.ledger.address) for a in (c.core, c.bank)}
+        cur: {a.address: t.allowance(a.address, c.ledger.address) for a in payers.values()}
         for cur, t in tokens.items()
     }
-    return Setup(c, tokens, balances, allowances)
+    return Setup(c, data_provider, tokens, balances, allowances)
 
 
 def event(label: str) -> None:
@@ -152,6 +171,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "s2": consortium.suppliers[2],
             "bank": consortium.bank,
             "auditor": consortium.auditor,
+            "dp": setup.data_provider,
             "outsider": consortium.outsider,
             "operator": consortium.operator,
         }
@@ -163,6 +183,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "s2": Role.SUPPLIER,
             "bank": Role.FINANCIER,
             "auditor": Role.AUDITOR,
+            "dp": Role.DATA_PROVIDER,
         }
         self.model = LedgerModel(operator=consortium.operator.address)
         for name, role in roles.items():
@@ -170,6 +191,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.limits[consortium.core.address] = CREDIT_LIMIT
         self.model.grants[(consortium.bank.address, consortium.core.address)] = CREDIT_LIMIT
         self.model.approved.add((consortium.bank.address, consortium.core.address))
+        s0 = consortium.suppliers[0].address
+        self.model.limits[s0] = SUPPLIER_LIMIT
+        self.model.grants[(consortium.bank.address, s0)] = SUPPLIER_LIMIT
+        self.model.approved.add((consortium.bank.address, s0))
         for currency, token in setup.tokens.items():
             balances = dict(setup.balances[currency])
             self.model.tokens[currency] = ModelToken(
@@ -248,6 +273,13 @@ class LedgerMachine(RuleBasedStateMachine):
         fit = [i for i in ids if fits(i, self.model.notes[i])]
         pool = fit if fitting and fit else ids
         return pool[pick % len(pool)]
+
+    def _obligor_or(self, root_id: int, by: str) -> LocalAccount:
+        """The root's obligor when `by` is "core" (the usual payer), else the party `by`."""
+        root = self.model.roots.get(root_id)
+        if by == "core" and root is not None:
+            return self.by_address[root.obligor]
+        return self.actors[by]
 
     def _has(self, statuses: tuple[NoteStatus, ...]) -> bool:
         return any(n.status in statuses for n in self.model.notes.values())
@@ -793,7 +825,7 @@ class LedgerMachine(RuleBasedStateMachine):
             pick, fitting, lambda _, n: self._payable_now(n) and (off_chain or self._token_registered(n))
         )
         note = self.model.notes[note_id]
-        sender = self.actors[by]
+        sender = self._obligor_or(note.root_id, by)
         amount = self._amount(note, kind, share)
         now = self.c.chain.now()
         if not off_chain:
@@ -876,7 +908,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "too_many": (0, MAX_SETTLE_BATCH + 1),
             "past_end": (last_index + 1, 1),
         }[batch]
-        sender = self.actors[by]
+        sender = self._obligor_or(root_id, by)
         now = self.c.chain.now()
         outcome = self._attempt(
             lambda: self.model.settle_root(sender.address, root_id, first_index, count, now),
@@ -958,6 +990,166 @@ class LedgerMachine(RuleBasedStateMachine):
             ),
         )
 
+    # ------------------------------------------------------------------ rules: evidence-backed receivables
+    def _buyer_credit_untouched(self, act: Callable[[], TxResult]) -> Callable[[], TxResult]:
+        """`act`, checking that the core enterprise's (the buyer's) limit and outstanding did not
+        change (invariant 8)."""
+
+        def checked() -> TxResult:
+            before = self.c.ledger.credit_of(self.c.core.address)
+            result = act()
+            assert self.c.ledger.credit_of(self.c.core.address) == before
+            return result
+
+        return checked
+
+    def _record_pick(self, pick: int, fitting: bool, fits: Callable[[bytes, ModelEvidence], bool]) -> bytes:
+        documents = list(self.model.evidence)
+        fit = [d for d in documents if fits(d, self.model.evidence[d])]
+        pool = fit if fitting and fit else documents
+        return pool[pick % len(pool)]
+
+    @rule(
+        by=st.sampled_from(["s0"] * 6 + ["s1", "core", "dp"]),
+        kind=st.sampled_from([3, 3, 3, 0, 1, 2, 4, 5, 6]),
+        amount=st.integers(0, 8_000),
+        reuse=rarely_true,
+        buyer=st.sampled_from(["core"] * 6 + ["s1", "s0"]),
+    )
+    def register_evidence(self, by: str, kind: int, amount: int, reuse: bool, buyer: str) -> None:
+        """A supplier registers a trade record against a buyer (sometimes a note's document again)."""
+        known = self.documents + list(self.model.evidence)
+        document = known[amount % len(known)] if reuse and known else self.c.next_document()
+        sender, buyer_account = self.actors[by], self.actors[buyer]
+        self._attempt(
+            lambda: self.model.register_evidence(
+                sender.address, document, kind, buyer_account.address, "USD", amount
+            ),
+            self._buyer_credit_untouched(
+                lambda: self.c.ledger.register_evidence(
+                    sender, document, kind, buyer_account.address, "USD", amount
+                )
+            ),
+        )
+
+    @precondition(lambda self: self.model.evidence)
+    @rule(pick=picks, fitting=mostly_true, by=st.sampled_from(["dp"] * 6 + ACTORS), revoke=rarely_true)
+    def attest_or_revoke(self, pick: int, fitting: bool, by: str, revoke: bool) -> None:
+        """The data provider attests a record (mostly one it has not attested), or revokes."""
+        sender = self.actors[by]
+        state = 1 if revoke else None
+        document = self._record_pick(pick, fitting, lambda _, e: e.attestations.get(sender.address) == state)
+        if revoke:
+            self._attempt(
+                lambda: self.model.revoke_attestation(sender.address, document),
+                self._buyer_credit_untouched(lambda: self.c.ledger.revoke_attestation(sender, document)),
+            )
+        else:
+            self._attempt(
+                lambda: self.model.attest(sender.address, document),
+                self._buyer_credit_untouched(lambda: self.c.ledger.attest_evidence(sender, document)),
+            )
+
+    @precondition(lambda self: self.model.evidence)
+    @rule(
+        pick=picks,
+        fitting=mostly_true,
+        by=st.sampled_from(["s0"] * 8 + ["s1", "dp"]),
+        supporting=st.lists(picks, max_size=3),
+        share=st.integers(1, 100),
+        days=st.integers(10, 150),
+    )
+    def originate(
+        self, pick: int, fitting: bool, by: str, supporting: list[int], share: int, days: int
+    ) -> None:
+        """A supplier originates a receivable on an attested invoice, with supporting records."""
+        model = self.model
+        invoice = self._record_pick(
+            pick,
+            fitting,
+            lambda d, e: e.kind == 3 and e.attesters > 0 and model.document_root.get(d) == MAX_UINT256,
+        )
+        record = model.evidence[invoice]
+        related = [
+            d
+            for d, e in model.evidence.items()
+            if d != invoice and e.supplier == record.supplier and e.buyer == record.buyer
+        ]
+        pool = related if fitting and related else list(model.evidence)
+        chosen = list(dict.fromkeys(pool[p % len(pool)] for p in supporting)) if pool else []
+        amount = max(1, record.amount * share // 100) if fitting else record.amount * share // 50
+        now = self.c.chain.now()
+        maturity = now + (days if days <= 145 else 400) * DAY + DAY // 2
+        sender = self.actors[by]
+        outcome = self._attempt(
+            lambda: model.originate(sender.address, invoice, chosen, amount, maturity, now),
+            self._buyer_credit_untouched(
+                lambda: self.c.ledger.originate_receivable(sender, invoice, chosen, amount, maturity)
+            ),
+        )
+        if outcome is not None:
+            expected_id, result = outcome
+            assert result.created_note_ids() == [expected_id]
+
+    @rule(
+        amount=st.integers(1, 6_000),
+        supporting=st.integers(0, 3),
+        share=st.integers(50, 100),
+        days=st.integers(10, 140),
+    )
+    def receivable_on_fresh_evidence(self, amount: int, supporting: int, share: int, days: int) -> None:
+        """The whole path in one step, so that receivables are common: s0 registers supporting
+        records and an invoice against the core, the data provider attests the invoice, s0
+        originates (each step checked against the model like any other)."""
+        s0, core, dp = self.actors["s0"], self.actors["core"], self.actors["dp"]
+        records = []
+        for kind in (0, 1, 2)[:supporting]:
+            document = self.c.next_document()
+            if self._attempt(
+                lambda d=document, k=kind: self.model.register_evidence(  # type: ignore[misc]
+                    s0.address, d, k, core.address, "USD", 0
+                ),
+                lambda d=document, k=kind: self.c.ledger.register_evidence(  # type: ignore[misc]
+                    s0, d, k, core.address, "USD", 0
+                ),
+            ):
+                records.append(document)
+        invoice = self.c.next_document()
+        if not self._attempt(
+            lambda: self.model.register_evidence(s0.address, invoice, 3, core.address, "USD", amount),
+            lambda: self.c.ledger.register_evidence(s0, invoice, 3, core.address, "USD", amount),
+        ):
+            return
+        self._attempt(
+            lambda: self.model.attest(dp.address, invoice),
+            lambda: self.c.ledger.attest_evidence(dp, invoice),
+        )
+        now = self.c.chain.now()
+        maturity = now + days * DAY + DAY // 2
+        value = max(1, amount * share // 100)
+        outcome = self._attempt(
+            lambda: self.model.originate(s0.address, invoice, records, value, maturity, now),
+            self._buyer_credit_untouched(
+                lambda: self.c.ledger.originate_receivable(s0, invoice, records, value, maturity)
+            ),
+        )
+        if outcome is not None:
+            assert outcome[1].created_note_ids() == [outcome[0]]
+
+    @precondition(lambda self: self.model.receivables)
+    @rule(pick=picks, by=st.sampled_from(["core"] * 6 + ["s0", "bank"]))
+    def convert(self, pick: int, by: str) -> None:
+        """The buyer makes itself the obligor of a receivable (refused once split, frozen, matured or
+        converted, or without room in its limit; other parties are refused)."""
+        roots = sorted(self.model.receivables)
+        root_id = roots[pick % len(roots)]
+        sender = self.actors[by]
+        now = self.c.chain.now()
+        self._attempt(
+            lambda: self.model.convert(sender.address, root_id, now),
+            lambda: self.c.ledger.convert_receivable(sender, root_id),
+        )
+
     # ------------------------------------------------------------------ invariants, read from the chain
     def _ledger(self, name: str, *args: Any) -> tuple[Any, ...]:
         return self.views.call(self.c.ledger.contract, name, *args)
@@ -1007,6 +1199,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self._check_terminal_notes_never_change(notes)
         self._check_credit(notes, paid_view)
         self._check_tokens()
+        self._check_evidence(notes)
 
     def _check_offers_and_claims(self) -> None:
         assert self._ledger("offerCount")[0] == self.model.offer_count
@@ -1097,7 +1290,9 @@ class LedgerMachine(RuleBasedStateMachine):
         core = self.c.core.address
         limit, outstanding = self._ledger("creditOf", core)
         live_remainder = sum(
-            notes[i][2] - paid_view[i] for i, n in self.model.notes.items() if n.status.is_live
+            notes[i][2] - paid_view[i]
+            for i, n in self.model.notes.items()
+            if n.status.is_live and notes[n.root_id][1] == core  # the chain's obligor of the tree
         )
         assert outstanding == self.model.outstanding.get(core, 0)
         assert outstanding == self.model.live_remainder(core) == live_remainder
@@ -1106,6 +1301,31 @@ class LedgerMachine(RuleBasedStateMachine):
         grant, approved = self._ledger("creditGrant", bank, core)
         expected = (self.model.grants.get((bank, core), 0), (bank, core) in self.model.approved)
         assert (grant, approved) == expected
+
+    def _check_evidence(self, notes: dict[int, tuple[Any, ...]]) -> None:
+        """Invariant 8: records, attestations and receivables are the model's; an unconverted
+        receivable's obligor is its supplier, whose outstanding (not the buyer's) carries it."""
+        registry = self.c.ledger.evidence.contract
+        for document, record in self.model.evidence.items():
+            seen = self.views.call(registry, "getEvidence", document)
+            assert seen == (
+                record.supplier,
+                record.buyer,
+                record.kind,
+                record.currency.encode(),
+                record.amount,
+                record.attesters,
+            )
+            for attester, state in record.attestations.items():
+                assert self.views.call(registry, "attestation", document, attester)[0] == state
+            assert self._ledger("documentRoot", document)[0] == self.model.document_root[document]
+        for root_id, invoice in self.model.receivables.items():
+            assert self.views.call(registry, "receivableInvoice", root_id)[0] == invoice
+            assert notes[root_id][1] == self.model.roots[root_id].obligor
+        s0 = self.c.suppliers[0].address
+        limit, outstanding = self._ledger("creditOf", s0)
+        assert (limit, outstanding) == (self.model.limits.get(s0, 0), self.model.outstanding.get(s0, 0))
+        assert outstanding == self.model.live_remainder(s0)
 
     def _check_tokens(self) -> None:
         """Invariant 6: supply = minted - burned = the sum of the balances; balances, allowances and
