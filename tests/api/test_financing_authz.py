@@ -207,7 +207,7 @@ ENDPOINTS = [
         Endpoint(
             f"risk-{view}", "GET", f"/v1/risk/{view}", _by([(RISK_READERS, (200, None))], (403, "forbidden"))
         )
-        for view in ("exposure", "maturity-ladder", "concentration", "overdue")
+        for view in ("exposure", "maturity-ladder", "concentration", "overdue", "evidence-exposure")
     ],
 ]
 
@@ -311,7 +311,7 @@ def test_the_matrix_covers_every_financing_route(world: World) -> None:
         if path.startswith(prefixes) or path.endswith(suffixes)
         for method in operations
     }
-    assert len(routes) == 17 and routes == COVERED, sorted(routes ^ COVERED)
+    assert len(routes) == 18 and routes == COVERED, sorted(routes ^ COVERED)
 
 
 def test_nothing_was_sent_by_refused_writes(world: World) -> None:
