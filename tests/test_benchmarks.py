@@ -54,6 +54,15 @@ def _gas(result: dict[str, Any]) -> None:
     assert result["artifact_current"] is None  # --no-artifact-check: `make test` checks the artifacts
 
 
+def _receivables(result: dict[str, Any]) -> None:
+    for chain in ("embedded", "anvil"):
+        figures = result[chain]
+        assert figures["receivables"] == 2
+        for path in ("attestation_to_cash", "reference_issue_to_cash"):
+            assert 0 < figures[path]["median_s"] <= figures[path]["max_s"], figures
+        assert figures["ratio_median"] > 0
+
+
 def _indexer(result: dict[str, Any]) -> None:
     assert result["events"] >= 200  # a few hundred events
     assert result["postgresql"]["events"] == result["events"]
@@ -209,6 +218,12 @@ SMOKE_RUNS: dict[str, SmokeRun] = {
         needs_anvil=True,
         needs_postgresql=True,
         check=_events,
+    ),
+    "bench_receivables.py": SmokeRun(
+        ("--receivables", "2", "--no-check"),
+        ("embedded", "anvil", "goal_seconds", "goals_met", "machine"),
+        needs_anvil=True,
+        check=_receivables,
     ),
     "bench_edge.py": SmokeRun(
         ("--requests", "200", "--scans", "3"),

@@ -16,11 +16,16 @@ if TYPE_CHECKING:
 
 
 def batch_scope(applied: AppliedBatch) -> Scope:
-    """The obligors and members whose rows the batch touched (notes' obligors and holders too)."""
+    """The obligors and members whose rows the batch touched (notes' obligors and holders too; the
+    suppliers and buyers of evidence records and receivables)."""
     state = applied.state
     notes = list(state.notes.rows.values())
     obligors = {str(row["obligor"]) for row in notes} | {str(key) for key in state.credit.rows}
     members = {str(row["holder"]) for row in notes} | {str(key) for key in state.members.rows}
+    # evidence: a revoked attestation concerns its supplier's receivables, a receivable its buyer
+    evidence = [*state.evidence.rows.values(), *state.receivables.rows.values()]
+    obligors |= {str(row["supplier"]) for row in evidence}
+    members |= {str(row["buyer"]) for row in evidence}
     return Scope(frozenset(obligors), frozenset(members))
 
 

@@ -28,6 +28,9 @@ class Policy:
     velocity_holders: int = 5
     velocity_hours: int = 24
     block_offers_under_alert: bool = False
+    buyer_indirect_exposure: int = 0
+    """Evidence-backed face (minor units) owed by a buyer through its suppliers' receivables above
+    which `buyer_indirect_exposure` alerts; 0: the rule is off."""
 
 
 DEFAULTS: Final = Policy()

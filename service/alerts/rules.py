@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Connection, Table, and_, select, true
 
 from service.alerts.policy import Policy
+from service.db.evidence_models import EvidenceAttestation, Receivable
 from service.db.models import CreditGrant, Event, LedgerConfig, Member, Note, ObligorCredit
 from service.domain import DEFAULT_GRACE_PERIOD, LIVE, PAYABLE, MemberStatus, Role
 
@@ -25,6 +26,8 @@ MEMBERS: Table = Member.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 GRANTS: Table = CreditGrant.__table__  # type: ignore[assignment]
 CONFIG: Table = LedgerConfig.__table__  # type: ignore[assignment]
+RECEIVABLES: Table = Receivable.__table__  # type: ignore[assignment]
+ATTESTATIONS: Table = EvidenceAttestation.__table__  # type: ignore[assignment]
 
 DAY: Final = 86_400
 BPS: Final = 10_000
@@ -38,6 +41,8 @@ TENOR: Final = "tenor"
 DUPLICATE_DOCUMENT: Final = "duplicate_document"
 SUSPENDED_HOLDER: Final = "suspended_holder"
 VELOCITY: Final = "velocity"
+ATTESTATION_REVOKED: Final = "attestation_revoked_under_financed_receivable"
+BUYER_INDIRECT_EXPOSURE: Final = "buyer_indirect_exposure"
 RULES: Final = (
     UTILISATION,
     FUNDING_SHORTFALL,
@@ -48,6 +53,8 @@ RULES: Final = (
     DUPLICATE_DOCUMENT,
     SUSPENDED_HOLDER,
     VELOCITY,
+    ATTESTATION_REVOKED,
+    BUYER_INDIRECT_EXPOSURE,
 )
 CLOSED_LOOP_RULES: Final = (FUNDING_SHORTFALL, OVERDUE)
 """The rules whose live alerts on an obligor stop a financier's offers when its policy says so."""
@@ -351,6 +358,80 @@ def velocity(inp: RuleInput) -> list[Finding]:
     return found
 
 
+def _receivable_trees(inp: RuleInput) -> dict[int, Any]:
+    """The live evidence-backed receivables (root id -> receivable row) of the suppliers in scope,
+    still owed by their supplier (not converted)."""
+    stmt = select(RECEIVABLES).where(
+        RECEIVABLES.c.converted_block.is_(None), inp.obligor_filter(RECEIVABLES.c.supplier)
+    )
+    return {int(row.note_id): row for row in inp.conn.execute(stmt)}
+
+
+def _live_tree_notes(inp: RuleInput, roots: list[int]) -> list[Any]:
+    if not roots:
+        return []
+    stmt = select(NOTES).where(NOTES.c.root_id.in_(roots), NOTES.c.status.in_([int(s) for s in LIVE]))
+    return list(inp.conn.execute(stmt))
+
+
+def attestation_revoked(inp: RuleInput) -> list[Finding]:
+    """(9) An attestation revoked on a record behind a receivable that is financed: a live note of
+    its tree is held by someone other than the supplier."""
+    trees = _receivable_trees(inp)
+    held: dict[int, set[str]] = defaultdict(set)
+    for note in _live_tree_notes(inp, list(trees)):
+        if note.holder != trees[int(note.root_id)].supplier:
+            held[int(note.root_id)].add(str(note.holder))
+    found = []
+    for root_id, holders in sorted(held.items()):
+        row = trees[root_id]
+        hashes = [row.invoice_hash, *(row.supporting or [])]
+        revoked = inp.conn.execute(
+            select(ATTESTATIONS.c.doc_hash, ATTESTATIONS.c.attester)
+            .where(ATTESTATIONS.c.doc_hash.in_(hashes), ATTESTATIONS.c.revoked_block.is_not(None))
+            .order_by(ATTESTATIONS.c.doc_hash, ATTESTATIONS.c.attester)
+        ).all()
+        if revoked:
+            figures = {
+                "invoice_hash": row.invoice_hash,
+                "revoked": [{"doc_hash": r.doc_hash, "attester": r.attester} for r in revoked],
+                "holders": sorted(holders),
+            }
+            found.append(
+                Finding(ATTESTATION_REVOKED, "critical", "note", str(root_id), figures, obligor=row.supplier)
+            )
+    return found
+
+
+def buyer_indirect_exposure(inp: RuleInput) -> list[Finding]:
+    """(10) A buyer owed through its suppliers' live evidence-backed receivables (unpaid, not
+    converted) above the policy's `buyer_indirect_exposure` (0: off). Its credit line is untouched:
+    this is the exposure the credit line does not show."""
+    if inp.policy.buyer_indirect_exposure <= 0:
+        return []
+    trees = _receivable_trees(inp)
+    by_buyer: dict[str, dict[str, Any]] = defaultdict(lambda: {"amount": 0, "suppliers": set()})
+    for note in _live_tree_notes(inp, list(trees)):
+        row = trees[int(note.root_id)]
+        if note.obligor != row.supplier:
+            continue
+        entry = by_buyer[row.buyer]
+        entry["amount"] += unpaid(note)
+        entry["suppliers"].add(row.supplier)
+    found = []
+    for buyer, entry in sorted(by_buyer.items()):
+        if inp.scope.members is not None and buyer not in inp.scope.members:
+            continue
+        if entry["amount"] > inp.policy.buyer_indirect_exposure:
+            figures = {
+                "indirect_exposure": str(entry["amount"]),
+                "threshold": str(inp.policy.buyer_indirect_exposure),
+                "suppliers": len(entry["suppliers"]),
+            }
+            found.append(Finding(BUYER_INDIRECT_EXPOSURE, "warning", "member", buyer, figures))
+    return found
+
+
 PLATFORM_RULES: Final[dict[str, Callable[[RuleInput], list[Finding]]]] = {
     UTILISATION: utilisation,
     FUNDING_SHORTFALL: funding_shortfall,
@@ -359,6 +440,8 @@ PLATFORM_RULES: Final[dict[str, Callable[[RuleInput], list[Finding]]]] = {
     TENOR: tenor,
     SUSPENDED_HOLDER: suspended_holder,
     VELOCITY: velocity,
+    ATTESTATION_REVOKED: attestation_revoked,
+    BUYER_INDIRECT_EXPOSURE: buyer_indirect_exposure,
 }
 """The rules of the platform's alerts (owner NULL), with the platform policy."""
 FINANCIER_RULES: Final[dict[str, Callable[[RuleInput], list[Finding]]]] = {
@@ -366,6 +449,8 @@ FINANCIER_RULES: Final[dict[str, Callable[[RuleInput], list[Finding]]]] = {
     FUNDING_SHORTFALL: funding_shortfall,
     OVERDUE: overdue,
     HOLDER_CONCENTRATION: holder_concentration,
+    ATTESTATION_REVOKED: attestation_revoked,
+    BUYER_INDIRECT_EXPOSURE: buyer_indirect_exposure,
 }
 """The rules a financier with a policy of its own gets its own alerts of (on its obligors)."""
 FUNDED_RULES: Final = frozenset({FUNDING_SHORTFALL})

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from service.alerts.evaluator import Outcome, evaluate_briefly
 from service.alerts.rules import Funds
+from service.api.receivables.service import auto_approve_pending
 from service.background import BackgroundThread
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def evaluate_now(context: AppContext) -> Outcome:
 
 
 class AlertScheduler(BackgroundThread):
-    """Evaluates the rules every `interval` seconds in one background thread of the gateway."""
+    """Evaluates the rules every `interval` seconds in one background thread of the gateway, then
+    sweeps the receivables auto-approval has not decided on yet."""
 
     thread_name = "credchain-alerts"
 
@@ -57,3 +59,7 @@ class AlertScheduler(BackgroundThread):
                 evaluate_now(self._context)
             except Exception:  # the node or the database away: the next round tries again
                 log.exception("alerts: evaluation failed")
+            try:  # evidence-backed receivables no origination answer offered on
+                auto_approve_pending(self._context)
+            except Exception:
+                log.exception("receivables: auto-approval sweep failed")

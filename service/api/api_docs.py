@@ -142,6 +142,11 @@ GATEWAY_PROBLEMS: Final[dict[str, tuple[int, str]]] = {
     "obligor-gone": (409, "The obligor's gateway member no longer exists"),
     "self-custody": (409, "This member holds its own keys"),
     "no-funder": (409, "No funder is configured"),
+    # evidence-backed receivables
+    "receivable-not-found": (404, "No such receivable"),
+    "no-receivable-policy": (404, "No receivable policy"),
+    "receivable-policy-required": (409, "A receivable policy is required"),
+    "unsupported-media-type": (415, "Unsupported media type"),
     # relay of signed requests
     "custodial-member": (409, "The gateway signs for this member"),
     "relay-unavailable": (409, "This gateway does not relay signed requests"),

@@ -17,6 +17,7 @@ from service.api.deps import idempotent_write
 from service.api.edge import BodyLimits, ErrorBarrier, RateLimits, restore_recursion_limit
 from service.api.events import routes as events
 from service.api.events.hub import EventHub
+from service.api.evidence import routes as evidence
 from service.api.financing import (
     credit_limits,
     credit_relationships,
@@ -36,6 +37,8 @@ from service.api.ops import dev
 from service.api.ops import routes as ops
 from service.api.problems import install_handlers
 from service.api.query_params import reject_unknown_query_parameters
+from service.api.receivables import policy_routes as receivable_policy
+from service.api.receivables import routes as receivables
 from service.api.relay import routes as relay
 from service.api.risk import routes as risk
 from service.api.subscriptions import routes as subscriptions
@@ -123,6 +126,9 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         events,
         alerts_routes,
         subscriptions,
+        receivable_policy,
+        receivables,
+        evidence,
         ops,
     ):
         document_write_routes(module.router, idempotent_write)  # the 202 of `Prefer: respond-async`

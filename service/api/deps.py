@@ -23,7 +23,7 @@ from service.api.deferred_write import Finish, WriteResponse, prefers_async
 from service.api.idempotency import run_idempotent
 from service.api.writes import Answer
 from service.db.gateway_models import ApiMember
-from service.domain import AUDITOR, CORE_ENTERPRISE, FINANCIER, OPERATOR
+from service.domain import AUDITOR, CORE_ENTERPRISE, FINANCIER, OPERATOR, SUPPLIER
 
 
 async def get_context(request: Request) -> AppContext:
@@ -78,8 +78,11 @@ def role_dependency(*roles: str) -> Callable[[ApiMember], Awaitable[ApiMember]]:
 Operator = Annotated[ApiMember, Depends(role_dependency(OPERATOR))]
 Obligor = Annotated[ApiMember, Depends(role_dependency(CORE_ENTERPRISE))]
 Financier = Annotated[ApiMember, Depends(role_dependency(FINANCIER))]
+Payer = Annotated[ApiMember, Depends(role_dependency(CORE_ENTERPRISE, SUPPLIER))]
+"""An obligor of record: a core enterprise, or a supplier (of its own evidence-backed receivables),
+which approves financiers and pays its notes."""
 RelationshipReader = Annotated[
-    ApiMember, Depends(role_dependency(CORE_ENTERPRISE, FINANCIER, AUDITOR, OPERATOR))
+    ApiMember, Depends(role_dependency(CORE_ENTERPRISE, SUPPLIER, FINANCIER, AUDITOR, OPERATOR))
 ]
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.base import ADDRESS, Base
+from service.db.base import ADDRESS, Base, ExactInteger
 
 
 class Alert(Base):
@@ -76,5 +76,7 @@ class AlertPolicy(Base):
     block_offers_under_alert: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     """The closed loop: refuse this financier's discount offers on an obligor with a live
     funding-shortfall or overdue alert."""
+    buyer_indirect_exposure: Mapped[int | None] = mapped_column(ExactInteger, nullable=True)
+    """Minor units: a buyer's indirect (evidence-backed) exposure above it raises an alert."""
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str] = mapped_column(String(32))

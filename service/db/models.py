@@ -28,6 +28,7 @@ from service.db import evidence_models as _evidence_models  # noqa: F401
 # The gateway's own tables share `Base.metadata` (one schema, one migration history): importing the
 # models registers them all. Neither module imports the other's classes (both build on `base`).
 from service.db import gateway_models as _gateway_models  # noqa: F401
+from service.db import receivable_models as _receivable_models  # noqa: F401
 from service.db import reorg_models as _reorg_models  # noqa: F401
 from service.db import webhook_models as _webhook_models  # noqa: F401
 from service.db.base import ADDRESS as ADDRESS

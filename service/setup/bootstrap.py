@@ -41,9 +41,11 @@ def deploy(chain: Chain, keyring: Keyring, funding_wei: int) -> Deployment:
     operator, keystore = keyring.create()
     if chain.funder is not None and funding_wei:
         chain.fund(operator.address, funding_wei)
+    # the index starts at the first deployment block: the ledger's constructor events (operator,
+    # maximum tenor) come before the evidence registry's deployment and naming
+    first_block = int(chain.w3.eth.block_number) + 1
     ledger, _ = deploy_with_forwarder(chain.w3, operator, operator.address)
-    block = int(chain.w3.eth.block_number)
-    return Deployment(ledger.address, block, operator, keystore)
+    return Deployment(ledger.address, first_block, operator, keystore)
 
 
 def register_operator(session: Session, address: str, keystore: dict[str, object] | None) -> str:

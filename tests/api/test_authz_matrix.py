@@ -38,9 +38,12 @@ from service.db.session import make_engine
 from tests.api.conftest import Gateway, _Template
 from tests.api.test_alerts_api import ALERT_ROUTES
 from tests.api.test_events_api import EVENT_ROUTES
+from tests.api.test_evidence_api import EVIDENCE_ROUTES
 from tests.api.test_financing_authz import COVERED as FINANCING_COVERED
 from tests.api.test_funding_api import FUNDING_ROUTES
 from tests.api.test_ledger_settings_api import LEDGER_SETTINGS_ROUTES
+from tests.api.test_receivable_policy_api import POLICY_ROUTES as RECEIVABLE_POLICY_ROUTES
+from tests.api.test_receivables_api import RECEIVABLE_ROUTES
 from tests.api.test_settlement_jobs_api import JOB_ROUTES
 from tests.api.test_settlement_tokens_api import TOKEN_ROUTES
 from tests.api.test_subscriptions_api import SUBSCRIPTION_ROUTES
@@ -65,7 +68,10 @@ that granted core credit until core withdrew its approval (bank-gone), the audit
 
 MEMBERS_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
 NOTE_VIEWERS = {"operator", "core", "s1", "bank", "auditor"}
-RELATIONSHIP_READERS = {"operator", "core", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
+RELATIONSHIP_READERS = {"operator", "core", "s1", "s3", "bank", "bank2", "bank-zero", "bank-gone", "auditor"}
+SUPPLIERS_APPROVING_BANK = ("s1", "s3")
+"""Suppliers approve financiers too (their own evidence-backed receivables): s1 and s3 approved
+bank with no grant, which gives bank no visibility."""
 
 
 @dataclass
@@ -110,6 +116,9 @@ def world(_template: _Template, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 f"/v1/credit-relationships/{gw.ids['bank-gone']}", headers=gw.auth("core")
             )
             assert answer.status_code == 200 and answer.json()["relationship"]["status"] == "withdrawn"
+            for supplier in SUPPLIERS_APPROVING_BANK:
+                answer = gw.post(supplier, "/v1/credit-relationships", {"financier": gw.ids["bank"]})
+                assert answer.status_code == 201, answer.text
             active = gw.active("s1", "1000")
             revoked = gw.issue("s1", "500")
             answer = gw.post("core", f"/v1/notes/{revoked}/revoke")
@@ -193,19 +202,19 @@ ENDPOINTS = [
         expect={role: (422, "not-a-member") for role in ("bank", "bank2", "bank-zero", "bank-gone")},
     ),
     Endpoint(
-        # core has approved bank already: refused before anything is sent
+        # core, s1 and s3 have approved bank already: refused before anything is sent
         "credit-relationships-approve",
         "POST",
         "/v1/credit-relationships",
         {"financier": "{bank}"},
-        expect={"core": (409, "financier-already-approved")},
+        expect={who: (409, "financier-already-approved") for who in ("core", *SUPPLIERS_APPROVING_BANK)},
     ),
     Endpoint(
-        # core never approved bank2: nothing to withdraw
+        # core, s1 and s3 never approved bank2: nothing to withdraw
         "credit-relationships-withdraw",
         "DELETE",
         "/v1/credit-relationships/{bank2}",
-        expect={"core": (409, "financier-not-approved")},
+        expect={who: (409, "financier-not-approved") for who in ("core", *SUPPLIERS_APPROVING_BANK)},
     ),
     Endpoint(
         "credit-relationships-list",
@@ -345,6 +354,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     covered |= FUNDING_ROUTES  # and the funding routes theirs
     covered |= SUBSCRIPTION_ROUTES  # and the webhook subscriptions theirs
     covered |= EVENT_ROUTES | ALERT_ROUTES  # and the event log and the alerts theirs
+    covered |= RECEIVABLE_POLICY_ROUTES | EVIDENCE_ROUTES | RECEIVABLE_ROUTES  # and the receivables theirs
     assert len(routes) >= 17 and routes <= covered, sorted(routes - covered)
 
 
@@ -379,8 +389,11 @@ def test_authz(world: World, endpoint: Endpoint, role: str) -> None:
         pairs = {(item["financier_member"], item["obligor_member"]) for item in answer.json()["items"]}
         financiers = ("bank", "bank-zero", "bank-gone")
         everything = {(gw.ids[f], gw.ids["core"]) for f in financiers}
-        if role in ("operator", "auditor", "core"):
+        everything |= {(gw.ids["bank"], gw.ids[s]) for s in SUPPLIERS_APPROVING_BANK}
+        if role in ("operator", "auditor"):
             assert pairs == everything, (role, pairs)
+        elif role in ("core", *SUPPLIERS_APPROVING_BANK):  # an obligor sees its own
+            assert pairs == {p for p in everything if p[1] == gw.ids[role]}, (role, pairs)
         else:  # a financier sees its own relationships only
             assert pairs == {p for p in everything if p[0] == gw.ids[role]}, (role, pairs)
 

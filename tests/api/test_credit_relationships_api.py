@@ -140,7 +140,7 @@ def test_approve_refusals(gw: Gateway) -> None:
     problem(gw.post("core", RELATIONSHIPS, {"financier": "0x1234"}), 422, "invalid-address")
     problem(gw.post("core", RELATIONSHIPS, {}), 422, "invalid-request")
     problem(gw.post("core", RELATIONSHIPS, {"financier": gw.ids["bank"], "x": 1}), 422, "invalid-request")
-    for caller in ("bank", "s1", "auditor", "operator"):
+    for caller in ("bank", "auditor", "operator"):  # suppliers approve financiers of their own
         problem(_approve(gw, "bank2", by=caller), 403, "forbidden")
     assert gw.post("operator", f"/v1/members/{gw.ids['bank2']}/suspend").status_code == 200
     problem(_approve(gw, "bank2"), 409, "member-suspended")
@@ -205,8 +205,9 @@ def test_a_new_approval_after_a_withdrawal_starts_without_a_grant(gw: Gateway) -
 def test_withdraw_refusals(gw: Gateway) -> None:
     _financier(gw)
     problem(_withdraw(gw, "bank2"), 409, "financier-not-approved")
-    for caller in ("bank", "s1", "auditor", "operator"):
+    for caller in ("bank", "auditor", "operator"):
         problem(_withdraw(gw, "bank", by=caller), 403, "forbidden")
+    problem(_withdraw(gw, "bank", by="s1"), 409, "financier-not-approved")  # s1 approved no one
     problem(gw.client.delete(f"{RELATIONSHIPS}/m_nobody", headers=gw.auth("core")), 422, "not-a-member")
     problem(gw.client.delete(f"{RELATIONSHIPS}/0x1234", headers=gw.auth("core")), 422, "invalid-address")
 
@@ -269,7 +270,9 @@ def test_each_side_lists_its_own_relationships_and_the_auditor_all(gw: Gateway) 
     assert _pairs(gw.get("auditor", RELATIONSHIPS, financier=gw.addresses["bank2"])) == {core_bank2}
     # a filter never widens what a member sees
     assert _pairs(gw.get("bank", RELATIONSHIPS, obligor=ids["core2"])) == set()
-    problem(gw.get("s1", RELATIONSHIPS), 403, "forbidden")
+    assert gw.get("s1", RELATIONSHIPS).json()["items"] == []  # a supplier lists its own: none here
+    _onboard(gw, "lab", ["data_provider"])
+    problem(gw.get("lab", RELATIONSHIPS), 403, "forbidden")
     problem(gw.get("auditor", RELATIONSHIPS, status="pending"), 422, "invalid-request")
     listed = gw.get("bank", RELATIONSHIPS).json()["items"][0]
     assert listed["grant"] == str(LIMIT) and listed["approved_block"] is not None

@@ -97,6 +97,16 @@ def _by(groups: list[tuple[set[str], Expect]], default: Expect) -> dict[str, Exp
     return expect
 
 
+def _payer_gated(answer: Expect) -> dict[str, Expect]:
+    """A payment by an obligor of record (core enterprises, and suppliers for their own receivables):
+    `answer` to core, 404 to those of the payer roles who may not see the note, 403 not-obligor to
+    the holder s1, 403 forbidden to the other roles."""
+    return _by(
+        [({"core"}, answer), ({"core2", "s3"}, (404, "note-not-found")), ({"s1"}, (403, "not-obligor"))],
+        (403, "forbidden"),
+    )
+
+
 def _note_gated(allowed: str, answer: Expect, role_slug: str = "forbidden") -> dict[str, Expect]:
     """A role-gated write: 403 to other roles, 404 to a same-role member who may not see the note."""
     same_role = {"core": {"core2"}, "bank": OTHER_FINANCIERS, "operator": set()}[allowed]
@@ -156,9 +166,7 @@ ENDPOINTS = [
         ),
         body={"reference": "WIRE-1"},
     ),
-    Endpoint(
-        "notes-settle", "POST", "/v1/notes/{note}/settle", _note_gated("core", (409, "note-not-matured"))
-    ),
+    Endpoint("notes-settle", "POST", "/v1/notes/{note}/settle", _payer_gated((409, "note-not-matured"))),
     Endpoint(
         "notes-confirm-payment",
         "POST",
@@ -172,11 +180,9 @@ ENDPOINTS = [
         "notes-payment-claim-withdraw",
         "POST",
         "/v1/notes/{note}/payment-claim/withdraw",
-        _note_gated("core", (409, "no-payment-claim")),
+        _payer_gated((409, "no-payment-claim")),
     ),
-    Endpoint(
-        "roots-settle", "POST", "/v1/roots/{note}/settle", _note_gated("core", (409, "note-not-matured"))
-    ),
+    Endpoint("roots-settle", "POST", "/v1/roots/{note}/settle", _payer_gated((409, "note-not-matured"))),
     Endpoint(
         "notes-mark-overdue",
         "POST",
@@ -201,7 +207,7 @@ ENDPOINTS = [
         Endpoint(
             f"risk-{view}", "GET", f"/v1/risk/{view}", _by([(RISK_READERS, (200, None))], (403, "forbidden"))
         )
-        for view in ("exposure", "maturity-ladder", "concentration", "overdue")
+        for view in ("exposure", "maturity-ladder", "concentration", "overdue", "evidence-exposure")
     ],
 ]
 
@@ -305,7 +311,7 @@ def test_the_matrix_covers_every_financing_route(world: World) -> None:
         if path.startswith(prefixes) or path.endswith(suffixes)
         for method in operations
     }
-    assert len(routes) == 17 and routes == COVERED, sorted(routes ^ COVERED)
+    assert len(routes) == 18 and routes == COVERED, sorted(routes ^ COVERED)
 
 
 def test_nothing_was_sent_by_refused_writes(world: World) -> None:

@@ -96,7 +96,8 @@ def test_a_retried_withdrawal_with_the_same_key_is_replayed(fin: Fin) -> None:
 WITHDRAW_CASES = {
     "no-claim": (lambda f: _withdraw(f, _matured(f)), 409, "no-payment-claim"),
     "already-withdrawn": (lambda f: _withdraw_twice(f), 409, "no-payment-claim"),
-    "the-holder": (lambda f: _withdraw(f, _claimed(f), who="s1"), 403, "forbidden"),
+    "the-holder": (lambda f: _withdraw(f, _claimed(f), who="s1"), 403, "not-obligor"),
+    "a-financier": (lambda f: _withdraw(f, _claimed(f), who="bank"), 403, "forbidden"),
     "another-obligor": (lambda f: _withdraw(f, _claimed(f), who="core2"), 404, "note-not-found"),
     "unknown-note": (lambda f: _withdraw(f, "12345"), 404, "note-not-found"),
 }

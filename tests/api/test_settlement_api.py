@@ -235,7 +235,9 @@ def _split_root(fin: Fin) -> tuple[str, str]:
 
 
 SETTLE_CASES: dict[str, tuple[Case, int, str]] = {
-    "supplier": (lambda f: _settle(f, _matured(f), who="s1"), 403, "forbidden"),
+    # a supplier may pay (its own evidence-backed notes), not core's
+    "supplier": (lambda f: _settle(f, _matured(f), who="s1"), 403, "not-obligor"),
+    "financier": (lambda f: _settle(f, _matured(f), who="bank"), 403, "forbidden"),
     "other-obligor-out-of-sight": (lambda f: _settle(f, _matured(f), who="core2"), 404, "note-not-found"),
     "unknown-note": (lambda f: _settle(f, "12345"), 404, "note-not-found"),
     "not-matured": (lambda f: _settle(f, f.issue_to("s1", FACE, days=30)), 409, "note-not-matured"),
@@ -298,7 +300,8 @@ def test_confirming_with_the_claimed_amount_and_reference_spelled_out_works(fin:
 
 
 ROOT_CASES: dict[str, tuple[Case, int, str]] = {
-    "supplier": (lambda f: _settle_root(f, _matured(f), who="s1"), 403, "forbidden"),
+    "supplier": (lambda f: _settle_root(f, _matured(f), who="s1"), 403, "not-obligor"),
+    "financier": (lambda f: _settle_root(f, _matured(f), who="bank"), 403, "forbidden"),
     "other-obligor": (lambda f: _settle_root(f, _matured(f), who="core2"), 404, "note-not-found"),
     "not-a-root": (lambda f: _settle_root(f, _split_root(f)[1]), 404, "note-not-found"),
     "unknown-root": (lambda f: _settle_root(f, str(99 << 32)), 404, "note-not-found"),

@@ -27,6 +27,7 @@ MAX_PAGE = 200
 STATUSES = ("open", "acknowledged", "resolved")
 Format = Annotated[str | None, Query(alias="format", description="json (default) or csv")]
 Accept = Annotated[str | None, Header()]
+AMOUNT_FIELD = "buyer_indirect_exposure"
 
 
 def _invalid(detail: str) -> ProblemError:
@@ -138,7 +139,11 @@ def _policy_scope(member: ApiMember) -> str:
 def _policy_out(conn: Connection, scope: str) -> PolicyOut:
     effective = effective_policy(conn, None if scope == PLATFORM else scope)
     overrides = {k: v for k, v in policy_row(conn, scope).items() if v is not None}
-    return PolicyOut(scope=scope, overrides=overrides, effective=asdict(effective))
+    values = asdict(effective)
+    for amounts in (overrides, values):  # money travels as strings of minor units
+        if AMOUNT_FIELD in amounts:
+            amounts[AMOUNT_FIELD] = str(amounts[AMOUNT_FIELD])
+    return PolicyOut(scope=scope, overrides=overrides, effective=values)
 
 
 @router.get("/v1/alert-policy", response_model=PolicyOut)
@@ -154,7 +159,9 @@ def put_policy(body: PolicyIn, context: Context, member: CurrentMember) -> Polic
     """Replace the caller's alert policy (fields left out are inherited); the closed-loop switch
     `block_offers_under_alert` is a financier's."""
     scope = _policy_scope(member)
-    values = body.model_dump(exclude_none=True)
+    values: dict[str, Any] = body.model_dump(exclude_none=True)
+    if AMOUNT_FIELD in values:
+        values[AMOUNT_FIELD] = int(values[AMOUNT_FIELD])
     if scope == PLATFORM and "block_offers_under_alert" in values:
         raise _invalid("block_offers_under_alert is a financier's own choice, not a platform default")
     with context.engine.begin() as conn:

@@ -54,6 +54,12 @@ class PolicyIn(StrictModel):
         description="closed loop (financiers): refuse my discount offers on an obligor with a live "
         "funding-shortfall or overdue alert",
     )
+    buyer_indirect_exposure: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,30}$",
+        description="minor units, a string: alert when a buyer's suppliers' live evidence-backed "
+        'receivables on it exceed this ("0": off)',
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PolicyIn:

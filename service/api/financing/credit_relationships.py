@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import or_, select
 
 from service.api.auth import sees_everything
-from service.api.deps import Context, Obligor, RelationshipReader, Write
+from service.api.deps import Context, Payer, RelationshipReader, Write
 from service.api.financing.schemas import (
     CreditRelationshipCreate,
     CreditRelationshipList,
@@ -30,7 +30,7 @@ def approve(
     body: CreditRelationshipCreate,
     write: Write,
     context: Context,
-    obligor: Obligor,
+    obligor: Payer,
 ) -> JSONResponse:
     """Approve a financier: from now on it may grant you credit, and once its grant is above 0 it
     sees your notes, trees and risk."""
@@ -46,7 +46,7 @@ def withdraw(
     financier: str,
     write: Write,
     context: Context,
-    obligor: Obligor,
+    obligor: Payer,
 ) -> JSONResponse:
     """Withdraw your approval of a financier (member id or address): its grant is removed from your
     credit limit at once (issuance beyond what remains is refused; notes already issued stay valid)

@@ -48,6 +48,7 @@ from service.api.params import LedgerId
 from service.api.problems import ProblemError, revert_problem
 from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, transact
+from service.db.gateway_models import ApiMember
 from service.db.models import DiscountOffer, Note
 from service.domain import MemberStatus
 from service.ledger.types import TxResult
@@ -141,6 +142,69 @@ def offer_written(context: AppContext, inputs: dict[str, Any], sent: list[Sent])
     return int(inputs.get("http_status", 200)), answer
 
 
+def offer_discount(
+    context: AppContext,
+    member: ApiMember,
+    note_id: int,
+    *,
+    rate: str | None,
+    price: int | None,
+    basis: Basis,
+    deadline: int,
+    off_chain: bool,
+) -> Answer:
+    """`member` (a financier) offers to buy note `note_id` from its holder at `price`, or at the
+    annual discount `rate` under `basis`, until `deadline` (unix seconds): every predictable refusal
+    is answered before anything is sent. The route and evidence-backed auto-approval call it."""
+    with context.session() as session:
+        require_acting_member_active(session, member)
+        note = visible_note(session, member, note_id)
+    require_active(note)
+    require_not_frozen(note)
+    if note.holder == member.address:
+        raise revert_problem("SelfDealing", f"{member.id} holds note {note.id}")
+    with context.engine.connect() as conn:
+        require_no_blocking_alert(conn, member.address, note.obligor)  # the early-warning closed loop
+    now = chain_now(context)
+    if now >= note.maturity:
+        raise revert_problem(
+            "NoteMatured", f"note {note.id} matured at {to_datetime(note.maturity).isoformat()}"
+        )
+    days = days_between(now, note.maturity)
+    if rate is not None:
+        try:
+            price = price_for_rate(int(note.amount), parse_rate(rate), days, basis)
+        except PricingError as exc:
+            raise invalid_rate(str(exc)) from exc
+    assert price is not None
+    if not 0 < price <= note.amount:
+        raise revert_problem(
+            "InvalidPrice",
+            f"the price {price} must be between 1 and the note's amount {note.amount}",
+            price=str(price),
+            face=str(note.amount),
+        )
+    if not now < deadline < note.maturity:
+        raise revert_problem(
+            "InvalidDeadline",
+            f"the deadline must be after {to_datetime(now).isoformat()} and before the maturity "
+            f"{to_datetime(note.maturity).isoformat()}",
+            field="deadline",
+        )
+    if not off_chain:
+        require_token(context, note.currency)
+    offered_price = price
+    return transact(
+        context,
+        member,
+        offer_written,
+        {"offer_id": None, "note_id": note.id, "basis": basis.value, "status": "open", "http_status": 201},
+        lambda account: context.ledger.offer_discount(
+            account, note.id, offered_price, deadline, off_chain=off_chain
+        ),
+    )
+
+
 # ------------------------------------------------------------------ offer
 @router.post("/v1/notes/{note_id}/discount-offers", status_code=201, response_model=OfferWrite)
 def make_offer(
@@ -154,61 +218,15 @@ def make_offer(
     (ACT/360 unless `basis` says ACT/365), valid until `deadline`."""
 
     def action() -> Answer:
-        with context.session() as session:
-            require_acting_member_active(session, member)
-            note = visible_note(session, member, parse_note_id(note_id))
-        require_active(note)
-        require_not_frozen(note)
-        if note.holder == member.address:
-            raise revert_problem("SelfDealing", f"{member.id} holds note {note.id}")
-        with context.engine.connect() as conn:
-            require_no_blocking_alert(conn, member.address, note.obligor)  # the early-warning closed loop
-        now = chain_now(context)
-        if now >= note.maturity:
-            raise revert_problem(
-                "NoteMatured", f"note {note.id} matured at {to_datetime(note.maturity).isoformat()}"
-            )
-        basis = Basis(body.basis)
-        days = days_between(now, note.maturity)
-        if body.rate is not None:
-            try:
-                price = price_for_rate(int(note.amount), parse_rate(body.rate), days, basis)
-            except PricingError as exc:
-                raise invalid_rate(str(exc)) from exc
-        else:
-            assert body.price is not None
-            price = body.price
-        if not 0 < price <= note.amount:
-            raise revert_problem(
-                "InvalidPrice",
-                f"the price {price} must be between 1 and the note's amount {note.amount}",
-                price=str(price),
-                face=str(note.amount),
-            )
-        deadline = body.deadline_unix()
-        if not now < deadline < note.maturity:
-            raise revert_problem(
-                "InvalidDeadline",
-                f"the deadline must be after {to_datetime(now).isoformat()} and before the maturity "
-                f"{to_datetime(note.maturity).isoformat()}",
-                field="deadline",
-            )
-        if not body.off_chain:
-            require_token(context, note.currency)
-        return transact(
+        return offer_discount(
             context,
             member,
-            offer_written,
-            {
-                "offer_id": None,
-                "note_id": note.id,
-                "basis": basis.value,
-                "status": "open",
-                "http_status": 201,
-            },
-            lambda account: context.ledger.offer_discount(
-                account, note.id, price, deadline, off_chain=body.off_chain
-            ),
+            parse_note_id(note_id),
+            rate=body.rate,
+            price=body.price,
+            basis=Basis(body.basis),
+            deadline=body.deadline_unix(),
+            off_chain=body.off_chain,
         )
 
     return write.run(member, body, action)

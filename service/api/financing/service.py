@@ -25,9 +25,11 @@ def grant_credit_limit(context: AppContext, financier: ApiMember, party: str, am
         if status is MemberStatus.NONE:
             raise revert_problem("NotAMember", f"obligor: {obligor} is not a member", field="obligor")
         row = session.get(Member, obligor)
-        if row is not None and not Role(row.roles) & Role.CORE_ENTERPRISE:
+        if row is not None and not Role(row.roles) & (Role.CORE_ENTERPRISE | Role.SUPPLIER):
             raise revert_problem(
-                "MissingRole", f"obligor: {obligor} is not a core enterprise", field="obligor"
+                "MissingRole",
+                f"obligor: {obligor} is neither a core enterprise nor a supplier",
+                field="obligor",
             )
         relationship = session.get(CreditGrant, (financier.address, obligor))
         if relationship is None or not relationship.approved:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from service.api.context import AppContext
-from service.api.deps import Context, CurrentMember, Obligor, Operator, Write
+from service.api.deps import Context, CurrentMember, Operator, Payer, Write
 from service.api.financing.queries import (
     chain_now,
     grace_period,
@@ -170,7 +170,7 @@ def settle_note(
     note_id: str,
     write: Write,
     context: Context,
-    member: Obligor,
+    member: Payer,
     body: SettleIn | None = None,
 ) -> JSONResponse:
     """The obligor pays `amount` (default: all that remains) of a note on or after maturity, in
@@ -279,7 +279,7 @@ def withdraw_payment_claim(
     note_id: str,
     write: Write,
     context: Context,
-    member: Obligor,
+    member: Payer,
     body: Empty | None = None,
 ) -> JSONResponse:
     """The obligor withdraws its unconfirmed claim of an off-chain payment (made by mistake, or the
@@ -336,7 +336,7 @@ def settle_root(
     root_id: str,
     write: Write,
     context: Context,
-    member: Obligor,
+    member: Payer,
     prefer: Annotated[str | None, Header(alias="Prefer")] = None,
     body: Empty | None = None,
 ) -> JSONResponse:

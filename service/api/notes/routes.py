@@ -42,6 +42,7 @@ from service.api.notes.service import load_note as _load
 from service.api.problems import revert_problem
 from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, note_result, transact
+from service.db.evidence_models import EvidenceRecord
 from service.db.gateway_models import ApiMember, NoteReference
 from service.db.models import LedgerConfig, Note, ObligorCredit
 from service.domain import CORE_ENTERPRISE, DEFAULT_MAX_TENOR, NoteStatus, Role
@@ -112,6 +113,15 @@ def issue(
                 with context.engine.begin() as conn:  # the early warning of a double-financing attempt
                     record_duplicate_document(conn, member.address, doc, used, to, body.amount)
                 raise revert_problem("DocumentAlreadyUsed", f"the document already backs note {used}")
+            evidence = session.get(EvidenceRecord, doc)  # one invoice, one financing, network-wide
+            if evidence is not None and evidence.financed_note_id is not None:
+                raise revert_problem(
+                    "DocumentAlreadyUsed", f"the invoice already backs receivable {evidence.financed_note_id}"
+                )
+            if evidence is not None:
+                raise revert_problem(
+                    "DocumentIsEvidence", "the document is registered as a supplier's trade evidence"
+                )
         return transact(
             context,
             member,

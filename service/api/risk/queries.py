@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from service.api.auth import sees_everything
 from service.api.notes.queries import financed_obligors
 from service.api.problems import ProblemError
+from service.db.evidence_models import Receivable
 from service.db.gateway_models import ApiMember
 from service.db.models import (
     CreditGrant,
@@ -63,3 +64,21 @@ def iso_week(unix: int) -> tuple[str, date]:
     """The ISO week of a moment's UTC date, as `2026-W18`, and the Monday it starts on."""
     year, week, _ = datetime.fromtimestamp(unix, UTC).date().isocalendar()
     return f"{year}-W{week:02d}", date.fromisocalendar(year, week, 1)
+
+
+def live_receivable_notes(session: Session, suppliers: set[str] | None) -> list[tuple[Note, str, str]]:
+    """Live notes of evidence-backed receivables still owed by their supplier (not converted), with
+    the receivable's supplier and buyer; only suppliers in `suppliers` (None: all)."""
+    stmt = (
+        select(Note, Receivable.supplier, Receivable.buyer)
+        .join(Receivable, Receivable.note_id == Note.root_id)
+        .where(
+            Note.status.in_([int(s) for s in LIVE]),
+            Receivable.converted_block.is_(None),
+            Note.obligor == Receivable.supplier,
+        )
+        .order_by(Note.id)
+    )
+    if suppliers is not None:
+        stmt = stmt.where(Receivable.supplier.in_(suppliers))
+    return [(note, supplier, buyer) for note, supplier, buyer in session.execute(stmt)]

@@ -27,12 +27,15 @@ from service.api.risk.queries import (
     grants_of,
     iso_week,
     live_notes,
+    live_receivable_notes,
     obligor_credit,
     risk_scope,
 )
 from service.api.risk.schemas import (
     ConcentrationOut,
     ConcentrationRow,
+    EvidenceExposureOut,
+    EvidenceExposureRow,
     ExposureOut,
     ExposureRow,
     LadderOut,
@@ -225,6 +228,55 @@ def overdue(context: Context, member: CurrentMember, fmt: Format = None, accept:
     if as_csv:
         return model_csv_response(OverdueRow, rows, "overdue")
     return _json(OverdueOut(items=rows, **view.meta()))
+
+
+@router.get("/evidence-exposure", response_model=EvidenceExposureOut)
+def evidence_exposure(
+    context: Context, member: CurrentMember, fmt: Format = None, accept: Accept = None
+) -> Response:
+    """Evidence-backed receivables by supplier (its debt as obligor of record) and by buyer (the
+    indirect exposure its credit line does not show): live receivables, unpaid remainder, the part
+    financed (held by others than the supplier) and overdue. A financier sees the suppliers in its
+    risk scope (those that approved it with a grant, or whose notes it holds)."""
+    as_csv = wants_csv(fmt, accept)
+    with context.session() as session:
+        scope = risk_scope(session, member)
+        now, grace = read_clock(context, session)
+        rows = live_receivable_notes(session, scope)
+        members = context.members.find(session, {s for _, s, _ in rows} | {b for _, _, b in rows})
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for note, supplier, buyer in rows:
+        left = remaining(note)
+        late = is_overdue(note.status, note.maturity, now, grace)
+        for side, party, other in (("supplier", supplier, buyer), ("buyer", buyer, supplier)):
+            entry = totals.setdefault(
+                (side, party), {"roots": set(), "live": 0, "financed": 0, "overdue": 0, "others": set()}
+            )
+            entry["roots"].add(note.root_id)
+            entry["live"] += left
+            entry["financed"] += left if note.holder != supplier else 0
+            entry["overdue"] += left if late else 0
+            entry["others"].add(other)
+    items = [
+        EvidenceExposureRow(
+            side=side,  # type: ignore[arg-type]
+            party=party,
+            party_member=_id(members, party),
+            party_name=_name(members, party),
+            receivables=len(entry["roots"]),
+            live_amount=str(entry["live"]),
+            financed_amount=str(entry["financed"]),
+            overdue_amount=str(entry["overdue"]),
+            counterparties=len(entry["others"]),
+        )
+        for (side, party), entry in sorted(totals.items(), key=lambda kv: (kv[0][0] != "supplier", kv[0][1]))
+    ]
+    if as_csv:
+        return model_csv_response(EvidenceExposureRow, items, "evidence-exposure")
+    meta = RiskMeta(
+        as_of=to_datetime(now), grace_period_seconds=grace, scope="all" if scope is None else "granted"
+    )
+    return _json(EvidenceExposureOut(items=items, **meta.model_dump()))
 
 
 def _id(members: dict[str, MemberRef], address: str) -> str | None:

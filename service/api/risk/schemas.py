@@ -86,3 +86,22 @@ class ConcentrationOut(RiskMeta):
 
 class OverdueOut(RiskMeta):
     items: list[OverdueRow]
+
+
+class EvidenceExposureRow(BaseModel):
+    side: Literal["supplier", "buyer"] = Field(
+        description="supplier: what it owes as obligor of record; buyer: what its suppliers' "
+        "receivables on it carry (its credit line untouched)"
+    )
+    party: str
+    party_member: str | None
+    party_name: str | None = Field(description="the party's name if it is a gateway member")
+    receivables: int = Field(description="live evidence-backed receivables (trees)")
+    live_amount: str = Field(description="unpaid remainder of their live notes")
+    financed_amount: str = Field(description="of which held by someone other than the supplier")
+    overdue_amount: str
+    counterparties: int = Field(description="distinct buyers (supplier rows) or suppliers (buyer rows)")
+
+
+class EvidenceExposureOut(RiskMeta):
+    items: list[EvidenceExposureRow]

@@ -1,0 +1,2 @@
+"""/v1/evidence: suppliers' trade records (hashes only), data providers' attestations, and the
+verification of a document against its registered hash."""

@@ -1,0 +1,2 @@
+"""Evidence-backed receivables: origination, conversion, a financier's policy, quotes and
+auto-approval, and the suppliers' credit score."""
