@@ -41,7 +41,7 @@ TENOR: Final = "tenor"
 DUPLICATE_DOCUMENT: Final = "duplicate_document"
 SUSPENDED_HOLDER: Final = "suspended_holder"
 VELOCITY: Final = "velocity"
-ATTESTATION_REVOKED: Final = "attestation_revoked_under_financed_receivable"
+ATTESTATION_REVOKED: Final = "financed_attestation_revoked"
 BUYER_INDIRECT_EXPOSURE: Final = "buyer_indirect_exposure"
 RULES: Final = (
     UTILISATION,

@@ -285,3 +285,12 @@ def test_a_financiers_policy_gives_it_its_own_alerts_with_its_thresholds(db: Eng
     run(db)
     [alert] = alerts(db, "utilisation")
     assert alert["owner"] == BANK and alert["figures"]["threshold_bps"] == 6000
+
+
+def test_every_rule_name_fits_the_alerts_rule_column() -> None:
+    from service.alerts.rules import RULES
+    from service.db.alert_models import Alert
+
+    width = Alert.__table__.c.rule.type.length
+    assert width is not None
+    assert [rule for rule in RULES if len(rule) > width] == []

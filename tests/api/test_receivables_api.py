@@ -283,7 +283,7 @@ def test_revoked_attestation_under_a_financed_receivable_raises_an_alert(gw: Gat
     path = f"/v1/evidence/{made['sale'].hash('delivery')}/attestations/mine"
     assert gw.client.delete(path, headers=gw.auth("logistics")).status_code == 200
     evaluate_now(gw.context)
-    rule = "attestation_revoked_under_financed_receivable"
+    rule = "financed_attestation_revoked"
     [alert] = [
         a for a in gw.get("operator", "/v1/alerts", rule=rule).json()["items"] if a["status"] == "open"
     ]
