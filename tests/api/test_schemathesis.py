@@ -16,6 +16,7 @@ from tests.api.conftest import Gateway
 
 PROBLEM_JSON = "application/problem+json"
 EXAMPLES_PER_OPERATION = 5
+NEVER_ENDING = {"/v1/events/stream"}
 
 
 def check_operation(operation: Any, headers: dict[str, str], examples: int = EXAMPLES_PER_OPERATION) -> None:
@@ -30,6 +31,10 @@ def check_operation(operation: Any, headers: dict[str, str], examples: int = EXA
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     def check(case: Any) -> None:
+        if case.query and "wait" in case.query:
+            case.query["wait"] = (
+                "0"  # a long poll holds its answer up to 30 s: its bounds have their own tests
+            )
         response = case.call(headers=headers)
         where = (case.method, case.formatted_path, response.status_code, response.text)
         assert response.status_code < 500, where
@@ -46,5 +51,7 @@ def test_generated_requests_get_no_5xx_and_problem_json_4xx(gw: Gateway, who: st
     schema = schemathesis.openapi.from_asgi("/openapi.json", gw.client.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17
+    # the event stream never ends by itself (tests/api/test_events_api.py drives it over a real socket)
+    operations = [op for op in operations if op.path not in NEVER_ENDING]
     for operation in operations:
         check_operation(operation, gw.auth(who))
