@@ -93,7 +93,15 @@ def test_suspend_reinstate_and_self_custody(gw: Gateway) -> None:
 
 def test_credit_limit_errors(gw: Gateway) -> None:
     problem(gw.post("bank", "/v1/credit-limits", {"obligor": "m_nobody", "amount": 1}), 422, "not-a-member")
-    problem(gw.post("bank", "/v1/credit-limits", {"obligor": gw.ids["s1"], "amount": 1}), 403, "missing-role")
+    # an obligor is a core enterprise or (for its evidence-backed receivables) a supplier
+    problem(
+        gw.post("bank", "/v1/credit-limits", {"obligor": gw.ids["auditor"], "amount": 1}), 403, "missing-role"
+    )
+    problem(
+        gw.post("bank", "/v1/credit-limits", {"obligor": gw.ids["s1"], "amount": 1}),
+        409,
+        "financier-not-approved",
+    )
     problem(
         gw.post("bank", "/v1/credit-limits", {"obligor": gw.ids["core"], "amount": 1.0}),
         422,
