@@ -25,7 +25,7 @@ from service.api.members.queries import (
     require_active_member,
     resolve_party,
 )
-from service.api.notes.rules import require_not_frozen
+from service.api.notes.rules import require_credit_room, require_maturity_within_tenor, require_not_frozen
 from service.api.notes.schemas import (
     NoteFreeze,
     NoteIssue,
@@ -44,8 +44,8 @@ from service.api.schemas import Empty, to_datetime
 from service.api.writes import Answer, Sent, note_result, transact
 from service.db.evidence_models import EvidenceRecord
 from service.db.gateway_models import ApiMember, NoteReference
-from service.db.models import LedgerConfig, Note, ObligorCredit
-from service.domain import CORE_ENTERPRISE, DEFAULT_MAX_TENOR, NoteStatus, Role
+from service.db.models import Note
+from service.domain import CORE_ENTERPRISE, NoteStatus, Role
 from service.ledger.types import SplitPart
 
 router = APIRouter(prefix="/v1/notes", tags=["notes"])
@@ -82,25 +82,8 @@ def issue(
                     field="amount",
                     minimum=str(minimum),
                 )
-            now = _chain_now(context)
-            config = session.get(LedgerConfig, context.ledger.address)
-            max_tenor = config.max_tenor if config is not None else DEFAULT_MAX_TENOR
-            if not now < maturity <= now + max_tenor:
-                raise revert_problem(
-                    "InvalidMaturity",
-                    f"maturity must be after {to_datetime(now).isoformat()} and at most "
-                    f"{max_tenor // 86_400} days later",
-                    field="maturity",
-                )
-            credit = session.get(ObligorCredit, member.address)
-            limit, outstanding = (credit.credit_limit, credit.outstanding) if credit else (0, 0)
-            if outstanding + body.amount > limit:
-                raise revert_problem(
-                    "CreditLimitExceeded",
-                    f"outstanding {outstanding} + {body.amount} exceeds the credit limit {limit}",
-                    credit_limit=str(limit),
-                    outstanding=str(outstanding),
-                )
+            require_maturity_within_tenor(session, context.ledger.address, _chain_now(context), maturity)
+            require_credit_room(session, member.address, body.amount, "the")
             doc = body.document_hash.lower()
             used = session.scalars(
                 select(Note.id).where(

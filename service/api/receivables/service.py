@@ -22,7 +22,12 @@ from service.api.financing.queries import chain_now
 from service.api.financing.schemas import OfferWrite
 from service.api.members.queries import require_acting_member_active
 from service.api.notes.queries import visible_note
-from service.api.notes.rules import require_active, require_not_frozen
+from service.api.notes.rules import (
+    require_active,
+    require_credit_room,
+    require_maturity_within_tenor,
+    require_not_frozen,
+)
 from service.api.problems import ProblemError, revert_problem
 from service.api.receivables.policies import auto_approving, read_policy
 from service.api.receivables.schemas import AutoOfferOut, ReceivableIn, ReceivableOut, ReceivableWrite
@@ -31,9 +36,9 @@ from service.api.writes import Answer, Sent, transact
 from service.db.evidence_models import EvidenceRecord
 from service.db.evidence_models import Receivable as ReceivableRow
 from service.db.gateway_models import ApiMember
-from service.db.models import LedgerConfig, Note, ObligorCredit
+from service.db.models import Note, ObligorCredit
 from service.db.receivable_models import AutoOffer
-from service.domain import DEFAULT_MAX_TENOR, LIVE, NoteStatus
+from service.domain import LIVE, NoteStatus
 from service.receivables.inputs import (
     INVOICE,
     ReceivableFacts,
@@ -343,25 +348,8 @@ def originate(context: AppContext, supplier: ApiMember, body: ReceivableIn) -> A
                     f"{doc} is not another record of yours on the same buyer",
                     field="supporting",
                 )
-        now = chain_now(context)
-        config = session.get(LedgerConfig, context.ledger.address)
-        max_tenor = config.max_tenor if config is not None else DEFAULT_MAX_TENOR
-        if not now < maturity <= now + max_tenor:
-            raise revert_problem(
-                "InvalidMaturity",
-                f"maturity must be after {to_datetime(now).isoformat()} and at most "
-                f"{max_tenor // 86_400} days later",
-                field="maturity",
-            )
-        credit = session.get(ObligorCredit, supplier.address)
-        limit, outstanding = (credit.credit_limit, credit.outstanding) if credit else (0, 0)
-        if outstanding + body.amount > limit:
-            raise revert_problem(
-                "CreditLimitExceeded",
-                f"outstanding {outstanding} + {body.amount} exceeds your credit limit {limit}",
-                credit_limit=str(limit),
-                outstanding=str(outstanding),
-            )
+        require_maturity_within_tenor(session, context.ledger.address, chain_now(context), maturity)
+        require_credit_room(session, supplier.address, body.amount, "your")
     return transact(
         context,
         supplier,
