@@ -1,7 +1,8 @@
 """Resolving a transaction signed earlier, over HTTP on anvil through `tests.rpc_faults`: every signed
 transaction reaches the broadcast journal before it is sent; a transaction the node never saw is
-broadcast again; one that can never be mined (its nonce taken) is `TransactionDropped`; receipt polls
-that fail transiently are asked again until the receipt timeout."""
+broadcast again; one that can never be mined (its nonce taken) or only behind transactions a
+reorganisation dropped is `TransactionDropped`; receipt polls that fail transiently are asked again
+until the receipt timeout."""
 
 from __future__ import annotations
 
@@ -99,6 +100,30 @@ def test_a_transaction_whose_nonce_was_taken_is_dropped(
     with pytest.raises(TransactionDropped):
         ledger.sender.resolve(lost_hash, lost_raw)
     assert ledger.get_note(note).holder == c.suppliers[0].address
+
+
+def test_a_transaction_whose_predecessors_a_reorganisation_dropped_is_not_queued_behind_them(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    w3 = c.chain.w3
+    note, other = c.active_note(1_000), c.active_note(500)
+    holder, payee = c.suppliers[0], c.suppliers[1]
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    c.ledger.transfer(holder, other, payee.address)  # the holder's nonce N
+    journal = Journal()
+    with journaling(journal):
+        c.ledger.transfer(holder, note, payee.address)  # N + 1
+    ((tx_hash, raw),) = journal.entries
+    w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]  # both gone, pool emptied
+    c.ledger.nonces.forget_all()
+
+    with pytest.raises(TransactionDropped, match="reorganisation"):
+        c.ledger.sender.resolve(tx_hash, raw)
+    assert not c.ledger.sender.known(tx_hash)  # not left waiting in the node's queue
+    c.ledger.transfer(holder, other, payee.address)  # uses nonce N: a queued N + 1 would run now
+    assert c.ledger.get_note(note).holder == holder.address
+    assert c.ledger.sender.find_receipt(tx_hash) is None
 
 
 def test_a_mined_but_reverted_transaction_resolves_to_its_error(consortium: Consortium) -> None:

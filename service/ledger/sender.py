@@ -13,7 +13,9 @@ from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 import requests
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
@@ -383,10 +385,17 @@ class TransactionSender:
         broadcast: mined -> its receipt (a reverted one raises the revert's ledger error); known to
         the node but pending -> waited for; unknown to the node -> `raw` broadcast again, then waited
         for. Raises TransactionDropped if it can never be mined (its nonce was used by another
-        transaction: nothing it would have done happened), TransactionTimeout if it is not mined
+        transaction: nothing it would have done happened) or would only be mined after transactions
+        that are gone (`_behind_a_gap`), TransactionTimeout if it is not mined
         within `receipt_timeout`, LedgerUnavailable if the node cannot be asked."""
         receipt = self.find_receipt(tx_hash)
         if receipt is None and not self.known(tx_hash):
+            if self._behind_a_gap(raw):
+                raise TransactionDropped(
+                    f"{tx_hash} is neither mined nor pending, and neither are transactions its sender "
+                    "signed before it (a reorganisation dropped them): broadcast again it would wait "
+                    "in the node's queue until other transactions used the nonces before it"
+                )
             try:
                 self._send_raw(raw)
             except LedgerUnavailable:
@@ -402,6 +411,24 @@ class TransactionSender:
         if receipt["status"] != 1:
             raise self._mined_failure(tx_hash, int(receipt["blockNumber"]))
         return receipt
+
+    def _behind_a_gap(self, raw: bytes) -> bool:
+        """Whether the signed transaction `raw` has a nonce above its sender's next one on the node
+        (mined and pending): its earlier transactions are gone. Broadcast again, it would not be mined
+        but wait in the node's queue, and run whenever later transactions filled the gap, long after
+        its write was given up and sent anew: so it is not broadcast again (nothing it would do has
+        happened, and the write runs anew with the next nonce)."""
+        try:
+            decoded = TypedTransaction.from_bytes(HexBytes(raw))
+        except (TypeError, ValueError):  # not a typed transaction: the gateway signs none such
+            return False
+        nonce = int(decoded.as_dict()["nonce"])
+        sender = Account.recover_transaction(raw)
+        if self.node is not None:
+            following = int(self.node.request("eth_getTransactionCount", [sender, "pending"]), 16)
+        else:
+            following = int(self.rpc(lambda: self.w3.eth.get_transaction_count(sender, "pending")))
+        return nonce > following
 
     def _mined_failure(self, tx_hash: str, block_number: int) -> LedgerError:
         """The error of a mined, failed transaction, found by re-running it on its block's parent."""
