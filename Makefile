@@ -43,13 +43,15 @@ chromium:
 	  else echo "warning: /usr/bin/chromium is absent: install it (apt-get install chromium) for the browser test" >&2; fi; \
 	fi
 
-## lint, types, artifact check, and the whole test suite
+## lint, types, artifact check, and the whole test suite, a test file per worker process
+## (`make test TEST_WORKERS=0` runs it in one process)
+TEST_WORKERS ?= 3
 test: install chromium
 	$(BIN)/ruff check service scripts tests examples
 	$(BIN)/ruff format --check service scripts tests examples
 	$(BIN)/mypy
 	$(BIN)/python scripts/build_contracts.py --check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## compile contracts/ into service/ledger/artifacts/
 build: install
