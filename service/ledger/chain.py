@@ -15,13 +15,13 @@ from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import get_default_account_keys
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import TimeExhausted, Web3RPCError
 from web3.types import RPCEndpoint, RPCResponse
 
 from service.ledger.chain_store import ChainStore
-from service.ledger.errors import InsufficientGas, LedgerUnavailable
+from service.ledger.errors import InsufficientGas, LedgerUnavailable, TransactionTimeout
 from service.ledger.jsonrpc import JsonRpc, NodeHttpError, NodeUnreachable
-from service.ledger.sender import insufficient_funds, journal_broadcast, journal_refusal
+from service.ledger.sender import CONNECTION_ERRORS, insufficient_funds, journal_broadcast, journal_refusal
 
 ChainKind = Literal["in-process", "http"]
 
@@ -184,7 +184,14 @@ class Chain:
             raise InsufficientGas(
                 str(exc), address=self.funder.address, cost=tx["gas"] * tx["maxFeePerGas"] + wei
             ) from exc
-        return self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        except CONNECTION_ERRORS as exc:  # sent or not: journaled, a retry resolves it from the chain
+            raise LedgerUnavailable(f"eth_sendRawTransaction: {exc}") from exc
+        try:
+            return self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        except CONNECTION_ERRORS as exc:
+            raise LedgerUnavailable(f"eth_getTransactionReceipt: {exc}") from exc
+        except TimeExhausted as exc:
+            raise TransactionTimeout(f"no receipt for {tx_hash.to_0x_hex()}") from exc
 
 
 def in_process_chain(store: ChainStore | None = None) -> Chain:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_account.typed_transactions import TypedTransaction
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
