@@ -16,44 +16,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-API=${CREDCHAIN_API:-http://127.0.0.1:8000}
-CREDS=${CREDCHAIN_CREDENTIALS:-var/demo-credentials.json}
 PYTHON=${CREDCHAIN_PYTHON:-$HERE/../.venv/bin/python}
-RUN=${CREDCHAIN_RUN_TAG:-$(date -u +%Y%m%d%H%M%S)-$$}
-
-for tool in curl jq date; do
-  command -v "$tool" >/dev/null || { echo "relay: $tool is required" >&2; exit 2; }
-done
-[[ -r $CREDS ]] || { echo "relay: no credentials file at $CREDS (start the demo with make run)" >&2; exit 2; }
+EXAMPLE=relay
+# shellcheck source=examples/lib.sh
+source "$HERE/lib.sh"
 [[ -x $PYTHON ]] || { echo "relay: no Python at $PYTHON (make run creates .venv; or set CREDCHAIN_PYTHON)" >&2; exit 2; }
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-BODY=$WORK/body
-
-key() { jq -er ".$1.api_key" "$CREDS"; }
-id() { jq -er ".$1.id" "$CREDS"; }
-auth() { printf 'Authorization: Bearer %s' "$(key "$1")"; }
 signer() { "$PYTHON" "$HERE/relay_signer.py" "$@"; }
 
-# call EXPECTED METHOD PATH [curl options...]: the answer's body in $BODY
-call() {
-  local expected=$1 method=$2 path=$3 status
-  shift 3
-  status=$(curl -sS -o "$BODY" -w '%{http_code}' -X "$method" "$API$path" "$@")
-  if [[ ! $status =~ ^($expected)$ ]]; then
-    echo "FAILED: $method $path answered $status, expected $expected:" >&2
-    cat "$BODY" >&2
-    echo >&2
-    exit 1
-  fi
-}
-step() { printf '\n%s\n' "$*"; }
-show() { jq -c "$@" "$BODY"; }
-
 # The chain's time (the walkthrough moved the demo's clock on): moving it one second answers it.
-call 200 POST /v1/dev/clock -H "$(auth operator)" -H 'Content-Type: application/json' -d '{"seconds": 1}'
-NOW=$(jq -er .block_time "$BODY")
+NOW=$(chain_now)
 
 step "12. A new key for Pistons Ltd, kept by Pistons; the operator onboards its address (self-custodied)"
 read -r MEMBER_KEY PISTONS_ADDR < <(signer key)
