@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, insert, or_, select, update
 
-from service.alerts.policy import financier_policies, platform_policy
+from service.alerts.policy import all_policies
 from service.alerts.rules import (
     DUPLICATE_DOCUMENT,
     EVERYTHING,
@@ -191,12 +191,11 @@ def assess(
         names = [name for name in rules if funds is not None or name not in FUNDED_RULES]
         parts.append((owner, names, scope, [finding for name in names for finding in rules[name](inp)]))
 
-    run(None, PLATFORM_RULES, RuleInput(conn, platform_policy(conn), now, scope, funds))
-    policies = financier_policies(conn)
+    platform, policies = all_policies(conn)
+    run(None, PLATFORM_RULES, RuleInput(conn, platform, now, scope, funds))
     for financier, policy in policies.items():
         inp = RuleInput(conn, policy, now, scope, funds, obligors=financier_obligors(conn, financier))
         run(financier, FINANCIER_RULES, inp)
-    platform = platform_policy(conn)
     for financier in financiers(conn):
         if scope.members is not None and financier not in scope.members:
             continue

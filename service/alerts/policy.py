@@ -49,11 +49,15 @@ def platform_policy(conn: Connection) -> Policy:
     return replace(DEFAULTS, **overrides_of(conn, PLATFORM))  # type: ignore[arg-type]
 
 
-def financier_policies(conn: Connection) -> dict[str, Policy]:
-    """The effective policy of every financier that has a policy row of its own."""
-    platform = platform_policy(conn)
-    scopes = conn.scalars(select(POLICIES.c.scope).where(POLICIES.c.scope != PLATFORM)).all()
-    return {scope: replace(platform, **overrides_of(conn, scope)) for scope in scopes}  # type: ignore[arg-type]
+def all_policies(conn: Connection) -> tuple[Policy, dict[str, Policy]]:
+    """The platform's effective policy, and that of every financier with a policy row of its own
+    (one query: the rules read them on every index batch)."""
+    rows = {
+        str(row["scope"]): {name: row[name] for name in FIELDS if row[name] is not None}
+        for row in conn.execute(select(POLICIES)).mappings()
+    }
+    platform = replace(DEFAULTS, **rows.pop(PLATFORM, {}))
+    return platform, {scope: replace(platform, **values) for scope, values in rows.items()}
 
 
 def effective_policy(conn: Connection, financier: str | None) -> Policy:
