@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from service.db.gateway_models import ApiMember
 from service.setup.bootstrap import reissue_api_key
 from tests.api.conftest import Gateway
 from tests.api.test_flow import problem
+from tests.statements import request_statements
 
 READERS = ("operator", "core", "s1", "s2", "s3", "bank", "auditor")
 
@@ -185,14 +186,8 @@ def test_a_note_read_is_one_statement_and_provenance_seven_then_two_from_the_cac
     assert answer.status_code == 200
     child = answer.json()["note_ids"][0]
     assert gw.get("s2", f"/v1/notes/{note_id}").status_code == 200  # the caller and members are cached
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
     engine = gw.context.read_engine or gw.context.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with request_statements(engine) as statements:
         assert gw.get("s2", f"/v1/notes/{note_id}").status_code == 200
         assert len(statements) == 1, statements
         statements.clear()
@@ -208,5 +203,3 @@ def test_a_note_read_is_one_statement_and_provenance_seven_then_two_from_the_cac
         assert gw.get("s2", f"/v1/notes/{child}/provenance").status_code == 200
         # another note of the same tree: only its path is rendered, the page and summary are shared
         assert len(statements) == 4, statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
