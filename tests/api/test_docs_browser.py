@@ -23,6 +23,7 @@ from tests.api.conftest import Gateway
 CHROMIUM = Path("/usr/bin/chromium")
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 RENDER_TIMEOUT_MS = 30_000
+pytestmark = pytest.mark.xdist_group("browser")  # one chromium at a time under `make test`
 
 if not sys.platform.startswith("linux"):
     pytest.skip("the browser test drives Debian's chromium package: Linux only", allow_module_level=True)

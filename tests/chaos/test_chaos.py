@@ -24,7 +24,7 @@ from tests.chaos.rig import NO_FAULTS, Rig, await_condition, drop_schema, start_
 from tests.chaos.verdict import check_answers, check_chain, check_replays
 from tests.chaos.workload import Gateway, Load, Members, Write, maturity_in
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.xdist_group("chaos")]
 
 SCALE = max(1, int(os.environ.get("CREDCHAIN_CHAOS_SCALE", "1")))
 CLIENTS = SCALE + 2
