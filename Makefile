@@ -43,12 +43,13 @@ chromium:
 	  else echo "warning: /usr/bin/chromium is absent: install it (apt-get install chromium) for the browser test" >&2; fi; \
 	fi
 
-## lint, types, artifact check, and the whole test suite
+## lint, types, artifact and vendored-asset checks, and the whole test suite
 test: install chromium
 	$(BIN)/ruff check service scripts tests examples
 	$(BIN)/ruff format --check service scripts tests examples
 	$(BIN)/mypy
 	$(BIN)/python scripts/build_contracts.py --check
+	$(BIN)/python scripts/vendor_console_assets.py --check
 	$(BIN)/pytest -q
 
 ## compile contracts/ into service/ledger/artifacts/
