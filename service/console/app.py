@@ -11,11 +11,17 @@ from fastapi.staticfiles import StaticFiles
 
 from service.console.auth import routes as auth
 from service.console.auth.routes import DemoMember
+from service.console.bank import routes as bank
 from service.console.home import routes as home
 from service.console.notes import routes as notes
+from service.console.offers import routes as offers
+from service.console.operator import routes as operator
+from service.console.search import routes as search
+from service.console.settlement import routes as settlement
+from service.console.supplier import routes as supplier
 
 STATIC = Path(__file__).parent / "static"
-AREAS = (auth, home, notes)
+AREAS = (auth, home, notes, offers, settlement, bank, operator, search, supplier)
 """Every console area's routes module (extension point: a new area is added here)."""
 
 

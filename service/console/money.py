@@ -42,10 +42,10 @@ def format_major(amount: int | str, currency: str) -> str:
     return display_amount(amount, currency).split(" ", 1)[1].replace(",", "")
 
 
-def parse_amount(text: str, currency: str) -> int:
+def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
     """The minor units of `text`, an amount in major units as people type it: `1,000,000.00`,
     `1000000`, `USD 1,000.5`, `¥ 12.30`. AmountError if it is not a positive amount of `currency`
-    with at most its number of decimals."""
+    with at most its number of decimals (or zero, with `allow_zero`)."""
     cleaned = text.strip().replace("\u00a0", " ")
     upper = cleaned.upper()
     if upper.startswith(currency):
@@ -67,6 +67,6 @@ def parse_amount(text: str, currency: str) -> int:
     if len(fraction) > exponent:
         raise AmountError("amount_too_many_decimals", currency=currency, decimals=str(exponent))
     value: int = int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if fraction else 0)
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise AmountError("amount_not_positive")
     return value

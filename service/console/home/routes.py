@@ -7,16 +7,23 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from service.console.accounts import balances
 from service.console.i18n import LOCALE_COOKIE, LOCALES
 from service.console.nav import pages_for
-from service.console.web import PREFIX, User, console_router, render, set_cookie
+from service.console.web import PREFIX, ConsoleContext, User, console_router, render, set_cookie
 
 router = console_router()
 
 
 @router.get("/")
-def home(request: Request, user: User) -> Response:
-    return render(request, "home/home.html", user, pages=pages_for(user.member.role_names))
+def home(request: Request, context: ConsoleContext, user: User) -> Response:
+    return render(
+        request,
+        "home/home.html",
+        user,
+        pages=pages_for(user.member.role_names),
+        accounts=balances(context, user.member),
+    )
 
 
 @router.get("/language")

@@ -152,7 +152,20 @@ def note_page(
     return _note_page(request, context, user, note_id, message=message)
 
 
-DONE = frozenset({"accept", "reject", "split", "transfer"})
+DONE = frozenset(
+    {
+        "accept",
+        "reject",
+        "split",
+        "transfer",
+        "issue",
+        "settle",
+        "settle_tree",
+        "settle_job",
+        "freeze",
+        "unfreeze",
+    }
+)
 
 
 def _after(note_id: str, done: str, note_ids: list[str] | None = None) -> Response:

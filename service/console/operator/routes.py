@@ -1,0 +1,154 @@
+"""The operator's side: member administration (suspend, reinstate) and freezing or unfreezing a
+note with a reason (dispute, court order). Through `service.api.members.service` and
+`service.api.notes.service`, with the API's role checks."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from service.api.auth import require_role
+from service.api.context import AppContext
+from service.api.members.service import change_member_status, list_members
+from service.api.notes.schemas import NoteFreeze
+from service.api.notes.service import freeze_note, unfreeze_note
+from service.console.sessions import SessionUser
+from service.console.web import (
+    IDEMPOTENCY_FIELD,
+    NOTE_ACTIONS,
+    ConsoleContext,
+    Form,
+    User,
+    console_router,
+    render,
+    text,
+    translator,
+)
+from service.console.writes import form_key, perform, validation_errors
+from service.domain import OPERATOR
+
+router = console_router()
+NOTE_ACTIONS.append("operator/_note_freeze.html")
+
+
+def _members_page(
+    request: Request,
+    context: AppContext,
+    user: SessionUser,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+) -> Response:
+    require_role(user.member, OPERATOR)
+    return render(
+        request,
+        "operator/members.html",
+        user,
+        status=status,
+        members=list_members(context).items,
+        errors=errors or {},
+        message=message,
+    )
+
+
+@router.get("/members")
+def members_page(request: Request, context: ConsoleContext, user: User) -> Response:
+    return _members_page(request, context, user)
+
+
+async def _change(
+    request: Request, context: AppContext, user: SessionUser, form: Form, member_id: str, suspend: bool
+) -> Response:
+    require_role(user.member, OPERATOR)
+    t = translator(request)
+    action = "suspend" if suspend else "reinstate"
+    outcome = await perform(
+        context,
+        t,
+        user,
+        form_key(form.get(IDEMPOTENCY_FIELD)),
+        f"/v1/members/{member_id}/{action}",
+        None,
+        lambda: (200, change_member_status(context, user.member, member_id, suspend=suspend)),
+    )
+    if not outcome.ok:
+        errors = {f"member-{member_id}": message for message in outcome.errors.values()}
+        return _members_page(request, context, user, status=outcome.status, errors=errors)
+    return RedirectResponse("/console/members", status_code=303)
+
+
+@router.post("/members/{member_id}/suspend")
+async def suspend(
+    request: Request, member_id: str, context: ConsoleContext, user: User, form: Form
+) -> Response:
+    return await _change(request, context, user, form, member_id, True)
+
+
+@router.post("/members/{member_id}/reinstate")
+async def reinstate(
+    request: Request, member_id: str, context: ConsoleContext, user: User, form: Form
+) -> Response:
+    return await _change(request, context, user, form, member_id, False)
+
+
+async def _freeze(
+    request: Request, context: AppContext, user: SessionUser, form: Form, note_id: str, freeze: bool
+) -> Response:
+    require_role(user.member, OPERATOR)
+    t = translator(request)
+    body: NoteFreeze | None = None
+    if freeze:
+        try:
+            body = NoteFreeze(reason=text(form, "reason"))
+        except ValidationError as exc:
+            errors = validation_errors(t, exc, "reason")
+            return render(
+                request,
+                "error.html",
+                user,
+                status=422,
+                status_code=422,
+                title=t("freeze_failed"),
+                detail="; ".join(errors.values()),
+            )
+    reason = body.reason if body is not None else ""
+    outcome = await perform(
+        context,
+        t,
+        user,
+        form_key(form.get(IDEMPOTENCY_FIELD)),
+        f"/v1/notes/{note_id}/{'freeze' if freeze else 'unfreeze'}",
+        body,
+        lambda: (
+            (200, freeze_note(context, user.member, note_id, reason))
+            if freeze
+            else (200, unfreeze_note(context, user.member, note_id))
+        ),
+    )
+    if not outcome.ok:
+        return render(
+            request,
+            "error.html",
+            user,
+            status=outcome.status,
+            status_code=outcome.status,
+            title=t("freeze_failed"),
+            detail="; ".join(outcome.errors.values()),
+        )
+    return RedirectResponse(
+        f"/console/notes/{note_id}?done={'freeze' if freeze else 'unfreeze'}", status_code=303
+    )
+
+
+@router.post("/notes/{note_id}/freeze")
+async def freeze(request: Request, note_id: str, context: ConsoleContext, user: User, form: Form) -> Response:
+    return await _freeze(request, context, user, form, note_id, True)
+
+
+@router.post("/notes/{note_id}/unfreeze")
+async def unfreeze(
+    request: Request, note_id: str, context: ConsoleContext, user: User, form: Form
+) -> Response:
+    return await _freeze(request, context, user, form, note_id, False)

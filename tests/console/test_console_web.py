@@ -1,0 +1,205 @@
+"""The console over TestClient: sessions, CSRF, visibility, languages, and each page of each role
+rendered through the API's services (the browser story is tests/console/test_console_browser.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from service.console.sessions import member_sessions
+from service.db.gateway_models import ConsoleSession
+from tests.api.conftest import Gateway
+from tests.console.helpers import csrf_of, form_tokens, sign_in
+
+
+def test_a_page_without_a_session_sends_the_browser_to_sign_in(gw: Gateway) -> None:
+    answer = gw.client.get("/console/notes", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in?next=%2Fconsole%2Fnotes"
+
+
+def test_sign_in_sets_an_httponly_strict_session_cookie_that_is_not_the_api_key(gw: Gateway) -> None:
+    page = gw.client.get("/console/sign-in")
+    answer = gw.client.post(
+        "/console/sign-in",
+        data={"csrf_token": csrf_of(page.text), "api_key": gw.keys["s1"], "next": "/console/notes"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/notes"
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("cc_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert gw.keys["s1"] not in cookie
+
+
+def test_an_unknown_api_key_is_refused_beside_the_field(gw: Gateway) -> None:
+    page = gw.client.get("/console/sign-in")
+    answer = gw.client.post(
+        "/console/sign-in",
+        data={"csrf_token": csrf_of(page.text), "api_key": "cc_nobody", "next": "/console/"},
+    )
+    assert answer.status_code == 401
+    assert 'data-error-for="api_key"' in answer.text and "cc_session" not in gw.client.cookies
+
+
+def test_sign_in_without_the_form_token_is_refused(gw: Gateway) -> None:
+    gw.client.get("/console/sign-in")
+    answer = gw.client.post("/console/sign-in", data={"api_key": gw.keys["s1"]}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert "cc_session" not in gw.client.cookies
+
+
+def test_a_write_without_the_csrf_token_is_refused_and_does_nothing(gw: Gateway) -> None:
+    note = gw.issue("s1")
+    sign_in(gw.client, gw.keys["s1"])
+    answer = gw.client.post(f"/console/notes/{note}/accept", data={"idempotency_key": "k1"})
+    assert answer.status_code == 403
+    assert "Form refused" in answer.text
+    assert gw.get("s1", f"/v1/notes/{note}").json()["status"] == "pending"
+
+
+def test_a_write_with_another_sessions_csrf_token_is_refused(gw: Gateway) -> None:
+    note = gw.issue("s1")
+    other = TestClient(gw.client.app)
+    sign_in(other, gw.keys["s1"])
+    stolen = csrf_of(other.get("/console/notes").text)
+    sign_in(gw.client, gw.keys["s1"])
+    answer = gw.client.post(
+        f"/console/notes/{note}/accept", data={"csrf_token": stolen, "idempotency_key": "k"}
+    )
+    assert answer.status_code == 403
+
+
+def test_signing_out_ends_the_session_server_side(gw: Gateway) -> None:
+    sign_in(gw.client, gw.keys["s1"])
+    cookie = gw.client.cookies["cc_session"]
+    page = gw.client.get("/console/notes")
+    answer = gw.client.post(
+        "/console/sign-out", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    replay = TestClient(gw.client.app, cookies={"cc_session": cookie})
+    assert replay.get("/console/notes", follow_redirects=False).status_code == 303
+    with gw.context.session() as session:
+        assert session.scalar(select(func.count()).select_from(ConsoleSession)) == 0
+
+
+def test_sessions_per_member_are_bounded_the_oldest_ending(gw: Gateway) -> None:
+    bound = gw.context.settings.console_sessions_per_member
+    clients = [TestClient(gw.client.app) for _ in range(bound + 1)]
+    for client in clients:
+        sign_in(client, gw.keys["s2"])
+    assert member_sessions(gw.context, gw.ids["s2"]) == bound
+    assert clients[0].get("/console/notes", follow_redirects=False).status_code == 303
+    assert clients[-1].get("/console/notes").status_code == 200
+
+
+def test_another_members_note_is_the_404_page(gw: Gateway) -> None:
+    note = gw.active("s1")
+    sign_in(gw.client, gw.keys["s3"])
+    answer = gw.client.get(f"/console/notes/{note}")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Not found" in answer.text and note not in answer.text.split("<main", 1)[1]
+
+
+def test_accept_through_the_console_acts_once_for_a_double_submission(gw: Gateway) -> None:
+    note = gw.issue("s1")
+    sign_in(gw.client, gw.keys["s1"])
+    tokens = form_tokens(gw.client.get("/console/notes").text)
+    first = gw.client.post(f"/console/notes/{note}/accept", data=tokens, follow_redirects=False)
+    second = gw.client.post(f"/console/notes/{note}/accept", data=tokens, follow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    assert gw.get("s1", f"/v1/notes/{note}").json()["status"] == "active"
+    events = gw.get("s1", "/v1/events", types="note.accepted").json()["items"]
+    assert len([e for e in events if e["note_id"] == note]) == 1
+
+
+def test_an_over_split_shows_the_problem_beside_the_parts(gw: Gateway) -> None:
+    note = gw.active("s1", "1000000")  # USD 10,000.00
+    sign_in(gw.client, gw.keys["s1"])
+    tokens = form_tokens(gw.client.get(f"/console/notes/{note}").text)
+    answer = gw.client.post(
+        f"/console/notes/{note}/split",
+        data={
+            **tokens,
+            "parts.0.to": gw.ids["s1"],
+            "parts.0.amount": "6,000.00",
+            "parts.1.to": gw.ids["s2"],
+            "parts.1.amount": "5,000.00",
+        },
+    )
+    assert answer.status_code == 422
+    assert re.search(r'data-error-for="parts">[^<]*do not add up', answer.text)
+    assert gw.get("s1", f"/v1/notes/{note}").json()["status"] == "active"
+
+
+def test_a_bad_amount_is_shown_beside_its_field_and_nothing_is_sent(gw: Gateway) -> None:
+    note = gw.active("s1", "1000000")
+    sign_in(gw.client, gw.keys["s1"])
+    tokens = form_tokens(gw.client.get(f"/console/notes/{note}").text)
+    answer = gw.client.post(
+        f"/console/notes/{note}/split",
+        data={**tokens, "parts.0.to": gw.ids["s1"], "parts.0.amount": "12.345", "parts.1.to": gw.ids["s2"]},
+    )
+    assert answer.status_code == 422
+    assert re.search(r'data-error-for="parts.0.amount">USD has 2 decimals at most', answer.text)
+
+
+def test_the_split_through_the_console_makes_the_parts_in_minor_units(gw: Gateway) -> None:
+    note = gw.active("s1", "1000000")
+    sign_in(gw.client, gw.keys["s1"])
+    tokens = form_tokens(gw.client.get(f"/console/notes/{note}").text)
+    answer = gw.client.post(
+        f"/console/notes/{note}/split",
+        data={
+            **tokens,
+            "parts.0.to": gw.ids["s1"],
+            "parts.0.amount": "6,000.01",
+            "parts.1.to": "",
+            "parts.1.amount": "",
+            "parts.2.to": gw.ids["s2"],
+            "parts.2.amount": "3999.99",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    children = [n for n in gw.get("s1", "/v1/notes", root=note).json()["items"] if n["parent_id"] == note]
+    assert sorted(n["amount"] for n in children) == ["399999", "600001"]
+
+
+def test_accept_language_chooses_chinese_and_the_switch_overrides_it(gw: Gateway) -> None:
+    page = gw.client.get("/console/sign-in", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert '<html lang="zh-Hans">' in page.text and "登录" in page.text
+    gw.client.get("/console/language?set=en&back=/console/sign-in")
+    page = gw.client.get("/console/sign-in", headers={"Accept-Language": "zh-CN"})
+    assert '<html lang="en">' in page.text and "Sign in" in page.text
+
+
+ROLE_PAGES = {
+    "s1": ["/console/", "/console/notes", "/console/offers", "/console/payments", "/console/evidence"],
+    "core": ["/console/issue", "/console/calendar", "/console/notes"],
+    "bank": ["/console/holdings", "/console/credit-limits", "/console/offers"],
+    "operator": ["/console/members", "/console/search?q=s1"],
+    "auditor": ["/console/search?q=invoice%2042", "/console/notes"],
+}
+
+
+@pytest.mark.parametrize("who", sorted(ROLE_PAGES))
+def test_each_roles_pages_render_in_both_languages(gw: Gateway, who: str) -> None:
+    gw.active("s1")
+    sign_in(gw.client, gw.keys[who])
+    for path in ROLE_PAGES[who]:
+        for language, marker in (("en", '<html lang="en">'), ("zh", '<html lang="zh-Hans">')):
+            answer = gw.client.get(path, headers={"Accept-Language": language})
+            assert answer.status_code == 200, (path, answer.text[:2000])
+            assert marker in answer.text
+            assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_a_supplier_is_refused_the_operators_members_page(gw: Gateway) -> None:
+    sign_in(gw.client, gw.keys["s1"])
+    answer = gw.client.get("/console/members")
+    assert answer.status_code == 403 and "Not allowed" in answer.text
