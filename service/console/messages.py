@@ -353,6 +353,17 @@ _ROWS: Final[tuple[tuple[str, str, str], ...]] = (
     ("problem.insufficient-funds", "Not enough settlement tokens", "结算代币余额不足"),
     ("problem.note-not-matured", "The note is not due yet", "票据尚未到期"),
     ("problem.self-dealing", "A note cannot go to its own holder or obligor", "票据不能转给自己"),
+    # the embedded demo's clock
+    ("dev_clock_title", "Demo clock", "演示时钟"),
+    (
+        "dev_clock_intro",
+        "The embedded chain's clock, moved forward so that notes reach maturity.",
+        "内嵌链的时钟，可向前拨动以使票据到期。",
+    ),
+    ("dev_clock_days", "Days to move forward", "向前拨动天数"),
+    ("dev_clock_submit", "Move the clock", "拨动时钟"),
+    ("clock_moved", "The chain's clock is now {when}.", "链上时间已变为 {when}。"),
+    ("clock_not_here", "Only the embedded demo chain has a movable clock.", "仅内嵌演示链可拨动时钟。"),
 )
 
 EN: Final[dict[str, str]] = {key: en for key, en, _zh in _ROWS}

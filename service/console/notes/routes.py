@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from service.api.context import AppContext
+from service.api.financing.pricing import days_between
 from service.api.financing.queries import chain_now
 from service.api.members.schemas import MemberOut
 from service.api.notes.queries import NoteFilter, find_notes, notes_out, parse_note_id, visible_note
@@ -36,7 +37,6 @@ from service.console.writes import form_key, perform, validation_errors
 from service.domain import AUDITOR, CORE_ENTERPRISE, FINANCIER, OPERATOR, SUPPLIER, NoteStatus
 
 router = console_router("/notes")
-DAY = 86_400
 LIST_LIMIT = 200
 SPLIT_ROWS = 4
 """Rows of the split form (empty rows are left out; 2 to 100 parts: `MAX_SPLIT_PARTS`)."""
@@ -49,8 +49,13 @@ class Row:
     days_left: int
 
 
+def days_left(note: NoteOut, now: int) -> int:
+    """Calendar days (UTC) from today to the maturity date: the days a quote counts."""
+    return days_between(now, int(note.maturity.timestamp()))
+
+
 def _rows(notes: list[NoteOut], now: int) -> list[Row]:
-    return [Row(n, -(-(int(n.maturity.timestamp()) - now) // DAY)) for n in notes]
+    return [Row(n, days_left(n, now)) for n in notes]
 
 
 def _sections(context: AppContext, member_roles: set[str], user: SessionUser) -> list[tuple[str, list[Row]]]:
@@ -104,7 +109,7 @@ def _view(context: AppContext, user: SessionUser, raw_id: str) -> NoteView:
     now = chain_now(context)
     return NoteView(
         note=note,
-        days_left=-(-(int(note.maturity.timestamp()) - now) // DAY),
+        days_left=days_left(note, now),
         holds=note.holder == user.member.address,
         owes=note.obligor == user.member.address,
         children=[c for c in children if c.parent_id == note.id],

@@ -4,6 +4,7 @@ note with a reason (dispute, court order). Through `service.api.members.service`
 
 from __future__ import annotations
 
+import anyio.to_thread
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from service.api.context import AppContext
 from service.api.members.service import change_member_status, list_members
 from service.api.notes.schemas import NoteFreeze
 from service.api.notes.service import freeze_note, unfreeze_note
+from service.api.ops.dev import ClockAdvance, advance_clock_by
 from service.console.sessions import SessionUser
 from service.console.web import (
     IDEMPOTENCY_FIELD,
@@ -29,6 +31,7 @@ from service.console.writes import form_key, perform, validation_errors
 from service.domain import OPERATOR
 
 router = console_router()
+DAY = 86_400
 NOTE_ACTIONS.append("operator/_note_freeze.html")
 
 
@@ -48,6 +51,7 @@ def _members_page(
         user,
         status=status,
         members=list_members(context).items,
+        dev_clock=context.chain.kind == "in-process",
         errors=errors or {},
         message=message,
     )
@@ -152,3 +156,20 @@ async def unfreeze(
     request: Request, note_id: str, context: ConsoleContext, user: User, form: Form
 ) -> Response:
     return await _freeze(request, context, user, form, note_id, False)
+
+
+@router.post("/dev/clock")
+async def advance_clock(request: Request, context: ConsoleContext, user: User, form: Form) -> Response:
+    """The embedded demo's clock moved forward (operator; the in-process chain only, as
+    `POST /v1/dev/clock`)."""
+    require_role(user.member, OPERATOR)
+    t = translator(request)
+    if context.chain.kind != "in-process":
+        return _members_page(request, context, user, status=404, errors={"days": t("clock_not_here")})
+    try:
+        days = int(text(form, "days"))
+        body = ClockAdvance(seconds=days * DAY)
+    except (ValueError, ValidationError):
+        return _members_page(request, context, user, status=422, errors={"days": t("days_invalid")})
+    moved = await anyio.to_thread.run_sync(advance_clock_by, context, body.seconds)
+    return _members_page(request, context, user, message=t("clock_moved", when=moved.block_time_iso))
