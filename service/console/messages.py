@@ -214,7 +214,6 @@ _ROWS: Final[tuple[tuple[str, str, str], ...]] = (
     ("basis", "Day count", "计息基准"),
     ("validity_days", "Offer valid for (days)", "报价有效天数"),
     ("days_invalid", "A whole number of days, at least 1.", "请输入至少为 1 的整数天数。"),
-    ("show_quote", "Show the quote", "显示报价"),
     ("make_offer", "Make the offer", "发出报价"),
     (
         "quote_hint",
@@ -350,7 +349,7 @@ _ROWS: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     ("problem.amount-below-minimum", "A part is below the minimum part amount", "某份金额低于最小拆分金额"),
     ("problem.insufficient-credit-limit", "Not enough credit left", "授信额度不足"),
-    ("problem.insufficient-funds", "Not enough settlement tokens", "结算代币余额不足"),
+    ("problem.insufficient-settlement-tokens", "Not enough settlement tokens", "结算代币余额不足"),
     ("problem.note-not-matured", "The note is not due yet", "票据尚未到期"),
     ("problem.self-dealing", "A note cannot go to its own holder or obligor", "票据不能转给自己"),
     # the embedded demo's clock

@@ -35,7 +35,7 @@ PROBLEM_FIELDS: dict[str, str] = {
     "invalid-tenor": "maturity",
     "invalid-price": "price",
     "invalid-deadline": "deadline",
-    "insufficient-funds": "amount",
+    "insufficient-settlement-tokens": "amount",
 }
 """The form field a problem without a `field` member concerns."""
 

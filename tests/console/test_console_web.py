@@ -203,3 +203,64 @@ def test_a_supplier_is_refused_the_operators_members_page(gw: Gateway) -> None:
     sign_in(gw.client, gw.keys["s1"])
     answer = gw.client.get("/console/members")
     assert answer.status_code == 403 and "Not allowed" in answer.text
+
+
+def test_the_quote_shows_the_day_count_computation(gw: Gateway) -> None:
+    note = gw.active("s1", "1500000")  # USD 15,000.00, 90 days
+    sign_in(gw.client, gw.keys["bank"])
+    answer = gw.client.get(f"/console/notes/{note}/quote", params={"rate": "4.5", "basis": "ACT/360"})
+    assert answer.status_code == 200
+    quote = gw.get("bank", "/v1/quotes/discount", note=note, rate="0.045").json()
+    assert f"= {quote['days']} actual days (ACT/360)" in answer.text
+    assert "⌈USD 15,000.00 × 0.045" in answer.text  # noqa: RUF001
+    assert f"USD {int(quote['price']) // 100:,}.{int(quote['price']) % 100:02d}" in answer.text
+
+
+def test_a_bank_offer_through_the_console_is_the_apis_offer(gw: Gateway) -> None:
+    registered = gw.post("operator", "/v1/settlement-tokens", {"currency": "USD"})
+    assert registered.status_code == 201, registered.text
+    note = gw.active("s1", "1500000")
+    sign_in(gw.client, gw.keys["bank"])
+    tokens = form_tokens(gw.client.get(f"/console/notes/{note}/offer").text)
+    answer = gw.client.post(
+        f"/console/notes/{note}/offer",
+        data={**tokens, "rate": "4.5", "basis": "ACT/360", "validity_days": "3"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    offers = gw.get("s1", "/v1/discount-offers", note=note).json()["items"]
+    assert [(o["rate"], o["basis"], o["status"]) for o in offers] == [("0.045", "ACT/360", "open")]
+
+
+def test_an_issue_without_the_invoice_hash_is_refused_beside_it(gw: Gateway) -> None:
+    sign_in(gw.client, gw.keys["core"])
+    tokens = form_tokens(gw.client.get("/console/issue").text)
+    answer = gw.client.post(
+        "/console/issue",
+        data={
+            **tokens,
+            "to": gw.ids["s1"],
+            "currency": "USD",
+            "amount": "1,000.00",
+            "maturity": "2099-01-01",
+        },
+    )
+    assert answer.status_code == 422
+    assert 'data-error-for="document_hash"' in answer.text
+
+
+def test_a_problem_names_its_field_or_else_the_whole_form() -> None:
+    from service.console.i18n import Translator
+    from service.console.writes import problem_errors
+
+    t = Translator("en")
+    assert problem_errors(t, {"type": "x/zero-amount", "title": "Zero", "field": "parts.1.amount"}) == {
+        "parts.1.amount": "Zero"
+    }
+    assert set(problem_errors(t, {"type": "x/amounts-do-not-sum", "title": "No"})) == {"parts"}
+    assert set(problem_errors(t, {"type": "x/note-frozen", "title": "Frozen"})) == {""}
+    errors = problem_errors(
+        t,
+        {"type": "x/invalid-request", "title": "Bad", "errors": [{"field": "body.to", "message": "missing"}]},
+    )
+    assert errors == {"to": "Bad — missing"}

@@ -176,12 +176,9 @@ def offer_page(
     user: User,
     rate: Annotated[str | None, Query()] = None,
     basis: Annotated[str | None, Query()] = None,
-    validity_days: Annotated[str | None, Query()] = None,
-    csrf_token: Annotated[str | None, Query()] = None,
-    idempotency_key: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """The offer form; with `rate`, its quote computed (the form's "show quote" without htmx)."""
-    values = {k: v for k, v in {"rate": rate, "basis": basis, "validity_days": validity_days}.items() if v}
+    """The offer form; with `rate` (a link, or a page reloaded), its quote computed."""
+    values = {k: v for k, v in {"rate": rate, "basis": basis}.items() if v}
     return _offer_page(request, context, user, note_id, values)
 
 
@@ -193,11 +190,9 @@ def quote_fragment(
     user: User,
     rate: Annotated[str | None, Query()] = None,
     basis: Annotated[str | None, Query()] = None,
-    validity_days: Annotated[str | None, Query()] = None,
-    csrf_token: Annotated[str | None, Query()] = None,
-    idempotency_key: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """The quote's computation alone (htmx swaps it in as the rate is typed)."""
+    """The quote's computation alone (htmx swaps it in as the rate is typed; only the rate and the
+    basis are sent, never the form's tokens)."""
     values = {k: v for k, v in {"rate": rate, "basis": basis}.items() if v}
     return _offer_page(request, context, user, note_id, values, fragment=True)
 
