@@ -363,6 +363,23 @@ _ROWS: Final[tuple[tuple[str, str, str], ...]] = (
     ("dev_clock_submit", "Move the clock", "拨动时钟"),
     ("clock_moved", "The chain's clock is now {when}.", "链上时间已变为 {when}。"),
     ("clock_not_here", "Only the embedded demo chain has a movable clock.", "仅内嵌演示链可拨动时钟。"),
+    # onboarding
+    ("onboard_title", "Onboard a member", "新会员入网"),
+    ("member_name", "Name", "名称"),
+    ("member_address", "Address (a self-custodied member)", "地址（自托管会员）"),
+    ("member_address_hint", "Leave empty for a key kept by the gateway.", "留空则由网关托管密钥。"),
+    ("onboard_submit", "Onboard", "入网"),
+    ("member_onboarded", "{name} is onboarded", "{name} 已入网"),
+    (
+        "api_key_once",
+        "Its API key, shown this once: hand it over now.",
+        "其 API 密钥仅显示这一次，请立即交付。",
+    ),
+    (
+        "api_key_replayed",
+        "The key was shown when the member was onboarded; it is not kept.",
+        "密钥已在入网时显示，网关不保存。",
+    ),
 )
 
 EN: Final[dict[str, str]] = {key: en for key, en, _zh in _ROWS}

@@ -264,3 +264,58 @@ def test_a_problem_names_its_field_or_else_the_whole_form() -> None:
         {"type": "x/invalid-request", "title": "Bad", "errors": [{"field": "body.to", "message": "missing"}]},
     )
     assert errors == {"to": "Bad — missing"}
+
+
+def test_the_operator_onboards_a_member_and_sees_its_key_once(gw: Gateway) -> None:
+    sign_in(gw.client, gw.keys["operator"])
+    tokens = form_tokens(gw.client.get("/console/members").text)
+    answer = gw.client.post(
+        "/console/members", data={**tokens, "name": "Tier Four Ltd", "roles": ["supplier"]}
+    )
+    assert answer.status_code == 200, answer.text
+    key = re.search(r'data-testid="new-api-key">(cc_[^<]+)<', answer.text)
+    assert key is not None
+    me = gw.client.get("/v1/members", headers={"Authorization": f"Bearer {key.group(1)}"})
+    assert me.status_code == 200
+    assert "Tier Four Ltd" in [m["name"] for m in me.json()["items"]]
+    again = gw.client.post(
+        "/console/members", data={**tokens, "name": "Tier Four Ltd", "roles": ["supplier"]}
+    )
+    assert "new-api-key" not in again.text  # the same form again: the journal's answer, without the key
+
+
+def test_a_member_without_roles_is_refused_beside_the_roles(gw: Gateway) -> None:
+    sign_in(gw.client, gw.keys["operator"])
+    tokens = form_tokens(gw.client.get("/console/members").text)
+    answer = gw.client.post("/console/members", data={**tokens, "name": "Nobody"})
+    assert answer.status_code == 422
+    assert 'data-error-for="roles"' in answer.text
+
+
+def test_a_transfer_through_the_console_moves_the_whole_note(gw: Gateway) -> None:
+    note = gw.active("s1")
+    sign_in(gw.client, gw.keys["s1"])
+    tokens = form_tokens(gw.client.get(f"/console/notes/{note}").text)
+    answer = gw.client.post(f"/console/notes/{note}/transfer", data={**tokens, "to": gw.ids["s2"]})
+    assert answer.status_code == 200 and "The note is transferred." in answer.text
+    assert gw.get("s2", f"/v1/notes/{note}").json()["holder_member"] == gw.ids["s2"]
+
+
+def test_a_reject_through_the_console_rejects_the_pending_note(gw: Gateway) -> None:
+    note = gw.issue("s1")
+    sign_in(gw.client, gw.keys["s1"])
+    tokens = form_tokens(gw.client.get("/console/notes").text)
+    gw.client.post(f"/console/notes/{note}/reject", data=tokens)
+    assert gw.get("s1", f"/v1/notes/{note}").json()["status"] == "rejected"
+
+
+def test_an_expired_session_signs_nobody_in(gw: Gateway) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    sign_in(gw.client, gw.keys["s1"])
+    with gw.context.session() as session:
+        session.execute(update(ConsoleSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.commit()
+    assert gw.client.get("/console/notes", follow_redirects=False).status_code == 303

@@ -4,6 +4,8 @@ note with a reason (dispute, court order). Through `service.api.members.service`
 
 from __future__ import annotations
 
+from typing import get_args
+
 import anyio.to_thread
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -11,7 +13,8 @@ from pydantic import ValidationError
 
 from service.api.auth import require_role
 from service.api.context import AppContext
-from service.api.members.service import change_member_status, list_members
+from service.api.members.schemas import MemberCreate, MemberCreated, RoleName
+from service.api.members.service import change_member_status, list_members, onboard_member
 from service.api.notes.schemas import NoteFreeze
 from service.api.notes.service import freeze_note, unfreeze_note
 from service.api.ops.dev import ClockAdvance, advance_clock_by
@@ -23,6 +26,7 @@ from service.console.web import (
     Form,
     User,
     console_router,
+    form_values,
     render,
     text,
     translator,
@@ -43,6 +47,8 @@ def _members_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     message: str | None = None,
+    values: dict[str, str] | None = None,
+    created: MemberCreated | None = None,
 ) -> Response:
     require_role(user.member, OPERATOR)
     return render(
@@ -51,6 +57,9 @@ def _members_page(
         user,
         status=status,
         members=list_members(context).items,
+        role_names=get_args(RoleName),
+        values=values or {},
+        created=created,
         dev_clock=context.chain.kind == "in-process",
         errors=errors or {},
         message=message,
@@ -60,6 +69,41 @@ def _members_page(
 @router.get("/members")
 def members_page(request: Request, context: ConsoleContext, user: User) -> Response:
     return _members_page(request, context, user)
+
+
+@router.post("/members")
+async def onboard(request: Request, context: ConsoleContext, user: User, form: Form) -> Response:
+    """Onboard a member (custodial, or self-custodied with its address); its API key is shown on
+    the answering page only (the REST answer's, kept nowhere)."""
+    require_role(user.member, OPERATOR)
+    t = translator(request)
+    values = form_values(form)
+    try:
+        body = MemberCreate.model_validate(
+            {
+                "name": text(form, "name"),
+                "roles": form.getlist("roles"),
+                "address": text(form, "address") or None,
+            }
+        )
+    except ValidationError as exc:
+        return _members_page(
+            request, context, user, status=422, errors=validation_errors(t, exc), values=values
+        )
+    outcome = await perform(
+        context,
+        t,
+        user,
+        form_key(form.get(IDEMPOTENCY_FIELD)),
+        "/v1/members",
+        body,
+        lambda: (201, onboard_member(context, user.member, body.name, body.roles, body.address)),
+    )
+    if not outcome.ok:
+        return _members_page(
+            request, context, user, status=outcome.status, errors=outcome.errors, values=values
+        )
+    return _members_page(request, context, user, created=MemberCreated.model_validate(outcome.content))
 
 
 async def _change(
