@@ -118,6 +118,7 @@ def render(
         "errors": {},
         "values": {},
         "message": None,
+        "shown_errors": [],  # the fields whose message a form showed; base.html shows the others
         **values,
     }
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)

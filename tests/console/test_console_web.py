@@ -319,3 +319,31 @@ def test_an_expired_session_signs_nobody_in(gw: Gateway) -> None:
         session.execute(update(ConsoleSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         session.commit()
     assert gw.client.get("/console/notes", follow_redirects=False).status_code == 303
+
+
+def test_the_obligor_pays_a_matured_note_through_the_console(gw: Gateway) -> None:
+    assert gw.post("operator", "/v1/settlement-tokens", {"currency": "USD"}).status_code == 201
+    deposit = {"member": gw.ids["core"], "amount": "1000000", "reference": "DEP-CONSOLE-1"}
+    assert gw.post("operator", "/v1/settlement-tokens/USD/deposits", deposit).status_code == 200
+    allowed = gw.client.put(
+        "/v1/settlement-tokens/USD/allowance", json={"amount": "1000000"}, headers=gw.auth("core")
+    )
+    assert allowed.status_code == 200, allowed.text
+    note = gw.active("s1", "1000000")
+    assert gw.post("operator", "/v1/dev/clock", {"seconds": 91 * 86_400}).status_code == 200
+    sign_in(gw.client, gw.keys["core"])
+    page = gw.client.get(f"/console/notes/{note}")
+    assert "Pay this note (USD 10,000.00)" in page.text
+    answer = gw.client.post(f"/console/notes/{note}/settle", data=form_tokens(page.text))
+    assert answer.status_code == 200 and "The note is paid." in answer.text
+    assert gw.get("s1", f"/v1/settlement-tokens/USD/accounts/{gw.ids['s1']}").json()["balance"] == "1000000"
+
+
+def test_a_problem_about_a_field_the_form_lacks_is_still_shown() -> None:
+    from starlette.requests import Request
+
+    from service.console.web import render
+
+    scope = {"type": "http", "method": "GET", "path": "/console/x", "headers": [], "query_string": b""}
+    page = render(Request(scope), "error.html", None, title="t", errors={"payment_reference": "all zeros"})
+    assert 'data-error-for="payment_reference">all zeros' in bytes(page.body).decode()
