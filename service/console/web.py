@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
+from service.api.auth import member_suspended
 from service.api.context import AppContext
 from service.api.deps import get_context
 from service.api.display import minor_unit_exponent
@@ -192,9 +193,29 @@ async def optional_user(
     return user
 
 
-async def required_user(user: Annotated[SessionUser | None, Depends(optional_user)]) -> SessionUser:
+SUSPENDED_MAY: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", PREFIX + "/"),
+        ("GET", PREFIX + "/notes"),
+        ("GET", PREFIX + "/notes/{note_id}"),
+        ("POST", PREFIX + "/notes/{note_id}/settle"),
+        ("POST", PREFIX + "/roots/{root_id}/settle"),
+        ("POST", PREFIX + "/sign-out"),
+    }
+)
+"""What a suspended member may still do in the console, as in the API (`service.api.auth.SUSPENDED_MAY`):
+read its own notes (the notes queries narrow them to those it holds or owes) and pay what it owes."""
+
+
+async def required_user(
+    request: Request, user: Annotated[SessionUser | None, Depends(optional_user)]
+) -> SessionUser:
     if user is None:
         raise SignInRequired()
+    if user.member.suspended:
+        route = request.scope.get("route")
+        if (request.method, getattr(route, "path", None)) not in SUSPENDED_MAY:
+            raise member_suspended(user.member.id)
     return user
 
 

@@ -347,3 +347,12 @@ def test_a_problem_about_a_field_the_form_lacks_is_still_shown() -> None:
     scope = {"type": "http", "method": "GET", "path": "/console/x", "headers": [], "query_string": b""}
     page = render(Request(scope), "error.html", None, title="t", errors={"payment_reference": "all zeros"})
     assert 'data-error-for="payment_reference">all zeros' in bytes(page.body).decode()
+
+
+def test_a_suspended_member_keeps_only_its_notes_as_in_the_api(gw: Gateway) -> None:
+    note = gw.active("s1")
+    sign_in(gw.client, gw.keys["s1"])
+    assert gw.post("operator", f"/v1/members/{gw.ids['s1']}/suspend").status_code == 200
+    assert gw.client.get(f"/console/notes/{note}").status_code == 200
+    refused = gw.client.get("/console/offers")
+    assert refused.status_code == 403 and "suspended" in refused.text
