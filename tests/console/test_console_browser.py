@@ -303,6 +303,20 @@ def test_the_story_by_clicking_from_invoice_to_settled_tree(demo: Demo, browser:
     assert urlsplit(stale.url).path == "/console/sign-in"
     replay.close()
 
+    # keyboard: the first Tab reaches the skip link, Enter moves to the main content
+    page = acme.go("/console/calendar")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    # the language switch: the same page in Simplified Chinese
+    page.get_by_role("link", name="简体中文").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("到期日历")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    check_accessibility(demo, page)
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Maturity calendar")
+
     # every other page of each role, for axe-core
     auditor = sign_in(demo, browser, "auditor")
     visits = [
