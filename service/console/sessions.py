@@ -42,17 +42,13 @@ def _aware(moment: datetime) -> datetime:
 
 
 def open_session(context: AppContext, member_id: str) -> str:
-    """A new session of `member_id`: its token (for the cookie only). The member's expired sessions
-    and those beyond the bound (oldest first) end."""
+    """A new session of `member_id`: its token (for the cookie only). Expired sessions (anybody's)
+    are deleted, and the member's beyond the bound end, oldest first."""
     token = secrets.token_urlsafe(32)
     now = _now()
     settings = context.settings
     with context.session() as session:
-        session.execute(
-            delete(ConsoleSession).where(
-                ConsoleSession.member_id == member_id, ConsoleSession.expires_at <= now
-            )
-        )
+        session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))  # anybody's ended
         session.add(
             ConsoleSession(
                 token_hash=_hash(token),

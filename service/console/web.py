@@ -10,7 +10,6 @@ token the 403 page."""
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
@@ -37,8 +36,6 @@ from service.console.money import format_amount, format_major
 from service.console.nav import pages_for
 from service.console.sessions import SessionUser, find_session
 from service.ledger.errors import LedgerError
-
-log = logging.getLogger("credchain.console")
 
 PREFIX = "/console"
 SESSION_COOKIE = "cc_session"

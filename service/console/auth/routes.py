@@ -4,6 +4,7 @@ embedded demo), signing out (the session ends server-side) and the language swit
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -31,6 +32,7 @@ from service.console.web import (
 )
 
 router = console_router()
+log = logging.getLogger("credchain.console")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ async def sign_in(request: Request, context: ConsoleContext) -> Response:
         if member_id is None:
             return _signin_page(request, next_, status=401, error=t("api_key_unknown"))
     token = await anyio.to_thread.run_sync(open_session, context, member_id)
+    log.info("console sign-in", extra={"member_id": member_id, "demo": bool(demo)})
     response = RedirectResponse(_safe_next(next_), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, token, max_age=context.settings.console_session_seconds)
     response.delete_cookie(SIGNIN_CSRF_COOKIE, path=PREFIX)
@@ -117,6 +120,7 @@ async def sign_in(request: Request, context: ConsoleContext) -> Response:
 async def sign_out(request: Request, context: ConsoleContext, form: Form) -> Response:
     user = request.state.console_user
     await anyio.to_thread.run_sync(close_session, context, user.token_hash)
+    log.info("console sign-out", extra={"member_id": user.member.id})
     response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response
