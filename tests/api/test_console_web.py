@@ -1,5 +1,6 @@
 """The console over TestClient: sessions, CSRF, visibility, languages, and each page of each role
-rendered through the API's services (the browser story is tests/console/test_console_browser.py)."""
+rendered through the API's services (the browser story is tests/console/test_console_browser.py).
+Here beside the API tests, whose session-scoped consortium they share."""
 
 from __future__ import annotations
 
