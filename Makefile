@@ -43,15 +43,16 @@ chromium:
 	  else echo "warning: /usr/bin/chromium is absent: install it (apt-get install chromium) for the browser test" >&2; fi; \
 	fi
 
-## lint, types, artifact check, and the whole test suite on worker processes (a module that shares one
-## expensive rig, like the chaos scenarios, runs on one worker: `pytest.mark.xdist_group`)
-## (`make test TEST_WORKERS=0` runs it in one process)
+## lint, types, artifact and vendored-asset checks, and the whole test suite on worker processes (a
+## module that shares one expensive rig, like the chaos scenarios, runs on one worker:
+## `pytest.mark.xdist_group`; `make test TEST_WORKERS=0` runs it in one process)
 TEST_WORKERS ?= 3
 test: install chromium
 	$(BIN)/ruff check service scripts tests examples
 	$(BIN)/ruff format --check service scripts tests examples
 	$(BIN)/mypy
 	$(BIN)/python scripts/build_contracts.py --check
+	$(BIN)/python scripts/vendor_console_assets.py --check
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 ## compile contracts/ into service/ledger/artifacts/

@@ -51,6 +51,7 @@ from service.cli_members import members_app
 from service.cli_notes import notes_app
 from service.cli_progress import progress_reporter
 from service.cli_tokens import tokens_app
+from service.console.auth.routes import DemoMember
 from service.db.migrate import upgrade
 from service.db.session import make_engine, make_session_factory
 from service.domain import OPERATOR_ID
@@ -528,12 +529,15 @@ def run(
             typer.echo(f"demo consortium seeded: {', '.join(c.name for c in seeded.values())}")
             typer.echo(f"demo API keys and member ids: {credentials}")
     else:
+        seeded = None
         context = build_context(settings)
         announce_funding(context)
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
+    typer.echo(f"web console: http://{host}:{port}/console/")
+    demo = [DemoMember(c.id, c.name, tuple(c.roles)) for c in (seeded or {}).values()]
     try:
         uvicorn.run(
-            create_app(context),
+            create_app(context, console_demo=demo),
             host=host,
             port=port,
             timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
@@ -583,6 +587,7 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str, log
         **{SUPERVISOR_PID_VARIABLE: str(os.getpid())},
     )
     typer.echo(f"API base URL: http://{host}:{port} (OpenAPI at http://{host}:{port}/docs)")
+    typer.echo(f"web console: http://{host}:{port}/console/")
     typer.echo(f"{settings.workers} worker processes; one of them at a time follows the chain head")
     uvicorn.run(
         "service.worker:worker_app",

@@ -121,6 +121,20 @@ class Settings(BaseSettings):
         gt=0,
         description="how often a gateway process looks for unfinished settlement jobs to run or resume",
     )
+    console_session_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="a web console session ends this long after sign-in, whatever its use",
+    )
+    console_sessions_per_member: int = Field(
+        default=5,
+        ge=1,
+        description="open web console sessions per member; a new sign-in ends the oldest beyond this",
+    )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="mark the web console's cookies Secure (set it when the gateway is served over HTTPS)",
+    )
     alert_interval_seconds: float = Field(
         default=60.0,
         ge=0,

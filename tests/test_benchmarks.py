@@ -113,7 +113,18 @@ def _alert_lock(result: dict[str, Any]) -> None:
     assert runs["lock to write only (evaluate_briefly)"]["evaluations"] > 0
 
 
+def _console(result: dict[str, Any]) -> None:
+    assert result["errors"] == 0
+    assert len(result["pages"]) >= 10
+    assert all(page["p95_ms"] > 0 and page["reference_p95_ms"] > 0 for page in result["pages"])
+
+
 SMOKE_RUNS: dict[str, SmokeRun] = {
+    "bench_console.py": SmokeRun(
+        ("--notes", "1", "--requests", "3", "--warmup", "1", "--no-check"),
+        ("pages", "worst_p95_ms", "goal_ms", "goal_met", "errors", "machine"),
+        check=_console,
+    ),
     "bench_alert_lock.py": SmokeRun(
         ("--obligors", "5", "--rtt-ms", "1", "--seconds", "0.5"),
         ("obligors", "rtt_ms", "results"),

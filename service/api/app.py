@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -44,15 +44,24 @@ from service.api.risk import routes as risk
 from service.api.subscriptions import routes as subscriptions
 from service.api.tokens import routes as settlement_tokens
 from service.api.transactions import routes as transactions
+from service.console.app import mount_console
+from service.console.auth.routes import DemoMember
 from service.logging_setup import configure_logging
 from service.settings import Settings
 from service.webhooks.embedded import start_dispatcher
 
 
-def create_app(context: AppContext, *, manage_indexer: bool = True, close_context: bool = False) -> FastAPI:
-    """The gateway over `context`. With `manage_indexer`, the background index follower
-    (non-embedded mode) starts and stops with the app; with `close_context`, the context is closed
-    when the app shuts down."""
+def create_app(
+    context: AppContext,
+    *,
+    manage_indexer: bool = True,
+    close_context: bool = False,
+    console_demo: Sequence[DemoMember] = (),
+) -> FastAPI:
+    """The gateway over `context`, with the web console under `/console`. With `manage_indexer`,
+    the background index follower (non-embedded mode) starts and stops with the app; with
+    `close_context`, the context is closed when the app shuts down; `console_demo`: the embedded
+    demo's members, which the console's sign-in page lets one pick."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,6 +144,7 @@ def create_app(context: AppContext, *, manage_indexer: bool = True, close_contex
         app.include_router(module.router)
     if context.chain.kind == "in-process":
         app.include_router(dev.router)  # /v1/dev/clock: not mounted on a node
+    mount_console(app, console_demo)
     return app
 
 

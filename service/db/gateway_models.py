@@ -172,3 +172,19 @@ class SettlementJob(Base):
         Index("ix_settlement_jobs_status", "status", "created_at"),
         Index("ix_settlement_jobs_root_id", "root_id"),
     )
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session (`service.console.sessions`): the browser holds an opaque
+    random token in an HttpOnly cookie, the table its SHA-256 only, with the member, the session's
+    CSRF token and when it ends. Signing out deletes the row."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_console_sessions_member", "member_id", "created_at"),)

@@ -644,7 +644,7 @@ def test_credchain_run_restores_a_sane_recursion_limit(
 
     seen: list[int] = []
     monkeypatch.setattr(cli, "embedded_gateway", lambda *_args, **_kwargs: (Context(), "cc_key", None))
-    monkeypatch.setattr(cli, "create_app", lambda context: "app")
+    monkeypatch.setattr(cli, "create_app", lambda context, **_kwargs: "app")
     monkeypatch.setattr(cli.uvicorn, "run", lambda *_args, **_kwargs: seen.append(sys.getrecursionlimit()))
     monkeypatch.setattr(cli, "_logging", lambda *_args: None)
     monkeypatch.setenv("CREDCHAIN_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite'}")

@@ -182,7 +182,7 @@ def test_note_action_errors(gw: Gateway) -> None:
 def test_ledger_revert_without_precheck_is_mapped(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     """If SQL lags behind the chain, the contract's own error comes back as the same problem."""
     note_id = gw.active()
-    from service.api.notes import routes as notes
+    from service.api.notes import service as notes
 
     monkeypatch.setattr(notes, "_check_holder", lambda note, member: None)
     body = problem(

@@ -119,7 +119,7 @@ def test_a_write_whose_process_died_after_a_reorg_removed_it_is_not_broadcast_ag
     broadcasting the recorded transaction again."""
     body = gw.issue_body(reference="invoice A")
     simulate_crash(monkeypatch)
-    note_result = "service.api.notes.routes.note_result"
+    note_result = "service.api.notes.service.note_result"
     monkeypatch.setattr(note_result, lambda *args: (_ for _ in ()).throw(Crash()))
     snapshot = gw.chain.snapshot()
     assert gw.post("core", "/v1/notes", body, **{KEY: "died"}).status_code == 500

@@ -7,24 +7,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from service.api.deps import Context, CurrentMember, Write, role_dependency
 from service.api.evidence.schemas import KINDS, EvidenceIn, EvidenceOut, EvidencePage, VerifyOut
 from service.api.evidence.service import (
     attest_evidence,
+    find_evidence,
     records_out,
     register_evidence,
     revoke_attestation,
     verify_document,
-    visibility,
     visible_record,
 )
 from service.api.members.queries import resolve_party
 from service.api.problems import ProblemError
 from service.api.schemas import Empty
 from service.api.writes import Answer
-from service.db.evidence_models import EvidenceRecord
 from service.db.gateway_models import ApiMember
 from service.domain import SUPPLIER
 
@@ -64,24 +62,19 @@ def list_evidence(
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> EvidencePage:
     """The records the caller may see, with their attestations, by document hash."""
-    stmt = select(EvidenceRecord).order_by(EvidenceRecord.doc_hash).limit(limit + 1)
+    if kind is not None and kind not in KINDS:
+        raise _invalid(f"kind must be one of {list(KINDS)}", "kind")
     with context.session() as session:
-        if supplier is not None:
-            stmt = stmt.where(EvidenceRecord.supplier == resolve_party(session, supplier, "supplier"))
-        if buyer is not None:
-            stmt = stmt.where(EvidenceRecord.buyer == resolve_party(session, buyer, "buyer"))
-        if kind is not None:
-            if kind not in KINDS:
-                raise _invalid(f"kind must be one of {list(KINDS)}", "kind")
-            stmt = stmt.where(EvidenceRecord.kind == kind)
-        if cursor is not None:
-            stmt = stmt.where(EvidenceRecord.doc_hash > cursor)
-        condition = visibility(member)
-        if condition is not None:
-            stmt = stmt.where(condition)
-        records = list(session.scalars(stmt))
-        more = len(records) > limit
-        items = records_out(context, session, records[:limit])
+        items, more = find_evidence(
+            context,
+            session,
+            member,
+            supplier=resolve_party(session, supplier, "supplier") if supplier is not None else None,
+            buyer=resolve_party(session, buyer, "buyer") if buyer is not None else None,
+            kind=kind,
+            cursor=cursor,
+            limit=limit,
+        )
     return EvidencePage(items=items, next_cursor=items[-1].document_hash if more and items else None)
 
 

@@ -219,3 +219,32 @@ def verify_document(record: EvidenceRecord, document: bytes) -> VerifyOut:
         match=computed == record.doc_hash,
         size=len(document),
     )
+
+
+def find_evidence(
+    context: AppContext,
+    session: Session,
+    member: ApiMember,
+    *,
+    supplier: str | None = None,
+    buyer: str | None = None,
+    kind: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[EvidenceOut], bool]:
+    """The records `member` may see (with their attestations), optionally of one supplier or buyer
+    (addresses) or kind, by document hash after `cursor`; and whether more follow."""
+    stmt = select(EvidenceRecord).order_by(EvidenceRecord.doc_hash).limit(limit + 1)
+    if supplier is not None:
+        stmt = stmt.where(EvidenceRecord.supplier == supplier)
+    if buyer is not None:
+        stmt = stmt.where(EvidenceRecord.buyer == buyer)
+    if kind is not None:
+        stmt = stmt.where(EvidenceRecord.kind == kind)
+    if cursor is not None:
+        stmt = stmt.where(EvidenceRecord.doc_hash > cursor)
+    condition = visibility(member)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    records = list(session.scalars(stmt))
+    return records_out(context, session, records[:limit]), len(records) > limit

@@ -7,16 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import or_, select
 
-from service.api.auth import sees_everything
 from service.api.deps import Context, Payer, RelationshipReader, Write
 from service.api.financing.schemas import (
     CreditRelationshipCreate,
     CreditRelationshipList,
     CreditRelationshipWrite,
 )
-from service.api.financing.service import approve_financier, relationship_answer, relationship_out
+from service.api.financing.service import approve_financier, find_relationships, relationship_answer
 from service.api.members.queries import resolve_party
 from service.api.problems import revert_problem
 from service.api.writes import Answer, transact
@@ -84,16 +82,12 @@ def list_relationships(
     """Credit relationships: a financier sees its own, an obligor its own (a member with both roles
     both), the auditor and the operator all of them."""
     with context.session() as session:
-        stmt = select(CreditGrant).order_by(CreditGrant.obligor, CreditGrant.financier)
-        if not sees_everything(member):
-            stmt = stmt.where(
-                or_(CreditGrant.financier == member.address, CreditGrant.obligor == member.address)
-            )
-        if financier is not None:
-            stmt = stmt.where(CreditGrant.financier == resolve_party(session, financier, "financier"))
-        if obligor is not None:
-            stmt = stmt.where(CreditGrant.obligor == resolve_party(session, obligor, "obligor"))
-        if status is not None:
-            stmt = stmt.where(CreditGrant.approved.is_(status == "approved"))
-        rows = list(session.scalars(stmt))
-        return CreditRelationshipList(items=[relationship_out(context, session, row) for row in rows])
+        items = find_relationships(
+            context,
+            session,
+            member,
+            financier=resolve_party(session, financier, "financier") if financier is not None else None,
+            obligor=resolve_party(session, obligor, "obligor") if obligor is not None else None,
+            approved=None if status is None else status == "approved",
+        )
+        return CreditRelationshipList(items=items)

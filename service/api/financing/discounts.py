@@ -8,7 +8,7 @@ token balances), so it is answered as problem+json without sending anything."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -21,11 +21,9 @@ from service.api.financing.pricing import Basis, PricingError, days_between, par
 from service.api.financing.queries import (
     block_times,
     chain_now,
+    find_offers,
     offer_out,
-    offer_status_condition,
-    offer_visibility,
     offers_out,
-    offers_with_status,
     read_clock,
     require_funds,
     require_token,
@@ -241,6 +239,51 @@ def _note_of(context: AppContext, offer: DiscountOffer) -> Note:
     return note
 
 
+def accept_discount_offer(context: AppContext, member: ApiMember, offer_id: str) -> Answer:
+    """The holder accepts an offer (DvP): `POST /v1/discount-offers/{id}/accept`."""
+    with context.session() as session:
+        offer = visible_offer(session, member, offer_id)
+    note = _note_of(context, offer)
+    if offer.status != "open":
+        raise revert_problem("OfferNotOpen", f"offer {offer.id} is {offer.status}")
+    now = chain_now(context)
+    if now > offer.deadline:
+        raise revert_problem(
+            "OfferExpired", f"offer {offer.id} expired at {to_datetime(offer.deadline).isoformat()}"
+        )
+    require_active(note)
+    require_not_frozen(note)
+    if note.holder != member.address:
+        raise revert_problem("NotHolder", f"{member.id} does not hold note {note.id}")
+    with context.session() as session:
+        require_acting_member_active(session, member)
+        financier_status = member_status(session, offer.financier)
+        moved = offer.id in voided_offers(session, [offer])
+    if offer.holder != member.address:
+        raise revert_problem("OfferVoid", f"offer {offer.id} was made to an earlier holder of note {note.id}")
+    if moved:
+        raise revert_problem(
+            "OfferVoid", f"note {note.id} changed hands or was frozen since offer {offer.id} was made"
+        )
+    if financier_status is not MemberStatus.ACTIVE:
+        raise revert_problem("MemberNotActive", f"the financier {offer.financier} is suspended")
+    if offer.off_chain:
+        if offer.payment_reference is None:
+            raise revert_problem(
+                "DiscountPaymentNotRecorded", f"the financier has not recorded paying offer {offer.id}"
+            )
+    else:
+        token = require_token(context, note.currency)
+        require_funds(context, token, offer.financier, int(offer.price))
+    return transact(
+        context,
+        member,
+        offer_written,
+        {"offer_id": offer.id, "note_id": note.id, "status": "accepted"},
+        lambda account: context.ledger.accept_discount_offer(account, offer.id),
+    )
+
+
 @router.post("/v1/discount-offers/{offer_id}/accept", response_model=OfferWrite)
 def accept_offer(
     offer_id: str,
@@ -251,53 +294,7 @@ def accept_offer(
 ) -> JSONResponse:
     """The holder accepts: the note goes to the financier and the price in settlement tokens comes
     to the holder in one transaction (for an off-chain offer: against the recorded payment)."""
-
-    def action() -> Answer:
-        with context.session() as session:
-            offer = visible_offer(session, member, offer_id)
-        note = _note_of(context, offer)
-        if offer.status != "open":
-            raise revert_problem("OfferNotOpen", f"offer {offer.id} is {offer.status}")
-        now = chain_now(context)
-        if now > offer.deadline:
-            raise revert_problem(
-                "OfferExpired", f"offer {offer.id} expired at {to_datetime(offer.deadline).isoformat()}"
-            )
-        require_active(note)
-        require_not_frozen(note)
-        if note.holder != member.address:
-            raise revert_problem("NotHolder", f"{member.id} does not hold note {note.id}")
-        with context.session() as session:
-            require_acting_member_active(session, member)
-            financier_status = member_status(session, offer.financier)
-            moved = offer.id in voided_offers(session, [offer])
-        if offer.holder != member.address:
-            raise revert_problem(
-                "OfferVoid", f"offer {offer.id} was made to an earlier holder of note {note.id}"
-            )
-        if moved:
-            raise revert_problem(
-                "OfferVoid", f"note {note.id} changed hands or was frozen since offer {offer.id} was made"
-            )
-        if financier_status is not MemberStatus.ACTIVE:
-            raise revert_problem("MemberNotActive", f"the financier {offer.financier} is suspended")
-        if offer.off_chain:
-            if offer.payment_reference is None:
-                raise revert_problem(
-                    "DiscountPaymentNotRecorded", f"the financier has not recorded paying offer {offer.id}"
-                )
-        else:
-            token = require_token(context, note.currency)
-            require_funds(context, token, offer.financier, int(offer.price))
-        return transact(
-            context,
-            member,
-            offer_written,
-            {"offer_id": offer.id, "note_id": note.id, "status": "accepted"},
-            lambda account: context.ledger.accept_discount_offer(account, offer.id),
-        )
-
-    return write.run(member, None, action)
+    return write.run(member, None, lambda: accept_discount_offer(context, member, offer_id))
 
 
 @router.post("/v1/discount-offers/{offer_id}/cancel", response_model=OfferWrite)
@@ -396,26 +393,19 @@ def list_offers(
             f"status must be one of {list(OFFER_STATUSES)}",
         )
     with context.session() as session:
-        now, _ = read_clock(context, session)
-        stmt = offers_with_status(now).order_by(DiscountOffer.id).limit(limit + 1)
-        if note is not None:
-            stmt = stmt.where(DiscountOffer.note_id == note)
-        if financier is not None:
-            stmt = stmt.where(DiscountOffer.financier == resolve_party(session, financier, "financier"))
-        if status is not None:
-            stmt = stmt.where(*offer_status_condition(status, now))
-        condition = offer_visibility(member)
-        if condition is not None:
-            stmt = stmt.where(condition)
-        if cursor is not None:
-            stmt = stmt.where(DiscountOffer.id > cursor)
-        rows = session.execute(stmt).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        offers = [row[0] for row in rows]
-        statuses = {row[0].id: cast(OfferStatus, row[1]) for row in rows}
-        items = offers_out(context, session, offers, basis=wanted_basis, now=now, statuses=statuses)
-        return OfferPage(items=items, next_cursor=items[-1].id if more else None)
+        wanted_financier = resolve_party(session, financier, "financier") if financier is not None else None
+        items, next_cursor = find_offers(
+            context,
+            session,
+            member,
+            note=note,
+            status=status,
+            financier=wanted_financier,
+            basis=wanted_basis,
+            cursor=cursor,
+            limit=limit,
+        )
+        return OfferPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/v1/discount-offers/{offer_id}", response_model=OfferOut)

@@ -9,6 +9,7 @@ would be wrong there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
@@ -359,3 +360,43 @@ def pending_claim(session: Session, note_id: int) -> PaymentClaim | None:
 
 
 # ------------------------------------------------------------------ risk views
+
+
+def find_offers(
+    context: AppContext,
+    session: Session,
+    member: ApiMember | Caller,
+    *,
+    note: int | None = None,
+    status: OfferStatus | None = None,
+    financier: str | None = None,
+    holder: str | None = None,
+    basis: Basis = Basis.ACT_360,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> tuple[list[OfferOut], str | None]:
+    """The offers `member` may see (`offer_visibility`), optionally on one note, in one status, of
+    one financier or made to one holder (addresses), by id after `cursor`, `limit` at a time, and
+    the next page's cursor: the listing of `GET /v1/discount-offers` and of the console."""
+    now, _ = read_clock(context, session)
+    stmt = offers_with_status(now).order_by(DiscountOffer.id).limit(limit + 1)
+    if note is not None:
+        stmt = stmt.where(DiscountOffer.note_id == note)
+    if financier is not None:
+        stmt = stmt.where(DiscountOffer.financier == financier)
+    if holder is not None:
+        stmt = stmt.where(DiscountOffer.holder == holder)
+    if status is not None:
+        stmt = stmt.where(*offer_status_condition(status, now))
+    condition = offer_visibility(member)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    if cursor is not None:
+        stmt = stmt.where(DiscountOffer.id > cursor)
+    rows = session.execute(stmt).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    offers = [row[0] for row in rows]
+    statuses = {row[0].id: cast(OfferStatus, row[1]) for row in rows}
+    items = offers_out(context, session, offers, basis=basis, now=now, statuses=statuses)
+    return items, (items[-1].id if more else None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from service.api.context import AppContext
 from service.api.deps import Context, CurrentMember
 from service.api.financing.params import invalid_rate, parse_basis_param
 from service.api.financing.pricing import (
@@ -22,6 +23,7 @@ from service.api.financing.schemas import QuoteOut
 from service.api.notes.queries import parse_note_id, visible_note
 from service.api.problems import ProblemError
 from service.api.schemas import to_datetime
+from service.db.gateway_models import ApiMember
 
 router = APIRouter(prefix="/v1/quotes", tags=["discount"])
 
@@ -41,6 +43,19 @@ def discount_quote(
 ) -> QuoteOut:
     """The price for `rate`, or the rate for `price` (exactly one), of a note the caller may see,
     valued today (the chain's UTC date)."""
+    return quote_discount(context, member, note, rate=rate, price=price, basis=basis)
+
+
+def quote_discount(
+    context: AppContext,
+    member: ApiMember,
+    note: str,
+    *,
+    rate: str | None,
+    price: str | None,
+    basis: str | None,
+) -> QuoteOut:
+    """The quote of `GET /v1/quotes/discount` (the route's whole use case; the console's too)."""
     wanted_basis = parse_basis_param(basis)
     if (rate is None) == (price is None):
         raise _invalid("give exactly one of rate and price", "rate")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from service.api.auth import sees_everything
 from service.api.context import AppContext
 from service.api.financing.schemas import CreditLimitOut, CreditRelationshipOut, CreditRelationshipWrite
 from service.api.members.queries import member_status, require_acting_member_active, resolve_party
@@ -133,3 +135,26 @@ def approve_financier(context: AppContext, obligor: ApiMember, party: str) -> Cr
     )
     assert isinstance(answer, CreditRelationshipWrite)
     return answer
+
+
+def find_relationships(
+    context: AppContext,
+    session: Session,
+    member: ApiMember,
+    *,
+    financier: str | None = None,
+    obligor: str | None = None,
+    approved: bool | None = None,
+) -> list[CreditRelationshipOut]:
+    """The credit relationships `member` may see (a financier its own, an obligor its own, the
+    auditor and the operator all), optionally of one financier or obligor (addresses) or status."""
+    stmt = select(CreditGrant).order_by(CreditGrant.obligor, CreditGrant.financier)
+    if not sees_everything(member):
+        stmt = stmt.where(or_(CreditGrant.financier == member.address, CreditGrant.obligor == member.address))
+    if financier is not None:
+        stmt = stmt.where(CreditGrant.financier == financier)
+    if obligor is not None:
+        stmt = stmt.where(CreditGrant.obligor == obligor)
+    if approved is not None:
+        stmt = stmt.where(CreditGrant.approved.is_(approved))
+    return [relationship_out(context, session, row) for row in session.scalars(stmt)]

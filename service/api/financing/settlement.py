@@ -165,6 +165,43 @@ def root_settled_answer(context: AppContext, inputs: dict[str, Any], sent: list[
 
 
 # ------------------------------------------------------------------ pay or claim
+def pay_note(context: AppContext, member: ApiMember, note_id: str, wanted: SettleIn) -> Answer:
+    """The obligor pays (or claims an off-chain payment of) a note: `POST /v1/notes/{id}/settle`."""
+    note = _load(context, member, note_id)
+    left = _check_payable(context, note, member)
+    amount = wanted.amount if wanted.amount is not None else left
+    if amount > left:
+        raise _too_large(note, amount, left)
+    if wanted.payment_reference is not None:
+        reference = reference_to_bytes(wanted.payment_reference)
+        if not any(reference):
+            raise revert_problem(
+                "ZeroReference", "the payment reference is all zeros", field="payment_reference"
+            )
+        return transact(
+            context,
+            member,
+            settlement_answer,
+            {
+                "action": "claimed",
+                "amount": str(amount),
+                "remaining": str(left),
+                "payment_reference": reference_text("0x" + reference.hex()),
+                "note_id": note.id,
+            },
+            lambda account: context.ledger.claim_payment(account, note.id, amount, reference),
+        )
+    token = require_token(context, note.currency)
+    require_funds(context, token, member.address, amount)
+    return transact(
+        context,
+        member,
+        settlement_answer,
+        {"action": "paid", "amount": str(amount), "remaining": str(left - amount), "note_id": note.id},
+        lambda account: context.ledger.pay(account, note.id, amount),
+    )
+
+
 @router.post("/v1/notes/{note_id}/settle", response_model=SettlementWrite)
 def settle_note(
     note_id: str,
@@ -177,43 +214,7 @@ def settle_note(
     settlement tokens; with `payment_reference`, it claims an off-chain payment instead, which the
     holder confirms (`/confirm-payment`)."""
     wanted = body or SettleIn()
-
-    def action() -> Answer:
-        note = _load(context, member, note_id)
-        left = _check_payable(context, note, member)
-        amount = wanted.amount if wanted.amount is not None else left
-        if amount > left:
-            raise _too_large(note, amount, left)
-        if wanted.payment_reference is not None:
-            reference = reference_to_bytes(wanted.payment_reference)
-            if not any(reference):
-                raise revert_problem(
-                    "ZeroReference", "the payment reference is all zeros", field="payment_reference"
-                )
-            return transact(
-                context,
-                member,
-                settlement_answer,
-                {
-                    "action": "claimed",
-                    "amount": str(amount),
-                    "remaining": str(left),
-                    "payment_reference": reference_text("0x" + reference.hex()),
-                    "note_id": note.id,
-                },
-                lambda account: context.ledger.claim_payment(account, note.id, amount, reference),
-            )
-        token = require_token(context, note.currency)
-        require_funds(context, token, member.address, amount)
-        return transact(
-            context,
-            member,
-            settlement_answer,
-            {"action": "paid", "amount": str(amount), "remaining": str(left - amount), "note_id": note.id},
-            lambda account: context.ledger.pay(account, note.id, amount),
-        )
-
-    return write.run(member, body, action)
+    return write.run(member, body, lambda: pay_note(context, member, note_id, wanted))
 
 
 @router.post("/v1/notes/{note_id}/confirm-payment", response_model=SettlementWrite)
@@ -327,6 +328,46 @@ def _job_answer(response: JSONResponse) -> JSONResponse:
     return response
 
 
+def settle_tree(
+    context: AppContext, member: ApiMember, root_id: str, *, respond_async: bool = False
+) -> Answer:
+    """The obligor settles every payable note of a tree: `POST /v1/roots/{id}/settle` (202: a job)."""
+    with context.session() as session:
+        root = visible_note(session, member, parse_note_id(root_id))
+        if root.id != root.root_id:
+            raise ProblemError(404, "note-not-found", "No such root", f"note {root.id} is not a root")
+        running = active_job(session, root.id) if root.obligor == member.address else None
+        if running is not None:
+            return 202, job_out(running)
+        payable = payable_indices(session, root.id)
+    if root.obligor != member.address:
+        raise revert_problem("NotObligor", f"{member.id} is not the obligor of note {root.id}")
+    if chain_now(context) < root.maturity:
+        raise revert_problem(
+            "NoteNotMatured", f"note {root.id} matures at {to_datetime(root.maturity).isoformat()}"
+        )
+    if not payable:
+        raise ProblemError(
+            409,
+            "nothing-to-settle",
+            "Nothing to settle",
+            f"no note of tree {root.id} is active or overdue and unfrozen",
+        )
+    total = sum((left for _, left in payable), 0)
+    token = require_token(context, root.currency)
+    require_funds(context, token, member.address, total)
+    windows = settle_batches([index for index, _ in payable])
+    if len(windows) > 1 or respond_async:
+        signer(context, member)  # a self-custodied obligor is refused now, not by the job
+        job, _new = create_job(context, member, root, windows, total, len(payable))
+        return 202, job_out(job)
+    steps = [
+        Step(_settle_call(context, root.id, first, count), {"first": first, "count": count})
+        for first, count in windows
+    ]
+    return transact(context, member, root_settled_answer, {"root_id": root.id}, *steps)
+
+
 @router.post(
     "/v1/roots/{root_id}/settle",
     response_model=RootSettlementWrite,
@@ -347,44 +388,12 @@ def settle_root(
     /v1/settlement-jobs/{id}`) that the gateway runs in the background; while it is unfinished, a
     new request for the same tree answers 202 with that job. Frozen notes are left for later."""
     respond_async = prefer is not None and "respond-async" in prefer.lower()
-
-    def action() -> Answer:
-        with context.session() as session:
-            root = visible_note(session, member, parse_note_id(root_id))
-            if root.id != root.root_id:
-                raise ProblemError(404, "note-not-found", "No such root", f"note {root.id} is not a root")
-            running = active_job(session, root.id) if root.obligor == member.address else None
-            if running is not None:
-                return 202, job_out(running)
-            payable = payable_indices(session, root.id)
-        if root.obligor != member.address:
-            raise revert_problem("NotObligor", f"{member.id} is not the obligor of note {root.id}")
-        if chain_now(context) < root.maturity:
-            raise revert_problem(
-                "NoteNotMatured", f"note {root.id} matures at {to_datetime(root.maturity).isoformat()}"
-            )
-        if not payable:
-            raise ProblemError(
-                409,
-                "nothing-to-settle",
-                "Nothing to settle",
-                f"no note of tree {root.id} is active or overdue and unfrozen",
-            )
-        total = sum((left for _, left in payable), 0)
-        token = require_token(context, root.currency)
-        require_funds(context, token, member.address, total)
-        windows = settle_batches([index for index, _ in payable])
-        if len(windows) > 1 or respond_async:
-            signer(context, member)  # a self-custodied obligor is refused now, not by the job
-            job, _new = create_job(context, member, root, windows, total, len(payable))
-            return 202, job_out(job)
-        steps = [
-            Step(_settle_call(context, root.id, first, count), {"first": first, "count": count})
-            for first, count in windows
-        ]
-        return transact(context, member, root_settled_answer, {"root_id": root.id}, *steps)
-
-    return write.run(member, None, action, finish=_job_answer)
+    return write.run(
+        member,
+        None,
+        lambda: settle_tree(context, member, root_id, respond_async=respond_async),
+        finish=_job_answer,
+    )
 
 
 # ------------------------------------------------------------------ overdue and write-off

@@ -188,6 +188,62 @@ def notes_out(
     return [note_out(n, members, refs.get(n.root_id), clock) for n in notes]
 
 
+@dataclass(frozen=True)
+class NoteFilter:
+    """Which notes a listing wants (every field optional): holder and obligor addresses, statuses,
+    root, an issue's off-chain reference, maturity from (inclusive) and to (exclusive), changed at or
+    after (unix seconds)."""
+
+    holder: str | None = None
+    obligor: str | None = None
+    statuses: tuple[int, ...] | None = None
+    root: int | None = None
+    reference: str | None = None
+    maturity_from: int | None = None
+    maturity_to: int | None = None
+    updated_since: int | None = None
+
+
+def find_notes(
+    context: AppContext,
+    session: Session,
+    member: ApiMember,
+    wanted: NoteFilter,
+    *,
+    limit: int,
+    cursor: int | None = None,
+) -> tuple[list[NoteOut], str | None]:
+    """The notes `member` may see (`visibility`) that `wanted` describes, by id after `cursor`,
+    `limit` at a time, and the next page's cursor (None on the last page). The listing of
+    `GET /v1/notes` and of the console's pages."""
+    stmt = select(Note).order_by(Note.id).limit(limit + 1)
+    if wanted.holder is not None:
+        stmt = stmt.where(Note.holder == wanted.holder)
+    if wanted.obligor is not None:
+        stmt = stmt.where(Note.obligor == wanted.obligor)
+    if wanted.statuses is not None:
+        stmt = stmt.where(Note.status.in_(wanted.statuses))
+    if wanted.root is not None:
+        stmt = stmt.where(Note.root_id == wanted.root)
+    if wanted.reference is not None:
+        stmt = stmt.where(Note.root_id.in_(with_reference(wanted.reference)))
+    if wanted.maturity_from is not None:
+        stmt = stmt.where(Note.maturity >= wanted.maturity_from)
+    if wanted.maturity_to is not None:
+        stmt = stmt.where(Note.maturity < wanted.maturity_to)
+    if wanted.updated_since is not None:
+        stmt = stmt.where(updated_at_or_after(wanted.updated_since))
+    if cursor is not None:
+        stmt = stmt.where(Note.id > cursor)
+    condition = visibility(member)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    rows = list(session.scalars(stmt).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return notes_out(context, session, rows), (str(rows[-1].id) if more else None)
+
+
 PASSED_ON_EVENTS = ("NoteTransferred", "NoteDiscounted")
 """Events by which a note leaves its holder whole (`from`): the former holder keeps seeing its tree."""
 

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.auth import admit
@@ -25,15 +24,13 @@ from service.api.notes import provenance as provenance_answer
 from service.api.notes.provenance import DEFAULT_TREE_LIMIT, MAX_TREE_LIMIT, TreePage, answer
 from service.api.notes.provenance_csv import provenance_csv
 from service.api.notes.queries import (
+    NoteFilter,
     NoteRead,
+    find_notes,
     is_note_id,
     note_not_found,
     note_out,
-    notes_out,
     read_note,
-    updated_at_or_after,
-    visibility,
-    with_reference,
 )
 from service.api.notes.schemas import (
     NoteOut,
@@ -42,7 +39,6 @@ from service.api.notes.schemas import (
 )
 from service.api.params import LedgerId
 from service.api.problems import ProblemError
-from service.db.models import Note
 from service.db.provenance import NoteRow
 from service.domain import NoteStatus
 
@@ -70,6 +66,14 @@ UpdatedSince = Annotated[
     datetime | None,
     Query(description="notes whose last indexed change is in a block of this time or later (inclusive)"),
 ]
+
+
+def _status(name: str) -> NoteStatus:
+    if name not in _STATUSES:
+        raise ProblemError(
+            422, "invalid-request", "The request is not valid", f"status must be one of {sorted(_STATUSES)}"
+        )
+    return _STATUSES[name]
 
 
 def _utc_unix(moment: datetime) -> int:
@@ -109,41 +113,19 @@ def list_notes(
         raise ProblemError(
             422, "invalid-request", "The request is not valid", "maturity_from is after maturity_to"
         )
-    stmt = select(Note).order_by(Note.id).limit(limit + 1)
     with context.session() as session:
-        if holder is not None:
-            stmt = stmt.where(Note.holder == resolve_party(session, holder, "holder"))
-        if obligor is not None:
-            stmt = stmt.where(Note.obligor == resolve_party(session, obligor, "obligor"))
-        if status is not None:
-            if status not in _STATUSES:
-                raise ProblemError(
-                    422,
-                    "invalid-request",
-                    "The request is not valid",
-                    f"status must be one of {sorted(_STATUSES)}",
-                )
-            stmt = stmt.where(Note.status == _STATUSES[status])
-        if root is not None:
-            stmt = stmt.where(Note.root_id == root)
-        if reference is not None:
-            stmt = stmt.where(Note.root_id.in_(with_reference(reference)))
-        if start is not None:
-            stmt = stmt.where(Note.maturity >= start)
-        if end is not None:
-            stmt = stmt.where(Note.maturity < end)
-        if updated_since is not None:
-            stmt = stmt.where(updated_at_or_after(_utc_unix(updated_since)))
-        if cursor is not None:
-            stmt = stmt.where(Note.id > cursor)
-        condition = visibility(member)
-        if condition is not None:
-            stmt = stmt.where(condition)
-        rows = list(session.scalars(stmt).all())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = str(rows[-1].id) if more else None
-        page = NotePage(items=notes_out(context, session, rows), next_cursor=next_cursor)
+        wanted = NoteFilter(
+            holder=resolve_party(session, holder, "holder") if holder is not None else None,
+            obligor=resolve_party(session, obligor, "obligor") if obligor is not None else None,
+            statuses=(int(_status(status)),) if status is not None else None,
+            root=root,
+            reference=reference,
+            maturity_from=start,
+            maturity_to=end,
+            updated_since=_utc_unix(updated_since) if updated_since is not None else None,
+        )
+        items, next_cursor = find_notes(context, session, member, wanted, limit=limit, cursor=cursor)
+        page = NotePage(items=items, next_cursor=next_cursor)
     if not as_csv:
         return page
     return model_csv_response(NoteOut, page.items, "notes", headers=_next_link(request, page.next_cursor))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from service.api.context import AppContext
 from service.api.deps import Context, Operator
 from service.api.schemas import StrictModel
 
@@ -29,7 +30,13 @@ class ClockOut(BaseModel):
 def advance_clock(body: ClockAdvance, context: Context, _operator: Operator) -> ClockOut:
     """Move the in-process chain's clock forward and mine a block (the embedded demo only: not
     mounted on a real node), so that notes can reach maturity in a demo."""
-    context.chain.advance_time(body.seconds)
+    return advance_clock_by(context, body.seconds)
+
+
+def advance_clock_by(context: AppContext, seconds: int) -> ClockOut:
+    """Move the in-process chain's clock `seconds` forward, mine a block and wait for its index (the
+    route's use case; the console's demo clock too)."""
+    context.chain.advance_time(seconds)
     block = context.chain.w3.eth.get_block("latest")
     context.wait_indexed(int(block["number"]))
     when = int(block["timestamp"])

@@ -8,41 +8,34 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import or_, select
 
 from service.api.auth import sees_everything
 from service.api.deps import Context, CurrentMember, Financier, Obligor, Write, role_dependency
-from service.api.financing.queries import chain_now
 from service.api.members.queries import resolve_party
-from service.api.notes.queries import parse_note_id, visibility
+from service.api.notes.queries import parse_note_id
 from service.api.params import LedgerId
 from service.api.problems import ProblemError
 from service.api.receivables.schemas import (
     CreditScoreOut,
-    FactorOut,
     FinancingQuoteOut,
     ReceivableIn,
     ReceivableOut,
     ReceivablePage,
     ReceivableWrite,
-    RuleOut,
 )
 from service.api.receivables.service import (
-    assess,
     auto_approve,
     convert,
-    credit_score,
-    offer_of,
+    credit_score_of,
+    financing_quote_of,
+    find_receivables,
     originate,
-    policy_of,
     receivables_out,
     visible_receivable,
 )
-from service.api.schemas import Empty, to_datetime
+from service.api.schemas import Empty
 from service.api.writes import Answer
-from service.db.evidence_models import Receivable
 from service.db.gateway_models import ApiMember
-from service.db.models import Note
 from service.domain import FINANCIER, SUPPLIER
 
 router = APIRouter(tags=["receivables"])
@@ -83,21 +76,16 @@ def list_receivables(
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> ReceivablePage:
     """The receivables the caller may see (as buyer, or through their notes), by note id."""
-    stmt = select(Receivable).order_by(Receivable.note_id).limit(limit + 1)
     with context.session() as session:
-        if supplier is not None:
-            stmt = stmt.where(Receivable.supplier == resolve_party(session, supplier, "supplier"))
-        if buyer is not None:
-            stmt = stmt.where(Receivable.buyer == resolve_party(session, buyer, "buyer"))
-        if cursor is not None:
-            stmt = stmt.where(Receivable.note_id > cursor)
-        condition = visibility(member)
-        if condition is not None:
-            seen = select(Note.id).where(Note.parent_id.is_(None), condition)
-            stmt = stmt.where(or_(Receivable.buyer == member.address, Receivable.note_id.in_(seen)))
-        rows = list(session.scalars(stmt))
-        more = len(rows) > limit
-        items = receivables_out(context, session, member, rows[:limit])
+        items, more = find_receivables(
+            context,
+            session,
+            member,
+            supplier=resolve_party(session, supplier, "supplier") if supplier is not None else None,
+            buyer=resolve_party(session, buyer, "buyer") if buyer is not None else None,
+            cursor=cursor,
+            limit=limit,
+        )
     return ReceivablePage(items=items, next_cursor=items[-1].note_id if more and items else None)
 
 
@@ -131,29 +119,7 @@ def financing_quote(
     wanted = parse_note_id(note_id)
     with context.session() as session:
         visible_receivable(session, member, wanted)
-    now = chain_now(context)
-    with context.engine.connect() as conn:
-        policy = policy_of(conn, member.address)
-        assessment = assess(conn, member.address, policy, wanted, now)
-        offer_id = offer_of(conn, wanted, member.address)
-    evaluation = assessment.evaluation
-    return FinancingQuoteOut(
-        note_id=str(wanted),
-        financier=member.address,
-        approved=evaluation.approved,
-        rules=[
-            RuleOut(rule=r.rule, passed=r.passed, required=r.required, actual=r.actual)
-            for r in evaluation.rules
-        ],
-        score=assessment.score.total,
-        face=str(assessment.face),
-        advance=str(evaluation.advance),
-        annual_rate_bps=None if evaluation.band is None else evaluation.band.annual_rate_bps,
-        days=evaluation.days,
-        basis="ACT/360",
-        price=None if evaluation.price is None else str(evaluation.price),
-        offer_id=None if offer_id is None else str(offer_id),
-    )
+    return financing_quote_of(context, member.address, wanted)
 
 
 @router.get("/v1/members/{member_id}/credit-score", response_model=CreditScoreOut)
@@ -171,22 +137,4 @@ def member_credit_score(member_id: str, context: Context, member: CurrentMember)
             "a credit score is shown to the member itself and to financiers",
             required_roles=[FINANCIER],
         )
-    now = chain_now(context)
-    with context.engine.connect() as conn:
-        result = credit_score(conn, address, now)
-    return CreditScoreOut(
-        member_id=subject or member_id,
-        address=address,
-        score=result.total,
-        factors=[
-            FactorOut(
-                name=f.name,
-                value=f.value,
-                weight=f.weight,
-                fraction_bps=f.fraction_bps,
-                contribution=f.contribution,
-            )
-            for f in result.factors
-        ],
-        computed_at=to_datetime(now),
-    )
+    return credit_score_of(context, address, subject or member_id)

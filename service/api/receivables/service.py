@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, Table, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from service.api.financing.pricing import DEFAULT_BASIS
 from service.api.financing.queries import chain_now
 from service.api.financing.schemas import OfferWrite
 from service.api.members.queries import require_acting_member_active
+from service.api.notes.queries import visibility as note_visibility
 from service.api.notes.queries import visible_note
 from service.api.notes.rules import (
     require_active,
@@ -30,14 +31,23 @@ from service.api.notes.rules import (
 )
 from service.api.problems import ProblemError, revert_problem
 from service.api.receivables.policies import auto_approving, read_policy
-from service.api.receivables.schemas import AutoOfferOut, ReceivableIn, ReceivableOut, ReceivableWrite
+from service.api.receivables.schemas import (
+    AutoOfferOut,
+    CreditScoreOut,
+    FactorOut,
+    FinancingQuoteOut,
+    ReceivableIn,
+    ReceivableOut,
+    ReceivableWrite,
+    RuleOut,
+)
 from service.api.schemas import to_datetime
 from service.api.writes import Answer, Sent, transact
 from service.db.evidence_models import EvidenceRecord
 from service.db.evidence_models import Receivable as ReceivableRow
 from service.db.gateway_models import ApiMember
 from service.db.models import Note, ObligorCredit
-from service.db.receivable_models import AutoOffer
+from service.db.receivable_models import AutoOffer, ReceivablePolicy
 from service.domain import LIVE, NoteStatus
 from service.receivables.inputs import (
     INVOICE,
@@ -440,3 +450,86 @@ def auto_approve_pending(context: AppContext, limit: int = 100) -> int:
         for decision in auto_approve(context, int(note_id))
         if decision.status == OFFERED
     )
+
+
+def find_receivables(
+    context: AppContext,
+    session: Session,
+    member: ApiMember,
+    *,
+    supplier: str | None = None,
+    buyer: str | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> tuple[list[ReceivableOut], bool]:
+    """The receivables `member` may see (as buyer, or through their notes), optionally of one
+    supplier or buyer (addresses), by note id after `cursor`; and whether more follow."""
+    stmt = select(ReceivableRow).order_by(ReceivableRow.note_id).limit(limit + 1)
+    if supplier is not None:
+        stmt = stmt.where(ReceivableRow.supplier == supplier)
+    if buyer is not None:
+        stmt = stmt.where(ReceivableRow.buyer == buyer)
+    if cursor is not None:
+        stmt = stmt.where(ReceivableRow.note_id > cursor)
+    condition = note_visibility(member)
+    if condition is not None:
+        seen = select(Note.id).where(Note.parent_id.is_(None), condition)
+        stmt = stmt.where(or_(ReceivableRow.buyer == member.address, ReceivableRow.note_id.in_(seen)))
+    rows = list(session.scalars(stmt))
+    return receivables_out(context, session, member, rows[:limit]), len(rows) > limit
+
+
+def financing_quote_of(context: AppContext, financier: str, note_id: int) -> FinancingQuoteOut:
+    """Which rules of `financier`'s policy receivable `note_id` passes and fails, with the figures,
+    and the price the policy gives it (`POST /v1/receivables/{id}/financing-quote`)."""
+    now = chain_now(context)
+    with context.engine.connect() as conn:
+        policy = policy_of(conn, financier)
+        assessment = assess(conn, financier, policy, note_id, now)
+        offer_id = offer_of(conn, note_id, financier)
+    evaluation = assessment.evaluation
+    return FinancingQuoteOut(
+        note_id=str(note_id),
+        financier=financier,
+        approved=evaluation.approved,
+        rules=[
+            RuleOut(rule=r.rule, passed=r.passed, required=r.required, actual=r.actual)
+            for r in evaluation.rules
+        ],
+        score=assessment.score.total,
+        face=str(assessment.face),
+        advance=str(evaluation.advance),
+        annual_rate_bps=None if evaluation.band is None else evaluation.band.annual_rate_bps,
+        days=evaluation.days,
+        basis="ACT/360",
+        price=None if evaluation.price is None else str(evaluation.price),
+        offer_id=None if offer_id is None else str(offer_id),
+    )
+
+
+def credit_score_of(context: AppContext, address: str, member_id: str) -> CreditScoreOut:
+    """A member's explainable score with its factors (`GET /v1/members/{id}/credit-score`)."""
+    now = chain_now(context)
+    with context.engine.connect() as conn:
+        result = credit_score(conn, address, now)
+    return CreditScoreOut(
+        member_id=member_id,
+        address=address,
+        score=result.total,
+        factors=[
+            FactorOut(
+                name=f.name,
+                value=f.value,
+                weight=f.weight,
+                fraction_bps=f.fraction_bps,
+                contribution=f.contribution,
+            )
+            for f in result.factors
+        ],
+        computed_at=to_datetime(now),
+    )
+
+
+def financiers_with_policy(session: Session) -> list[str]:
+    """The financiers that set a receivable policy (whose financing quote a receivable can have)."""
+    return list(session.scalars(select(ReceivablePolicy.financier).order_by(ReceivablePolicy.financier)))
