@@ -7,8 +7,9 @@
 "use strict";
 
 (function () {
-  const DX = 26;   // horizontal spacing of siblings (px)
-  const DY = 72;   // vertical spacing of levels (px)
+  const DX_LABELLED = 150; // horizontal spacing of siblings with text labels (px)
+  const DX = 18;           // ... without (a big tree: the label is the node's tooltip)
+  const DY = 72;           // vertical spacing of levels (px)
   const LABELS_UP_TO = 400; // visible nodes up to which each gets a text label
 
   function el(tag, attrs, text) {
@@ -55,12 +56,12 @@
     function pathOf(node) { return new Set(node ? node.ancestors().map((a) => a.data.id) : data.path); }
 
     function draw() {
-      const layout = d3.tree().nodeSize([DX, DY]).separation((a, b) => (a.parent === b.parent ? 1 : 1.3));
+      const labelled = root.descendants().length <= LABELS_UP_TO;
+      const layout = d3.tree().nodeSize([labelled ? DX_LABELLED : DX, DY]).separation((a, b) => (a.parent === b.parent ? 1 : 1.3));
       layout(root);
       const nodes = root.descendants();
       const links = root.links();
       const onPath = pathOf(selected);
-      const labels = nodes.length <= LABELS_UP_TO;
 
       const link = viewport.select("g.links").selectAll("path").data(links, (l) => l.target.data.id);
       link.exit().remove();
@@ -93,7 +94,7 @@
         .attr("aria-label", (d) => label(d) + (d._children ? ` (${text.hidden.replace("{count}", hiddenCount(d))})` : ""));
       all.select("circle").attr("r", (d) => 3 + 2 * d.data.size);
       all.select("title").text((d) => label(d));
-      all.select("text").text((d) => (labels ? `${d.data.holder_name} · ${d.data.amount_display}` : ""));
+      all.select("text").text((d) => (labelled ? `${d.data.holder_name} · ${d.data.amount_display}` : ""));
 
       if (firstDraw) {
         firstDraw = false;
@@ -107,10 +108,11 @@
     function fit() {
       const nodes = root.descendants();
       const xs = nodes.map((d) => d.x); const ys = nodes.map((d) => d.y);
-      const minX = Math.min(...xs) - DX; const maxX = Math.max(...xs) + DX;
+      const pad = nodes.length <= LABELS_UP_TO ? DX_LABELLED / 2 : DX;
+      const minX = Math.min(...xs) - pad; const maxX = Math.max(...xs) + pad;
       const minY = Math.min(...ys) - DX; const maxY = Math.max(...ys) + DY;
       const width = container.clientWidth || 800; const height = container.clientHeight || 500;
-      const scale = Math.min(2, width / (maxX - minX), height / (maxY - minY));
+      const scale = Math.min(1.25, width / (maxX - minX), height / (maxY - minY));
       const t = d3.zoomIdentity.translate((width - scale * (minX + maxX)) / 2, -scale * minY + 10).scale(scale);
       svg.call(zoom.transform, t);
     }
@@ -133,8 +135,9 @@
         [text.status, statusText(h.status) + (h.leaf ? ` · ${text.leaf}` : "")],
         [text.path, d.ancestors().reverse().map((a) => a.data.holder_name).join(" → ")],
       ]));
-      const link = el("a", { href: `/console/notes/${h.note_id}` }, text.open_note);
-      panel.append(el("p")).append(link);
+      const open = el("p");
+      open.append(el("a", { href: `/console/notes/${h.note_id}` }, text.open_note));
+      panel.append(open);
       if (d.children || d._children) {
         const button = el("button", { type: "button", class: "secondary", "aria-expanded": String(!!d.children) },
           d.children ? text.collapse : `${text.expand} (${hiddenCount(d)})`);
