@@ -424,6 +424,7 @@ _ROWS: Final[tuple[tuple[str, str, str], ...]] = (
         "树中的每个持有节点：持有人、来源（拆分或转让）与状态",
     ),
     ("graph_holding", "Holding", "持有节点"),
+    ("graph_table_link", "Open the table of all {count} holdings", "打开全部 {count} 个持有节点的表格"),
     ("graph_from", "From", "来自"),
     ("graph_edge", "How", "方式"),
     ("risk_as_of", "As of {when}", "截至 {when}"),

@@ -8,8 +8,10 @@ import json
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from service.console.provenance import routes as provenance_routes
 from service.console.provenance.tree import provenance_tree
 from service.db.gateway_models import ApiMember
 from tests.api.conftest import Gateway
@@ -148,3 +150,23 @@ def test_the_tree_is_the_apis_provenance_of_every_note(gw: Gateway) -> None:
     assert {h.note_id for h in tree.holdings} == {n["id"] for n in api["tree"]}
     assert tree.notes == api["summary"]["notes"]
     assert json.loads(tree.as_json())["root_id"] == root
+
+
+def test_a_big_trees_table_is_on_its_own_page(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _parts = tree_of_three(gw)
+    monkeypatch.setattr(provenance_routes, "COLLAPSE_ABOVE", 2)
+    sign_in(gw.client, gw.keys["auditor"])
+    page = gw.client.get(f"/console/provenance/{root}")
+    assert 'data-testid="table-link"' in page.text and "<tr data-holding=" not in page.text
+    assert 'data-collapse-depth="4"' in page.text
+    table = gw.client.get(f"/console/provenance/{root}/table")
+    assert table.status_code == 200 and table.text.count("<tr data-holding=") == 4
+
+
+def test_the_graphs_data_is_embedded_with_markup_escaped(gw: Gateway) -> None:
+    root = gw.active("s1")
+    sign_in(gw.client, gw.keys["auditor"])
+    page = gw.client.get(f"/console/provenance/{root}").text
+    found = re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', page, re.S)
+    assert found is not None and "<" not in found.group(1)
+    assert json.loads(found.group(1)) == graph_json(gw, root)

@@ -4,14 +4,15 @@ any member that may see the note (the API's provenance visibility rule: the 404 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from service.api.notes.queries import parse_note_id
 from service.console.i18n import Translator
-from service.console.provenance.tree import provenance_tree
+from service.console.provenance.tree import ProvenanceTree, provenance_tree
 from service.console.web import NOTE_ACTIONS, ConsoleContext, User, console_router, render, secure, translator
 
 router = console_router("/provenance")
@@ -74,21 +75,41 @@ def find_page(
     return render(request, "provenance/find.html", user)
 
 
+def _table_values(t: Translator, tree: ProvenanceTree) -> dict[str, Any]:
+    """What the table of holdings shows (`provenance/_table.html`)."""
+    return {
+        "tree": tree,
+        "on_path": set(tree.path),
+        "status_names": {status: t(f"status_{status}") for status in STATUSES},
+        "edge_names": {edge: t(f"graph_edge_{edge}") for edge in ("split", "transfer", "root")},
+    }
+
+
 @router.get("/{note_id}")
 def graph_page(request: Request, note_id: str, context: ConsoleContext, user: User) -> Response:
+    """The picture; the table beside it for a small tree, on its own page for a big one (thousands
+    of rows make the picture's page slow to load and are read better alone)."""
     tree = provenance_tree(context, user.member, note_id)
     big = len(tree.holdings) > COLLAPSE_ABOVE
+    t = translator(request)
     return render(
         request,
         "provenance/graph.html",
         user,
-        tree=tree,
-        by_id={h.id: h for h in tree.holdings},
-        on_path=set(tree.path),
+        **_table_values(t, tree),
+        inline_table=not big,
         collapse_depth=COLLAPSED_DEPTH if big else -1,
         statuses=STATUSES,
-        graph_text=graph_text(translator(request)),
+        graph_text=graph_text(t),
+        graph_data=Markup(tree.script_json()),  # escaped for a script element: safe
     )
+
+
+@router.get("/{note_id}/table")
+def table_page(request: Request, note_id: str, context: ConsoleContext, user: User) -> Response:
+    """The tree as a table alone (every holding; the accessible view of a big tree)."""
+    tree = provenance_tree(context, user.member, note_id)
+    return render(request, "provenance/table.html", user, **_table_values(translator(request), tree))
 
 
 @router.get("/{note_id}/tree.json")

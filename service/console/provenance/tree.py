@@ -79,6 +79,12 @@ class ProvenanceTree:
             separators=(",", ":"),
         ).encode()
 
+    def script_json(self) -> str:
+        """`as_json` for a `<script type="application/json">` element of a page: `<`, `>` and `&`
+        escaped (as Jinja's `tojson` does), so no text of the tree can end the element."""
+        text = self.as_json().decode()
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
 
 def _pages(context: AppContext, member: ApiMember, note_id: str) -> tuple[dict[str, Any], list[Any], bool]:
     """The first answer and every node of the tree (at most MAX_NODES), and whether it stopped short."""

@@ -3,6 +3,7 @@
 // state, size by amount (the server's 1..5 class: no money arithmetic here). Click or Enter on a
 // node: its note's events in the side panel and the path from the root highlighted. Deep levels of
 // a big tree start collapsed; each node opens and closes from the panel (or with + / -).
+// The data is embedded in the page (#graph-data), else fetched from #graph's data-src.
 // When the first layout is drawn, #graph gets data-drawn="1" and the mark "graph-drawn" is set.
 "use strict";
 
@@ -186,6 +187,8 @@
       });
     }
 
+    const embedded = document.getElementById("graph-data");
+    if (embedded) { start(JSON.parse(embedded.textContent)); return; }
     fetch(container.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
       .then(start)
