@@ -170,3 +170,21 @@ def test_the_graphs_data_is_embedded_with_markup_escaped(gw: Gateway) -> None:
     found = re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', page, re.S)
     assert found is not None and "<" not in found.group(1)
     assert json.loads(found.group(1)) == graph_json(gw, root)
+
+
+@pytest.mark.parametrize(
+    ("who", "path"),
+    [
+        ("auditor", "/console/provenance/{root}"),
+        ("auditor", "/console/provenance/{root}/table"),
+        ("auditor", "/console/provenance"),
+        ("auditor", "/console/risk"),
+        ("s1", "/console/alerts"),
+        ("s1", "/console/subscriptions"),
+    ],
+)
+def test_each_page_renders_in_chinese(gw: Gateway, who: str, path: str) -> None:
+    root = gw.active("s1")
+    sign_in(gw.client, gw.keys[who])
+    page = gw.client.get(path.format(root=root), headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200 and '<html lang="zh-Hans">' in page.text
