@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from service.api.context import AppContext
-from service.api.problems import ProblemError
 from service.api.subscriptions import service
 from service.api.subscriptions.schemas import (
     ReplayIn,
@@ -38,7 +37,6 @@ from service.events.types import EVENT_TYPES
 
 router = console_router("/subscriptions")
 DELIVERY_LIMIT: Final = 100
-ACTIONS: Final = {"pause": service.pause, "resume": service.resume}
 
 
 def _list_page(
@@ -205,31 +203,37 @@ async def _write(
     return RedirectResponse(f"/console/subscriptions/{subscription_id}?done={action}", status_code=303)
 
 
-@router.post("/{subscription_id}/{action}")
-async def pause_or_resume(
-    request: Request, subscription_id: str, action: str, context: ConsoleContext, user: User, form: Form
+@router.post("/{subscription_id}/pause")
+async def pause(
+    request: Request, subscription_id: str, context: ConsoleContext, user: User, form: Form
 ) -> Response:
-    if action == "replay":
-        return await _replay(request, subscription_id, context, user, form)
-    change = ACTIONS.get(action)
-    if change is None:
-        raise ProblemError(404, "not-found", "Not found", f"no action {action}")
-
     def use_case() -> BaseModel:
-        assert change is not None
         with context.session() as session:
-            return change(session, user.member, subscription_id)
+            return service.pause(session, user.member, subscription_id)
 
-    return await _write(request, context, user, form, subscription_id, action, None, use_case)
+    return await _write(request, context, user, form, subscription_id, "pause", None, use_case)
 
 
-async def _replay(
-    request: Request, subscription_id: str, context: AppContext, user: SessionUser, form: Form
+@router.post("/{subscription_id}/resume")
+async def resume(
+    request: Request, subscription_id: str, context: ConsoleContext, user: User, form: Form
 ) -> Response:
+    def use_case() -> BaseModel:
+        with context.session() as session:
+            return service.resume(session, user.member, subscription_id)
+
+    return await _write(request, context, user, form, subscription_id, "resume", None, use_case)
+
+
+@router.post("/{subscription_id}/replay")
+async def replay(
+    request: Request, subscription_id: str, context: ConsoleContext, user: User, form: Form
+) -> Response:
+    """Replay from an event sequence number (the form's one field)."""
     t = translator(request)
     raw = text(form, "from_seq")
     try:
-        body = ReplayIn(from_seq=int(raw) if raw.isdigit() else raw or None)  # type: ignore[arg-type]
+        body = ReplayIn.model_validate({"from_seq": raw or None})
     except ValidationError as exc:
         errors = {"from_seq": "; ".join(validation_errors(t, exc).values())}
         return _detail_page(
