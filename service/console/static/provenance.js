@@ -8,10 +8,14 @@
 "use strict";
 
 (function () {
-  const DX_LABELLED = 150; // horizontal spacing of siblings with text labels (px)
-  const DX = 18;           // ... without (a big tree: the label is the node's tooltip)
-  const DY = 72;           // vertical spacing of levels (px)
-  const LABELS_UP_TO = 400; // visible nodes up to which each gets a text label
+  const DX_WIDE = 150;      // horizontal spacing of siblings with room for a level label (px)
+  const DX_MIN = 16;        // the least (many leaves; labels turned to run downwards)
+  const ROTATE_BELOW = 110; // spacing under which labels run downwards
+  const DY = 72;            // vertical spacing of levels (px); labels running down need more:
+  const DY_ROTATED = 160;
+  const LABELS_UP_TO = 400; // visible nodes up to which each gets a text label (else: tooltips)
+  const FIRST_VIEW = 150;   // a collapsed tree opens as many levels as keep it under this many nodes
+  const MIN_SCALE = 0.35;   // the first view zooms out no further (pan, or "Fit to view")
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -26,12 +30,17 @@
 
   function init(container) {
     const text = JSON.parse(document.getElementById("graph-text").textContent);
-    const collapseDepth = Number(container.dataset.collapseDepth);
+    const maxOpenDepth = Number(container.dataset.collapseDepth); // -1: nothing collapsed
+    let openDepth = maxOpenDepth;
     const panel = document.getElementById("panel-body");
     let root = null; let data = null; let selected = null; let zoom = null;
     let svg = null; let viewport = null; let firstDraw = true;
 
     const statusText = (s) => text.statuses[s] || s;
+    const short = (d) => { // a node's text label: holder (shortened) and amount
+      const name = d.data.holder_name.length > 18 ? `${d.data.holder_name.slice(0, 10)}…${d.data.holder_name.slice(-4)}` : d.data.holder_name;
+      return `${name} · ${d.data.amount_display}`;
+    };
     const label = (d) => `${d.data.holder_name}, ${d.data.amount_display}, ${statusText(d.data.status)}`;
 
     function collapseBelow(node, depth) {
@@ -54,11 +63,32 @@
     }
     function hiddenCount(node) { return node._children ? node.copy().count().value - 1 : 0; }
 
+    function firstDepth() { // the deepest level (up to maxOpenDepth) keeping at most FIRST_VIEW nodes open
+      const byDepth = [];
+      root.each((d) => { byDepth[d.depth] = (byDepth[d.depth] || 0) + 1; });
+      let total = 0; let depth = 1;
+      for (let k = 0; k < byDepth.length && k <= maxOpenDepth; k += 1) {
+        total += byDepth[k];
+        if (total > FIRST_VIEW) break;
+        depth = Math.max(1, k);
+      }
+      return depth;
+    }
+
+    function spacingFor(nodes) {
+      if (nodes.length > LABELS_UP_TO) return { dx: DX_MIN, dy: DY, labels: false, rotated: false };
+      const leaves = nodes.filter((d) => !d.children).length || 1;
+      const dx = Math.max(DX_MIN, Math.min(DX_WIDE, (container.clientWidth || 800) / leaves));
+      const rotated = dx < ROTATE_BELOW;
+      return { dx, dy: rotated ? DY_ROTATED : DY, labels: true, rotated };
+    }
+    let spacing = { dx: DX_WIDE, dy: DY, labels: true, rotated: false };
+
     function pathOf(node) { return new Set(node ? node.ancestors().map((a) => a.data.id) : data.path); }
 
     function draw() {
-      const labelled = root.descendants().length <= LABELS_UP_TO;
-      const layout = d3.tree().nodeSize([labelled ? DX_LABELLED : DX, DY]).separation((a, b) => (a.parent === b.parent ? 1 : 1.3));
+      spacing = spacingFor(root.descendants());
+      const layout = d3.tree().nodeSize([spacing.dx, spacing.dy]).separation((a, b) => (a.parent === b.parent ? 1 : 1.3));
       layout(root);
       const nodes = root.descendants();
       const links = root.links();
@@ -83,7 +113,7 @@
         });
       added.append("circle");
       added.append("title");
-      added.append("text").attr("class", "node-label").attr("dy", "1.9em").attr("text-anchor", "middle");
+      added.append("text").attr("class", "node-label");
       const all = added.merge(node);
       all.attr("class", (d) => `node st-${d.data.status}${d._children ? " collapsed" : ""}${onPath.has(d.data.id) ? " on-path" : ""}${selected === d ? " selected" : ""}`)
         .attr("transform", (d) => `translate(${d.x},${d.y})`)
@@ -95,27 +125,35 @@
         .attr("aria-label", (d) => label(d) + (d._children ? ` (${text.hidden.replace("{count}", hiddenCount(d))})` : ""));
       all.select("circle").attr("r", (d) => 3 + 2 * d.data.size);
       all.select("title").text((d) => label(d));
-      all.select("text").text((d) => (labelled ? `${d.data.holder_name} · ${d.data.amount_display}` : ""));
+      all.select("text")
+        .text((d) => (spacing.labels && !(spacing.rotated && d.children) ? short(d) : ""))
+        .attr("text-anchor", spacing.rotated ? "start" : "middle")
+        .attr("transform", spacing.rotated ? "rotate(90)" : null)
+        .attr("dx", spacing.rotated ? "1.3em" : null)
+        .attr("dy", spacing.rotated ? "0.35em" : "1.9em");
 
       if (firstDraw) {
         firstDraw = false;
-        fit();
+        fit(false);
         container.dataset.drawn = "1";
         container.dataset.nodes = String(nodes.length);
         performance.mark("graph-drawn");
       }
     }
 
-    function fit() {
+    // The whole tree in view (`all`), or, if that would make it too small to read, the root's
+    // part of it at MIN_SCALE (the rest is a pan away).
+    function fit(all) {
       const nodes = root.descendants();
-      const xs = nodes.map((d) => d.x); const ys = nodes.map((d) => d.y);
-      const pad = nodes.length <= LABELS_UP_TO ? DX_LABELLED / 2 : DX;
-      const minX = Math.min(...xs) - pad; const maxX = Math.max(...xs) + pad;
-      const minY = Math.min(...ys) - DX; const maxY = Math.max(...ys) + DY;
+      let minX = Infinity; let maxX = -Infinity; let maxY = 0;
+      nodes.forEach((d) => { minX = Math.min(minX, d.x); maxX = Math.max(maxX, d.x); maxY = Math.max(maxY, d.y); });
+      const pad = spacing.labels && !spacing.rotated ? DX_WIDE / 2 : 2 * DX_MIN;
+      minX -= pad; maxX += pad; maxY += spacing.dy + (spacing.rotated ? 80 : 0);
       const width = container.clientWidth || 800; const height = container.clientHeight || 500;
-      const scale = Math.min(1.25, width / (maxX - minX), height / (maxY - minY));
-      const t = d3.zoomIdentity.translate((width - scale * (minX + maxX)) / 2, -scale * minY + 10).scale(scale);
-      svg.call(zoom.transform, t);
+      let scale = Math.min(1.25, width / (maxX - minX), height / (maxY + 2 * DX_MIN));
+      let tx = (width - scale * (minX + maxX)) / 2;
+      if (!all && scale < MIN_SCALE) { scale = MIN_SCALE; tx = width / 2 - scale * root.x; }
+      svg.call(zoom.transform, d3.zoomIdentity.translate(tx, scale * DX_MIN + 10).scale(scale));
     }
 
     function facts(rows) {
@@ -165,7 +203,7 @@
     function start(json) {
       data = json;
       root = d3.stratify().id((d) => d.id).parentId((d) => d.parent)(data.nodes);
-      if (collapseDepth >= 0) collapseBelow(root, collapseDepth);
+      if (maxOpenDepth >= 0) { openDepth = firstDepth(); collapseBelow(root, openDepth); }
       const asked = root.find((d) => d.data.id === data.path[data.path.length - 1]);
       if (asked) reveal(asked);
       svg = d3.select(container).append("svg")
@@ -180,9 +218,9 @@
       document.querySelectorAll("[data-graph-action]").forEach((button) => {
         button.addEventListener("click", () => {
           const action = button.dataset.graphAction;
-          if (action === "expand") { expandAll(root); draw(); fit(); }
-          else if (action === "collapse") { collapseBelow(root, Math.max(collapseDepth, 2)); if (selected) reveal(selected); draw(); fit(); }
-          else fit();
+          if (action === "expand") { expandAll(root); draw(); fit(false); }
+          else if (action === "collapse") { collapseBelow(root, Math.max(openDepth, 1)); if (selected) reveal(selected); draw(); fit(false); }
+          else fit(true);
         });
       });
     }
