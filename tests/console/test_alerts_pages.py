@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from service.alerts.rules import RULES
 from service.alerts.scheduler import evaluate_now
+from service.console.messages import EN, ZH
 from tests.api.conftest import Gateway
 from tests.console.helpers import form_tokens, sign_in
 
@@ -83,3 +85,7 @@ def test_another_members_alert_is_the_404_page(gw: Gateway) -> None:
 def test_an_alert_id_that_is_not_one_is_the_404_page(gw: Gateway) -> None:
     sign_in(gw.client, gw.keys["s1"])
     assert gw.client.get("/console/alerts/abc").status_code == 404
+
+
+def test_every_alert_rule_has_a_readable_name_in_each_language() -> None:
+    assert [rule for rule in RULES if f"alert_rule_{rule}" not in EN or f"alert_rule_{rule}" not in ZH] == []
