@@ -8,6 +8,8 @@ from typing import Any
 
 from service.alerts.rules import RULES
 from service.alerts.scheduler import evaluate_now
+from service.console.alerts.figures import readable
+from service.console.i18n import Translator
 from service.console.messages import EN, ZH
 from tests.api.conftest import Gateway
 from tests.console.helpers import form_tokens, sign_in
@@ -50,7 +52,8 @@ def test_an_alert_page_shows_the_figures_that_triggered_it(gw: Gateway) -> None:
     page = gw.client.get(f"/console/alerts/{alert['id']}")
     assert page.status_code == 200
     figures = dict(re.findall(r'<tr><th scope="row">([^<]+)</th><td>([^<]*)</td></tr>', page.text))
-    assert figures["shortfall"] == "1000000" and figures["due"] == "1000000"
+    assert figures["Shortfall"] == "USD 10,000.00" and figures["Due"] == "USD 10,000.00"
+    assert figures["Currency"] == "USD" and figures["Notes"] == "1"
 
 
 def test_acknowledging_through_the_console_acknowledges_the_alert(gw: Gateway) -> None:
@@ -89,3 +92,14 @@ def test_an_alert_id_that_is_not_one_is_the_404_page(gw: Gateway) -> None:
 
 def test_every_alert_rule_has_a_readable_name_in_each_language() -> None:
     assert [rule for rule in RULES if f"alert_rule_{rule}" not in EN or f"alert_rule_{rule}" not in ZH] == []
+
+
+def test_figures_read_in_major_units_percentages_and_dates() -> None:
+    t = Translator("en")
+    figures = {"credit_limit": "123456", "utilisation_bps": 9050, "maturity": 86_400, "odd": [1, 2]}
+    assert readable(t, figures) == [
+        ("Credit limit", "USD 1,234.56"),
+        ("Utilisation", "90.50 %"),
+        ("Maturity", "1970-01-02"),
+        ("odd", "1, 2"),
+    ]

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from service.api.alerts.service import AlertFilter, acknowledge_alert, alert_of, find_alerts
 from service.api.problems import ProblemError
+from service.console.alerts.figures import readable
 from service.console.web import (
     IDEMPOTENCY_FIELD,
     ConsoleContext,
@@ -62,6 +63,7 @@ def alert_page(
         "alerts/alert.html",
         user,
         alert=alert,
+        figures=readable(t, alert.figures),
         may_acknowledge=alert.status == "open"
         and (alert.owner is not None or OPERATOR in user.member.role_names),
         message=t("alert_acknowledged") if done == "ack" else None,
@@ -91,6 +93,7 @@ async def acknowledge(
             user,
             status=outcome.status,
             alert=alert,
+            figures=readable(t, alert.figures),
             may_acknowledge=False,
             errors=outcome.errors,
         )
