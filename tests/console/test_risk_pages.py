@@ -34,19 +34,20 @@ def test_the_dashboard_has_four_charts_each_with_its_table_and_csv_link(gw: Gate
     assert page.text.count("<table>") == 5
 
 
-def test_the_exposure_chart_plots_the_limit_and_outstanding_in_major_units(gw: Gateway) -> None:
+def test_the_exposure_chart_stacks_outstanding_and_headroom_as_shares_of_the_limit(gw: Gateway) -> None:
     gw.active("s1", "1000000")
     sign_in(gw.client, gw.keys["bank"])
     api = gw.get("bank", "/v1/risk/exposure").json()["items"]
     [core] = [r for r in api if r["obligor"] == gw.addresses["core"]]
     figures = chart(gw.client.get("/console/risk").text, "exposure")
-    series = {s["name"]: s["values"] for s in figures["series"]}  # type: ignore[attr-defined]
-    index = figures["categories"].index(core["obligor_name"])  # type: ignore[attr-defined]
-    assert (
-        series["Outstanding"][index]
-        == f"{int(core['outstanding']) // 100}.{int(core['outstanding']) % 100:02d}"
+    series = {s["name"]: s["values"] for s in figures["series"]}
+    index = figures["categories"].index(core["obligor_name"])
+    limit = int(core["credit_limit"])
+    assert series["Outstanding, not overdue"][index] == share_percent(
+        int(core["outstanding"]) * 10_000 // limit
     )
-    assert series["Credit limit"][index] == f"{int(core['credit_limit']) // 100}.00"
+    assert series["Headroom"][index] == share_percent(int(core["headroom"]) * 10_000 // limit)
+    assert series["Overdue"][index] == "0.00" and figures["stacked"] is True and figures["unit"] == "%"
 
 
 def test_the_exposure_table_shows_the_outstanding_amount_with_its_currency(gw: Gateway) -> None:

@@ -38,6 +38,8 @@ router = console_router("/risk")
 AGEING: Final = ((1, 30), (31, 60), (61, 90), (91, None))
 """Overdue ageing buckets, in days past maturity plus grace (the last has no end)."""
 BASIS_POINTS: Final = 10_000
+EXPOSURE_COLORS: Final = ("#2e86de", "#c0392b", "#d5dbe3")
+"""Outstanding (not overdue), overdue, headroom: as the graph's states, headroom a pale grey."""
 
 
 @dataclass(frozen=True)
@@ -76,26 +78,46 @@ def share_percent(bps: int) -> str:
 
 
 def _chart(
-    categories: list[str], series: list[tuple[str, list[str]]], *, stacked: bool = False
+    categories: list[str],
+    series: list[tuple[str, list[str]]],
+    *,
+    stacked: bool = False,
+    unit: str = "",
+    colors: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """A bar chart's figures: values are amounts in major units as decimal strings (exact; the chart
-    library plots them, the tables beside show them)."""
+    """A bar chart's figures: values are decimal strings (amounts in major units, or percentages
+    with `unit` "%"), exact; the chart library plots them, the tables beside show them."""
     return {
         "categories": categories,
         "series": [{"name": name, "values": values} for name, values in series],
         "stacked": stacked,
+        "unit": unit,
+        "colors": list(colors),
     }
 
 
+def _share(part: int, whole: int) -> str:
+    """`part` of `whole` as an exact percentage with two decimals, rounded down ("0.00" if no whole)."""
+    return share_percent(max(0, part) * BASIS_POINTS // whole) if whole > 0 else "0.00"
+
+
 def _exposure_chart(t: Translator, view: ExposureOut) -> dict[str, Any]:
+    """Each obligor's credit limit as 100 %: what is outstanding against it (overdue apart) and the
+    headroom, stacked (a limit dwarfs the amounts drawn on it when plotted as amounts)."""
     rows = view.items
+    limits = [int(r.credit_limit) for r in rows]
+    overdue = [min(int(r.overdue_amount), int(r.outstanding)) for r in rows]
+    current = [int(r.outstanding) - late for r, late in zip(rows, overdue, strict=True)]
     return _chart(
         [r.obligor_name or r.obligor for r in rows],
         [
-            (t("risk_credit_limit"), [format_major(r.credit_limit, GRANT_CURRENCY) for r in rows]),
-            (t("risk_outstanding"), [format_major(r.outstanding, GRANT_CURRENCY) for r in rows]),
-            (t("risk_overdue_amount"), [format_major(r.overdue_amount, GRANT_CURRENCY) for r in rows]),
+            (t("risk_outstanding_current"), [_share(c, w) for c, w in zip(current, limits, strict=True)]),
+            (t("risk_overdue_amount"), [_share(o, w) for o, w in zip(overdue, limits, strict=True)]),
+            (t("risk_headroom"), [_share(int(r.headroom), w) for r, w in zip(rows, limits, strict=True)]),
         ],
+        stacked=True,
+        unit="%",
+        colors=EXPOSURE_COLORS,
     )
 
 
@@ -129,6 +151,7 @@ def _concentration_chart(t: Translator, view: ConcentrationOut) -> dict[str, Any
     return _chart(
         [f"{r.holder_name or r.holder} ({r.currency})" for r in rows],
         [(t("risk_share"), [share_percent(r.share_bps) for r in rows])],
+        unit="%",
     )
 
 

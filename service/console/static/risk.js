@@ -8,12 +8,13 @@ document.addEventListener("DOMContentLoaded", () => {
     const chart = echarts.init(box, null, { renderer: "canvas" });
     chart.setOption({
       animation: false,
+      ...(figures.colors.length ? { color: figures.colors } : {}),
       aria: { enabled: false },
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
       grid: { left: 8, right: 16, bottom: 8, top: 40, containLabel: true },
       xAxis: { type: "category", data: figures.categories, axisLabel: { interval: 0, hideOverlap: true } },
-      yAxis: { type: "value" },
+      yAxis: { type: "value", axisLabel: { formatter: figures.unit ? `{value} ${figures.unit}` : "{value}" } },
       series: figures.series.map((s) => ({
         name: s.name, type: "bar", data: s.values, stack: figures.stacked ? "total" : undefined,
       })),
