@@ -119,6 +119,12 @@ def _console(result: dict[str, Any]) -> None:
     assert all(page["p95_ms"] > 0 and page["reference_p95_ms"] > 0 for page in result["pages"])
 
 
+def _console_graph(result: dict[str, Any]) -> None:
+    assert result["size"] == 100 and result["holdings_all"] >= 100  # a transfer adds a holding
+    assert result["holdings_shown"] == result["holdings_all"]  # no level collapsed at this size
+    assert result["drawn_p95_ms"] > 0 and result["reference_p50_ms"] > 0
+
+
 SMOKE_RUNS: dict[str, SmokeRun] = {
     "bench_console.py": SmokeRun(
         ("--notes", "1", "--requests", "3", "--warmup", "1", "--no-check"),
@@ -240,6 +246,11 @@ SMOKE_RUNS: dict[str, SmokeRun] = {
         ("--requests", "200", "--scans", "3"),
         ("bare_us", "edge_default_us", "edge_read_limit_us", "nesting_scan", "machine"),
         check=_edge,
+    ),
+    "bench_console_graph.py": SmokeRun(
+        ("--size", "100", "--runs", "1", "--no-check"),
+        ("size", "holdings_all", "drawn_p95_ms", "reference_p50_ms", "ratio_drawn_to_reference", "machine"),
+        check=_console_graph,
     ),
 }
 

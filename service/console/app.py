@@ -20,8 +20,28 @@ from service.console.search import routes as search
 from service.console.settlement import routes as settlement
 from service.console.supplier import routes as supplier
 
+# console part B: provenance graph, risk dashboard, alerts inbox, webhook subscriptions
+from service.console.alerts import routes as alerts  # isort: skip
+from service.console.provenance import routes as provenance  # isort: skip
+from service.console.risk import routes as risk  # isort: skip
+from service.console.subscriptions import routes as subscriptions  # isort: skip
+
 STATIC = Path(__file__).parent / "static"
-AREAS = (auth, home, notes, offers, settlement, bank, operator, search, supplier)
+AREAS = (
+    auth,
+    home,
+    notes,
+    offers,
+    settlement,
+    bank,
+    operator,
+    search,
+    supplier,
+    provenance,
+    risk,
+    alerts,
+    subscriptions,
+)
 """Every console area's routes module (extension point: a new area is added here)."""
 
 

@@ -30,6 +30,20 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/console/credit-limits", "nav_credit_limits", frozenset({FINANCIER})),
     NavItem("/console/members", "nav_members", frozenset({OPERATOR})),
     NavItem("/console/search", "nav_search", frozenset({AUDITOR, OPERATOR})),
+    NavItem(
+        "/console/provenance",
+        "nav_provenance",
+        frozenset({SUPPLIER, CORE_ENTERPRISE, FINANCIER, AUDITOR, OPERATOR}),
+    ),
+    NavItem("/console/risk", "nav_risk", frozenset({FINANCIER, AUDITOR, OPERATOR})),
+    NavItem(
+        "/console/alerts", "nav_alerts", frozenset({SUPPLIER, CORE_ENTERPRISE, FINANCIER, AUDITOR, OPERATOR})
+    ),
+    NavItem(
+        "/console/subscriptions",
+        "nav_subscriptions",
+        frozenset({SUPPLIER, CORE_ENTERPRISE, FINANCIER, AUDITOR, OPERATOR}),
+    ),
 )
 """Extension point: B's provenance graph, risk dashboard, alerts and webhook pages add theirs."""
 

@@ -7,14 +7,19 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from service.alerts.evaluator import ALERTS
 from service.alerts.policy import PLATFORM, effective_policy
 from service.alerts.rules import RULES, SEVERITIES
+from service.api.alerts import service
 from service.api.alerts.schemas import AlertOut, AlertPage, PolicyIn, PolicyOut
-from service.api.alerts.service import acknowledge, policy_row, write_policy
-from service.api.auth import sees_everything
+from service.api.alerts.service import (
+    AlertFilter,
+    alert_of,
+    find_alerts,
+    policy_row,
+    write_policy,
+)
 from service.api.csv_export import model_csv_response, wants_csv
 from service.api.deps import Context, CurrentMember
 from service.api.params import LedgerId
@@ -32,20 +37,6 @@ AMOUNT_FIELD = "buyer_indirect_exposure"
 
 def _invalid(detail: str) -> ProblemError:
     return ProblemError(422, "invalid-request", "The request is not valid", detail)
-
-
-def _out(row: Any) -> AlertOut:
-    return AlertOut.model_validate({**dict(row), "id": str(row["id"])})
-
-
-def _visible(conn: Connection, member: ApiMember, alert_id: int) -> dict[str, Any]:
-    stmt = select(ALERTS).where(ALERTS.c.id == alert_id)
-    if not sees_everything(member):
-        stmt = stmt.where(ALERTS.c.owner == member.address)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise ProblemError(404, "not-found", "Not found", f"alert {alert_id} does not exist or is not yours")
-    return dict(row)
 
 
 @router.get("/v1/alerts", response_model=AlertPage)
@@ -67,30 +58,14 @@ def list_alerts(
     """The alerts the caller owns (auditor and operator: every alert, the platform's too), by id;
     JSON, or CSV with `?format=csv` or `Accept: text/csv`."""
     as_csv = wants_csv(fmt, accept)
-    stmt = select(ALERTS).order_by(ALERTS.c.id).limit(limit + 1)
-    if status is not None:
-        if status not in STATUSES:
-            raise _invalid(f"status must be one of {list(STATUSES)}")
-        stmt = stmt.where(ALERTS.c.status == status)
-    if rule is not None:
-        if rule not in RULES:
-            raise _invalid(f"rule must be one of {list(RULES)}")
-        stmt = stmt.where(ALERTS.c.rule == rule)
-    if severity is not None:
-        if severity not in SEVERITIES:
-            raise _invalid(f"severity must be one of {list(SEVERITIES)}")
-        stmt = stmt.where(ALERTS.c.severity == severity)
-    if subject is not None:
-        stmt = stmt.where(ALERTS.c.subject == (subject.lower() if subject.startswith("0x") else subject))
-    if cursor is not None:
-        stmt = stmt.where(ALERTS.c.id > cursor)
-    if not sees_everything(member):
-        stmt = stmt.where(ALERTS.c.owner == member.address)
-    with context.engine.connect() as conn:
-        rows = list(conn.execute(stmt).mappings())
-    more = len(rows) > limit
-    items = [_out(row) for row in rows[:limit]]
-    page = AlertPage(items=items, next_cursor=items[-1].id if more and items else None)
+    if status is not None and status not in STATUSES:
+        raise _invalid(f"status must be one of {list(STATUSES)}")
+    if rule is not None and rule not in RULES:
+        raise _invalid(f"rule must be one of {list(RULES)}")
+    if severity is not None and severity not in SEVERITIES:
+        raise _invalid(f"severity must be one of {list(SEVERITIES)}")
+    wanted = AlertFilter(status=status, rule=rule, severity=severity, subject=subject)
+    page = find_alerts(context, member, wanted, cursor=cursor, limit=limit)
     if not as_csv:
         return page
     headers = {}
@@ -102,24 +77,14 @@ def list_alerts(
 
 @router.get("/v1/alerts/{alert_id}", response_model=AlertOut)
 def get_alert(alert_id: LedgerId, context: Context, member: CurrentMember) -> AlertOut:
-    with context.engine.connect() as conn:
-        return _out(_visible(conn, member, alert_id))
+    return alert_of(context, member, alert_id)
 
 
 @router.post("/v1/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 def acknowledge_alert(alert_id: LedgerId, context: Context, member: CurrentMember) -> AlertOut:
     """open -> acknowledged, by its owner (platform alerts: the operator). The alert still resolves
     when its condition clears; a double-financing alert is resolved by its acknowledgement."""
-    with context.engine.begin() as conn:
-        alert = _visible(conn, member, alert_id)
-        if alert["owner"] is None and OPERATOR not in member.role_names:
-            raise ProblemError(
-                403,
-                "forbidden",
-                "Your roles do not allow this",
-                "platform alerts are acknowledged by the operator",
-            )
-        return _out(acknowledge(conn, alert, member.id))
+    return service.acknowledge_alert(context, member, alert_id)
 
 
 def _policy_scope(member: ApiMember) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,82 @@ from sqlalchemy import Connection, or_, select, update
 from service.alerts.evaluator import ALERTS, LIVE_STATUSES, alert_data, resolve_alert
 from service.alerts.policy import FIELDS, PLATFORM, POLICIES, effective_policy
 from service.alerts.rules import CLOSED_LOOP_RULES, DUPLICATE_DOCUMENT
+from service.api.alerts.schemas import AlertOut, AlertPage
+from service.api.auth import sees_everything
+from service.api.context import AppContext
 from service.api.problems import ProblemError
+from service.db.gateway_models import ApiMember
+from service.domain import OPERATOR
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts a listing wants (every field optional, each checked by the caller)."""
+
+    status: str | None = None
+    rule: str | None = None
+    severity: str | None = None
+    subject: str | None = None
+
+
+def alert_out(row: Any) -> AlertOut:
+    return AlertOut.model_validate({**dict(row), "id": str(row["id"])})
+
+
+def visible_alert(conn: Connection, member: ApiMember, alert_id: int) -> dict[str, Any]:
+    """The alert, if `member` owns it (auditor and operator: any); 404 otherwise."""
+    stmt = select(ALERTS).where(ALERTS.c.id == alert_id)
+    if not sees_everything(member):
+        stmt = stmt.where(ALERTS.c.owner == member.address)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise ProblemError(404, "not-found", "Not found", f"alert {alert_id} does not exist or is not yours")
+    return dict(row)
+
+
+def find_alerts(
+    context: AppContext, member: ApiMember, wanted: AlertFilter, *, cursor: int | None = None, limit: int = 50
+) -> AlertPage:
+    """The alerts `member` owns (auditor and operator: every alert, the platform's too), by id,
+    `limit` after `cursor`."""
+    stmt = select(ALERTS).order_by(ALERTS.c.id).limit(limit + 1)
+    if wanted.status is not None:
+        stmt = stmt.where(ALERTS.c.status == wanted.status)
+    if wanted.rule is not None:
+        stmt = stmt.where(ALERTS.c.rule == wanted.rule)
+    if wanted.severity is not None:
+        stmt = stmt.where(ALERTS.c.severity == wanted.severity)
+    if wanted.subject is not None:
+        subject = wanted.subject
+        stmt = stmt.where(ALERTS.c.subject == (subject.lower() if subject.startswith("0x") else subject))
+    if cursor is not None:
+        stmt = stmt.where(ALERTS.c.id > cursor)
+    if not sees_everything(member):
+        stmt = stmt.where(ALERTS.c.owner == member.address)
+    with context.engine.connect() as conn:
+        rows = list(conn.execute(stmt).mappings())
+    more = len(rows) > limit
+    items = [alert_out(row) for row in rows[:limit]]
+    return AlertPage(items=items, next_cursor=items[-1].id if more and items else None)
+
+
+def alert_of(context: AppContext, member: ApiMember, alert_id: int) -> AlertOut:
+    with context.engine.connect() as conn:
+        return alert_out(visible_alert(conn, member, alert_id))
+
+
+def acknowledge_alert(context: AppContext, member: ApiMember, alert_id: int) -> AlertOut:
+    """open -> acknowledged, by its owner (platform alerts: the operator); see `acknowledge`."""
+    with context.engine.begin() as conn:
+        alert = visible_alert(conn, member, alert_id)
+        if alert["owner"] is None and OPERATOR not in member.role_names:
+            raise ProblemError(
+                403,
+                "forbidden",
+                "Your roles do not allow this",
+                "platform alerts are acknowledged by the operator",
+            )
+        return alert_out(acknowledge(conn, alert, member.id))
 
 
 def acknowledge(conn: Connection, alert: dict[str, Any], member_id: str) -> dict[str, Any]:

@@ -27,10 +27,11 @@ from service.api.cache.provenance import CachedPart, ClockWindow, EventPiece, No
 from service.api.context import AppContext
 from service.api.display import display_amount
 from service.api.financing.queries import visible_offer_ids
-from service.api.notes.queries import NoteRead, note_out
+from service.api.notes.queries import NoteRead, note_out, read_note_of
 from service.api.notes.schemas import EventOut, HolderStepOut, NoteOut, StatusTotalOut, TreeSummaryOut
 from service.api.schemas import to_datetime
 from service.db import provenance
+from service.db.gateway_models import ApiMember
 from service.db.provenance import EventRow, NoteRow, TreeVersion
 from service.domain import NoteStatus, overdue_at
 
@@ -131,6 +132,20 @@ def answer(
         sees = visible_offer_ids(session, found.caller, note.root_id)
     body = _assemble(note, parts["path"], parts["summary"], tree, sees)
     return Answer(body, etag_of(body), from_cache=not missing)
+
+
+def answer_of(context: AppContext, member: ApiMember, raw_id: str, page: TreePage) -> Answer:
+    """The provenance answer of note `raw_id` for `member`, signed in otherwise than by API key (a
+    console session): the same visibility rule (404 otherwise), parts and cache as the route's."""
+
+    def respond(session: Session) -> Answer:
+        found = read_note_of(context, session, member, raw_id)
+        assert found.note is not None
+        result = answer(context, session, found.note, found, page, render=True)
+        assert result is not None
+        return result
+
+    return context.read(respond, snapshot=True)
 
 
 def _assemble(

@@ -405,6 +405,29 @@ def read_note(context: AppContext, session: Session, key: str, raw_id: str) -> N
     return NoteRead(caller, note_row(row[1 : 1 + _NOTE_COLUMNS]), row[1 + _NOTE_COLUMNS], clock)
 
 
+def read_note_of(context: AppContext, session: Session, member: ApiMember, raw_id: str) -> NoteRead:
+    """What `read_note` finds, for a member already authenticated otherwise (a console session):
+    note `raw_id` with its reference if `member` may see it (the same rule), 404 otherwise."""
+    note_id = parse_note_id(raw_id)
+    stmt = (
+        select(*select_notes().selected_columns, _REFS.c.reference)
+        .select_from(_NOTES.outerjoin(_REFS, _REFS.c.note_id == _NOTES.c.root_id))
+        .where(_NOTES.c.id == note_id)
+    )
+    reach = _reach(member)
+    if reach != "all":
+        stmt = stmt.where(
+            _note_visible(member.address, financier=reach == "trees+grants", own=reach == "own")
+        )
+    row = session.execute(stmt).first()
+    if row is None:
+        raise note_not_found(raw_id)
+    status = int(MemberStatus.SUSPENDED) if member.suspended else int(MemberStatus.NONE)
+    caller = Caller(member.id, member.address, member.roles, status)
+    clock = overdue_clock(session, context.ledger.address)
+    return NoteRead(caller, note_row(row[:_NOTE_COLUMNS]), row[_NOTE_COLUMNS], clock)
+
+
 def is_note_id(raw: str) -> bool:
     return parse_ledger_id(raw) is not None
 
