@@ -34,13 +34,14 @@ run: $(STAMP_PY)
 demo-ledger: $(STAMP_PY)
 	$(BIN)/python -m service.setup.demo
 
-## headless chromium for the docs pages' browser test (tests/api/test_docs_browser.py): Debian's
-## package, installed when absent and we are root on Linux (Playwright's own download is not used)
+## headless chromium for the browser tests (the API docs and the console): Debian's package, with
+## the Noto CJK fonts for the console's Chinese, installed when absent and we are root on Linux
+## (Playwright's own download is not used)
 chromium:
-	@if [ "$$(uname -s)" = Linux ] && [ ! -x /usr/bin/chromium ]; then \
+	@if [ "$$(uname -s)" = Linux ] && { [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; }; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "warning: /usr/bin/chromium is absent: install it (apt-get install chromium) for the browser test" >&2; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	  else echo "warning: install chromium and fonts-noto-cjk (apt-get) for the browser tests" >&2; fi; \
 	fi
 
 ## lint, types, artifact and vendored-asset checks, and the whole test suite on worker processes (a

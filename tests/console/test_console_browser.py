@@ -35,6 +35,7 @@ from tests.anvil import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.xdist_group("browser")  # one chromium at a time under `make test`
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})

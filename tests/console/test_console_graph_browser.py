@@ -28,6 +28,7 @@ from tests.anvil import free_port
 from tests.api.financing import Fin, FinTemplate, fin_template_fixture, gateway_on  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.xdist_group("browser")  # one chromium at a time under `make test`
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 TIMEOUT_MS = 30_000
 ROOT_DIR = Path(__file__).resolve().parents[2]

@@ -39,6 +39,8 @@ AGEING: Final = ((1, 30), (31, 60), (61, 90), (91, None))
 """Overdue ageing buckets, in days past maturity plus grace (the last has no end)."""
 BASIS_POINTS: Final = 10_000
 EXPOSURE_COLORS: Final = ("#2e86de", "#c0392b", "#d5dbe3")
+LADDER_COLORS: Final = (("#2e86de", "#c0392b"), ("#16a085", "#e67e22"), ("#8e44ad", "#a93226"))
+"""A currency's due and overdue bars in the maturity ladder (overdue red, like the exposure chart's)."""
 """Outstanding (not overdue), overdue, headroom: as the graph's states, headroom a pale grey."""
 
 
@@ -124,7 +126,8 @@ def _exposure_chart(t: Translator, view: ExposureOut) -> dict[str, Any]:
 def _ladder_chart(t: Translator, view: LadderOut) -> dict[str, Any]:
     weeks = sorted({r.week for r in view.items})
     series: list[tuple[str, list[str]]] = []
-    for currency in sorted({r.currency for r in view.items}):
+    currencies = sorted({r.currency for r in view.items})
+    for currency in currencies:
         due = {r.week: r for r in view.items if r.currency == currency}
         series.append(
             (
@@ -143,7 +146,8 @@ def _ladder_chart(t: Translator, view: LadderOut) -> dict[str, Any]:
                 [format_major(due[w].overdue_amount, currency) if w in due else "0" for w in weeks],
             )
         )
-    return _chart(weeks, series, stacked=True)
+    colors = tuple(color for i in range(len(currencies)) for color in LADDER_COLORS[i % len(LADDER_COLORS)])
+    return _chart(weeks, series, stacked=True, colors=colors)
 
 
 def _concentration_chart(t: Translator, view: ConcentrationOut) -> dict[str, Any]:
