@@ -1,10 +1,10 @@
 """The console in a real browser (Debian's chromium driven by Playwright; no browser download),
 over one embedded demo gateway on a real port for the whole file: the story by clicking, from the
-invoice to the settled tree, with the balances read on screen equal to the hand computation;
-refusals shown beside their fields; another member's note as the 404 page; signing out; a form
-without its CSRF token refused; axe-core (from node_modules) on every page visited; no request
-leaves the loopback. Screenshots of the supplier's notes and the bank's offer go to
-docs/screenshots/ (the README shows them)."""
+invoice to the settled tree, with the balances read on screen equal to the hand computation and
+every leaf settled on the auditor's provenance graph; refusals shown beside their fields; another
+member's note as the 404 page; signing out; a form without its CSRF token refused; axe-core (from
+node_modules) on every page visited; no request leaves the loopback. Screenshots of the supplier's
+notes and the bank's offer go to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
@@ -283,6 +283,18 @@ def test_the_story_by_clicking_from_invoice_to_settled_tree(demo: Demo, browser:
     page = gearbox.go("/console/payments")
     expect(page.get_by_test_id("payment-amount").first).to_have_text("USD 600,000.00")
 
+    # the auditor opens the provenance graph: every leaf of the tree settled (Gearbox's 600,000.00,
+    # Castings' 250,000.00, and the piece First Bank bought from Bearings), the sold piece among them
+    auditor = sign_in(demo, browser, "auditor")
+    page = auditor.go(f"/console/provenance/{root}")
+    expect(page.locator('#graph[data-drawn="1"]')).to_be_attached()
+    leaves = page.locator('#graph g.node[data-leaf="true"]').evaluate_all(
+        "els => els.map(e => ({note: e.dataset.note, status: e.dataset.status}))"
+    )
+    assert len(leaves) == 3 and {item["status"] for item in leaves} == {"settled"}, leaves
+    assert leaf in {item["note"] for item in leaves}
+    check_accessibility(demo, page)
+
     # a form without its CSRF token is refused; signing out ends the session
     page = gearbox.go(
         "/console/language?set=en&back=/console/credit-limits".replace("credit-limits", "notes")
@@ -319,7 +331,6 @@ def test_the_story_by_clicking_from_invoice_to_settled_tree(demo: Demo, browser:
     expect(page.get_by_role("heading", level=1)).to_have_text("Maturity calendar")
 
     # every other page of each role, for axe-core
-    auditor = sign_in(demo, browser, "auditor")
     visits = [
         (bearings, ["/console/evidence", "/console/payments", "/console/notes"]),
         (bank, ["/console/holdings", "/console/credit-limits", "/console/offers"]),
