@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -47,9 +47,14 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-NOTE_ACTIONS: list[str] = []
+NOTE_ACTIONS: Final = (
+    "offers/_note_offer.html",
+    "settlement/_note_settle.html",
+    "operator/_note_freeze.html",
+    "provenance/_note_graph.html",
+)
 """Templates included at the foot of a note's page, each deciding for itself whether it applies
-(extension point: an area adds its note actions here, e.g. settling, offering, freezing)."""
+(an area's note actions: offering, settling, freezing, the provenance graph)."""
 
 
 class SignInRequired(Exception):

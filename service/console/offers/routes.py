@@ -24,7 +24,6 @@ from service.console.i18n import Translator
 from service.console.sessions import SessionUser
 from service.console.web import (
     IDEMPOTENCY_FIELD,
-    NOTE_ACTIONS,
     ConsoleContext,
     Form,
     User,
@@ -41,7 +40,6 @@ router = console_router()
 DAY = 86_400
 LIST_LIMIT = 200
 DEFAULT_VALIDITY_DAYS = 3
-NOTE_ACTIONS.append("offers/_note_offer.html")
 
 
 def percent_to_rate(text_value: str) -> str:

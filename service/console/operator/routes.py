@@ -21,7 +21,6 @@ from service.api.ops.dev import ClockAdvance, advance_clock_by
 from service.console.sessions import SessionUser
 from service.console.web import (
     IDEMPOTENCY_FIELD,
-    NOTE_ACTIONS,
     ConsoleContext,
     Form,
     User,
@@ -36,7 +35,6 @@ from service.domain import OPERATOR
 
 router = console_router()
 DAY = 86_400
-NOTE_ACTIONS.append("operator/_note_freeze.html")
 
 
 def _members_page(

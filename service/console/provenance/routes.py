@@ -13,10 +13,9 @@ from markupsafe import Markup
 from service.api.notes.queries import parse_note_id
 from service.console.i18n import Translator
 from service.console.provenance.tree import ProvenanceTree, provenance_tree
-from service.console.web import NOTE_ACTIONS, ConsoleContext, User, console_router, render, secure, translator
+from service.console.web import ConsoleContext, User, console_router, render, secure, translator
 
 router = console_router("/provenance")
-NOTE_ACTIONS.append("provenance/_note_graph.html")
 COLLAPSE_ABOVE = 300
 """A tree with more holdings than this is drawn with its deep levels collapsed."""
 COLLAPSED_DEPTH = 4

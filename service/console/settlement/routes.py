@@ -27,7 +27,6 @@ from service.console.money import AmountError, parse_amount
 from service.console.sessions import SessionUser
 from service.console.web import (
     IDEMPOTENCY_FIELD,
-    NOTE_ACTIONS,
     ConsoleContext,
     Form,
     User,
@@ -42,7 +41,6 @@ from service.domain import FINANCIER, SUPPLIER, NoteStatus
 
 router = console_router()
 LIST_LIMIT = 500
-NOTE_ACTIONS.append("settlement/_note_settle.html")
 LIVE = (int(NoteStatus.ACTIVE), int(NoteStatus.OVERDUE))
 
 
