@@ -4,24 +4,20 @@ from the gateway alone."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from service.api.app import create_app
 from tests.anvil import free_port
 from tests.api.conftest import Gateway
+from tests.browser import chromium, loopback_only
 
-CHROMIUM = Path("/usr/bin/chromium")
-LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 RENDER_TIMEOUT_MS = 30_000
 pytestmark = pytest.mark.xdist_group("browser")  # one chromium at a time under `make test`
 
@@ -31,15 +27,8 @@ if not sys.platform.startswith("linux"):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
-    if executable is None:
-        pytest.fail("no chromium: `make test` installs it as root (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -82,15 +71,7 @@ def offline_page(browser: Browser) -> Iterator[tuple[Page, list[str], list[str]]
         ),
     )
 
-    def only_loopback(route: Route) -> None:
-        url = route.request.url
-        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname not in LOOPBACK:
-            refused.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/*", only_loopback)
+    page.route("**/*", loopback_only(refused))
     try:
         yield page, refused, violations
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from pydantic import SecretStr
 
 from service.api.app import create_app
@@ -32,13 +31,12 @@ from service.settings import Settings
 from service.setup.embedded import embedded_gateway
 from service.setup.seed import Credential
 from tests.anvil import free_port
+from tests.browser import chromium, loopback_only
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.xdist_group("browser")  # one chromium at a time under `make test`
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 DAY = 86_400
 TIMEOUT_MS = 30_000
 INVOICE = b"invoice INV-2026-0042: 1,000 gearboxes"
@@ -92,27 +90,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
-    if executable is None:
-        pytest.fail("no chromium: `make test` installs it as root (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _only_loopback(demo: Demo) -> object:
-    def route(route: Route) -> None:
-        url = route.request.url
-        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname not in LOOPBACK:
-            demo.refused.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    return route
+    with chromium() as launched:
+        yield launched
 
 
 def check_accessibility(demo: Demo, page: Page) -> None:
@@ -144,7 +123,7 @@ def sign_in(demo: Demo, browser: Browser, who: str) -> Member:
     context = browser.new_context(locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    page.route("**/*", _only_loopback(demo))  # type: ignore[arg-type]
+    page.route("**/*", loopback_only(demo.refused))
     page.goto(demo.url + "/console/sign-in")
     check_accessibility(demo, page)
     pick(page.get_by_label("Demo member", exact=True), demo.members[who].name)

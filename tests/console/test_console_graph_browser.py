@@ -8,7 +8,6 @@ finds no serious or critical violation on these pages. Screenshots go to docs/sc
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 import threading
 import time
@@ -16,20 +15,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from service.alerts.scheduler import evaluate_now
 from service.api.app import create_app
 from tests.anvil import free_port
 from tests.api.financing import Fin, FinTemplate, fin_template_fixture, gateway_on  # noqa: F401
+from tests.browser import chromium, loopback_only
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.xdist_group("browser")  # one chromium at a time under `make test`
-LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 TIMEOUT_MS = 30_000
 ROOT_DIR = Path(__file__).resolve().parents[2]
 AXE = ROOT_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -107,15 +104,8 @@ def story(fin_template: FinTemplate, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
-    if executable is None:
-        pytest.fail("no chromium: `make test` installs it as root (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -134,15 +124,7 @@ def open_as(
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=bypass_csp)
     page = context.new_page()
 
-    def only_loopback(route: Route) -> None:
-        url = route.request.url
-        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname not in LOOPBACK:
-            refused.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/*", only_loopback)
+    page.route("**/*", loopback_only(refused))
     page.on("pageerror", lambda error: refused.append(f"script error: {error}"))
     page.goto(f"{story.base}/console/sign-in")
     page.fill("#f-api_key", story.fin.keys[who])
