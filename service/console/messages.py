@@ -79,6 +79,11 @@ _ROWS: Final[tuple[tuple[str, str, str], ...]] = (
         "{currency} 最多 {decimals} 位小数。",
     ),
     ("amount_not_positive", "The amount must be above zero.", "金额必须大于零。"),
+    (
+        "amount_too_large",
+        "The amount is above the ledger's largest, {maximum}.",
+        "金额超过账本上限 {maximum}。",
+    ),
     ("member_required", "Pick a member.", "请选择会员。"),
     # navigation
     ("nav_notes", "Notes", "票据"),

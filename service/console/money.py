@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from service.api.display import display_amount, minor_unit_exponent
+from service.domain import MAX_AMOUNT
 
 SYMBOLS: dict[str, str] = {"CNY": "¥", "JPY": "¥", "EUR": "€", "GBP": "£"}
 """The symbol shown after the code where the code alone is not what people read (CNY ¥1,000.00);
@@ -66,7 +67,12 @@ def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
     exponent: int = minor_unit_exponent(currency)
     if len(fraction) > exponent:
         raise AmountError("amount_too_many_decimals", currency=currency, decimals=str(exponent))
+    too_large = AmountError("amount_too_large", maximum=format_amount(MAX_AMOUNT, currency))
+    if len(whole.lstrip("0")) > len(str(MAX_AMOUNT)):  # before int(): no huge conversion
+        raise too_large
     value: int = int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if fraction else 0)
+    if value > MAX_AMOUNT:
+        raise too_large
     if value < 0 or (value == 0 and not allow_zero):
         raise AmountError("amount_not_positive")
     return value

@@ -6,6 +6,7 @@ import pytest
 
 from service.console.money import AmountError, format_amount, parse_amount
 from service.console.offers.routes import percent_to_rate
+from service.domain import MAX_AMOUNT
 
 
 def test_usd_is_shown_with_its_code_and_two_decimals() -> None:
@@ -46,6 +47,8 @@ def test_a_typed_amount_becomes_exact_minor_units(typed: str, currency: str, min
         ("-5", "amount_invalid"),
         ("0.00", "amount_not_positive"),
         ("0x10", "amount_invalid"),
+        ("12,089,258,196,146,291,747,061.76", "amount_too_large"),  # 2**80 minor units
+        ("9" * 5_000, "amount_too_large"),  # refused before any conversion of its digits
     ],
 )
 def test_a_typed_non_amount_names_its_message(typed: str, key: str) -> None:
@@ -59,7 +62,7 @@ def test_zero_is_an_amount_where_allowed() -> None:
 
 
 def test_a_shown_amount_reads_back_as_itself() -> None:
-    for minor in (1, 99, 100, 123_456_789, 10**30 + 7):
+    for minor in (1, 99, 100, 123_456_789, MAX_AMOUNT):
         assert parse_amount(format_amount(minor, "CNY"), "CNY") == minor
 
 
@@ -73,3 +76,7 @@ def test_a_rate_in_percent_is_the_apis_decimal_fraction(percent: str, rate: str)
 def test_a_rate_that_is_not_a_number_is_refused() -> None:
     with pytest.raises(ValueError):
         percent_to_rate("four")
+
+
+def test_the_ledgers_largest_amount_is_read_exactly() -> None:
+    assert parse_amount("12,089,258,196,146,291,747,061.75", "USD") == MAX_AMOUNT
