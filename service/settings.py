@@ -141,13 +141,6 @@ class Settings(BaseSettings):
         description="how often the early-warning rules are evaluated as time passes (maturities approach "
         "without new blocks); 0: only as the index advances",
     )
-    alerts_after_commit: bool = Field(
-        default=False,
-        description="evaluate the rules an index batch touched in the alert scheduler's thread shortly after "
-        "the batch commits (within about 0.25 s), off the write's path: more writes a second, but "
-        "alert events in a transaction of their own; false (the default): in the batch's own "
-        "transaction, as always when the scheduler is off (alert_interval_seconds 0)",
-    )
     workers: int = Field(
         default=1, ge=1, description="uvicorn worker processes of `credchain run` (not in embedded mode)"
     )

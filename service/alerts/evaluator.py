@@ -254,25 +254,22 @@ def read_funds(engine: Engine, now: int, funds: Funds) -> Funds:
     return read
 
 
-def evaluate_briefly(
-    engine: Engine, now: int, *, scope: Scope = EVERYTHING, funds: Funds | None = None
-) -> Outcome:
+def evaluate_briefly(engine: Engine, now: int, *, funds: Funds | None = None) -> Outcome:
     """Evaluate every rule with the sequence row lock held only to compare and write the alerts:
     the node's figures are read first with no transaction open (`read_funds`), the rules run in a
     read-only transaction, and then, under the lock, if an index batch or another evaluator
     committed since (`index_version`), they run again on what is committed now (with the figures
     already read), and the alerts are written. The indexer's batches, which take the same lock, wait
-    only for that last step. `scope`: only the obligors and members an index batch touched
-    (`service.alerts.backlog`)."""
+    only for that last step."""
     if funds is not None:
         funds = read_funds(engine, now, funds)
     with engine.connect() as conn:
-        assessment = assess(conn, now, scope=scope, funds=funds)
+        assessment = assess(conn, now, funds=funds)
         conn.rollback()
     with engine.begin() as conn:
         reserve(conn, 0)
         if index_version(conn) != assessment.version:
-            assessment = assess(conn, now, scope=scope, funds=funds)
+            assessment = assess(conn, now, funds=funds)
         return apply(conn, assessment)
 
 

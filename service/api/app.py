@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from service.alerts.backlog import AlertBacklog, defer_batch_alerts
 from service.alerts.scheduler import AlertScheduler
 from service.api.alerts import routes as alerts_routes
 from service.api.api_docs import install_docs
@@ -66,9 +65,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        scheduled = context.settings.alert_interval_seconds > 0
-        backlog = AlertBacklog() if scheduled and context.settings.alerts_after_commit else None
-        restore_hooks = defer_batch_alerts(context.indexer.store, backlog) if backlog is not None else None
         if manage_indexer:
             context.start()
         # every gateway process (workers too) runs settlement jobs: its own at once, and any left
@@ -81,8 +77,8 @@ def create_app(
             streams_per_member=context.settings.event_streams_per_member,
         )
         hub.start(context.index.on_applied)
-        alerts = AlertScheduler(context, backlog=backlog)
-        if scheduled:
+        alerts = AlertScheduler(context)
+        if context.settings.alert_interval_seconds > 0:
             alerts.start()
         webhooks = start_dispatcher(context)
         try:
@@ -90,9 +86,7 @@ def create_app(
         finally:
             if webhooks is not None:
                 webhooks.stop()
-            if restore_hooks is not None:  # batches from now on evaluate in their transaction again
-                restore_hooks()
-            alerts.stop()  # after evaluating what is left in the backlog
+            alerts.stop()
             hub.close()
             jobs.stop()
             context.settlement_jobs = None

@@ -29,7 +29,3 @@ class AppliedBatch:
 BatchHook = Callable[[Connection, AppliedBatch], None]
 """Called by `IndexStore.apply_batch` inside the batch's transaction, after the index's tables were
 written and before the checkpoint moves (e.g. the domain event log: `service.events.derive`)."""
-
-CommittedHook = Callable[[AppliedBatch], None]
-"""Called by `IndexStore.apply_batch` after the batch's transaction committed (e.g. noting what the
-batch touched for the alert scheduler: `service.alerts.backlog`); a failure is logged, not raised."""

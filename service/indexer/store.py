@@ -44,7 +44,6 @@ from service.db.models import (
 )
 from service.events.batch import AppliedBatch as AppliedBatch
 from service.events.batch import BatchHook as BatchHook
-from service.events.batch import CommittedHook
 from service.events.derive import derive_domain_events
 from service.events.retract import retract_domain_events
 from service.indexer.decode import DecodedLog
@@ -473,14 +472,12 @@ class IndexStore:
         keep_blocks: int = 128,
         rollback_hooks: Sequence[RollbackHook] = DEFAULT_ROLLBACK_HOOKS,
         batch_hooks: Sequence[BatchHook] = DEFAULT_BATCH_HOOKS,
-        committed_hooks: Sequence[CommittedHook] = (),
     ) -> None:
         self.engine = engine
         self.contract = contract
         self.keep_blocks = keep_blocks
         self.rollback_hooks = tuple(rollback_hooks)
         self.batch_hooks = tuple(batch_hooks)
-        self.committed_hooks = tuple(committed_hooks)
         self._batches = 0
 
     # ------------------------------------------------------------------ checkpoint
@@ -616,11 +613,6 @@ class IndexStore:
                     )
                 )
             self._write_checkpoint(conn, current, last.number, last.hash, len(events))
-        for committed in self.committed_hooks:
-            try:
-                committed(applied)
-            except Exception:  # the batch is committed: a hook's failure must not undo its answer
-                log.exception("index: a hook after the batch's commit failed")
         return BatchResult(len(events), first_block, last.number)
 
     # ------------------------------------------------------------------ reorgs
