@@ -4,13 +4,15 @@ double-financing alert, CSV export, the alert policy and the closed loop on disc
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.alerts.scheduler import evaluate_now
 from service.api.tokens.service import deposit, setup_settlement_token
-from tests.api.conftest import Gateway
+from tests.api.conftest import Gateway, configured_gateway
 
 DAY = 86_400
 
@@ -228,3 +230,14 @@ ALERT_ROUTES = {
 def test_alert_routes_need_an_api_key(gw: Gateway, method: str, path: str) -> None:
     answer = gw.client.request(method, path.replace("{alert_id}", "1"), json={})
     assert answer.status_code == 401 and answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_scheduler_thread_raises_overdue_on_its_own_round(_template: Any, tmp_path: Path) -> None:
+    with configured_gateway(_template, tmp_path, alert_interval_seconds=0.2) as fast:
+        _active_in(fast, 10)
+        advance(fast, 16)  # no block after the clock moved: only the scheduler's round can see it
+        deadline = time.monotonic() + 10
+        while not live(fast, "overdue") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [alert] = live(fast, "overdue")
+        assert alert["figures"]["days_past_due"] == 6
