@@ -184,7 +184,8 @@ ROLE_PAGES = {
     "core": ["/console/issue", "/console/calendar", "/console/notes"],
     "bank": ["/console/holdings", "/console/credit-limits", "/console/offers"],
     "operator": ["/console/members", "/console/search?q=s1"],
-    "auditor": ["/console/search?q=invoice%2042", "/console/notes"],
+    "auditor": ["/console/search?q=invoice%2042", "/console/notes", "/console/risk", "/console/alerts"],
+    "s2": ["/console/subscriptions", "/console/alerts"],
 }
 
 
@@ -198,6 +199,8 @@ def test_each_roles_pages_render_in_both_languages(gw: Gateway, who: str) -> Non
             assert answer.status_code == 200, (path, answer.text[:2000])
             assert marker in answer.text
             assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+            title = re.search(r"<title>(.*?)</title>", answer.text, re.S)
+            assert title is not None and "<" not in title.group(1), (path, title)  # text, not markup
 
 
 def test_a_supplier_is_refused_the_operators_members_page(gw: Gateway) -> None:
