@@ -43,6 +43,11 @@ def format_major(amount: int | str, currency: str) -> str:
     return display_amount(amount, currency).split(" ", 1)[1].replace(",", "")
 
 
+def bps_percent(bps: int) -> str:
+    """Basis points as an exact percentage with two decimals, without the sign (1234 -> "12.34")."""
+    return f"{bps // 100}.{bps % 100:02d}"
+
+
 def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
     """The minor units of `text`, an amount in major units as people type it: `1,000,000.00`,
     `1000000`, `USD 1,000.5`, `¥ 12.30`. AmountError if it is not a positive amount of `currency`

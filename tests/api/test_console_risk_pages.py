@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 from service.api.risk.schemas import OverdueRow
-from service.console.risk.routes import ageing, share_percent
+from service.console.money import bps_percent as share_percent
+from service.console.risk.routes import ageing
 from tests.api.conftest import Gateway
 from tests.console.helpers import sign_in
 

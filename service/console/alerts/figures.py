@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from service.api.schemas import to_datetime
 from service.console.i18n import Translator
-from service.console.money import format_amount
+from service.console.money import bps_percent, format_amount
 
 AMOUNTS: Final = frozenset(
     {
@@ -37,7 +37,7 @@ LIMIT_CURRENCY: Final = "USD"
 
 def percent(bps: int) -> str:
     """Basis points as an exact percentage (1234 -> "12.34 %")."""
-    return f"{bps // 100}.{bps % 100:02d} %"
+    return f"{bps_percent(bps)} %"
 
 
 def readable(t: Translator, figures: dict[str, Any]) -> list[tuple[str, str]]:

@@ -30,14 +30,13 @@ from service.api.risk.schemas import (
 )
 from service.console.bank.routes import GRANT_CURRENCY
 from service.console.i18n import Translator
-from service.console.money import format_major
+from service.console.money import bps_percent, format_major
 from service.console.web import ConsoleContext, User, console_router, render, secure, translator
 from service.db.gateway_models import ApiMember
 
 router = console_router("/risk")
 AGEING: Final = ((1, 30), (31, 60), (61, 90), (91, None))
 """Overdue ageing buckets, in days past maturity plus grace (the last has no end)."""
-BASIS_POINTS: Final = 10_000
 EXPOSURE_COLORS: Final = ("#2e86de", "#c0392b", "#d5dbe3")
 LADDER_COLORS: Final = (("#2e86de", "#c0392b"), ("#16a085", "#e67e22"), ("#8e44ad", "#a93226"))
 """A currency's due and overdue bars in the maturity ladder (overdue red, like the exposure chart's)."""
@@ -74,11 +73,6 @@ def _bucket_label(index: int) -> str:
     return f"{low}-{high}" if high is not None else f"{low}+"
 
 
-def share_percent(bps: int) -> str:
-    """Basis points as a percentage with two decimals, exactly (1234 -> 12.34)."""
-    return f"{bps // 100}.{bps % 100:02d}"
-
-
 def _chart(
     categories: list[str],
     series: list[tuple[str, list[str]]],
@@ -100,7 +94,7 @@ def _chart(
 
 def _share(part: int, whole: int) -> str:
     """`part` of `whole` as an exact percentage with two decimals, rounded down ("0.00" if no whole)."""
-    return share_percent(max(0, part) * BASIS_POINTS // whole) if whole > 0 else "0.00"
+    return bps_percent(max(0, part) * service.BASIS_POINTS // whole) if whole > 0 else "0.00"
 
 
 def _exposure_chart(t: Translator, view: ExposureOut) -> dict[str, Any]:
@@ -154,7 +148,7 @@ def _concentration_chart(t: Translator, view: ConcentrationOut) -> dict[str, Any
     rows = view.items
     return _chart(
         [f"{r.holder_name or r.holder} ({r.currency})" for r in rows],
-        [(t("risk_share"), [share_percent(r.share_bps) for r in rows])],
+        [(t("risk_share"), [bps_percent(r.share_bps) for r in rows])],
         unit="%",
     )
 
@@ -189,7 +183,7 @@ def dashboard(request: Request, context: ConsoleContext, user: User) -> Response
         overdue=overdue,
         buckets=buckets,
         limit_currency=GRANT_CURRENCY,
-        share_percent=share_percent,
+        share_percent=bps_percent,
         charts={
             "exposure": _exposure_chart(t, exposure),
             "ladder": _ladder_chart(t, ladder),
