@@ -4,7 +4,6 @@ double-financing alert, CSV export, the alert policy and the closed loop on disc
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from service.alerts.scheduler import evaluate_now
 from service.api.tokens.service import deposit, setup_settlement_token
 from tests.api.conftest import Gateway, configured_gateway
+from tests.chaos.rig import await_condition
 
 DAY = 86_400
 
@@ -236,8 +236,6 @@ def test_the_scheduler_thread_raises_overdue_on_its_own_round(_template: Any, tm
     with configured_gateway(_template, tmp_path, alert_interval_seconds=0.2) as fast:
         _active_in(fast, 10)
         advance(fast, 16)  # no block after the clock moved: only the scheduler's round can see it
-        deadline = time.monotonic() + 10
-        while not live(fast, "overdue") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert await_condition(lambda: live(fast, "overdue"), 10.0)
         [alert] = live(fast, "overdue")
         assert alert["figures"]["days_past_due"] == 6
