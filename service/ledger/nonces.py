@@ -53,6 +53,10 @@ class NonceManager:
                 raise
             self._next[address] = nonce + 1
 
+    def on_node(self, address: str) -> int:
+        """The next nonce of `address` as the node counts it now (mined and pending), uncached."""
+        return self._fetch(address)
+
     def forget(self, address: str) -> None:
         """Drop the cached nonce of `address` (e.g. after the chain was reverted)."""
         with self._lock_for(address):

@@ -423,12 +423,7 @@ class TransactionSender:
         except (TypeError, ValueError):  # not a typed transaction: the gateway signs none such
             return False
         nonce = int(decoded.as_dict()["nonce"])
-        sender = Account.recover_transaction(raw)
-        if self.node is not None:
-            following = int(self.node.request("eth_getTransactionCount", [sender, "pending"]), 16)
-        else:
-            following = int(self.rpc(lambda: self.w3.eth.get_transaction_count(sender, "pending")))
-        return nonce > following
+        return nonce > self.nonces.on_node(Account.recover_transaction(raw))
 
     def _mined_failure(self, tx_hash: str, block_number: int) -> LedgerError:
         """The error of a mined, failed transaction, found by re-running it on its block's parent."""
