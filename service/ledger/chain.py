@@ -126,7 +126,10 @@ class Chain:
         target = self.now() + seconds
         if self.tester is not None:
             with self.serialised():
-                self.tester.time_travel(target)
+                # eth-tester stamps its pending block with the wall clock when that is later than the
+                # head (e.g. after a revert to an older snapshot): it refuses to travel back before it
+                pending = int(self.tester.get_block_by_number("pending")["timestamp"])
+                self.tester.time_travel(max(target, pending))
                 self.tester.mine_blocks(1)
             return
         self.w3.provider.make_request("evm_setNextBlockTimestamp", [target])  # type: ignore[arg-type]
