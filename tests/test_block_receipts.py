@@ -151,9 +151,11 @@ def test_a_node_away_for_a_while_is_asked_again_until_the_receipt_is_found(slow_
     threading.Timer(1.5, proxy.up).start()
     try:
         found = receipts.wait(tx_hash, 10.0)
+        # the follower recovers: a step of its that failed as the node came back is followed by one
+        # that succeeds (the receipt may have been found by the waiter's own look-up meanwhile);
+        # looked at while the node is still there
+        recovered = await_condition(lambda: receipts.last_error is None, 5.0)
     finally:
         proxy.down()
     assert found["transactionHash"] == tx_hash
-    # the follower recovers: a step of its that failed as the node came back is followed by one
-    # that succeeds (the receipt may have been found by the waiter's own look-up meanwhile)
-    assert await_condition(lambda: receipts.last_error is None, 5.0), receipts.last_error
+    assert recovered, receipts.last_error
